@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK      = 0 // success
+	exitFailure = 1 // the command ran and found a problem (invalid records, a failed run)
+	exitUsage   = 2 // bad flags or arguments, or an I/O error before the work could be done
+)
+
+// stdio is the command's view of the process's standard streams, so tests
+// can run commands in-process.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// command is one node of the subcommand tree. A command has either a run
+// function or subcommands.
+type command struct {
+	name    string
+	args    string // the positional arguments, for the usage line
+	summary string // one line, for the parent's list
+	doc     string // the full description for --help
+	flags   func(fs *flag.FlagSet) any
+	run     func(ctx context.Context, io stdio, opts any, args []string) error
+	subs    []*command
+}
+
+// exitError carries an exit code out of a command, with a message (which
+// may be empty when the command has already reported).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErrorf(format string, a ...any) error {
+	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, a...)}
+}
+
+// root builds the command tree. Each subcommand lives in its own file.
+func root() *command {
+	return &command{
+		name:    "cofswitch",
+		summary: "the passive DNS sharing switch",
+		doc: `cofswitch validates passive DNS records in the Common Output Format (COF),
+and switches them from sensors to the databases of peer organisations.`,
+		subs: []*command{cofCommand(), versionCommand()},
+	}
+}
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, args []string, io stdio) int {
+	err := dispatch(ctx, root(), nil, args, io)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(io.err, "cofswitch:", ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(io.err, "cofswitch:", err)
+	return exitFailure
+}
+
+func dispatch(ctx context.Context, c *command, path []string, args []string, io stdio) error {
+	path = append(path, c.name)
+	if c.run == nil {
+		if len(args) == 0 {
+			writeUsage(io.err, c, path, nil)
+			return &exitError{code: exitUsage}
+		}
+		name := args[0]
+		if name == "-h" || name == "--help" || name == "-help" || name == "help" {
+			if name == "help" && len(args) > 1 {
+				return dispatch(ctx, c, path[:len(path)-1], append(args[1:], "--help"), io)
+			}
+			writeUsage(io.out, c, path, nil)
+			return nil
+		}
+		for _, s := range c.subs {
+			if s.name == name {
+				return dispatch(ctx, s, path, args[1:], io)
+			}
+		}
+		return usageErrorf("unknown command %q (see '%s --help')", strings.TrimPrefix(strings.Join(append(path, name), " "), "cofswitch "), strings.Join(path, " "))
+	}
+	fs := flag.NewFlagSet(strings.Join(path, " "), flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	var opts any
+	if c.flags != nil {
+		opts = c.flags(fs)
+	}
+	fs.Usage = func() { writeUsage(io.err, c, path, fs) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeUsage(io.out, c, path, fs)
+			return nil
+		}
+		return &exitError{code: exitUsage}
+	}
+	return c.run(ctx, io, opts, fs.Args())
+}
+
+// writeUsage prints a command's help: usage line, description, then its
+// subcommands or its flags.
+func writeUsage(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
+	name := strings.Join(path, " ")
+	if c.run == nil {
+		fmt.Fprintf(w, "Usage: %s COMMAND [ARGS]\n\n%s\n\nCommands:\n", name, c.doc)
+		for _, s := range c.subs {
+			fmt.Fprintf(w, "  %-10s %s\n", s.name, s.summary)
+		}
+		fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's flags.\n", name)
+		return
+	}
+	usage := name
+	if fs != nil && hasFlags(fs) {
+		usage += " [FLAGS]"
+	}
+	if c.args != "" {
+		usage += " " + c.args
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", usage, c.doc)
+	if fs != nil && hasFlags(fs) {
+		fmt.Fprintf(w, "\nFlags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}

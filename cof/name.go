@@ -1,0 +1,180 @@
+package cof
+
+import (
+	"strconv"
+
+	"golang.org/x/net/idna"
+)
+
+// Name limits from RFC 1035 §2.3.4, in presentation form without the
+// trailing dot: a name of 255 octets on the wire is at most 253 here.
+const (
+	maxLabelOctets = 63
+	maxNameOctets  = 253
+)
+
+// idnaProfile converts U-labels to A-labels with the lookup mapping of
+// UTS #46 (so "Bücher" and "bücher" agree), but without the STD3 rules that
+// would refuse underscores, which are common in real DNS (_dmarc, SRV).
+var idnaProfile = idna.New(
+	idna.MapForLookup(),
+	idna.StrictDomainName(false),
+	idna.Transitional(false),
+	idna.BidiRule(),
+)
+
+// appendName validates a DNS name in presentation form and appends its
+// canonical form to dst: ASCII letters in lower case, no trailing dot,
+// U-labels as A-labels, control characters and spaces as \DDD escapes. The
+// root is ".". Lengths count octets, so "\046" or "\." is one octet.
+func appendName(dst, name []byte) ([]byte, string) {
+	if len(name) == 1 && name[0] == '.' {
+		return append(dst, '.'), ""
+	}
+	if len(name) == 0 {
+		return dst, "empty name"
+	}
+	if n := len(name); name[n-1] == '.' && !escapedAt(name, n-1) {
+		name = name[:n-1]
+	}
+	start := len(dst)
+	label, total, labels := 0, 0, 1
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return dst[:start], "empty label"
+			}
+			labels++
+			label = 0
+			dst = append(dst, '.')
+			continue
+		case c == '\\':
+			if i+1 >= len(name) {
+				return dst[:start], "dangling backslash at end of name"
+			}
+			if isDigit(name[i+1]) {
+				if i+3 >= len(name) || !isDigit(name[i+2]) || !isDigit(name[i+3]) {
+					return dst[:start], "bad \\DDD escape"
+				}
+				v := int(name[i+1]-'0')*100 + int(name[i+2]-'0')*10 + int(name[i+3]-'0')
+				if v > 255 {
+					return dst[:start], "\\DDD escape above 255"
+				}
+				dst = append(dst, name[i:i+4]...)
+				i += 3
+			} else {
+				e := name[i+1]
+				if e < 0x21 || e >= 0x7f {
+					return dst[:start], "backslash before a non-printable character"
+				}
+				dst = append(dst, '\\', lower(e))
+				i++
+			}
+		case c <= ' ' || c == 0x7f:
+			dst = append(dst, '\\')
+			dst = appendDDD(dst, c)
+		case c >= 0x80:
+			return appendIDN(dst[:start], name)
+		default:
+			dst = append(dst, lower(c))
+		}
+		label++
+		total++
+		if label > maxLabelOctets {
+			return dst[:start], "label longer than 63 octets"
+		}
+	}
+	if label == 0 {
+		return dst[:start], "empty label"
+	}
+	if total+labels-1 > maxNameOctets {
+		return dst[:start], "name longer than 253 octets"
+	}
+	return dst, ""
+}
+
+// appendIDN is the slow path for names with non-ASCII labels: each such
+// label is converted to its A-label, then the whole name is checked again.
+func appendIDN(dst, name []byte) ([]byte, string) {
+	var ascii []byte
+	rest := name
+	for len(rest) > 0 {
+		end := indexDot(rest)
+		label := rest[:end]
+		if hasNonASCII(label) {
+			if indexByte(label, '\\') >= 0 {
+				return dst, "label mixes escapes and non-ASCII characters"
+			}
+			a, err := idnaProfile.ToASCII(string(label))
+			if err != nil || a == "" || hasNonASCII([]byte(a)) {
+				return dst, "invalid internationalised label " + strconv.Quote(string(label))
+			}
+			ascii = append(ascii, a...)
+		} else {
+			ascii = append(ascii, label...)
+		}
+		if end < len(rest) {
+			ascii = append(ascii, '.')
+			rest = rest[end+1:]
+		} else {
+			rest = nil
+		}
+	}
+	return appendName(dst, ascii)
+}
+
+// indexDot finds the first unescaped '.' or returns len(b).
+func indexDot(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '.':
+			return i
+		}
+	}
+	return len(b)
+}
+
+// escapedAt reports whether the byte at i is preceded by an odd number of
+// backslashes.
+func escapedAt(b []byte, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+func hasNonASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+func indexByte(b []byte, c byte) int {
+	for i := range b {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+func appendDDD(dst []byte, c byte) []byte {
+	return append(dst, '0'+c/100, '0'+c/10%10, '0'+c%10)
+}

@@ -1,0 +1,588 @@
+package cof
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// Range limits of numeric fields.
+const (
+	// MaxTime is the latest time accepted, 9999-12-31T23:59:59Z: beyond it
+	// calendar formatting in clients breaks and milliseconds near overflow.
+	MaxTime = 253402300799
+	// MaxCount is the largest count accepted, 2^53-1, the largest integer
+	// every JSON reader represents exactly.
+	MaxCount = 1<<53 - 1
+	// MaxSensorIDBytes bounds sensor_id, which ends up in subjects and keys.
+	MaxSensorIDBytes = 256
+)
+
+// key indexes the known fields, for duplicate detection.
+type key uint16
+
+const (
+	kRRName key = 1 << iota
+	kRRType
+	kRData
+	kTimeFirst
+	kTimeLast
+	kTimeFirstMS
+	kTimeLastMS
+	kZoneTimeFirst
+	kZoneTimeLast
+	kCount
+	kBailiwick
+	kSensorID
+	kOrigin
+)
+
+type span struct{ start, end int }
+
+type extraSpan struct{ name, key, value span }
+
+// Parser parses and normalises COF lines. It amortises allocations across
+// calls: a parsed record costs about one allocation, for its strings. The
+// zero value is ready to use with the default limits. A Parser is not safe
+// for concurrent use.
+type Parser struct {
+	maxLine int
+
+	buf   []byte // the strings of the record being built
+	tmp   []byte // decoded escapes awaiting normalisation
+	keyb  []byte // the decoded key being dispatched
+	rdata []span
+	extra []extraSpan
+	slab  []string // RData slices handed out in chunks
+	fslab []Field  // Extra slices handed out in chunks
+
+	seen                          key
+	rrname, bailiwick, sensor, or span
+	tf, tl, tfms, tlms, ztf, ztl  timeVal
+}
+
+// timeVal is a parsed time field: whole units and, for seconds that were
+// written with a fraction, the milliseconds.
+type timeVal struct {
+	v       int64
+	ms      int64
+	hasFrac bool
+}
+
+// NewParser returns a Parser; it takes the WithMaxLineBytes option.
+func NewParser(opts ...Option) (*Parser, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Parser{maxLine: o.maxLineBytes}, nil
+}
+
+// Parse parses one COF line (without its line end) into r, validating and
+// normalising it. On error r is left zero and the error is an *Error.
+// The record does not refer to line, which the caller may reuse.
+func (p *Parser) Parse(line []byte, r *Record) error {
+	*r = Record{}
+	maxLine := p.maxLine
+	if maxLine == 0 {
+		maxLine = DefaultMaxLineBytes
+	}
+	if len(line) > maxLine {
+		return &Error{Reason: "line of " + strconv.Itoa(len(line)) + " bytes exceeds the limit of " +
+			strconv.Itoa(maxLine), Err: ErrLineTooLong}
+	}
+	if err := p.parseObject(line, r); err != nil {
+		*r = Record{}
+		return err
+	}
+	if err := p.finish(r); err != nil {
+		*r = Record{}
+		return err
+	}
+	return nil
+}
+
+// Parse parses one COF line with a fresh Parser and the default limits.
+func Parse(line []byte) (Record, error) {
+	var p Parser
+	var r Record
+	err := p.Parse(line, &r)
+	return r, err
+}
+
+func (p *Parser) reset() {
+	p.buf, p.rdata, p.extra = p.buf[:0], p.rdata[:0], p.extra[:0]
+	p.seen = 0
+	p.rrname, p.bailiwick, p.sensor, p.or = span{}, span{}, span{}, span{}
+	p.tf, p.tl, p.tfms, p.tlms, p.ztf, p.ztl = timeVal{}, timeVal{}, timeVal{}, timeVal{}, timeVal{}, timeVal{}
+}
+
+// parseObject walks the members of the line's single JSON object.
+func (p *Parser) parseObject(line []byte, r *Record) *Error {
+	p.reset()
+	s := scanner{data: line}
+	s.skipWS()
+	if s.peek() != '{' {
+		if s.pos >= len(line) {
+			return &Error{Reason: "empty line", Err: ErrSyntax}
+		}
+		kind := s.kind()
+		if err := s.skipValue(0); err != nil {
+			return err
+		}
+		return &Error{Reason: "line holds a JSON " + kind + ", not an object", Err: ErrSyntax}
+	}
+	s.pos++
+	s.skipWS()
+	if s.peek() == '}' {
+		s.pos++
+	} else {
+		for {
+			s.skipWS()
+			if err := p.member(&s, r); err != nil {
+				return err
+			}
+			s.skipWS()
+			c := s.peek()
+			s.pos++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				s.pos--
+				return s.syntax("expected ',' or '}'")
+			}
+		}
+	}
+	s.skipWS()
+	if s.pos != len(line) {
+		return s.syntax("data after the JSON object")
+	}
+	return nil
+}
+
+// member reads one "key": value pair and stores the value.
+func (p *Parser) member(s *scanner, r *Record) *Error {
+	keyStart := s.pos
+	raw, esc, err := s.str()
+	if err != nil {
+		return err
+	}
+	keyEnd := s.pos
+	name := raw
+	if esc {
+		var ok bool
+		if p.keyb, ok = unescape(p.keyb[:0], raw); !ok {
+			return &Error{Reason: "key holds a lone UTF-16 surrogate", Err: ErrSyntax}
+		}
+		name = p.keyb
+	}
+	s.skipWS()
+	if s.peek() != ':' {
+		return s.syntax("expected ':' after key")
+	}
+	s.pos++
+	s.skipWS()
+	switch string(name) {
+	case KeyRRName:
+		return p.nameField(s, kRRName, KeyRRName, &p.rrname, false)
+	case KeyBailiwick:
+		return p.nameField(s, kBailiwick, KeyBailiwick, &p.bailiwick, true)
+	case KeyRRType:
+		return p.rrtype(s, r)
+	case KeyRData:
+		return p.rdataField(s)
+	case KeyTimeFirst:
+		return p.timeField(s, kTimeFirst, KeyTimeFirst, &p.tf, MaxTime, false)
+	case KeyTimeLast:
+		return p.timeField(s, kTimeLast, KeyTimeLast, &p.tl, MaxTime, false)
+	case KeyTimeFirstMS:
+		return p.timeField(s, kTimeFirstMS, KeyTimeFirstMS, &p.tfms, MaxTime*1000+999, true)
+	case KeyTimeLastMS:
+		return p.timeField(s, kTimeLastMS, KeyTimeLastMS, &p.tlms, MaxTime*1000+999, true)
+	case KeyZoneTimeFirst:
+		return p.timeField(s, kZoneTimeFirst, KeyZoneTimeFirst, &p.ztf, MaxTime, true)
+	case KeyZoneTimeLast:
+		return p.timeField(s, kZoneTimeLast, KeyZoneTimeLast, &p.ztl, MaxTime, true)
+	case KeyCount:
+		return p.count(s, r)
+	case KeySensorID:
+		return p.textField(s, kSensorID, KeySensorID, &p.sensor)
+	case KeyOrigin:
+		return p.textField(s, kOrigin, KeyOrigin, &p.or)
+	}
+	return p.unknown(s, name, s.data[keyStart:keyEnd])
+}
+
+// once marks a known key as seen and reports a repeat.
+func (p *Parser) once(k key, field string) *Error {
+	if p.seen&k != 0 {
+		return fieldErr(ErrDuplicateKey, field, "key appears more than once")
+	}
+	p.seen |= k
+	return nil
+}
+
+// optionalNull consumes a null given for an optional field, which is read
+// as absent: many producers write null rather than omit the key.
+func optionalNull(s *scanner) bool {
+	if s.peek() == 'n' && s.literal("null") == nil {
+		return true
+	}
+	return false
+}
+
+func typeErr(s *scanner, field, want string) *Error {
+	return fieldErr(ErrType, field, "want "+want+", got "+s.kind())
+}
+
+// stringValue reads a string value and returns it decoded; the result is
+// valid until the next call.
+func (p *Parser) stringValue(s *scanner, field string) ([]byte, *Error) {
+	raw, esc, err := s.str()
+	if err != nil {
+		return nil, err
+	}
+	if !esc {
+		return raw, nil
+	}
+	var ok bool
+	if p.tmp, ok = unescape(p.tmp[:0], raw); !ok {
+		return nil, fieldErr(ErrBadField, field, "string holds a lone UTF-16 surrogate")
+	}
+	return p.tmp, nil
+}
+
+func (p *Parser) nameField(s *scanner, k key, field string, dst *span, optional bool) *Error {
+	if err := p.once(k, field); err != nil {
+		return err
+	}
+	if optional && optionalNull(s) {
+		return nil
+	}
+	if s.peek() != '"' {
+		return typeErr(s, field, "string")
+	}
+	v, err := p.stringValue(s, field)
+	if err != nil {
+		return err
+	}
+	start := len(p.buf)
+	var reason string
+	if p.buf, reason = appendName(p.buf, v); reason != "" {
+		return fieldErr(ErrBadName, field, reason+": "+quote(v))
+	}
+	*dst = span{start, len(p.buf)}
+	return nil
+}
+
+func (p *Parser) textField(s *scanner, k key, field string, dst *span) *Error {
+	if err := p.once(k, field); err != nil {
+		return err
+	}
+	if optionalNull(s) {
+		return nil
+	}
+	if s.peek() != '"' {
+		return typeErr(s, field, "string")
+	}
+	v, err := p.stringValue(s, field)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(v) == 0:
+		return fieldErr(ErrBadField, field, "empty string")
+	case k == kSensorID && len(v) > MaxSensorIDBytes:
+		return fieldErr(ErrBadField, field, "longer than "+strconv.Itoa(MaxSensorIDBytes)+" bytes")
+	case k == kSensorID && hasControl(v):
+		return fieldErr(ErrBadField, field, "control character in "+quote(v))
+	}
+	start := len(p.buf)
+	p.buf = append(p.buf, v...)
+	*dst = span{start, len(p.buf)}
+	return nil
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Parser) rrtype(s *scanner, r *Record) *Error {
+	if err := p.once(kRRType, KeyRRType); err != nil {
+		return err
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		v, err := p.stringValue(s, KeyRRType)
+		if err != nil {
+			return err
+		}
+		t, ok := ParseType(string(v))
+		if !ok {
+			return fieldErr(ErrBadRRType, KeyRRType, "unknown type "+quote(v))
+		}
+		r.RRType = t
+		return nil
+	case c == '-' || isDigit(c):
+		num, err := s.number()
+		if err != nil {
+			return err
+		}
+		d := parseDecimal(num)
+		n, ok := d.integer(5)
+		if d.negative() || d.fractionNonZero() || !ok || n == 0 || n > 65535 {
+			return fieldErr(ErrBadRRType, KeyRRType, "type number "+string(num)+" is not in 1..65535")
+		}
+		r.RRType = Type(n)
+		return nil
+	}
+	return typeErr(s, KeyRRType, "string or number")
+}
+
+func (p *Parser) rdataField(s *scanner) *Error {
+	if err := p.once(kRData, KeyRData); err != nil {
+		return err
+	}
+	switch s.peek() {
+	case '"':
+		return p.rdataValue(s, KeyRData)
+	case '[':
+	default:
+		return typeErr(s, KeyRData, "string or array of strings")
+	}
+	s.pos++
+	s.skipWS()
+	if s.peek() == ']' {
+		return fieldErr(ErrBadRData, KeyRData, "empty array")
+	}
+	for i := 0; ; i++ {
+		s.skipWS()
+		field := "rdata[" + strconv.Itoa(i) + "]"
+		if i < len(rdataFields) {
+			field = rdataFields[i]
+		}
+		if s.peek() != '"' {
+			return typeErr(s, field, "string")
+		}
+		if err := p.rdataValue(s, field); err != nil {
+			return err
+		}
+		s.skipWS()
+		c := s.peek()
+		s.pos++
+		if c == ']' {
+			return nil
+		}
+		if c != ',' {
+			s.pos--
+			return s.syntax("expected ',' or ']'")
+		}
+	}
+}
+
+// rdataFields avoids building the field name for the common small arrays.
+var rdataFields = [...]string{"rdata[0]", "rdata[1]", "rdata[2]", "rdata[3]"}
+
+func (p *Parser) rdataValue(s *scanner, field string) *Error {
+	v, err := p.stringValue(s, field)
+	if err != nil {
+		return err
+	}
+	if len(v) == 0 {
+		return fieldErr(ErrBadRData, field, "empty string")
+	}
+	start := len(p.buf)
+	p.buf = append(p.buf, v...)
+	p.rdata = append(p.rdata, span{start, len(p.buf)})
+	return nil
+}
+
+// timeField reads a time. For time_first and time_last a fraction is kept
+// as milliseconds; for the other time fields (dropFrac) it is truncated.
+func (p *Parser) timeField(s *scanner, k key, field string, dst *timeVal, limit uint64, dropFrac bool) *Error {
+	if err := p.once(k, field); err != nil {
+		return err
+	}
+	if !isNumberStart(s.peek()) {
+		return typeErr(s, field, "number")
+	}
+	num, err := s.number()
+	if err != nil {
+		return err
+	}
+	d := parseDecimal(num)
+	if d.negative() {
+		return fieldErr(ErrBadTime, field, "negative time "+string(num))
+	}
+	v, ok := d.integer(15)
+	if !ok || v > limit {
+		return fieldErr(ErrBadTime, field, string(num)+" is beyond 9999-12-31")
+	}
+	*dst = timeVal{v: int64(v)}
+	if !dropFrac && d.hasFraction() {
+		dst.hasFrac = true
+		dst.ms = d.millis()
+	}
+	return nil
+}
+
+func isNumberStart(c byte) bool { return c == '-' || isDigit(c) }
+
+func (p *Parser) count(s *scanner, r *Record) *Error {
+	if err := p.once(kCount, KeyCount); err != nil {
+		return err
+	}
+	if optionalNull(s) {
+		return nil
+	}
+	if !isNumberStart(s.peek()) {
+		return typeErr(s, KeyCount, "number")
+	}
+	num, err := s.number()
+	if err != nil {
+		return err
+	}
+	d := parseDecimal(num)
+	switch v, ok := d.integer(16); {
+	case d.negative():
+		return fieldErr(ErrBadCount, KeyCount, "negative count "+string(num))
+	case d.fractionNonZero():
+		return fieldErr(ErrBadCount, KeyCount, "count "+string(num)+" is not an integer")
+	case !ok || v > MaxCount:
+		return fieldErr(ErrBadCount, KeyCount, "count "+string(num)+" exceeds 2^53-1")
+	default:
+		r.Count = int64(v)
+		r.Has |= HasCount
+	}
+	return nil
+}
+
+// unknown keeps an additional field byte-exact.
+func (p *Parser) unknown(s *scanner, name, rawKey []byte) *Error {
+	for _, e := range p.extra {
+		if string(p.buf[e.name.start:e.name.end]) == string(name) {
+			return fieldErr(ErrDuplicateKey, string(name), "key appears more than once")
+		}
+	}
+	valStart := s.pos
+	if err := s.skipValue(0); err != nil {
+		return err
+	}
+	var e extraSpan
+	e.name.start = len(p.buf)
+	p.buf = append(p.buf, name...)
+	e.name.end = len(p.buf)
+	e.key.start = len(p.buf)
+	p.buf = append(p.buf, rawKey...)
+	e.key.end = len(p.buf)
+	e.value.start = len(p.buf)
+	p.buf = append(p.buf, s.data[valStart:s.pos]...)
+	e.value.end = len(p.buf)
+	p.extra = append(p.extra, e)
+	return nil
+}
+
+// quote renders an offending value for an error message, shortened so a
+// hostile line cannot make log lines huge.
+func quote(v []byte) string {
+	const max = 80
+	if len(v) > max {
+		return strconv.Quote(string(v[:max])) + "..."
+	}
+	return strconv.Quote(string(v))
+}
+
+// sub returns the part of str that sp covers.
+func sub(str string, sp span) string { return str[sp.start:sp.end] }
+
+// finish checks what needs the whole object, then builds the record's
+// strings with one allocation.
+func (p *Parser) finish(r *Record) *Error {
+	switch {
+	case p.seen&kRRName == 0:
+		return fieldErr(ErrMissingField, KeyRRName, "missing")
+	case p.seen&kRRType == 0:
+		return fieldErr(ErrMissingField, KeyRRType, "missing")
+	case p.seen&kRData == 0:
+		return fieldErr(ErrMissingField, KeyRData, "missing")
+	}
+	if err := p.times(r); err != nil {
+		return err
+	}
+	str := string(p.buf)
+	r.RRName = sub(str, p.rrname)
+	r.Bailiwick = sub(str, p.bailiwick)
+	r.SensorID = sub(str, p.sensor)
+	r.Origin = sub(str, p.or)
+	r.RData = p.takeStrings(len(p.rdata))
+	for i, sp := range p.rdata {
+		r.RData[i] = sub(str, sp)
+	}
+	if err := checkAddrs(r); err != nil {
+		return err
+	}
+	if len(p.extra) > 0 {
+		r.Extra = p.takeFields(len(p.extra))
+		for i, e := range p.extra {
+			r.Extra[i] = Field{Name: sub(str, e.name), Key: sub(str, e.key), Value: sub(str, e.value)}
+		}
+	}
+	return nil
+}
+
+// takeStrings hands out n strings from a shared chunk, capped so that an
+// append by the caller copies instead of overwriting a neighbour.
+func (p *Parser) takeStrings(n int) []string {
+	if cap(p.slab)-len(p.slab) < n {
+		p.slab = make([]string, 0, max(512, n))
+	}
+	l := len(p.slab)
+	p.slab = p.slab[:l+n]
+	return p.slab[l : l+n : l+n]
+}
+
+func (p *Parser) takeFields(n int) []Field {
+	if cap(p.fslab)-len(p.fslab) < n {
+		p.fslab = make([]Field, 0, max(64, n))
+	}
+	l := len(p.fslab)
+	p.fslab = p.fslab[:l+n]
+	return p.fslab[l : l+n : l+n]
+}
+
+// checkAddrs validates A and AAAA data and writes AAAA in the RFC 5952
+// form, so that equal addresses compare equal downstream.
+func checkAddrs(r *Record) *Error {
+	if r.RRType != TypeA && r.RRType != TypeAAAA {
+		return nil
+	}
+	for i, v := range r.RData {
+		a, err := netip.ParseAddr(v)
+		if r.RRType == TypeA {
+			if err != nil || !a.Is4() {
+				return fieldErr(ErrBadRData, rdataKey(r, i), quote([]byte(v))+" is not an IPv4 address")
+			}
+			continue // ParseAddr accepts only the canonical dotted quad
+		}
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return fieldErr(ErrBadRData, rdataKey(r, i), quote([]byte(v))+" is not an IPv6 address")
+		}
+		var b [64]byte
+		if c := a.AppendTo(b[:0]); string(c) != v {
+			r.RData[i] = string(c)
+		}
+	}
+	return nil
+}
+
+func rdataKey(r *Record, i int) string {
+	if len(r.RData) == 1 {
+		return KeyRData
+	}
+	return "rdata[" + strconv.Itoa(i) + "]"
+}

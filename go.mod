@@ -1,0 +1,14 @@
+module github.com/cofswitch/cofswitch
+
+go 1.26.8
+
+require (
+	github.com/klauspost/compress v1.20.4
+	github.com/miekg/dns v1.1.73
+	golang.org/x/net v0.62.0
+)
+
+require (
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)
