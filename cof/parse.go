@@ -362,9 +362,11 @@ func (p *Parser) rdataField(s *scanner) *Error {
 	}
 	for i := 0; ; i++ {
 		s.skipWS()
-		field := "rdata[" + strconv.Itoa(i) + "]"
+		var field string
 		if i < len(rdataFields) {
 			field = rdataFields[i]
+		} else {
+			field = "rdata[" + strconv.Itoa(i) + "]"
 		}
 		if s.peek() != '"' {
 			return typeErr(s, field, "string")

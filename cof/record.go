@@ -61,7 +61,6 @@ const (
 	HasZoneTimes                        // zone_time_first and zone_time_last present
 	HasTimeFirstMS                      // time_first_ms present
 	HasTimeLastMS                       // time_last_ms present
-	HasSeenTimes                        // time_first and time_last were in the input
 )
 
 // Field names as they appear in COF.

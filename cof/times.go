@@ -35,7 +35,6 @@ func (p *Parser) times(r *Record) *Error {
 		r.TimeFirst, r.TimeLast = r.ZoneTimeFirst, r.ZoneTimeLast
 		return nil
 	}
-	r.Has |= HasSeenTimes
 	if p.tf.v > p.tl.v {
 		return orderErr(KeyTimeFirst, KeyTimeLast, p.tf.v, p.tl.v)
 	}
