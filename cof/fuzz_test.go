@@ -36,6 +36,9 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		enc := r.AppendJSON(nil)
+		if err := checkPeerConstraints(enc); err != nil {
+			t.Fatalf("output fails peer constraints: %v\ninput: %q", err, line)
+		}
 		var back Record
 		if err := p.Parse(enc, &back); err != nil {
 			t.Fatalf("re-parse of %s failed: %v\ninput: %q", enc, err, line)

@@ -24,9 +24,9 @@ var idnaProfile = idna.New(
 )
 
 // appendName validates a DNS name in presentation form and appends its
-// canonical form to dst: ASCII letters in lower case, no trailing dot,
-// U-labels as A-labels, control characters and spaces as \DDD escapes. The
-// root is ".". Lengths count octets, so "\046" or "\." is one octet.
+// canonical form to dst: no trailing dot, U-labels as A-labels, and each
+// octet in the one form appendOctet gives it. The root is ".". Lengths
+// count octets, so "\046" or "\." is one octet.
 func appendName(dst, name []byte) ([]byte, string) {
 	if len(name) == 1 && name[0] == '.' {
 		return append(dst, '.'), ""
@@ -54,27 +54,26 @@ func appendName(dst, name []byte) ([]byte, string) {
 			if i+1 >= len(name) {
 				return dst[:start], "dangling backslash at end of name"
 			}
-			if isDigit(name[i+1]) {
+			e := name[i+1]
+			switch {
+			case isDigit(e):
 				if i+3 >= len(name) || !isDigit(name[i+2]) || !isDigit(name[i+3]) {
 					return dst[:start], "bad \\DDD escape"
 				}
-				v := int(name[i+1]-'0')*100 + int(name[i+2]-'0')*10 + int(name[i+3]-'0')
+				v := int(e-'0')*100 + int(name[i+2]-'0')*10 + int(name[i+3]-'0')
 				if v > 255 {
 					return dst[:start], "\\DDD escape above 255"
 				}
-				dst = append(dst, name[i:i+4]...)
+				dst = appendOctet(dst, byte(v))
 				i += 3
-			} else {
-				e := name[i+1]
-				if e < 0x21 || e >= 0x7f {
-					return dst[:start], "backslash before a non-printable character"
-				}
-				dst = append(dst, '\\', lower(e))
+			case e >= 0x80:
+				return appendIDN(dst[:start], name)
+			default:
+				dst = appendOctet(dst, e)
 				i++
 			}
 		case c <= ' ' || c == 0x7f:
-			dst = append(dst, '\\')
-			dst = appendDDD(dst, c)
+			dst = appendOctet(dst, c)
 		case c >= 0x80:
 			return appendIDN(dst[:start], name)
 		default:
@@ -175,6 +174,16 @@ func lower(c byte) byte {
 	return c
 }
 
-func appendDDD(dst []byte, c byte) []byte {
-	return append(dst, '0'+c/100, '0'+c/10%10, '0'+c%10)
+// appendOctet writes one label octet in its one canonical presentation:
+// letters in lower case, '.' and '\\' escaped with a backslash, other
+// printable ASCII as itself, everything else as \DDD. So "A\065b", "aab"
+// and "\097ab" all become "aab".
+func appendOctet(dst []byte, c byte) []byte {
+	switch {
+	case c == '.' || c == '\\':
+		return append(dst, '\\', c)
+	case c <= ' ' || c >= 0x7f:
+		return append(dst, '\\', '0'+c/100, '0'+c/10%10, '0'+c%10)
+	}
+	return append(dst, lower(c))
 }

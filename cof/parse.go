@@ -87,8 +87,7 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 		maxLine = DefaultMaxLineBytes
 	}
 	if len(line) > maxLine {
-		return &Error{Reason: "line of " + strconv.Itoa(len(line)) + " bytes exceeds the limit of " +
-			strconv.Itoa(maxLine), Err: ErrLineTooLong}
+		return lineTooLong(len(line), maxLine)
 	}
 	if err := p.parseObject(line, r); err != nil {
 		*r = Record{}
@@ -99,6 +98,10 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 		return err
 	}
 	return nil
+}
+
+func lineTooLong(n, limit int) *Error {
+	return &Error{Reason: "line of " + strconv.Itoa(n) + " bytes exceeds the limit of " + strconv.Itoa(limit), Err: ErrLineTooLong}
 }
 
 // Parse parses one COF line with a fresh Parser and the default limits.

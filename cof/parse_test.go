@@ -96,6 +96,16 @@ func TestParseAccepts(t *testing.T) {
 			want: `{"rrname":"a\\.b.example","rrtype":"TXT","rdata":["\"x\""],"time_first":1,"time_last":1}`,
 		},
 		{
+			name: "escapes of ordinary characters are written plainly",
+			in:   `{"rrname":"A\\065b.\\E\\x\\097mple.","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":1}`,
+			want: `{"rrname":"aab.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":1}`,
+		},
+		{
+			name: "escapes that must stay escapes",
+			in:   `{"rrname":"a\\046b\\092c\\ d\\000e\\255.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":1}`,
+			want: `{"rrname":"a\\.b\\\\c\\032d\\000e\\255.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":1}`,
+		},
+		{
 			name: "AAAA rewritten in RFC 5952 form",
 			in:   `{"rrname":"a.example","rrtype":"AAAA","rdata":["2001:DB8:0:0:0:0:0:1","::ffff:192.0.2.1"],"time_first":1,"time_last":1}`,
 			want: `{"rrname":"a.example","rrtype":"AAAA","rdata":["2001:db8::1","::ffff:192.0.2.1"],"time_first":1,"time_last":1}`,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -83,20 +82,22 @@ func (rd *Reader) Close() error {
 func (rd *Reader) Next() bool {
 	rd.cur, rd.lineErr = nil, nil
 	for rd.err == nil {
-		line, tooLong, err := rd.readLine()
+		line, length, err := rd.readLine()
 		switch {
 		case err != nil && !errors.Is(err, io.EOF):
 			rd.err = fmt.Errorf("cof: reading line %d: %w", rd.line+1, err)
 			return false
-		case err != nil && len(line) == 0 && !tooLong:
+		case err != nil && length == 0:
 			rd.err = io.EOF
 			return false
 		}
 		rd.line++
 		rd.cur = line
-		if tooLong {
+		if length > rd.maxLine {
 			rd.rec = Record{}
-			rd.lineErr = lineErrf(rd.line, ErrLineTooLong, "line exceeds the limit of "+strconv.Itoa(rd.maxLine)+" bytes")
+			e := lineTooLong(length, rd.maxLine)
+			e.Line = rd.line
+			rd.lineErr = e
 			return true
 		}
 		if isBlank(line) {
@@ -112,31 +113,51 @@ func (rd *Reader) Next() bool {
 }
 
 // readLine returns the next line without its line end. A line longer than
-// the limit is consumed to its end and reported with tooLong, its first
-// bytes kept for context.
-func (rd *Reader) readLine() (line []byte, tooLong bool, err error) {
+// the limit is consumed to its end without being held in memory; it is
+// reported by its length, its first bytes kept for context.
+func (rd *Reader) readLine() (line []byte, length int, err error) {
 	b, err := rd.src.ReadSlice('\n')
 	if !errors.Is(err, bufio.ErrBufferFull) {
-		if len(b) > rd.maxLine+2 {
-			return b[:64], true, err
+		line = trimEOL(b)
+		if len(line) > rd.maxLine {
+			return line[:64], len(line), err
 		}
-		return trimCR(bytes.TrimSuffix(b, []byte{'\n'})), false, err
+		return line, len(line), err
 	}
 	rd.long = append(rd.long[:0], b...)
+	total := len(b)
+	var prev byte
 	for errors.Is(err, bufio.ErrBufferFull) {
+		prev = b[len(b)-1]
 		b, err = rd.src.ReadSlice('\n')
-		if !tooLong {
+		total += len(b)
+		if len(rd.long) <= rd.maxLine+2 {
 			rd.long = append(rd.long, b...)
-			if len(rd.long) > rd.maxLine+2 {
-				tooLong = true
-				rd.long = rd.long[:64]
-			}
 		}
 	}
-	if tooLong {
-		return rd.long, true, err
+	eol := eolLen(b)
+	if eol == 1 && len(b) == 1 && prev == '\r' { // CRLF split across reads
+		eol = 2
 	}
-	return trimCR(bytes.TrimSuffix(rd.long, []byte{'\n'})), false, err
+	length = total - eol
+	if length > rd.maxLine {
+		return rd.long[:64], length, err
+	}
+	return rd.long[:length], length, err
+}
+
+func trimEOL(b []byte) []byte { return b[:len(b)-eolLen(b)] }
+
+// eolLen is the length of the LF or CRLF that ends b, if any.
+func eolLen(b []byte) int {
+	n := len(b)
+	switch {
+	case n >= 2 && b[n-2] == '\r' && b[n-1] == '\n':
+		return 2
+	case n >= 1 && b[n-1] == '\n':
+		return 1
+	}
+	return 0
 }
 
 // Err returns the first read or decompression error, or nil at a clean end

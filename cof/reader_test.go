@@ -110,9 +110,9 @@ func TestReaderLongLines(t *testing.T) {
 	}
 	want := []readResult{
 		{line: 1, name: "a.example"},
-		{line: 2, err: "line 2: line exceeds the limit of 102400 bytes"},
+		{line: 2, err: fmt.Sprintf("line 2: line of %d bytes exceeds the limit of 102400", len(long))},
 		{line: 3, name: "a.example"},
-		{line: 4, err: "line 4: line exceeds the limit of 102400 bytes"},
+		{line: 4, err: fmt.Sprintf("line 4: line of %d bytes exceeds the limit of 102400", len(long))},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got  %v\nwant %v", got, want)
@@ -126,8 +126,24 @@ func TestReaderLongLines(t *testing.T) {
 
 	// A short limit, below the reader's buffer size, is enforced too.
 	got, _ = readAll(t, strings.NewReader(ok+"\n"), WithMaxLineBytes(64))
-	if len(got) != 1 || !strings.Contains(got[0].err, "exceeds the limit of 64 bytes") {
+	if len(got) != 1 || got[0].err != fmt.Sprintf("line 1: line of %d bytes exceeds the limit of 64", len(ok)) {
 		t.Errorf("64-byte limit: %v", got)
+	}
+
+	// Just over the limit, whatever the line end and whether the line
+	// fits the read buffer, the report is the same.
+	const limit = 100 << 10
+	over := `{"x":"` + strings.Repeat("y", limit-7) + `"}` // limit+1 bytes
+	for _, end := range []string{"\n", "\r\n", ""} {
+		got, _ := readAll(t, strings.NewReader(over+end), WithMaxLineBytes(limit))
+		want := fmt.Sprintf("line 1: line of %d bytes exceeds the limit of %d", limit+1, limit)
+		if len(got) != 1 || got[0].err != want {
+			t.Errorf("line end %q: got %v, want %q", end, got, want)
+		}
+		got, _ = readAll(t, strings.NewReader(over[:limit-2]+`"}`+end), WithMaxLineBytes(limit))
+		if len(got) != 1 || strings.Contains(got[0].err, "exceeds") {
+			t.Errorf("line end %q: a line of exactly the limit was refused: %v", end, got)
+		}
 	}
 }
 

@@ -85,10 +85,10 @@ func dispatch(ctx context.Context, c *command, path []string, args []string, io 
 		}
 		name := args[0]
 		if name == "-h" || name == "--help" || name == "-help" || name == "help" {
-			if name == "help" && len(args) > 1 {
-				return dispatch(ctx, c, path[:len(path)-1], append(args[1:], "--help"), io)
+			if name == "help" {
+				return help(c, path, args[1:], io)
 			}
-			writeUsage(io.out, c, path, nil)
+			writeHelp(io.out, c, path)
 			return nil
 		}
 		for _, s := range c.subs {
@@ -98,21 +98,62 @@ func dispatch(ctx context.Context, c *command, path []string, args []string, io 
 		}
 		return usageErrorf("unknown command %q (see '%s --help')", strings.TrimPrefix(strings.Join(append(path, name), " "), "cofswitch "), strings.Join(path, " "))
 	}
-	fs := flag.NewFlagSet(strings.Join(path, " "), flag.ContinueOnError)
-	fs.SetOutput(io.err)
-	var opts any
-	if c.flags != nil {
-		opts = c.flags(fs)
-	}
-	fs.Usage = func() { writeUsage(io.err, c, path, fs) }
+	fs, opts := leafFlags(c, path, io.err)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			writeUsage(io.out, c, path, fs)
 			return nil
 		}
+		writeUsage(io.err, c, path, fs)
 		return &exitError{code: exitUsage}
 	}
 	return c.run(ctx, io, opts, fs.Args())
+}
+
+// help shows the help of the command that names (the words after "help")
+// lead to from c; words after a leaf command are ignored.
+func help(c *command, path, names []string, io stdio) error {
+	for _, name := range names {
+		if c.run != nil {
+			break
+		}
+		var next *command
+		for _, s := range c.subs {
+			if s.name == name {
+				next = s
+			}
+		}
+		if next == nil {
+			return usageErrorf("unknown command %q (see '%s --help')", name, strings.Join(path, " "))
+		}
+		c, path = next, append(path, name)
+	}
+	writeHelp(io.out, c, path)
+	return nil
+}
+
+// leafFlags builds the FlagSet of the leaf command c, whose full name is
+// path, and returns it with the options value that c.run takes. The FlagSet
+// reports parse errors on w but prints no usage of its own: the caller
+// writes it, to stdout for --help and to stderr after an error.
+func leafFlags(c *command, path []string, w io.Writer) (*flag.FlagSet, any) {
+	fs := flag.NewFlagSet(strings.Join(path, " "), flag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.Usage = func() {}
+	var opts any
+	if c.flags != nil {
+		opts = c.flags(fs)
+	}
+	return fs, opts
+}
+
+// writeHelp writes the --help text of c, whose full name is path.
+func writeHelp(w io.Writer, c *command, path []string) {
+	var fs *flag.FlagSet
+	if c.run != nil {
+		fs, _ = leafFlags(c, path, io.Discard)
+	}
+	writeUsage(w, c, path, fs)
 }
 
 // writeUsage prints a command's help: usage line, description, then its
