@@ -1,0 +1,254 @@
+// Package config reads the cofswitch configuration file: the NATS
+// connection, stream limits, the switch's tuning, and the registry of
+// sensors and peers. Reading is strict: an unknown key or a bad value is an
+// error that names the file and the line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	NATS    NATS     `yaml:"nats"`
+	Streams Streams  `yaml:"streams"`
+	Switch  Switch   `yaml:"switch"`
+	Sensors []Sensor `yaml:"sensors"`
+	Peers   []Peer   `yaml:"peers"`
+}
+
+// NATS says how to reach the bus. With no URLs, cofswitch runs an embedded
+// server listening on Listen.
+type NATS struct {
+	URLs   []string `yaml:"urls"`
+	Listen string   `yaml:"listen"` // embedded server's client listener
+	Creds  string   `yaml:"creds"`  // .creds file (JWT + nkey seed)
+	NKey   string   `yaml:"nkey"`   // nkey seed file
+	TLS    TLS      `yaml:"tls"`
+}
+
+// TLS holds file paths for TLS to the NATS servers.
+type TLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Streams holds the JetStream limits of the exchange's streams.
+type Streams struct {
+	Replicas        int          `yaml:"replicas"`
+	DuplicateWindow Duration     `yaml:"duplicate_window"`
+	In              StreamLimits `yaml:"in"`
+	DLQ             StreamLimits `yaml:"dlq"`
+	Peers           StreamLimits `yaml:"peers"` // defaults for every PEER_ stream
+}
+
+// StreamLimits bounds one stream. Zero values take the defaults.
+type StreamLimits struct {
+	MaxAge   Duration `yaml:"max_age"`
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	MaxMsgs  int64    `yaml:"max_msgs"`
+	Discard  string   `yaml:"discard"` // "old" or "new"
+}
+
+// Switch tunes the engine.
+type Switch struct {
+	Workers       int      `yaml:"workers"`
+	MaxAckPending int      `yaml:"max_ack_pending"`
+	AckWait       Duration `yaml:"ack_wait"`
+	MaxAttempts   int      `yaml:"max_attempts"` // publish attempts per peer before a drop is counted
+}
+
+// Sensor is a registered publisher.
+type Sensor struct {
+	ID           string   `yaml:"id"`
+	Organisation string   `yaml:"organisation"`
+	Relays       []string `yaml:"relays"`
+}
+
+// Peer is a registered recipient.
+type Peer struct {
+	ID            string         `yaml:"id"`
+	Organisation  string         `yaml:"organisation"`
+	Stream        StreamLimits   `yaml:"stream"`
+	Subscriptions []Subscription `yaml:"subscriptions"`
+}
+
+// Subscription selects sensors for a peer and names the policy applied.
+type Subscription struct {
+	Sensors []string `yaml:"sensors"`
+	Policy  string   `yaml:"policy"`
+}
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:4222"
+	DefaultDuplicateWindow = 5 * time.Minute
+	DefaultWorkers         = 8
+	DefaultMaxAckPending   = 256
+	DefaultAckWait         = 30 * time.Second
+	DefaultMaxAttempts     = 5
+	// PassPolicy is the built-in policy that delivers every record as is.
+	PassPolicy = "pass"
+)
+
+// Default stream limits: the input is a work queue that refuses new input
+// when full (so sensors see back-pressure and nothing is dropped unseen);
+// the DLQ keeps a week; peer streams keep three days and evict the oldest.
+var (
+	DefaultIn   = StreamLimits{MaxAge: Duration(24 * time.Hour), MaxBytes: 8 << 30, Discard: "new"}
+	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
+	DefaultPeer = StreamLimits{MaxAge: Duration(72 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
+)
+
+// Error is a configuration error with its place in the file.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Path string // e.g. peers[1].subscriptions[0].policy
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Path != "" {
+		b.WriteString(e.Path + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads and checks a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse reads and checks configuration text; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(name, err)
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	c.ApplyDefaults()
+	if errs := c.validate(); len(errs) > 0 {
+		for _, e := range errs {
+			e.File = name
+			e.Line = lineOf(&root, e.Path)
+		}
+		return nil, joinErrors(errs)
+	}
+	return &c, nil
+}
+
+// yamlError turns the YAML library's messages ("yaml: unmarshal errors:\n
+// line 5: field x not found in type config.Peer") into one line per fault.
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var errs []*Error
+		for _, m := range te.Errors {
+			errs = append(errs, &Error{File: name, Msg: m})
+		}
+		return joinErrors(errs)
+	}
+	return &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+func joinErrors(errs []*Error) error {
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return errors.Join(out...)
+}
+
+// ApplyDefaults fills every unset value with its default.
+func (c *Config) ApplyDefaults() {
+	if c.NATS.Listen == "" {
+		c.NATS.Listen = DefaultListen
+	}
+	if c.Streams.Replicas == 0 {
+		c.Streams.Replicas = 1
+	}
+	if c.Streams.DuplicateWindow == 0 {
+		c.Streams.DuplicateWindow = Duration(DefaultDuplicateWindow)
+	}
+	c.Streams.In.fill(DefaultIn)
+	c.Streams.DLQ.fill(DefaultDLQ)
+	c.Streams.Peers.fill(DefaultPeer)
+	for i := range c.Peers {
+		c.Peers[i].Stream.fill(c.Streams.Peers)
+		for j := range c.Peers[i].Subscriptions {
+			if c.Peers[i].Subscriptions[j].Policy == "" {
+				c.Peers[i].Subscriptions[j].Policy = PassPolicy
+			}
+		}
+	}
+	if c.Switch.Workers == 0 {
+		c.Switch.Workers = DefaultWorkers
+	}
+	if c.Switch.MaxAckPending == 0 {
+		c.Switch.MaxAckPending = DefaultMaxAckPending
+	}
+	if c.Switch.AckWait == 0 {
+		c.Switch.AckWait = Duration(DefaultAckWait)
+	}
+	if c.Switch.MaxAttempts == 0 {
+		c.Switch.MaxAttempts = DefaultMaxAttempts
+	}
+}
+
+func (l *StreamLimits) fill(d StreamLimits) {
+	if l.MaxAge == 0 {
+		l.MaxAge = d.MaxAge
+	}
+	if l.MaxBytes == 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	if l.MaxMsgs == 0 {
+		l.MaxMsgs = d.MaxMsgs
+	}
+	if l.Discard == "" {
+		l.Discard = d.Discard
+	}
+}
+
+// Table builds the routing table of the registry.
+func (c *Config) Table() (*routing.Table, error) {
+	var sensors []routing.Sensor
+	for _, s := range c.Sensors {
+		sensors = append(sensors, routing.Sensor{ID: s.ID, Organisation: s.Organisation, Relays: s.Relays})
+	}
+	var peers []routing.Peer
+	var subs []routing.Subscription
+	for _, p := range c.Peers {
+		peers = append(peers, routing.Peer{ID: p.ID, Organisation: p.Organisation})
+		for i, s := range p.Subscriptions {
+			subs = append(subs, routing.Subscription{Peer: p.ID, Index: i, Sensors: s.Sensors, Policy: s.Policy})
+		}
+	}
+	return routing.Build(sensors, peers, subs)
+}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// validate checks what the YAML types cannot: ids, references, ranges.
+// Each error carries the path of the value at fault.
+func (c *Config) validate() []*Error {
+	var errs []*Error
+	bad := func(path, format string, a ...any) {
+		errs = append(errs, &Error{Path: path, Msg: fmt.Sprintf(format, a...)})
+	}
+	if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+		bad("nats.listen", "%q is not host:port", c.NATS.Listen)
+	}
+	if (c.NATS.TLS.Cert == "") != (c.NATS.TLS.Key == "") {
+		bad("nats.tls", "cert and key go together")
+	}
+	if c.NATS.Creds != "" && c.NATS.NKey != "" {
+		bad("nats", "give creds or nkey, not both")
+	}
+	if r := c.Streams.Replicas; r < 1 || r > 5 {
+		bad("streams.replicas", "%d is not in 1..5", r)
+	}
+	c.Streams.In.check("streams.in", bad)
+	c.Streams.DLQ.check("streams.dlq", bad)
+	c.Streams.Peers.check("streams.peers", bad)
+	if c.Switch.Workers < 1 || c.Switch.Workers > 1024 {
+		bad("switch.workers", "%d is not in 1..1024", c.Switch.Workers)
+	}
+	if c.Switch.MaxAckPending < 1 {
+		bad("switch.max_ack_pending", "must be positive")
+	}
+	if c.Switch.MaxAttempts < 1 || c.Switch.MaxAttempts > 100 {
+		bad("switch.max_attempts", "%d is not in 1..100", c.Switch.MaxAttempts)
+	}
+
+	sensors := map[string]bool{}
+	for i, s := range c.Sensors {
+		p := "sensors[" + strconv.Itoa(i) + "]"
+		if err := routing.ValidateID("sensor", s.ID, false); err != nil {
+			bad(p+".id", "%v", err)
+		} else if sensors[s.ID] {
+			bad(p+".id", "sensor %q is defined twice", s.ID)
+		}
+		sensors[s.ID] = true
+		for j, r := range s.Relays {
+			if err := routing.ValidateID("relayed sensor", r, false); err != nil {
+				bad(p+".relays["+strconv.Itoa(j)+"]", "%v", err)
+			}
+		}
+	}
+	peers := map[string]bool{}
+	for i, pe := range c.Peers {
+		p := "peers[" + strconv.Itoa(i) + "]"
+		if err := routing.ValidateID("peer", pe.ID, true); err != nil {
+			bad(p+".id", "%v", err)
+		} else if peers[pe.ID] {
+			bad(p+".id", "peer %q is defined twice", pe.ID)
+		}
+		peers[pe.ID] = true
+		pe.Stream.check(p+".stream", bad)
+		if len(pe.Subscriptions) == 0 {
+			bad(p+".subscriptions", "peer %q subscribes to nothing", pe.ID)
+		}
+		for j, sub := range pe.Subscriptions {
+			sp := p + ".subscriptions[" + strconv.Itoa(j) + "]"
+			if len(sub.Sensors) == 0 {
+				bad(sp+".sensors", "no sensors (use [\"*\"] for all)")
+			}
+			for k, pat := range sub.Sensors {
+				if pat == "" {
+					bad(sp+".sensors["+strconv.Itoa(k)+"]", "empty pattern")
+				}
+			}
+			if sub.Policy != PassPolicy {
+				bad(sp+".policy", "unknown policy %q (the built-in policies are: %s)", sub.Policy, PassPolicy)
+			}
+		}
+	}
+	return errs
+}
+
+func (l StreamLimits) check(path string, bad func(string, string, ...any)) {
+	if l.Discard != "old" && l.Discard != "new" {
+		bad(path+".discard", "%q is not old or new", l.Discard)
+	}
+	if l.MaxMsgs < 0 {
+		bad(path+".max_msgs", "must not be negative")
+	}
+}
+
+// lineOf finds the line of the value at path (a.b[2].c) in a YAML
+// document, or of the nearest enclosing value that exists.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if k, rest, ok := strings.Cut(part, "["); ok {
+			key = k
+			idx, _ = strconv.Atoi(strings.TrimSuffix(rest, "]"))
+		}
+		next := mapValue(n, key)
+		if next == nil {
+			return line
+		}
+		n, line = next, next.Line
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n, line = n.Content[idx], n.Content[idx].Line
+		}
+	}
+	return line
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+// Package routing holds the subject scheme of the bus and the routing table
+// that answers "which subscriptions want records of sensor X".
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Subject prefixes. A message on these subjects is a batch of COF lines.
+const (
+	InPrefix  = "cof.in."  // cof.in.<sensor>: what a sensor publishes
+	OutPrefix = "cof.out." // cof.out.<peer>: what a peer receives
+	DLQPrefix = "cof.dlq." // cof.dlq.<sensor>: what was rejected, by sensor
+)
+
+// Stream names.
+const (
+	InStream         = "COF_IN"
+	DLQStream        = "COF_DLQ"
+	PeerStreamPrefix = "PEER_"
+)
+
+// ErrBadToken reports a subject token that is not the canonical escaping
+// of any id.
+var ErrBadToken = errors.New("routing: bad subject token")
+
+// MaxIDLen bounds sensor and peer ids, which become subject tokens and,
+// for peers, stream names.
+const MaxIDLen = 128
+
+// safe reports whether b may stand unescaped in a subject token. The set
+// is deliberately small: no '.', '*', '>' (subject syntax), no '$' (system
+// subjects), no whitespace, no '%' (the escape itself).
+func safe(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_'
+}
+
+const hexUpper = "0123456789ABCDEF"
+
+// EscapeToken turns an id into a subject token: bytes outside [A-Za-z0-9_-]
+// become %XX (upper-case hex). The escaping is one-to-one, so the token
+// names exactly one id and permissions granted on it cannot be shared.
+func EscapeToken(id string) string {
+	n := 0
+	for i := 0; i < len(id); i++ {
+		if !safe(id[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return id
+	}
+	var b strings.Builder
+	b.Grow(len(id) + 2*n)
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if safe(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexUpper[c>>4])
+		b.WriteByte(hexUpper[c&0xf])
+	}
+	return b.String()
+}
+
+// UnescapeToken reverses EscapeToken. It accepts only the canonical form:
+// upper-case hex, and no escape of a byte that needs none, so that two
+// different subjects never name the same id.
+func UnescapeToken(tok string) (string, error) {
+	if tok == "" {
+		return "", fmt.Errorf("%w: empty", ErrBadToken)
+	}
+	if !strings.Contains(tok, "%") {
+		for i := 0; i < len(tok); i++ {
+			if !safe(tok[i]) {
+				return "", fmt.Errorf("%w: %q holds %q", ErrBadToken, tok, tok[i])
+			}
+		}
+		return tok, nil
+	}
+	out := make([]byte, 0, len(tok))
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c != '%' {
+			if !safe(c) {
+				return "", fmt.Errorf("%w: %q holds %q", ErrBadToken, tok, c)
+			}
+			out = append(out, c)
+			continue
+		}
+		if i+2 >= len(tok) {
+			return "", fmt.Errorf("%w: %q ends inside an escape", ErrBadToken, tok)
+		}
+		hi, lo := strings.IndexByte(hexUpper, tok[i+1]), strings.IndexByte(hexUpper, tok[i+2])
+		if hi < 0 || lo < 0 {
+			return "", fmt.Errorf("%w: %q: escape is not upper-case hex", ErrBadToken, tok)
+		}
+		v := byte(hi<<4 | lo)
+		if safe(v) {
+			return "", fmt.Errorf("%w: %q: needless escape of %q", ErrBadToken, tok, v)
+		}
+		out = append(out, v)
+		i += 2
+	}
+	return string(out), nil
+}
+
+// ValidateID checks an id given in configuration: not empty, not too long,
+// printable, and (for peers, whose ids name streams) safe as it is.
+func ValidateID(kind, id string, mustBeSafe bool) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%s id is empty", kind)
+	case len(id) > MaxIDLen:
+		return fmt.Errorf("%s id %q is longer than %d bytes", kind, id, MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%s id %q holds a control character", kind, id)
+		}
+		if mustBeSafe && !safe(c) {
+			return fmt.Errorf("%s id %q may hold only letters, digits, '-' and '_'", kind, id)
+		}
+	}
+	return nil
+}
+
+// InSubject is the subject a sensor publishes to.
+func InSubject(sensorID string) string { return InPrefix + EscapeToken(sensorID) }
+
+// OutSubject is the subject of a peer's deliveries.
+func OutSubject(peerID string) string { return OutPrefix + EscapeToken(peerID) }
+
+// DLQSubject is the subject of a sensor's rejected input.
+func DLQSubject(sensorID string) string { return DLQPrefix + EscapeToken(sensorID) }
+
+// PeerStream is the name of a peer's stream. Peer ids are restricted to
+// safe bytes (see ValidateID), so the name needs no escaping.
+func PeerStream(peerID string) string { return PeerStreamPrefix + peerID }
+
+// SensorOf returns the sensor id of a cof.in.<sensor> subject.
+func SensorOf(subject string) (string, error) {
+	tok, ok := strings.CutPrefix(subject, InPrefix)
+	if !ok || strings.Contains(tok, ".") {
+		return "", fmt.Errorf("%w: %q is not %s<sensor>", ErrBadToken, subject, InPrefix)
+	}
+	return UnescapeToken(tok)
+}
