@@ -121,3 +121,6 @@ func appendString(dst []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string, escaped as AppendJSON does.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }

@@ -1,0 +1,78 @@
+package bus
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cofswitch/cofswitch/config"
+)
+
+// Connect opens a client connection. urls is a comma-separated list; name
+// identifies the client in server monitoring. Credentials and TLS come from
+// c (which may be nil). Reconnection is unlimited: a switch or a sink rides
+// out server restarts.
+func Connect(urls, name string, c *config.NATS, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+	}
+	if log != nil {
+		opts = append(opts,
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("disconnected from NATS", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted()) }),
+			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+				subj := ""
+				if sub != nil {
+					subj = sub.Subject
+				}
+				log.Error("NATS error", "subject", subj, "err", err)
+			}),
+		)
+	}
+	if c != nil {
+		switch {
+		case c.Creds != "":
+			opts = append(opts, nats.UserCredentials(c.Creds))
+		case c.NKey != "":
+			o, err := nats.NkeyOptionFromSeed(c.NKey)
+			if err != nil {
+				return nil, fmt.Errorf("bus: nkey seed %s: %w", c.NKey, err)
+			}
+			opts = append(opts, o)
+		}
+		if c.TLS.CA != "" {
+			opts = append(opts, nats.RootCAs(c.TLS.CA))
+		}
+		if c.TLS.Cert != "" {
+			opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
+		}
+	}
+	nc, err := nats.Connect(strings.TrimSpace(urls), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect to %s: %w", redact(urls), err)
+	}
+	return nc, nil
+}
+
+// redact removes user:password from URLs before they are logged.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		if at := strings.LastIndex(u, "@"); at >= 0 {
+			if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+				parts[i] = u[:scheme+3] + "[redacted]" + u[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,69 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// StreamConfigs returns the configurations of every stream of the exchange:
+// COF_IN, COF_DLQ and one PEER_<peer> per peer. All use file storage, S2
+// compression, the configured replicas and duplicate window.
+func StreamConfigs(c *config.Config) []jetstream.StreamConfig {
+	base := func(name string, subjects []string, l config.StreamLimits) jetstream.StreamConfig {
+		sc := jetstream.StreamConfig{
+			Name:        name,
+			Subjects:    subjects,
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.Streams.Replicas,
+			Duplicates:  time.Duration(c.Streams.DuplicateWindow),
+			Compression: jetstream.S2Compression,
+			MaxAge:      time.Duration(l.MaxAge),
+			MaxBytes:    int64(l.MaxBytes),
+			MaxMsgs:     -1,
+			Discard:     jetstream.DiscardOld,
+		}
+		if l.MaxMsgs > 0 {
+			sc.MaxMsgs = l.MaxMsgs
+		}
+		if sc.MaxBytes == 0 {
+			sc.MaxBytes = -1
+		}
+		if l.Discard == "new" {
+			sc.Discard = jetstream.DiscardNew
+		}
+		if sc.Duplicates > sc.MaxAge && sc.MaxAge > 0 {
+			sc.Duplicates = sc.MaxAge
+		}
+		return sc
+	}
+	in := base(routing.InStream, []string{routing.InPrefix + ">"}, c.Streams.In)
+	in.Description = "cofswitch input: batches from sensors, removed once switched"
+	in.Retention = jetstream.WorkQueuePolicy
+	dlq := base(routing.DLQStream, []string{routing.DLQPrefix + ">"}, c.Streams.DLQ)
+	dlq.Description = "cofswitch dead letters: rejected input with the reason"
+	out := []jetstream.StreamConfig{in, dlq}
+	for _, p := range c.Peers {
+		sc := base(routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
+		sc.Description = "cofswitch deliveries to peer " + p.ID
+		out = append(out, sc)
+	}
+	return out
+}
+
+// EnsureStreams creates the exchange's streams, or updates existing ones
+// to the configured limits. It is safe to run at every start, by several
+// switch processes at once.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config) error {
+	for _, sc := range StreamConfigs(c) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}

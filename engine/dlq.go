@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// ErrSensorMismatch reports a record whose sensor_id names a sensor other
+// than its publisher, which is not registered to relay it.
+var ErrSensorMismatch = errors.New("engine: sensor_id does not match the publishing sensor")
+
+// errorKind names the class of a line error, for the DLQ and metrics.
+func errorKind(err error) string {
+	kinds := []struct {
+		err  error
+		name string
+	}{
+		{cof.ErrSyntax, "syntax"}, {cof.ErrMissingField, "missing_field"}, {cof.ErrType, "type"},
+		{cof.ErrDuplicateKey, "duplicate_key"}, {cof.ErrBadTime, "bad_time"}, {cof.ErrBadCount, "bad_count"},
+		{cof.ErrBadName, "bad_name"}, {cof.ErrBadRRType, "bad_rrtype"}, {cof.ErrBadRData, "bad_rdata"},
+		{cof.ErrBadField, "bad_field"}, {cof.ErrLineTooLong, "line_too_long"}, {ErrSensorMismatch, "sensor_mismatch"},
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return "invalid"
+}
+
+// appendDeadLine appends one DLQ entry: a JSON object with the line number,
+// the error, its class and field, the sensor and input sequence, and the
+// original line (as "raw", or "raw_base64" when it is not UTF-8).
+func appendDeadLine(dst []byte, line int, err error, sensor string, seq uint64, raw []byte) []byte {
+	field := ""
+	reason := err.Error()
+	var ce *cof.Error
+	if errors.As(err, &ce) {
+		field, reason = ce.Field, ce.Detail()
+	}
+	dst = append(dst, `{"line":`...)
+	dst = strconv.AppendInt(dst, int64(line), 10)
+	dst = append(dst, `,"kind":`...)
+	dst = strconv.AppendQuote(dst, errorKind(err))
+	if field != "" {
+		dst = append(dst, `,"field":`...)
+		dst = cof.AppendJSONString(dst, field)
+	}
+	dst = append(dst, `,"error":`...)
+	dst = cof.AppendJSONString(dst, reason)
+	dst = append(dst, `,"sensor":`...)
+	dst = cof.AppendJSONString(dst, sensor)
+	dst = append(dst, `,"input_seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	if utf8.Valid(raw) {
+		dst = append(dst, `,"raw":`...)
+		dst = cof.AppendJSONString(dst, string(raw))
+	} else {
+		dst = append(dst, `,"raw_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, raw)
+		dst = append(dst, '"')
+	}
+	return append(dst, "}\n"...)
+}
+
+// deadLetterWhole sends an input that cannot be read at all to the DLQ as
+// it is, with the reason in headers, then acks it.
+func (w *worker) deadLetterWhole(ctx context.Context, msg jetstream.Msg, seq, delivered uint64, kind string, cause error) {
+	// %00 is the token of no registrable sensor (ids hold no control
+	// characters), so unreadable subjects cannot mix with a real sensor.
+	sensorTok := "%00"
+	if s, err := routing.SensorOf(msg.Subject()); err == nil {
+		sensorTok = routing.EscapeToken(s)
+	}
+	m := nats.NewMsg(routing.DLQPrefix + sensorTok)
+	m.Data = msg.Data()
+	for k, v := range msg.Headers() {
+		if k != jetstream.MsgIDHeader {
+			m.Header[k] = v
+		}
+	}
+	m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", seq, "whole", 0))
+	m.Header.Set(HeaderError, cause.Error())
+	m.Header.Set(HeaderErrorKind, kind)
+	m.Header.Set(HeaderSubject, msg.Subject())
+	m.Header.Set(HeaderInputSeq, strconv.FormatUint(seq, 10))
+	if _, err := w.e.js.PublishMsg(ctx, m, jetstream.WithExpectStream(routing.DLQStream)); err != nil {
+		w.e.log.Error("dead-lettering a whole batch failed; will retry", "seq", seq, "err", err)
+		w.retry(msg, delivered)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		w.e.log.Warn("ack failed; the batch will be redelivered", "seq", seq, "err", err)
+		return
+	}
+	w.e.stats.addWholeDLQ()
+	w.e.log.Warn("input batch dead-lettered whole", "subject", msg.Subject(), "seq", seq, "kind", kind, "err", cause)
+}

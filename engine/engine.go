@@ -1,0 +1,292 @@
+// Package engine is the switch: it consumes sensor batches from COF_IN,
+// validates and normalises every record, binds it to its sensor, routes it
+// to the subscribed peers, applies each subscription's policy, publishes
+// one batch per peer, dead-letters what is invalid, and acks the input only
+// once every output is stored.
+//
+// (The folder is not called "switch": that is a Go keyword.)
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/policy"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Defaults.
+const (
+	DefaultConsumer       = "cofswitch"
+	DefaultWorkers        = 8
+	DefaultMaxAckPending  = 256
+	DefaultAckWait        = 30 * time.Second
+	DefaultMaxAttempts    = 5
+	DefaultPublishTimeout = 10 * time.Second
+	// outputHeadroom keeps output batches below the server's max payload
+	// with room for headers and compression overhead.
+	outputHeadroom = 64 << 10
+)
+
+// ErrInvalidOption reports an option given an unusable value.
+var ErrInvalidOption = errors.New("engine: invalid option")
+
+// Option configures an Engine.
+type Option func(*options) error
+
+type options struct {
+	consumer       string
+	workers        int
+	maxAckPending  int
+	ackWait        time.Duration
+	maxAttempts    int
+	publishTimeout time.Duration
+	maxOutput      int
+	log            *slog.Logger
+}
+
+// WithConsumer sets the durable consumer name; every switch process that
+// shares the work must use the same. Default "cofswitch".
+func WithConsumer(name string) Option {
+	return func(o *options) error {
+		if name == "" {
+			return fmt.Errorf("%w: empty consumer name", ErrInvalidOption)
+		}
+		o.consumer = name
+		return nil
+	}
+}
+
+// WithWorkers sets how many input batches are processed at once.
+func WithWorkers(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1024 {
+			return fmt.Errorf("%w: workers %d not in 1..1024", ErrInvalidOption, n)
+		}
+		o.workers = n
+		return nil
+	}
+}
+
+// WithMaxAckPending bounds the batches pulled but not yet acked, across
+// every process sharing the consumer.
+func WithMaxAckPending(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max ack pending %d", ErrInvalidOption, n)
+		}
+		o.maxAckPending = n
+		return nil
+	}
+}
+
+// WithAckWait sets how long a batch may stay unacked before the server
+// redelivers it (after a crash, for instance).
+func WithAckWait(d time.Duration) Option {
+	return func(o *options) error {
+		if d < time.Second {
+			return fmt.Errorf("%w: ack wait %v below 1s", ErrInvalidOption, d)
+		}
+		o.ackWait = d
+		return nil
+	}
+}
+
+// WithMaxAttempts sets how many deliveries of one batch are tried while a
+// peer's stream is unavailable, before the drop is counted for that peer.
+func WithMaxAttempts(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max attempts %d", ErrInvalidOption, n)
+		}
+		o.maxAttempts = n
+		return nil
+	}
+}
+
+// WithPublishTimeout bounds the wait for one batch's publish acks.
+func WithPublishTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: publish timeout %v", ErrInvalidOption, d)
+		}
+		o.publishTimeout = d
+		return nil
+	}
+}
+
+// WithMaxOutputBytes caps the uncompressed size of one output message;
+// larger outputs are split at line boundaries. Default: the server's max
+// payload less 64 KiB.
+func WithMaxOutputBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1024 {
+			return fmt.Errorf("%w: max output bytes %d below 1024", ErrInvalidOption, n)
+		}
+		o.maxOutput = n
+		return nil
+	}
+}
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// Engine is a running switch. Create it with New, run it with Start, and
+// stop it with Stop, which finishes the batches in hand.
+type Engine struct {
+	o     options
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	codec *cof.Codec
+	log   *slog.Logger
+	stats *Stats
+	drops *dropLog
+
+	table    atomic.Pointer[routing.Table]
+	policies atomic.Pointer[policy.Set]
+
+	mu      sync.Mutex
+	iter    jetstream.MessagesContext
+	wg      sync.WaitGroup
+	started bool
+}
+
+// New returns an Engine over the connection nc, routing with table and
+// applying policies from pols. Options: WithConsumer, WithWorkers,
+// WithMaxAckPending, WithAckWait, WithMaxAttempts, WithPublishTimeout,
+// WithMaxOutputBytes, WithLogger.
+func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) (*Engine, error) {
+	o := options{
+		consumer:       DefaultConsumer,
+		workers:        DefaultWorkers,
+		maxAckPending:  DefaultMaxAckPending,
+		ackWait:        DefaultAckWait,
+		maxAttempts:    DefaultMaxAttempts,
+		publishTimeout: DefaultPublishTimeout,
+		log:            slog.Default(),
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.maxOutput == 0 {
+		o.maxOutput = max(int(nc.MaxPayload())-outputHeadroom, 1024)
+	}
+	if table == nil || pols == nil {
+		return nil, fmt.Errorf("%w: nil routing table or policy set", ErrInvalidOption)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4*o.workers*64))
+	if err != nil {
+		return nil, fmt.Errorf("engine: jetstream: %w", err)
+	}
+	codec, err := cof.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats()}
+	e.drops = newDropLog(o.log, 10*time.Second)
+	e.table.Store(table)
+	e.policies.Store(pols)
+	return e, nil
+}
+
+// SetTable swaps in a new routing table; batches already in hand finish
+// under the old one.
+func (e *Engine) SetTable(t *routing.Table) { e.table.Store(t) }
+
+// SetPolicies swaps in a new policy set; batches already in hand finish
+// under the old one.
+func (e *Engine) SetPolicies(s *policy.Set) { e.policies.Store(s) }
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Snapshot { return e.stats.snapshot() }
+
+// Start creates (or binds to) the durable consumer on COF_IN and starts
+// the workers. It returns once they run.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return errors.New("engine: already started")
+	}
+	cons, err := e.js.CreateOrUpdateConsumer(ctx, routing.InStream, jetstream.ConsumerConfig{
+		Durable:       e.o.consumer,
+		Description:   "cofswitch: switches sensor batches to peers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       e.o.ackWait,
+		MaxAckPending: e.o.maxAckPending,
+		MaxDeliver:    -1,
+		FilterSubject: routing.InPrefix + ">",
+	})
+	if err != nil {
+		return fmt.Errorf("engine: consumer %s on %s: %w", e.o.consumer, routing.InStream, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(2 * e.o.workers))
+	if err != nil {
+		return fmt.Errorf("engine: pull from %s: %w", routing.InStream, err)
+	}
+	e.iter = iter
+	work := make(chan jetstream.Msg)
+	e.wg.Add(1 + e.o.workers)
+	go func() {
+		defer e.wg.Done()
+		defer close(work)
+		for {
+			msg, err := iter.Next()
+			if err != nil {
+				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					e.log.Error("pulling input stopped", "err", err)
+				}
+				return
+			}
+			work <- msg
+		}
+	}()
+	for range e.o.workers {
+		go func() {
+			defer e.wg.Done()
+			w := e.newWorker()
+			for msg := range work {
+				w.handle(msg)
+			}
+		}()
+	}
+	e.started = true
+	e.log.Info("switch started", "consumer", e.o.consumer, "workers", e.o.workers,
+		"policies", e.policies.Load().Version())
+	return nil
+}
+
+// Stop stops pulling, finishes and acks the batches in hand, and returns
+// when every worker is done. Batches pulled but not started are left to
+// the server, which redelivers them to another process or after restart.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	iter := e.iter
+	e.mu.Unlock()
+	if iter != nil {
+		iter.Stop()
+	}
+	e.wg.Wait()
+	e.codec.Close()
+	e.drops.flush()
+	e.log.Info("switch stopped", "stats", e.stats.snapshot().String())
+}

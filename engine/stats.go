@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Stats counts what the switch did. Counts are taken when an input batch
+// is acked, so a batch that is retried is counted once.
+type Stats struct {
+	mu sync.Mutex
+	s  Snapshot
+}
+
+// Snapshot is a copy of the counters.
+type Snapshot struct {
+	Batches   uint64 // input batches switched and acked
+	Records   uint64 // valid input records
+	Invalid   uint64 // invalid input records, dead-lettered
+	WholeDLQ  uint64 // input batches dead-lettered whole
+	Retries   uint64 // naks for another attempt
+	Delivered map[string]uint64
+	Filtered  map[string]uint64
+	Dropped   map[string]map[string]uint64 // peer -> reason -> records
+}
+
+func newStats() *Stats {
+	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{}}}
+}
+
+func (st *Stats) addRetry() {
+	st.mu.Lock()
+	st.s.Retries++
+	st.mu.Unlock()
+}
+
+func (st *Stats) addWholeDLQ() {
+	st.mu.Lock()
+	st.s.WholeDLQ++
+	st.s.Batches++
+	st.mu.Unlock()
+}
+
+func (st *Stats) snapshot() Snapshot {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	c := st.s
+	c.Delivered = maps.Clone(st.s.Delivered)
+	c.Filtered = maps.Clone(st.s.Filtered)
+	c.Dropped = map[string]map[string]uint64{}
+	for p, m := range st.s.Dropped {
+		c.Dropped[p] = maps.Clone(m)
+	}
+	return c
+}
+
+// String renders the counters on one line, peers in order.
+func (s Snapshot) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "batches=%d records=%d invalid=%d whole_dlq=%d retries=%d", s.Batches, s.Records, s.Invalid, s.WholeDLQ, s.Retries)
+	peers := slices.Sorted(maps.Keys(s.Delivered))
+	for _, p := range peers {
+		fmt.Fprintf(&b, " %s:delivered=%d,filtered=%d", p, s.Delivered[p], s.Filtered[p])
+		for _, r := range slices.Sorted(maps.Keys(s.Dropped[p])) {
+			fmt.Fprintf(&b, ",dropped_%s=%d", r, s.Dropped[p][r])
+		}
+	}
+	return b.String()
+}
+
+// count records a finished batch.
+func (w *worker) count(sensor string, in inCount, o outcome) {
+	st := w.e.stats
+	st.mu.Lock()
+	st.s.Batches++
+	st.s.Records += uint64(in.records)
+	st.s.Invalid += uint64(in.invalid)
+	dropped := map[string]uint64{}
+	for peer, c := range w.counts {
+		if _, ok := st.s.Delivered[peer]; !ok {
+			st.s.Delivered[peer] = 0
+		}
+		st.s.Filtered[peer] += uint64(c.filtered)
+	}
+	for _, r := range o.results {
+		if r.p.peer == "" {
+			continue
+		}
+		if r.reason == "" {
+			st.s.Delivered[r.p.peer] += uint64(r.p.records)
+			continue
+		}
+		m := st.s.Dropped[r.p.peer]
+		if m == nil {
+			m = map[string]uint64{}
+			st.s.Dropped[r.p.peer] = m
+		}
+		m[r.reason] += uint64(r.p.records)
+		dropped[r.p.peer+"\x00"+r.reason] += uint64(r.p.records)
+	}
+	st.mu.Unlock()
+	for k, n := range dropped {
+		peer, reason, _ := strings.Cut(k, "\x00")
+		w.e.drops.add(peer, reason, sensor, n)
+	}
+}
+
+// dropLog logs drops at a bounded rate: the first drop of a (peer, reason)
+// at once, then at most one summary per interval.
+type dropLog struct {
+	log      *slog.Logger
+	interval time.Duration
+	now      func() time.Time
+	mu       sync.Mutex
+	state    map[string]*dropState
+}
+
+type dropState struct {
+	last    time.Time
+	pending uint64
+}
+
+func newDropLog(l *slog.Logger, interval time.Duration) *dropLog {
+	return &dropLog{log: l, interval: interval, now: time.Now, state: map[string]*dropState{}}
+}
+
+func (d *dropLog) add(peer, reason, sensor string, n uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := peer + "\x00" + reason
+	s := d.state[key]
+	if s == nil {
+		s = &dropState{}
+		d.state[key] = s
+	}
+	s.pending += n
+	if now := d.now(); now.Sub(s.last) >= d.interval {
+		d.log.Warn("records not delivered to peer", "peer", peer, "reason", reason, "records", s.pending,
+			"since", s.last.Format(time.RFC3339), "last_sensor", sensor)
+		s.last, s.pending = now, 0
+	}
+}
+
+// flush logs what is pending, at shutdown.
+func (d *dropLog) flush() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for key, s := range d.state {
+		if s.pending > 0 {
+			peer, reason, _ := strings.Cut(key, "\x00")
+			d.log.Warn("records not delivered to peer", "peer", peer, "reason", reason, "records", s.pending)
+			s.pending = 0
+		}
+	}
+}
