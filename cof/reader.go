@@ -47,27 +47,38 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	rd := &Reader{maxLine: o.maxLineBytes, p: Parser{maxLine: o.maxLineBytes}, closer: func() {}}
+	rd := &Reader{maxLine: o.maxLineBytes, p: Parser{maxLine: o.maxLineBytes}}
+	src, closer, err := Decompressed(r)
+	if err != nil {
+		return nil, err
+	}
+	rd.closer = closer
+	br := bufio.NewReaderSize(src, 64<<10)
+	rd.src = br
+	return rd, nil
+}
+
+// Decompressed returns a reader of r's content, decompressed when r starts
+// like a gzip or zstd stream, and a function that releases the
+// decompressor. It fails if a gzip or zstd header is bad.
+func Decompressed(r io.Reader) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(4)
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("cof: gzip: %w", err)
+			return nil, nil, fmt.Errorf("cof: gzip: %w", err)
 		}
-		rd.closer = func() { _ = zr.Close() }
-		br = bufio.NewReaderSize(zr, 64<<10)
+		return zr, func() { _ = zr.Close() }, nil
 	case bytes.HasPrefix(head, zstdMagic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
 		if err != nil {
-			return nil, fmt.Errorf("cof: zstd: %w", err)
+			return nil, nil, fmt.Errorf("cof: zstd: %w", err)
 		}
-		rd.closer = zr.Close
-		br = bufio.NewReaderSize(zr, 64<<10)
+		return zr, zr.Close, nil
 	}
-	rd.src = br
-	return rd, nil
+	return br, func() {}, nil
 }
 
 // Close releases the decompressor, if any. It does not close the

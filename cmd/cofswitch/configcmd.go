@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cofswitch/cofswitch/config"
+)
+
+func configCommand() *command {
+	return &command{
+		name:    "config",
+		summary: "check configuration files",
+		doc:     "Tools for the configuration file (see deploy/examples/cofswitch.yaml).",
+		subs:    []*command{configCheckCommand()},
+	}
+}
+
+func configCheckCommand() *command {
+	return &command{
+		name:    "check",
+		args:    "FILE",
+		summary: "check a configuration file",
+		doc: `Read a configuration file strictly, as 'serve' does: an unknown key, a bad
+value, a duplicate id or a reference to an unknown peer or policy is
+reported with its line. Exit 0 when the file is valid, 1 when it is not,
+2 when it cannot be read.`,
+		run: func(_ context.Context, io stdio, _ any, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("config check takes one FILE")
+			}
+			cfg, err := config.Load(args[0])
+			if err != nil {
+				if _, ok := err.(interface{ Unwrap() []error }); ok || isConfigError(err) {
+					fmt.Fprintln(io.err, err)
+					return &exitError{code: exitFailure}
+				}
+				return &exitError{code: exitUsage, msg: err.Error()}
+			}
+			if _, err := cfg.Table(); err != nil {
+				fmt.Fprintln(io.err, args[0]+": "+err.Error())
+				return &exitError{code: exitFailure}
+			}
+			subs := 0
+			for _, p := range cfg.Peers {
+				subs += len(p.Subscriptions)
+			}
+			fmt.Fprintf(io.out, "%s: ok: %d sensors, %d peers, %d subscriptions\n", args[0], len(cfg.Sensors), len(cfg.Peers), subs)
+			return nil
+		},
+	}
+}
+
+func isConfigError(err error) bool {
+	_, ok := err.(*config.Error)
+	return ok
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"flag"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/config"
+)
+
+// defaultURL is where the embedded server of 'cofswitch serve' listens.
+const defaultURL = "nats://127.0.0.1:4222"
+
+// natsFlags are the connection flags shared by the client commands.
+type natsFlags struct {
+	url                    string
+	creds, nkey            string
+	tlsCA, tlsCert, tlsKey string
+}
+
+func addNATSFlags(fs *flag.FlagSet, f *natsFlags, defURL string) {
+	fs.StringVar(&f.url, "nats-url", defURL, "NATS server `URLs`, comma-separated")
+	fs.StringVar(&f.creds, "creds", "", "NATS credentials `file` (JWT and nkey seed)")
+	fs.StringVar(&f.nkey, "nkey", "", "NATS nkey seed `file`")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "CA certificate `file` to verify the servers")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "client certificate `file` (mutual TLS)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "client key `file` (mutual TLS)")
+}
+
+// overlay returns the connection settings: the config's, replaced by any
+// flag that was given.
+func (f *natsFlags) overlay(c config.NATS) config.NATS {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Creds, f.creds)
+	set(&c.NKey, f.nkey)
+	set(&c.TLS.CA, f.tlsCA)
+	set(&c.TLS.Cert, f.tlsCert)
+	set(&c.TLS.Key, f.tlsKey)
+	if f.url != "" {
+		c.URLs = strings.Split(f.url, ",")
+	}
+	return c
+}
+
+func (f *natsFlags) connect(name string, log *slog.Logger) (*nats.Conn, error) {
+	c := f.overlay(config.NATS{})
+	return bus.Connect(strings.Join(c.URLs, ","), name, &c, log)
+}
+
+// logFlags choose the log level and format.
+type logFlags struct {
+	level, format string
+}
+
+func addLogFlags(fs *flag.FlagSet, f *logFlags) {
+	fs.StringVar(&f.level, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&f.format, "log-format", "text", "log `format`: text or json")
+}
+
+func (f *logFlags) logger(io stdio) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.level)); err != nil {
+		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", f.level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch f.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(io.err, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(io.err, opts)), nil
+	}
+	return nil, usageErrorf("--log-format %q: want text or json", f.format)
+}
+
+// isTerminal reports whether w is a terminal, for progress output.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/demo"
+	"github.com/cofswitch/cofswitch/engine"
+	"github.com/cofswitch/cofswitch/policy"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+type serveFlags struct {
+	config, data, listen string
+	demo                 bool
+	demoInterval         time.Duration
+	nats                 natsFlags
+	log                  logFlags
+}
+
+func serveCommand() *command {
+	return &command{
+		name:    "serve",
+		summary: "run the switch (with an embedded NATS server unless given a URL)",
+		doc: `Run the switch: consume sensor batches from COF_IN, validate them, route
+them by sensor_id, apply each subscription's policy and deliver one batch per
+peer to PEER_<peer>; invalid input goes to COF_DLQ.
+
+Without --nats-url (or nats.urls in the config) it starts an embedded NATS
+server with JetStream, listening on 127.0.0.1:4222 (nats.listen, --listen),
+with its store under --data. With a URL it uses that NATS deployment and
+starts no server. Several 'serve' processes on one deployment share the work.
+
+Without --config it runs a built-in demo exchange (3 sensors, 4 peers) whose
+demo sensors replay sample records every --demo-interval, and logs what each
+peer receives; --demo=false keeps the demo registry but not its sensors.
+
+SIGHUP reloads the config file: a new registry is swapped in atomically,
+new peer streams are created; an invalid file is logged and ignored.
+SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &serveFlags{}
+			fs.StringVar(&f.config, "config", "", "configuration `file` (YAML); none runs the demo exchange")
+			fs.StringVar(&f.data, "data", "cofswitch-data", "data `directory` of the embedded server")
+			fs.StringVar(&f.listen, "listen", "", "embedded server's client `address` (default nats.listen, 127.0.0.1:4222)")
+			fs.BoolVar(&f.demo, "demo", true, "without --config, run the demo sensors and peer watchers")
+			fs.DurationVar(&f.demoInterval, "demo-interval", 15*time.Second, "how often the demo sensors publish")
+			addNATSFlags(fs, &f.nats, "")
+			addLogFlags(fs, &f.log)
+			return f
+		},
+		run: func(ctx context.Context, io stdio, opts any, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("serve takes no arguments")
+			}
+			return serve(ctx, io, opts.(*serveFlags))
+		},
+	}
+}
+
+func serve(ctx context.Context, io stdio, f *serveFlags) error {
+	log, err := f.log.logger(io)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadServeConfig(f.config)
+	if err != nil {
+		return err
+	}
+	nc := f.nats.overlay(cfg.NATS)
+	url := strings.Join(nc.URLs, ",")
+	if url == "" {
+		srv, err := startEmbedded(f, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+		url = srv.ClientURL()
+	}
+	conn, err := bus.Connect(url, "cofswitch-serve", &nc, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return err
+	}
+	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(setup, js, cfg); err != nil {
+		return err
+	}
+	table, err := cfg.Table()
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(conn, table, policy.Builtin(),
+		engine.WithLogger(log),
+		engine.WithWorkers(cfg.Switch.Workers),
+		engine.WithMaxAckPending(cfg.Switch.MaxAckPending),
+		engine.WithAckWait(time.Duration(cfg.Switch.AckWait)),
+		engine.WithMaxAttempts(cfg.Switch.MaxAttempts))
+	if err != nil {
+		return err
+	}
+	if err := eng.Start(setup); err != nil {
+		return err
+	}
+	log.Info("exchange ready", "nats", url, "sensors", len(cfg.Sensors), "peers", len(cfg.Peers))
+	if f.config == "" && f.demo {
+		go demo.Run(ctx, js, cfg, log.With("demo", true), f.demoInterval)
+	}
+	if f.config != "" {
+		go reloadOnHUP(ctx, f.config, js, eng, log)
+	}
+	<-ctx.Done()
+	log.Info("shutting down: finishing the batches in hand")
+	eng.Stop()
+	if err := conn.Drain(); err != nil && err != nats.ErrConnectionClosed {
+		log.Warn("drain", "err", err)
+	}
+	waitClosed(conn, 5*time.Second)
+	return nil
+}
+
+func loadServeConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return demo.Config()
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: err.Error()}
+	}
+	return cfg, nil
+}
+
+func startEmbedded(f *serveFlags, cfg *config.Config, log *slog.Logger) (*server.Server, error) {
+	listen := cfg.NATS.Listen
+	if f.listen != "" {
+		listen = f.listen
+	}
+	// The server adds its own "jetstream" directory below the store.
+	store := f.data
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	srv, err := bus.StartServer(bus.ServerConfig{Listen: listen, StoreDir: store, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(store, "jetstream"))
+	return srv, nil
+}
+
+// reloadOnHUP swaps in a new registry from the config file on SIGHUP.
+func reloadOnHUP(ctx context.Context, path string, js jetstream.JetStream, eng *engine.Engine, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(path)
+		if err == nil {
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err = bus.EnsureStreams(sctx, js, cfg)
+			cancel()
+		}
+		if err == nil {
+			var table *routing.Table
+			if table, err = cfg.Table(); err == nil {
+				eng.SetTable(table)
+			}
+		}
+		if err != nil {
+			log.Error("reload rejected; the running configuration stays", "file", path, "err", err)
+			continue
+		}
+		log.Info("configuration reloaded", "file", path, "sensors", len(cfg.Sensors), "peers", len(cfg.Peers))
+	}
+}
+
+func waitClosed(nc *nats.Conn, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,250 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+const exchangeYAML = `
+streams:
+  duplicate_window: 2m
+switch:
+  ack_wait: 2s
+  workers: 4
+sensors:
+  - id: org-a-s1
+    organisation: org-a
+  - id: org-b-s1
+    organisation: org-b
+peers:
+  - id: peer-a
+    organisation: org-a
+    subscriptions:
+      - sensors: ["org-b-*"]
+  - id: peer-b
+    organisation: org-b
+    subscriptions:
+      - sensors: ["org-a-*"]
+  - id: peer-hub
+    organisation: hub
+    subscriptions:
+      - sensors: ["*"]
+  - id: peer-none
+    organisation: none
+    subscriptions:
+      - sensors: ["org-z-*"]
+`
+
+// TestPublishToTail: sensor files published with 'cofswitch publish'
+// reach 'cofswitch tail' of the entitled peers only.
+func TestPublishToTail(t *testing.T) {
+	srv, _, js := startServer(t)
+	url := srv.ClientURL()
+	cfg := writeFile(t, "cofswitch.yaml", exchangeYAML)
+	sw := start(t, "serve", "--config", cfg, "--nats-url", url)
+	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
+
+	var a, b strings.Builder
+	for i := range 1200 {
+		fmt.Fprintf(&a, `{"rrname":"a%d.example","rrtype":"A","rdata":"192.0.2.%d","time_first":1,"time_last":2}`+"\n", i, i%250+1)
+	}
+	for i := range 300 {
+		fmt.Fprintf(&b, `{"rrname":"b%d.example","rrtype":"AAAA","rdata":"2001:db8::%x","time_first":1,"time_last":2}`+"\n", i, i+1)
+	}
+	fileA := writeFile(t, "a.ndjson", a.String())
+	if _, stderr, code := run(t, nil, "publish", "--sensor", "org-a-s1", "--nats-url", url, "--batch", "500", fileA); code != 0 {
+		t.Fatalf("publish a: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := run(t, []byte(b.String()), "publish", "--sensor", "org-b-s1", "--nats-url", url, "--compression", "s2", "-"); code != 0 {
+		t.Fatalf("publish b: exit %d: %s", code, stderr)
+	}
+	waitFor(t, "input switched", 15*time.Second, func() bool { return streamMsgs(t, js, routing.InStream) == 0 })
+
+	tail := func(peer string) []string {
+		out, stderr, code := run(t, nil, "tail", "--peer", peer, "--from-start", "--wait", "1s", "--nats-url", url)
+		if code != 0 {
+			t.Fatalf("tail %s: exit %d: %s", peer, code, stderr)
+		}
+		return strings.Fields(out)
+	}
+	for _, tc := range []struct {
+		peer   string
+		want   int
+		prefix string
+	}{
+		{peer: "peer-a", want: 300, prefix: `{"rrname":"b`},
+		{peer: "peer-b", want: 1200, prefix: `{"rrname":"a`},
+		{peer: "peer-hub", want: 1500},
+		{peer: "peer-none", want: 0},
+	} {
+		lines := tail(tc.peer)
+		if len(lines) != tc.want {
+			t.Errorf("%s: tail printed %d records, want %d", tc.peer, len(lines), tc.want)
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, tc.prefix) {
+				t.Errorf("%s received %s", tc.peer, l)
+				break
+			}
+		}
+	}
+	out, _, code := run(t, nil, "tail", "--peer", "peer-hub", "--from-start", "-n", "5", "--nats-url", url)
+	if code != 0 || len(strings.Fields(out)) != 5 {
+		t.Errorf("tail -n 5: exit %d, %d lines", code, len(strings.Fields(out)))
+	}
+
+	// A graceful stop finishes and exits 0.
+	if err := sw.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("serve after SIGTERM: %v\n%s", err, sw.output())
+	}
+	if !contains(sw.output(), "switch stopped") {
+		t.Errorf("no shutdown report in the log")
+	}
+}
+
+func TestPublishFailsWithoutServer(t *testing.T) {
+	f := writeFile(t, "a.ndjson", `{"rrname":"a.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}`+"\n")
+	_, stderr, code := run(t, nil, "publish", "--sensor", "s1", "--nats-url", "nats://127.0.0.1:1", f)
+	if code == 0 || !contains(stderr, "connect") {
+		t.Errorf("publish with no server: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = run(t, nil, "publish", f)
+	if code != 2 || !contains(stderr, "--sensor is required") {
+		t.Errorf("publish without --sensor: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestPublishReportsUnstoredBatches: a sensor publishing to a subject no
+// stream captures (the input stream is gone) learns it from the exit code.
+func TestPublishReportsUnstoredBatches(t *testing.T) {
+	srv, _, _ := startServer(t)
+	f := writeFile(t, "a.ndjson", `{"rrname":"a.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}`+"\n")
+	_, stderr, code := run(t, nil, "publish", "--sensor", "s1", "--nats-url", srv.ClientURL(), f)
+	if code != 1 || !contains(stderr, "1 of 1 batches (1 records) were not stored") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestDemoExchange(t *testing.T) {
+	sw := start(t, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--demo-interval", "1h")
+	waitFor(t, "demo deliveries", 20*time.Second, func() bool {
+		out := sw.output()
+		return strings.Count(out, `msg="peer received"`) >= 6 && strings.Count(out, "dead-lettered") >= 2
+	})
+	out := sw.output()
+	for _, want := range []string{"peer=ipv6-study records=1", "sensor_mismatch", "bad_rdata", "exchange ready"} {
+		if !contains(out, want) {
+			t.Errorf("demo log lacks %q", want)
+		}
+	}
+	if err := sw.stop(t, syscall.SIGINT); err != nil {
+		t.Errorf("serve after SIGINT: %v", err)
+	}
+}
+
+// TestKillNineAndRestart kills the switch with SIGKILL while it works,
+// restarts it, and checks that every record reached every entitled peer
+// exactly once. COFSWITCH_CHAOS_RUNS sets how many kill/restart rounds
+// (default 1; run 20 by hand before a release).
+func TestKillNineAndRestart(t *testing.T) {
+	runs := 1
+	if v := os.Getenv("COFSWITCH_CHAOS_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("COFSWITCH_CHAOS_RUNS=%q", v)
+		}
+		runs = n
+	}
+	for i := range runs {
+		t.Run(fmt.Sprintf("run%02d", i+1), killAndRestart)
+	}
+}
+
+func killAndRestart(t *testing.T) {
+	srv, _, js := startServer(t)
+	url := srv.ClientURL()
+	cfg := writeFile(t, "cofswitch.yaml", exchangeYAML)
+	codec, _ := cof.NewCodec()
+	defer codec.Close()
+
+	// Fill the input first, so the switch is mid-stream when killed.
+	const batches, perBatch = 200, 100
+	pubCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := ensureStreams(pubCtx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := range batches {
+		sensor := "org-a-s1"
+		if i%4 == 3 {
+			sensor = "org-b-s1"
+		}
+		var body []byte
+		for j := range perBatch {
+			body = fmt.Appendf(body, `{"rrname":"r%d-%d.example","rrtype":"A","rdata":"192.0.2.%d","time_first":1,"time_last":2}`+"\n", i, j, j%250+1)
+		}
+		data, _ := codec.Compress(nil, body, cof.Zstd)
+		m := nats.NewMsg(routing.InSubject(sensor))
+		m.Data = data
+		m.Header.Set("Content-Encoding", "zstd")
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-pubCtx.Done():
+		t.Fatal("input not stored")
+	}
+
+	kills := 0
+	for round := 0; streamMsgs(t, js, routing.InStream) > 0; round++ {
+		if round > 50 {
+			t.Fatal("input not drained after 50 rounds")
+		}
+		sw := start(t, "serve", "--config", cfg, "--nats-url", url)
+		if round < 3 {
+			// Let it get going, then kill it without warning.
+			time.Sleep(time.Duration(150+rand.IntN(400)) * time.Millisecond)
+			_ = sw.cmd.Process.Signal(syscall.SIGKILL)
+			<-sw.done
+			kills++
+			continue
+		}
+		waitFor(t, "input drained", 60*time.Second, func() bool { return streamMsgs(t, js, routing.InStream) == 0 })
+		if err := sw.stop(t, syscall.SIGTERM); err != nil {
+			t.Errorf("final serve: %v", err)
+		}
+	}
+	if kills == 0 {
+		t.Fatal("the switch finished before it could be killed: make the input larger")
+	}
+	want := map[string]int{"peer-a": batches / 4 * perBatch, "peer-b": batches * 3 / 4 * perBatch, "peer-hub": batches * perBatch}
+	for peer, n := range want {
+		names := readPeer(t, js, peer)
+		sorted := slices.Clone(names)
+		slices.Sort(sorted)
+		dups := len(sorted) - len(slices.Compact(sorted))
+		if len(names) != n || dups != 0 {
+			t.Errorf("%s: %d records, %d duplicates; want %d exactly once", peer, len(names), dups, n)
+		}
+	}
+	if n := streamMsgs(t, js, routing.PeerStream("peer-none")); n != 0 {
+		t.Errorf("peer-none received %d messages", n)
+	}
+	t.Logf("%d kills; every record delivered exactly once", kills)
+}
+
