@@ -181,7 +181,7 @@ func killAndRestart(t *testing.T) {
 	defer codec.Close()
 
 	// Fill the input first, so the switch is mid-stream when killed.
-	const batches, perBatch = 200, 100
+	const batches, perBatch = 1000, 200
 	pubCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := ensureStreams(pubCtx, js, cfg); err != nil {
@@ -215,10 +215,15 @@ func killAndRestart(t *testing.T) {
 		if round > 50 {
 			t.Fatal("input not drained after 50 rounds")
 		}
+		before := streamMsgs(t, js, routing.PeerStream("peer-hub"))
 		sw := start(t, "serve", "--config", cfg, "--nats-url", url)
 		if round < 3 {
-			// Let it get going, then kill it without warning.
-			time.Sleep(time.Duration(150+rand.IntN(400)) * time.Millisecond)
+			// Once it delivers, let it run a moment, then kill it
+			// without warning: mid-stream, with batches in hand.
+			waitFor(t, "first deliveries", 20*time.Second, func() bool {
+				return streamMsgs(t, js, routing.PeerStream("peer-hub")) > before
+			})
+			time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond)
 			_ = sw.cmd.Process.Signal(syscall.SIGKILL)
 			<-sw.done
 			kills++
@@ -247,4 +252,3 @@ func killAndRestart(t *testing.T) {
 	}
 	t.Logf("%d kills; every record delivered exactly once", kills)
 }
-
