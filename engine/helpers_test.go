@@ -23,7 +23,7 @@ import (
 
 // exchange is a running switch on an embedded server, for one test.
 type exchange struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	nc    *nats.Conn
 	js    jetstream.JetStream
@@ -31,7 +31,7 @@ type exchange struct {
 	url   string
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("COFSWITCH_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -40,7 +40,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // newExchange starts a server on a random port with its store in a temp
 // dir, provisions the streams of the config and returns a client.
-func newExchange(t *testing.T, yaml string) *exchange {
+func newExchange(t testing.TB, yaml string) *exchange {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {
@@ -173,7 +173,7 @@ func (x *exchange) read(stream string, decode bool) delivered {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -217,13 +217,20 @@ func killAndRestart(t *testing.T) {
 		}
 		before := streamMsgs(t, js, routing.PeerStream("peer-hub"))
 		sw := start(t, "serve", "--config", cfg, "--nats-url", url)
-		if round < 3 {
+		if round < 4 {
 			// Once it delivers, let it run a moment, then kill it
-			// without warning: mid-stream, with batches in hand.
+			// without warning: mid-stream, with batches in hand. The
+			// third round is a graceful stop instead, which must exit 0.
 			waitFor(t, "first deliveries", 20*time.Second, func() bool {
 				return streamMsgs(t, js, routing.PeerStream("peer-hub")) > before
 			})
 			time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond)
+			if round == 2 {
+				if err := sw.stop(t, syscall.SIGTERM); err != nil {
+					t.Errorf("SIGTERM mid-stream: %v", err)
+				}
+				continue
+			}
 			_ = sw.cmd.Process.Signal(syscall.SIGKILL)
 			<-sw.done
 			kills++
