@@ -9,17 +9,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
 func server(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	srv, _, _ := bustest.Server(t)
 	if !strings.HasPrefix(srv.ClientURL(), "nats://127.0.0.1:") {
 		t.Errorf("embedded server listens on %s, want loopback", srv.ClientURL())
 	}

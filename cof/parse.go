@@ -413,14 +413,10 @@ func (p *Parser) timeField(s *scanner, k key, field string, dst *timeVal, limit 
 	if err := p.once(k, field); err != nil {
 		return err
 	}
-	if !isNumberStart(s.peek()) {
-		return typeErr(s, field, "number")
-	}
-	num, err := s.number()
+	num, d, err := numberValue(s, field)
 	if err != nil {
 		return err
 	}
-	d := parseDecimal(num)
 	if d.negative() {
 		return fieldErr(ErrBadTime, field, "negative time "+string(num))
 	}
@@ -438,6 +434,18 @@ func (p *Parser) timeField(s *scanner, k key, field string, dst *timeVal, limit 
 
 func isNumberStart(c byte) bool { return c == '-' || isDigit(c) }
 
+// numberValue reads a value that must be a JSON number.
+func numberValue(s *scanner, field string) ([]byte, decimal, *Error) {
+	if !isNumberStart(s.peek()) {
+		return nil, decimal{}, typeErr(s, field, "number")
+	}
+	num, err := s.number()
+	if err != nil {
+		return nil, decimal{}, err
+	}
+	return num, parseDecimal(num), nil
+}
+
 func (p *Parser) count(s *scanner, r *Record) *Error {
 	if err := p.once(kCount, KeyCount); err != nil {
 		return err
@@ -445,14 +453,10 @@ func (p *Parser) count(s *scanner, r *Record) *Error {
 	if optionalNull(s) {
 		return nil
 	}
-	if !isNumberStart(s.peek()) {
-		return typeErr(s, KeyCount, "number")
-	}
-	num, err := s.number()
+	num, d, err := numberValue(s, KeyCount)
 	if err != nil {
 		return err
 	}
-	d := parseDecimal(num)
 	switch v, ok := d.integer(16); {
 	case d.negative():
 		return fieldErr(ErrBadCount, KeyCount, "negative count "+string(num))

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/engine"
@@ -46,20 +47,7 @@ func newExchange(t testing.TB, yaml string) *exchange {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, nc, js := bustest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := bus.EnsureStreams(ctx, js, cfg); err != nil {

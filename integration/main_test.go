@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 )
@@ -49,22 +49,7 @@ func TestMain(m *testing.M) {
 // startServer runs a NATS server in the test process, so that switch
 // processes can be killed and restarted against it.
 func startServer(t *testing.T) (*server.Server, *nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, nc, js
+	return bustest.Server(t)
 }
 
 // proc is a running cofswitch subprocess with its output captured.

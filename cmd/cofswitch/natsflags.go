@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
@@ -53,6 +54,21 @@ func (f *natsFlags) overlay(c config.NATS) config.NATS {
 func (f *natsFlags) connect(name string, log *slog.Logger) (*nats.Conn, error) {
 	c := f.overlay(config.NATS{})
 	return bus.Connect(strings.Join(c.URLs, ","), name, &c, log)
+}
+
+// connectJS connects for a client command and opens JetStream; a failure
+// to connect exits 1.
+func (f *natsFlags) connectJS(name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := f.connect(name, nil)
+	if err != nil {
+		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }
 
 // logFlags choose the log level and format.

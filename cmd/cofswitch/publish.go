@@ -110,15 +110,11 @@ func publish(ctx context.Context, io stdio, f *publishFlags, args []string) erro
 	if len(args) == 0 {
 		args = []string{"-"}
 	}
-	nc, err := f.nats.connect("cofswitch-publish", nil)
-	if err != nil {
-		return &exitError{code: exitFailure, msg: err.Error()}
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	nc, js, err := f.nats.connectJS("cofswitch-publish")
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 	codec, err := cof.NewCodec()
 	if err != nil {
 		return err

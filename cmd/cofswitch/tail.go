@@ -55,15 +55,11 @@ func tail(ctx context.Context, io stdio, f *tailFlags) error {
 	if err := routing.ValidateID("peer", f.peer, true); err != nil {
 		return usageErrorf("--peer: %v", err)
 	}
-	nc, err := f.nats.connect("cofswitch-tail", nil)
-	if err != nil {
-		return &exitError{code: exitFailure, msg: err.Error()}
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	nc, js, err := f.nats.connectJS("cofswitch-tail")
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
 	if f.fromStart {
 		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
