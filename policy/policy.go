@@ -1,12 +1,21 @@
 // Package policy decides, per subscription, which records a peer receives
 // and in what form. It knows records, not the bus.
 //
-// This is the interface the switch calls. The built-in "pass" policy
-// delivers every record unchanged; the policy engine (filters,
-// anonymisation, YAML policies) fills the same interface.
+// A policy is data (the Spec in the configuration file), compiled once
+// into predicates and transforms (Compiled). A Set holds every compiled
+// policy of one configuration version; the switch swaps whole Sets, so each
+// record is processed under exactly one version.
 package policy
 
-import "github.com/cofswitch/cofswitch/cof"
+import (
+	"errors"
+	"slices"
+
+	"github.com/cofswitch/cofswitch/cof"
+)
+
+// PassName is the built-in policy that delivers every record unchanged.
+const PassName = "pass"
 
 // Policy decides what one subscription's peer receives of a record.
 type Policy interface {
@@ -14,6 +23,10 @@ type Policy interface {
 	// it. It must not modify r, which other subscriptions share: a
 	// transform returns a copy.
 	Apply(r *cof.Record) (*cof.Record, bool)
+	// Explain applies the policy and says which rule decided.
+	Explain(r *cof.Record) Explanation
+	// TLP is the default label of subscriptions using the policy.
+	TLP() TLP
 }
 
 // Pass is the policy that delivers every record as it is.
@@ -22,8 +35,15 @@ type Pass struct{}
 // Apply returns r unchanged.
 func (Pass) Apply(r *cof.Record) (*cof.Record, bool) { return r, true }
 
-// Set is an immutable, versioned set of named policies. The switch swaps
-// whole Sets, so every record is processed under exactly one version.
+// Explain says the record is kept, untouched.
+func (Pass) Explain(r *cof.Record) Explanation {
+	return Explanation{Policy: PassName, Kept: true, Out: r}
+}
+
+// TLP is empty: pass carries no label of its own.
+func (Pass) TLP() TLP { return "" }
+
+// Set is an immutable, versioned set of named policies.
 type Set struct {
 	version  string
 	policies map[string]Policy
@@ -31,7 +51,7 @@ type Set struct {
 
 // NewSet returns a Set holding the given policies and the built-in ones.
 func NewSet(version string, policies map[string]Policy) *Set {
-	m := map[string]Policy{"pass": Pass{}}
+	m := map[string]Policy{PassName: Pass{}}
 	for name, p := range policies {
 		m[name] = p
 	}
@@ -41,11 +61,45 @@ func NewSet(version string, policies map[string]Policy) *Set {
 // Builtin returns the Set of built-in policies only.
 func Builtin() *Set { return NewSet("builtin", nil) }
 
+// CompileSet compiles every spec. It reports every fault of every policy,
+// not just the first.
+func CompileSet(version string, specs map[string]*Spec, env Env) (*Set, error) {
+	compiled := map[string]Policy{}
+	var errs []error
+	names := make([]string, 0, len(specs))
+	for name := range specs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		c, err := Compile(name, specs[name], env)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		compiled[name] = c
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return NewSet(version, compiled), nil
+}
+
 // Lookup returns the named policy.
 func (s *Set) Lookup(name string) (Policy, bool) {
 	p, ok := s.policies[name]
 	return p, ok
 }
 
-// Version names this Set in logs and metrics.
+// Names returns the policy names, sorted.
+func (s *Set) Names() []string {
+	out := make([]string, 0, len(s.policies))
+	for n := range s.policies {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Version names this Set in logs, headers and metrics.
 func (s *Set) Version() string { return s.version }

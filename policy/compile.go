@@ -1,0 +1,300 @@
+package policy
+
+import (
+	"encoding/hex"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cofswitch/cofswitch/cof"
+)
+
+// Env is what compiling needs from the world, injectable for tests.
+type Env struct {
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+	Now      func() time.Time
+}
+
+// DefaultEnv reads the process environment, the file system and the clock.
+func DefaultEnv() Env { return Env{Getenv: os.Getenv, ReadFile: os.ReadFile, Now: time.Now} }
+
+// Defaults of the transforms.
+const (
+	DefaultPseudonymPrefix = "pseudo-"
+	DefaultPseudonymLength = 16
+	cryptoPAnCacheSize     = 1 << 20
+	labelCacheSize         = 1 << 18
+)
+
+// Compiled is a policy ready to apply: filters as predicates, transforms
+// as functions, both built once. Safe for concurrent use.
+type Compiled struct {
+	name       string
+	tlp        TLP
+	include    []criterion
+	exclude    []criterion
+	transforms []transform
+}
+
+// Name returns the policy's name.
+func (c *Compiled) Name() string { return c.name }
+
+// TLP returns the policy's default label.
+func (c *Compiled) TLP() TLP { return c.tlp }
+
+// Apply returns the record as this policy delivers it, or false when a
+// filter withholds it. The filter path does not allocate; a policy with
+// transforms returns a new record and leaves r untouched.
+func (c *Compiled) Apply(r *cof.Record) (*cof.Record, bool) {
+	for i := range c.include {
+		if !c.include[i].match(r) {
+			return nil, false
+		}
+	}
+	for i := range c.exclude {
+		if c.exclude[i].match(r) {
+			return nil, false
+		}
+	}
+	if len(c.transforms) == 0 {
+		return r, true
+	}
+	out := new(cof.Record)
+	*out = *r
+	for _, t := range c.transforms {
+		t.apply(out)
+	}
+	return out, true
+}
+
+// Explanation says what a policy did to one record.
+type Explanation struct {
+	Policy     string
+	Kept       bool
+	Rule       string   // the criterion that withheld it, "" when kept
+	Transforms []string // the transforms that ran, in order
+	Out        *cof.Record
+}
+
+// Explain applies the policy like Apply and says which rule decided.
+func (c *Compiled) Explain(r *cof.Record) Explanation {
+	e := Explanation{Policy: c.name}
+	for _, cr := range c.include {
+		if !cr.match(r) {
+			e.Rule = cr.name
+			return e
+		}
+	}
+	for _, cr := range c.exclude {
+		if cr.match(r) {
+			e.Rule = cr.name
+			return e
+		}
+	}
+	e.Kept, e.Out = true, r
+	if len(c.transforms) > 0 {
+		out := *r
+		for _, t := range c.transforms {
+			before := out
+			t.apply(&out)
+			if !before.Equal(&out) {
+				e.Transforms = append(e.Transforms, t.name)
+			}
+		}
+		e.Out = &out
+	}
+	return e
+}
+
+// Rules lists the criteria names, include first, for hit tables.
+func (c *Compiled) Rules() []string {
+	var out []string
+	for _, cr := range c.include {
+		out = append(out, cr.name)
+	}
+	for _, cr := range c.exclude {
+		out = append(out, cr.name)
+	}
+	return out
+}
+
+// TransformNames lists the transforms in the order they run.
+func (c *Compiled) TransformNames() []string {
+	var out []string
+	for _, t := range c.transforms {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+// Compile checks a policy and builds it. Errors are *Error values joined,
+// each with its path below "policies.<name>.".
+func Compile(name string, s *Spec, env Env) (*Compiled, error) {
+	errs := &errList{prefix: "policies." + name + "."}
+	if name == "" || name == PassName {
+		errs.add("", "the name %q is reserved", name)
+	}
+	c := &Compiled{name: name}
+	var err error
+	if c.tlp, err = ParseTLP(s.TLP); err != nil {
+		errs.add("tlp", "%v", err)
+	}
+	now := env.Now
+	if now == nil {
+		now = time.Now
+	}
+	c.include = compileFilter("include", s.Include, now, errs)
+	c.exclude = compileFilter("exclude", s.Exclude, now, errs)
+	c.transforms = compileTransforms(&s.Transforms, env, errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// The transforms, in the order they run. Documented in the package README.
+func compileTransforms(t *TransformSpec, env Env, errs *errList) []transform {
+	var out []transform
+	if p := t.PseudonymiseSensor; p != nil {
+		key := readKey(KeySpec{KeyFile: p.KeyFile, KeyEnv: p.KeyEnv}, env, "transforms.pseudonymise_sensor", 16, 0, errs)
+		ps := &pseudonymizer{key: key, prefix: p.Prefix, length: p.Length}
+		if ps.prefix == "" {
+			ps.prefix = DefaultPseudonymPrefix
+		}
+		if ps.length == 0 {
+			ps.length = DefaultPseudonymLength
+		}
+		if ps.length < 8 || ps.length > 64 {
+			errs.add("transforms.pseudonymise_sensor.length", "%d hex digits: want 8..64", ps.length)
+		}
+		out = append(out, transform{"pseudonymise_sensor", ps.apply})
+	}
+	if t.TruncateIP != nil && t.CryptoPAn != nil {
+		errs.add("transforms", "truncate_ip and cryptopan exclude each other")
+	}
+	if tr := t.TruncateIP; tr != nil {
+		if tr.IPv4 < 0 || tr.IPv4 > 32 {
+			errs.add("transforms.truncate_ip.ipv4", "%d is not in 0..32", tr.IPv4)
+		}
+		if tr.IPv6 < 0 || tr.IPv6 > 128 {
+			errs.add("transforms.truncate_ip.ipv6", "%d is not in 0..128", tr.IPv6)
+		}
+		if tr.IPv4 == 0 && tr.IPv6 == 0 {
+			errs.add("transforms.truncate_ip", "give ipv4 and/or ipv6 prefix lengths (e.g. 24 and 48)")
+		}
+		v4, v6 := tr.IPv4, tr.IPv6
+		if v4 == 0 {
+			v4 = 32
+		}
+		if v6 == 0 {
+			v6 = 128
+		}
+		out = append(out, transform{"truncate_ip", addrMapper{mapAddr: truncator(v4, v6)}.apply})
+	}
+	if k := t.CryptoPAn; k != nil {
+		key := readKey(*k, env, "transforms.cryptopan", 32, 32, errs)
+		if len(key) == 32 {
+			cp, _ := NewCryptoPAn(key, cryptoPAnCacheSize)
+			out = append(out, transform{"cryptopan", addrMapper{mapAddr: cp.Anonymize}.apply})
+		}
+	}
+	if k := t.HashLabels; k != nil {
+		key := readKey(*k, env, "transforms.hash_labels", 16, 0, errs)
+		h := &labelHasher{key: key, cache: newStringCache(labelCacheSize)}
+		out = append(out, transform{"hash_labels", h.apply})
+	}
+	if t.CoarsenTime != "" {
+		d, err := parseDuration(t.CoarsenTime)
+		if err != nil || d < time.Second || d%time.Second != 0 {
+			errs.add("transforms.coarsen_time", "bad duration %q (want whole seconds, e.g. 1h)", t.CoarsenTime)
+		} else {
+			out = append(out, transform{"coarsen_time", coarsen(int64(d / time.Second))})
+		}
+	}
+	if len(t.BucketCount) > 0 {
+		b := t.BucketCount
+		if !slices.IsSorted(b) || b[0] <= 0 || len(slices.Compact(slices.Clone(b))) != len(b) {
+			errs.add("transforms.bucket_count", "boundaries must be positive and strictly increasing")
+		}
+		out = append(out, transform{"bucket_count", bucketCount(slices.Clone(b))})
+	}
+	if len(t.DropFields) > 0 {
+		for i, f := range t.DropFields {
+			if isMandatory(f) {
+				errs.add("transforms.drop_fields["+strconv.Itoa(i)+"]", "%s is mandatory and cannot be dropped", f)
+			}
+		}
+		out = append(out, transform{"drop_fields", dropFields(slices.Clone(t.DropFields))})
+	}
+	if len(t.SetFields) > 0 {
+		vals := map[string]string{}
+		for k, v := range t.SetFields {
+			switch {
+			case isMandatory(k) || isNumeric(k):
+				errs.add("transforms.set_fields."+k, "only string fields can be set (origin, sensor_id, bailiwick or an additional field)")
+			case k == cof.KeyBailiwick:
+				z, err := canonicalZone(v)
+				if err != nil {
+					errs.add("transforms.set_fields.bailiwick", "%v", err)
+				}
+				v = z
+			case v == "":
+				errs.add("transforms.set_fields."+k, "empty value (use drop_fields to remove a field)")
+			}
+			vals[k] = v
+		}
+		out = append(out, transform{"set_fields", setFields(vals)})
+	}
+	return out
+}
+
+func isNumeric(name string) bool {
+	switch name {
+	case cof.KeyCount, cof.KeyZoneTimeFirst, cof.KeyZoneTimeLast, cof.KeyTimeFirstMS, cof.KeyTimeLastMS:
+		return true
+	}
+	return false
+}
+
+// readKey reads a hex key from a file or an environment variable. The
+// key's value never appears in an error.
+func readKey(k KeySpec, env Env, path string, minLen, exactLen int, errs *errList) []byte {
+	var raw string
+	switch {
+	case k.KeyFile != "" && k.KeyEnv != "":
+		errs.add(path, "give key_file or key_env, not both")
+		return nil
+	case k.KeyFile != "":
+		data, err := env.ReadFile(k.KeyFile)
+		if err != nil {
+			errs.add(path+".key_file", "%v", err)
+			return nil
+		}
+		raw = string(data)
+	case k.KeyEnv != "":
+		raw = env.Getenv(k.KeyEnv)
+		if raw == "" {
+			errs.add(path+".key_env", "environment variable %s is empty or unset", k.KeyEnv)
+			return nil
+		}
+	default:
+		errs.add(path, "needs a key: key_file or key_env")
+		return nil
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(raw))
+	switch {
+	case err != nil:
+		errs.add(path, "the key is not hexadecimal (generate one with: openssl rand -hex %d)", max(minLen, exactLen))
+		return nil
+	case exactLen > 0 && len(key) != exactLen:
+		errs.add(path, "the key has %d bytes, want exactly %d (%d hex digits)", len(key), exactLen, 2*exactLen)
+		return nil
+	case len(key) < minLen:
+		errs.add(path, "the key has %d bytes, want at least %d", len(key), minLen)
+		return nil
+	}
+	return key
+}

@@ -1,0 +1,78 @@
+package policy
+
+// Spec is one policy as written in the configuration file, under
+// policies.<name>. A record is delivered when it matches every criterion
+// under include and none under exclude; the transforms then run in the
+// order given in the package documentation.
+type Spec struct {
+	Include    *FilterSpec   `yaml:"include"`
+	Exclude    *FilterSpec   `yaml:"exclude"`
+	Transforms TransformSpec `yaml:"transforms"`
+	// TLP is the default TLP 2.0 label of the subscriptions using this
+	// policy (CLEAR, GREEN, AMBER, AMBER+STRICT, RED).
+	TLP string `yaml:"tlp"`
+}
+
+// FilterSpec lists criteria. Each criterion holds for a record when any
+// entry of its list matches; under include every criterion given must
+// hold, under exclude any one suffices.
+type FilterSpec struct {
+	// Sensors are sensor_id patterns ('*' matches any run).
+	Sensors []string `yaml:"sensors"`
+	// RRTypes are mnemonics or TYPEnnn.
+	RRTypes []string `yaml:"rrtypes"`
+	// Zones match rrname at or below a zone, on label boundaries. The
+	// name internal-zones stands for the built-in set.
+	Zones []string `yaml:"zones"`
+	// Regex are RE2 expressions matched against rrname.
+	Regex []string `yaml:"regex"`
+	// RDataCIDRs match A and AAAA data, and the address a PTR owner name
+	// (in-addr.arpa, ip6.arpa) stands for. The name special-purpose
+	// stands for the built-in set.
+	RDataCIDRs []string `yaml:"rdata_cidrs"`
+	// BailiwickZones match bailiwick at or below a zone.
+	BailiwickZones []string `yaml:"bailiwick_zones"`
+	// MinCount and MaxCount bound count; a record without count counts 1.
+	MinCount *int64 `yaml:"min_count"`
+	MaxCount *int64 `yaml:"max_count"`
+	// MaxAge holds when time_last is at most this long ago ("30d", "12h").
+	MaxAge string `yaml:"max_age"`
+	// HasFields holds when every listed field is present (optional and
+	// additional fields by name).
+	HasFields []string `yaml:"has_fields"`
+}
+
+// TransformSpec lists the transforms of a policy. Unset ones do not run.
+type TransformSpec struct {
+	PseudonymiseSensor *PseudonymSpec    `yaml:"pseudonymise_sensor"`
+	TruncateIP         *TruncateSpec     `yaml:"truncate_ip"`
+	CryptoPAn          *KeySpec          `yaml:"cryptopan"`
+	HashLabels         *KeySpec          `yaml:"hash_labels"`
+	CoarsenTime        string            `yaml:"coarsen_time"`
+	BucketCount        []int64           `yaml:"bucket_count"`
+	DropFields         []string          `yaml:"drop_fields"`
+	SetFields          map[string]string `yaml:"set_fields"`
+}
+
+// KeySpec names where a secret key is read from: a file or an environment
+// variable holding it as hexadecimal. Keys are read at every (re)load, so
+// replacing the file and reloading rotates them; they are never logged.
+type KeySpec struct {
+	KeyFile string `yaml:"key_file"`
+	KeyEnv  string `yaml:"key_env"`
+}
+
+// PseudonymSpec configures the keyed pseudonym of sensor_id:
+// Prefix + the first Length hex digits of HMAC-SHA256(key, sensor_id).
+type PseudonymSpec struct {
+	KeyFile string `yaml:"key_file"`
+	KeyEnv  string `yaml:"key_env"`
+	Prefix  string `yaml:"prefix"` // default "pseudo-"
+	Length  int    `yaml:"length"` // hex digits, default 16
+}
+
+// TruncateSpec keeps the first IPv4 and IPv6 prefix bits of addresses.
+type TruncateSpec struct {
+	IPv4 int `yaml:"ipv4"`
+	IPv6 int `yaml:"ipv6"`
+}

@@ -1,0 +1,247 @@
+package policy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/cofswitch/cofswitch/cof"
+)
+
+// transform changes a record the policy has already copied; it must not
+// modify slices it did not allocate (RData, Extra are shared).
+type transform struct {
+	name  string
+	apply func(r *cof.Record)
+}
+
+// pseudonymizer replaces sensor_id with prefix + hex(HMAC-SHA256(key, id))
+// cut to length digits. Sensor ids are few (registered sensors and their
+// relays), so every pseudonym is computed once.
+type pseudonymizer struct {
+	key    []byte
+	prefix string
+	length int
+	cache  sync.Map // sensor_id -> pseudonym
+}
+
+func (p *pseudonymizer) pseudonym(id string) string {
+	if v, ok := p.cache.Load(id); ok {
+		return v.(string)
+	}
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte(id))
+	v := p.prefix + hex.EncodeToString(m.Sum(nil))[:p.length]
+	p.cache.Store(id, v)
+	return v
+}
+
+func (p *pseudonymizer) apply(r *cof.Record) {
+	if r.SensorID != "" {
+		r.SensorID = p.pseudonym(r.SensorID)
+	}
+}
+
+// addrMapper rewrites the addresses of A and AAAA data and of PTR owner
+// names with one function: truncation or Crypto-PAn.
+type addrMapper struct {
+	mapAddr func(netip.Addr) netip.Addr
+}
+
+func (m addrMapper) apply(r *cof.Record) {
+	switch r.RRType {
+	case cof.TypeA, cof.TypeAAAA:
+		var out []string
+		for i, v := range r.RData {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				continue
+			}
+			if b := m.mapAddr(a); b != a {
+				if out == nil {
+					out = slices.Clone(r.RData)
+				}
+				out[i] = b.String()
+			}
+		}
+		if out != nil {
+			r.RData = out
+		}
+	case cof.TypePTR:
+		if p, ok := parseReverse(r.RRName); ok {
+			b := netip.PrefixFrom(m.mapAddr(p.Addr()), p.Bits()).Masked()
+			if b != p {
+				r.RRName = reverseNameOf(b)
+			}
+		}
+	}
+}
+
+func reverseNameOf(p netip.Prefix) string {
+	unit := 8
+	if p.Addr().Is6() {
+		unit = 4
+	}
+	return reverseName(p.Addr().AsSlice(), p.Bits(), unit)
+}
+
+// truncator keeps the first bits of each address.
+func truncator(v4, v6 int) func(netip.Addr) netip.Addr {
+	return func(a netip.Addr) netip.Addr {
+		bits := v6
+		if a.Is4() {
+			bits = v4
+		}
+		p, err := a.Prefix(bits)
+		if err != nil {
+			return a
+		}
+		return p.Addr()
+	}
+}
+
+// labelHasher replaces each label left of the registered domain (per the
+// public suffix list) with "h" and 12 hex digits of HMAC-SHA256(key,
+// label): www.shop.example.co.uk becomes h1a2b....h3c4d....example.co.uk.
+// Reverse names are left to the address transforms.
+type labelHasher struct {
+	key   []byte
+	cache *boundedCache[string, string]
+}
+
+func (h *labelHasher) label(l string) string {
+	if v, ok := h.cache.get(l); ok {
+		return v
+	}
+	m := hmac.New(sha256.New, h.key)
+	m.Write([]byte(l))
+	v := "h" + hex.EncodeToString(m.Sum(nil))[:12]
+	h.cache.put(l, v)
+	return v
+}
+
+func (h *labelHasher) name(n string) string {
+	if n == "" || n == "." || strings.HasSuffix(n, ".arpa") {
+		return n
+	}
+	reg, err := publicsuffix.EffectiveTLDPlusOne(n)
+	if err != nil || reg == n || !strings.HasSuffix(n, "."+reg) {
+		return n
+	}
+	left := strings.Split(n[:len(n)-len(reg)-1], ".")
+	for i, l := range left {
+		left[i] = h.label(l)
+	}
+	return strings.Join(left, ".") + "." + reg
+}
+
+func (h *labelHasher) apply(r *cof.Record) {
+	r.RRName = h.name(r.RRName)
+	r.Bailiwick = h.name(r.Bailiwick)
+}
+
+// coarsen floors the first-seen and ceils the last-seen times to a bucket
+// of secs seconds, so that the interval only grows and first <= last
+// holds. The millisecond fields would betray the precision: they go.
+func coarsen(secs int64) func(r *cof.Record) {
+	floor := func(t int64) int64 { return t - t%secs }
+	ceil := func(t int64) int64 {
+		if t%secs == 0 {
+			return t
+		}
+		return min(t-t%secs+secs, cof.MaxTime)
+	}
+	return func(r *cof.Record) {
+		r.TimeFirst, r.TimeLast = floor(r.TimeFirst), ceil(r.TimeLast)
+		if r.Has&cof.HasZoneTimes != 0 {
+			r.ZoneTimeFirst, r.ZoneTimeLast = floor(r.ZoneTimeFirst), ceil(r.ZoneTimeLast)
+		}
+		r.Has &^= cof.HasTimeFirstMS | cof.HasTimeLastMS
+		r.TimeFirstMS, r.TimeLastMS = 0, 0
+	}
+}
+
+// bucketCount maps count to the largest boundary not above it (0 below
+// the first boundary). Boundaries are sorted and positive.
+func bucketCount(bounds []int64) func(r *cof.Record) {
+	return func(r *cof.Record) {
+		if r.Has&cof.HasCount == 0 {
+			return
+		}
+		v := int64(0)
+		for _, b := range bounds {
+			if r.Count < b {
+				break
+			}
+			v = b
+		}
+		r.Count = v
+	}
+}
+
+// dropFields removes optional and additional fields by name.
+func dropFields(names []string) func(r *cof.Record) {
+	return func(r *cof.Record) {
+		for _, n := range names {
+			switch n {
+			case cof.KeyCount:
+				r.Has &^= cof.HasCount
+				r.Count = 0
+			case cof.KeyBailiwick:
+				r.Bailiwick = ""
+			case cof.KeySensorID:
+				r.SensorID = ""
+			case cof.KeyOrigin:
+				r.Origin = ""
+			case cof.KeyZoneTimeFirst, cof.KeyZoneTimeLast:
+				r.Has &^= cof.HasZoneTimes
+				r.ZoneTimeFirst, r.ZoneTimeLast = 0, 0
+			case cof.KeyTimeFirstMS:
+				r.Has &^= cof.HasTimeFirstMS
+				r.TimeFirstMS = 0
+			case cof.KeyTimeLastMS:
+				r.Has &^= cof.HasTimeLastMS
+				r.TimeLastMS = 0
+			default:
+				if slices.ContainsFunc(r.Extra, func(f cof.Field) bool { return f.Name == n }) {
+					r.Extra = slices.DeleteFunc(slices.Clone(r.Extra), func(f cof.Field) bool { return f.Name == n })
+				}
+			}
+		}
+	}
+}
+
+// setFields sets string fields: origin, sensor_id, bailiwick (given in
+// canonical form), or an additional field holding a JSON string.
+func setFields(values map[string]string) func(r *cof.Record) {
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range values {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	return func(r *cof.Record) {
+		for _, k := range keys {
+			v := values[k]
+			switch k {
+			case cof.KeyOrigin:
+				r.Origin = v
+			case cof.KeySensorID:
+				r.SensorID = v
+			case cof.KeyBailiwick:
+				r.Bailiwick = v
+			default:
+				f := cof.Field{Name: k, Key: string(cof.AppendJSONString(nil, k)), Value: string(cof.AppendJSONString(nil, v))}
+				extra := slices.DeleteFunc(slices.Clone(r.Extra), func(e cof.Field) bool { return e.Name == k })
+				r.Extra = append(extra, f)
+			}
+		}
+	}
+}
