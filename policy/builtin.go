@@ -41,17 +41,17 @@ var specialPurpose = []string{
 	"240.0.0.0/4",        // reserved, RFC 1112
 	"255.255.255.255/32", // limited broadcast, RFC 919
 	// IPv6
-	"::/128",          // unspecified, RFC 4291
-	"::1/128",         // loopback, RFC 4291
-	"::ffff:0:0/96",   // IPv4-mapped, RFC 4291
-	"64:ff9b:1::/48",  // IPv4-IPv6 translation, local use, RFC 8215
-	"100::/64",        // discard-only, RFC 6666
-	"2001::/23",       // IETF protocol assignments, RFC 2928
-	"2001:db8::/32",   // documentation, RFC 3849
-	"3fff::/20",       // documentation, RFC 9637
-	"5f00::/16",       // segment routing SIDs, RFC 9602
-	"fc00::/7",        // unique local, RFC 4193
-	"fe80::/10",       // link-local unicast, RFC 4291
+	"::/128",         // unspecified, RFC 4291
+	"::1/128",        // loopback, RFC 4291
+	"::ffff:0:0/96",  // IPv4-mapped, RFC 4291
+	"64:ff9b:1::/48", // IPv4-IPv6 translation, local use, RFC 8215
+	"100::/64",       // discard-only, RFC 6666
+	"2001::/23",      // IETF protocol assignments, RFC 2928
+	"2001:db8::/32",  // documentation, RFC 3849
+	"3fff::/20",      // documentation, RFC 9637
+	"5f00::/16",      // segment routing SIDs, RFC 9602
+	"fc00::/7",       // unique local, RFC 4193
+	"fe80::/10",      // link-local unicast, RFC 4291
 }
 
 func specialPrefixes() []netip.Prefix {

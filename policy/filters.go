@@ -21,8 +21,8 @@ type criterion struct {
 // typeSet is a bitmap over all 65536 rrtypes.
 type typeSet [1024]uint64
 
-func (s *typeSet) add(t cof.Type)           { s[t>>6] |= 1 << (t & 63) }
-func (s *typeSet) has(t cof.Type) bool      { return s[t>>6]&(1<<(t&63)) != 0 }
+func (s *typeSet) add(t cof.Type)               { s[t>>6] |= 1 << (t & 63) }
+func (s *typeSet) has(t cof.Type) bool          { return s[t>>6]&(1<<(t&63)) != 0 }
 func (s *typeSet) hasRecord(r *cof.Record) bool { return s.has(r.RRType) }
 
 // zoneSet matches names at or below any of its zones, on label
@@ -189,7 +189,9 @@ func compileFilter(side string, f *FilterSpec, now func() time.Time, errs *errLi
 		return nil
 	}
 	var out []criterion
-	add := func(name string, m func(*cof.Record) bool) { out = append(out, criterion{name: side + "." + name, match: m}) }
+	add := func(name string, m func(*cof.Record) bool) {
+		out = append(out, criterion{name: side + "." + name, match: m})
+	}
 	if len(f.Sensors) > 0 {
 		pats := append([]string(nil), f.Sensors...)
 		for i, p := range pats {

@@ -105,7 +105,7 @@ func TestFilters(t *testing.T) {
 		{"min count miss", FilterSpec{MinCount: i64(6)}, record("a.example", "A", "8.8.8.8"), false},
 		{"max count", FilterSpec{MaxCount: i64(4)}, record("a.example", "A", "8.8.8.8"), false},
 		{"absent count counts 1", FilterSpec{MaxCount: i64(1)}, `{"rrname":"a","rrtype":"A","rdata":"8.8.8.8","time_first":1,"time_last":2}`, true},
-		{"max age", FilterSpec{MaxAge: "1d"}, record("a.example", "A", "8.8.8.8"), true},  // time_last is 2 h before testNow
+		{"max age", FilterSpec{MaxAge: "1d"}, record("a.example", "A", "8.8.8.8"), true}, // time_last is 2 h before testNow
 		{"max age miss", FilterSpec{MaxAge: "1h"}, record("a.example", "A", "8.8.8.8"), false},
 		{"has fields", FilterSpec{HasFields: []string{"count", "sensor_id"}}, record("a.example", "A", "8.8.8.8"), true},
 		{"has fields miss", FilterSpec{HasFields: []string{"count", "bailiwick"}}, record("a.example", "A", "8.8.8.8"), false},
