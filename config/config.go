@@ -6,6 +6,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -25,6 +28,16 @@ type Config struct {
 	Switch  Switch   `yaml:"switch"`
 	Sensors []Sensor `yaml:"sensors"`
 	Peers   []Peer   `yaml:"peers"`
+	// Policies are the named policies subscriptions refer to; "pass" is
+	// built in.
+	Policies map[string]*policy.Spec `yaml:"policies"`
+
+	// Version identifies this configuration: the first 12 hex digits of
+	// the SHA-256 of the file. It is in logs and on every output batch.
+	Version string `yaml:"-"`
+
+	name string     // the file name, for errors
+	root *yaml.Node // the parsed document, for error lines
 }
 
 // NATS says how to reach the bus. With no URLs, cofswitch runs an embedded
@@ -67,6 +80,9 @@ type Switch struct {
 	MaxAckPending int      `yaml:"max_ack_pending"`
 	AckWait       Duration `yaml:"ack_wait"`
 	MaxAttempts   int      `yaml:"max_attempts"` // publish attempts per peer before a drop is counted
+	// RequireTLP refuses a configuration in which a subscription has no
+	// TLP label (its own or its policy's).
+	RequireTLP bool `yaml:"require_tlp"`
 }
 
 // Sensor is a registered publisher.
@@ -88,6 +104,9 @@ type Peer struct {
 type Subscription struct {
 	Sensors []string `yaml:"sensors"`
 	Policy  string   `yaml:"policy"`
+	// TLP labels what the peer receives through this subscription; empty
+	// takes the policy's label.
+	TLP string `yaml:"tlp"`
 }
 
 // Defaults.
@@ -152,6 +171,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root)
+	sum := sha256.Sum256(data)
+	c.Version = hex.EncodeToString(sum[:6])
+	c.name, c.root = name, &root
 	c.ApplyDefaults()
 	if errs := c.validate(); len(errs) > 0 {
 		for _, e := range errs {
@@ -236,8 +258,14 @@ func (l *StreamLimits) fill(d StreamLimits) {
 	}
 }
 
-// Table builds the routing table of the registry.
-func (c *Config) Table() (*routing.Table, error) {
+// Compile builds what the switch runs: the routing table of the registry
+// and the compiled policies (reading their keys through env). Errors name
+// the file and line of the value at fault.
+func (c *Config) Compile(env policy.Env) (*routing.Table, *policy.Set, error) {
+	set, err := policy.CompileSet(c.Version, c.Policies, env)
+	if err != nil {
+		return nil, nil, c.locate(err)
+	}
 	var sensors []routing.Sensor
 	for _, s := range c.Sensors {
 		sensors = append(sensors, routing.Sensor{ID: s.ID, Organisation: s.Organisation, Relays: s.Relays})
@@ -247,8 +275,46 @@ func (c *Config) Table() (*routing.Table, error) {
 	for _, p := range c.Peers {
 		peers = append(peers, routing.Peer{ID: p.ID, Organisation: p.Organisation})
 		for i, s := range p.Subscriptions {
-			subs = append(subs, routing.Subscription{Peer: p.ID, Index: i, Sensors: s.Sensors, Policy: s.Policy})
+			tlp, _ := policy.ParseTLP(s.TLP) // checked by validate
+			if pol, ok := set.Lookup(s.Policy); ok && tlp == "" {
+				tlp = pol.TLP()
+			}
+			subs = append(subs, routing.Subscription{Peer: p.ID, Index: i, Sensors: s.Sensors, Policy: s.Policy, TLP: tlp.Header()})
 		}
 	}
-	return routing.Build(sensors, peers, subs)
+	table, err := routing.Build(sensors, peers, subs)
+	if err != nil {
+		return nil, nil, &Error{File: c.name, Msg: err.Error()}
+	}
+	return table, set, nil
+}
+
+// Table builds the routing table alone, with the built-in policy
+// environment; for tools that do not apply policies.
+func (c *Config) Table() (*routing.Table, error) {
+	t, _, err := c.Compile(policy.DefaultEnv())
+	return t, err
+}
+
+// locate turns policy errors (which carry a path) into Errors with lines.
+func (c *Config) locate(err error) error {
+	var out []*Error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var pe *policy.Error
+		if errors.As(e, &pe) {
+			path := strings.TrimSuffix(pe.Path, ".")
+			out = append(out, &Error{File: c.name, Line: lineOf(c.root, path), Path: path, Msg: pe.Msg})
+			return
+		}
+		out = append(out, &Error{File: c.name, Msg: e.Error()})
+	}
+	walk(err)
+	return joinErrors(out)
 }

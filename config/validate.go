@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -81,9 +82,23 @@ func (c *Config) validate() []*Error {
 					bad(sp+".sensors["+strconv.Itoa(k)+"]", "empty pattern")
 				}
 			}
-			if sub.Policy != PassPolicy {
-				bad(sp+".policy", "unknown policy %q (the built-in policies are: %s)", sub.Policy, PassPolicy)
+			spec, known := c.Policies[sub.Policy]
+			if !known && sub.Policy != PassPolicy {
+				bad(sp+".policy", "unknown policy %q (define it under policies, or use the built-in %q)", sub.Policy, PassPolicy)
 			}
+			tlp, err := policy.ParseTLP(sub.TLP)
+			if err != nil {
+				bad(sp+".tlp", "%v", err)
+			}
+			if c.Switch.RequireTLP && tlp == "" && (spec == nil || spec.TLP == "") {
+				bad(sp+".tlp", "no TLP label (switch.require_tlp is set): label the subscription or its policy")
+			}
+		}
+	}
+	for name, spec := range c.Policies {
+		if spec == nil {
+			bad("policies."+name, "empty policy (write {} for one that delivers everything)")
+			c.Policies[name] = &policy.Spec{}
 		}
 	}
 	return errs
@@ -112,11 +127,11 @@ func lineOf(root *yaml.Node, path string) int {
 			key = k
 			idx, _ = strconv.Atoi(strings.TrimSuffix(rest, "]"))
 		}
-		next := mapValue(n, key)
+		keyNode, next := mapValue(n, key)
 		if next == nil {
 			return line
 		}
-		n, line = next, next.Line
+		n, line = next, keyNode.Line
 		if idx >= 0 {
 			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
 				return line
@@ -127,14 +142,15 @@ func lineOf(root *yaml.Node, path string) int {
 	return line
 }
 
-func mapValue(n *yaml.Node, key string) *yaml.Node {
+// mapValue returns the key and value nodes of key in a mapping.
+func mapValue(n *yaml.Node, key string) (*yaml.Node, *yaml.Node) {
 	if n.Kind != yaml.MappingNode {
-		return nil
+		return nil, nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i+1]
+			return n.Content[i], n.Content[i+1]
 		}
 	}
-	return nil
+	return nil, nil
 }

@@ -159,8 +159,7 @@ type Engine struct {
 	stats *Stats
 	drops *dropLog
 
-	table    atomic.Pointer[routing.Table]
-	policies atomic.Pointer[policy.Set]
+	reg atomic.Pointer[registry]
 
 	mu      sync.Mutex
 	iter    jetstream.MessagesContext
@@ -203,18 +202,27 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	}
 	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats()}
 	e.drops = newDropLog(o.log, 10*time.Second)
-	e.table.Store(table)
-	e.policies.Store(pols)
+	e.reg.Store(&registry{table: table, policies: pols})
 	return e, nil
 }
 
-// SetTable swaps in a new routing table; batches already in hand finish
-// under the old one.
-func (e *Engine) SetTable(t *routing.Table) { e.table.Store(t) }
+// registry is what one batch is switched under: a routing table and the
+// policies it names, swapped together so that they always agree.
+type registry struct {
+	table    *routing.Table
+	policies *policy.Set
+}
 
-// SetPolicies swaps in a new policy set; batches already in hand finish
-// under the old one.
-func (e *Engine) SetPolicies(s *policy.Set) { e.policies.Store(s) }
+// SetRegistry swaps in a new routing table and policy set at once. Each
+// batch is switched under exactly one registry: those in hand finish under
+// the old one.
+func (e *Engine) SetRegistry(t *routing.Table, s *policy.Set) {
+	e.reg.Store(&registry{table: t, policies: s})
+	e.log.Info("registry swapped in", "policies", s.Version())
+}
+
+// PolicyVersion returns the version of the policy set in force.
+func (e *Engine) PolicyVersion() string { return e.reg.Load().policies.Version() }
 
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Snapshot { return e.stats.snapshot() }
@@ -271,7 +279,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.started = true
 	e.log.Info("switch started", "consumer", e.o.consumer, "workers", e.o.workers,
-		"policies", e.policies.Load().Version())
+		"policies", e.PolicyVersion())
 	return nil
 }
 

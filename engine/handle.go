@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -24,13 +24,14 @@ const (
 	HeaderErrorKind = "Cofswitch-Error-Kind" // the class of that error
 	HeaderSubject   = "Cofswitch-Subject"    // the input's subject, on a dead-lettered whole
 	HeaderPolicies  = "Cofswitch-Policies"   // the policy set version applied
+	HeaderTLP       = "Cofswitch-TLP"        // the TLP 2.0 label of the batch ("TLP:AMBER")
 )
 
 // worker holds the buffers one goroutine reuses from batch to batch.
 type worker struct {
 	e      *Engine
 	br     *cof.BatchReader
-	bodies map[string][]byte // peer -> NDJSON for this batch
+	bodies map[string][]byte // outputKey(peer, tlp) -> NDJSON for this batch
 	counts map[string]*peerCount
 	dlq    []byte
 }
@@ -56,9 +57,10 @@ func (w *worker) handle(msg jetstream.Msg) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.o.publishTimeout)
 	defer cancel()
 
+	reg := e.reg.Load()
 	sensor, err := routing.SensorOf(msg.Subject())
 	if err == nil {
-		if _, ok := e.table.Load().Sensor(sensor); !ok {
+		if _, ok := reg.table.Sensor(sensor); !ok {
 			err = fmt.Errorf("sensor %q is not registered", sensor)
 		}
 	}
@@ -74,9 +76,8 @@ func (w *worker) handle(msg jetstream.Msg) {
 		w.deadLetterWhole(ctx, msg, seq, meta.NumDelivered, batchErrorKind(err), err)
 		return
 	}
-	pols := e.policies.Load()
-	in := w.route(sensor, seq, pols)
-	pubs, err := w.publish(ctx, sensor, seq, enc, pols.Version())
+	in := w.route(sensor, seq, reg)
+	pubs, err := w.publish(ctx, sensor, seq, enc, reg.policies.Version())
 	if err != nil {
 		e.log.Error("publishing outputs failed", "seq", seq, "err", err)
 		w.retry(msg, meta.NumDelivered)
@@ -96,6 +97,20 @@ func (w *worker) handle(msg jetstream.Msg) {
 	w.count(sensor, in, outcome)
 }
 
+// outputKey names one output of a batch: a peer receives one batch per
+// TLP label of its subscriptions, so that every batch carries one label.
+func outputKey(peer, tlp string) string {
+	if tlp == "" {
+		return peer
+	}
+	return peer + "\x00" + tlp
+}
+
+func splitOutputKey(k string) (peer, tlp string) {
+	peer, tlp, _ = strings.Cut(k, "\x00")
+	return peer, tlp
+}
+
 // inCount summarises one input batch.
 type inCount struct {
 	records, invalid int
@@ -103,13 +118,13 @@ type inCount struct {
 
 // route parses every line and appends each record to the outputs of the
 // peers that want it; invalid lines go to the dead-letter buffer.
-func (w *worker) route(sensor string, seq uint64, pols *policy.Set) inCount {
+func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 	clear(w.counts)
 	for peer := range w.bodies {
 		w.bodies[peer] = w.bodies[peer][:0]
 	}
 	w.dlq = w.dlq[:0]
-	table := w.e.table.Load()
+	table, pols := reg.table, reg.policies
 	var in inCount
 	for w.br.Next() {
 		rec := w.br.Record()
@@ -148,7 +163,8 @@ func (w *worker) route(sensor string, seq uint64, pols *policy.Set) inCount {
 				continue
 			}
 			c.records++
-			w.bodies[rt.Peer] = out.AppendLine(w.bodies[rt.Peer])
+			key := outputKey(rt.Peer, rt.Subscription.TLP)
+			w.bodies[key] = out.AppendLine(w.bodies[key])
 		}
 	}
 	return in

@@ -44,10 +44,11 @@ func msgID(kind string, seq uint64, peer string, chunk int) string {
 // waiting for acks.
 func (w *worker) publish(ctx context.Context, sensor string, seq uint64, enc cof.Encoding, version string) ([]pending, error) {
 	var pubs []pending
-	for peer, body := range w.bodies {
+	for key, body := range w.bodies {
 		if len(body) == 0 {
 			continue
 		}
+		peer, tlp := splitOutputKey(key)
 		for i, chunk := range splitLines(body, w.e.o.maxOutput) {
 			// A fresh buffer per message: the client may resend it
 			// after this batch's buffers are reused.
@@ -57,7 +58,10 @@ func (w *worker) publish(ctx context.Context, sensor string, seq uint64, enc cof
 			}
 			m := nats.NewMsg(routing.OutSubject(peer))
 			m.Data = data
-			m.Header.Set(jetstream.MsgIDHeader, msgID("in", seq, peer, i))
+			m.Header.Set(jetstream.MsgIDHeader, msgID("in", seq, strings.TrimSuffix(peer+":"+tlp, ":"), i))
+			if tlp != "" {
+				m.Header.Set(HeaderTLP, tlp)
+			}
 			if enc != cof.Identity {
 				m.Header.Set(HeaderEncoding, string(enc))
 			}

@@ -32,6 +32,9 @@ type Subscription struct {
 	Index   int      // position among the peer's subscriptions; the first match wins
 	Sensors []string // exact ids or patterns where '*' matches any run of bytes
 	Policy  string
+	// TLP is the label carried on what is delivered through this
+	// subscription, as written in the header ("TLP:AMBER"), or "".
+	TLP string
 }
 
 // Route is where one record goes: a peer, and the subscription that

@@ -28,6 +28,7 @@ type serveFlags struct {
 	config, data, listen string
 	demo                 bool
 	demoInterval         time.Duration
+	reloadEvery          time.Duration
 	nats                 natsFlags
 	log                  logFlags
 }
@@ -49,8 +50,11 @@ Without --config it runs a built-in demo exchange (3 sensors, 4 peers) whose
 demo sensors replay sample records every --demo-interval, and logs what each
 peer receives; --demo=false keeps the demo registry but not its sensors.
 
-SIGHUP reloads the config file: a new registry is swapped in atomically,
-new peer streams are created; an invalid file is logged and ignored.
+SIGHUP, or a change of the config file's content (checked every
+--reload-check), reloads it: the registry and the compiled policies are
+swapped in together, atomically, and new peer streams are created; every
+batch is switched under exactly one version (the Cofswitch-Policies header).
+An invalid file is logged and the running configuration stays.
 SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &serveFlags{}
@@ -59,6 +63,7 @@ SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
 			fs.StringVar(&f.listen, "listen", "", "embedded server's client `address` (default nats.listen, 127.0.0.1:4222)")
 			fs.BoolVar(&f.demo, "demo", true, "without --config, run the demo sensors and peer watchers")
 			fs.DurationVar(&f.demoInterval, "demo-interval", 15*time.Second, "how often the demo sensors publish")
+			fs.DurationVar(&f.reloadEvery, "reload-check", 2*time.Second, "how often to check the config file for changes (0: only on SIGHUP)")
 			addNATSFlags(fs, &f.nats, "")
 			addLogFlags(fs, &f.log)
 			return f
@@ -105,11 +110,11 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	if err := bus.EnsureStreams(setup, js, cfg); err != nil {
 		return err
 	}
-	table, err := cfg.Table()
+	table, pols, err := cfg.Compile(policy.DefaultEnv())
 	if err != nil {
-		return err
+		return &exitError{code: exitUsage, msg: err.Error()}
 	}
-	eng, err := engine.New(conn, table, policy.Builtin(),
+	eng, err := engine.New(conn, table, pols,
 		engine.WithLogger(log),
 		engine.WithWorkers(cfg.Switch.Workers),
 		engine.WithMaxAckPending(cfg.Switch.MaxAckPending),
@@ -121,12 +126,14 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	if err := eng.Start(setup); err != nil {
 		return err
 	}
-	log.Info("exchange ready", "nats", url, "sensors", len(cfg.Sensors), "peers", len(cfg.Peers))
+	log.Info("exchange ready", "nats", url, "sensors", len(cfg.Sensors), "peers", len(cfg.Peers),
+		"policies", len(cfg.Policies), "version", cfg.Version)
 	if f.config == "" && f.demo {
 		go demo.Run(ctx, js, cfg, log.With("demo", true), f.demoInterval)
 	}
 	if f.config != "" {
-		go reloadOnHUP(ctx, f.config, js, eng, log)
+		r := &reloader{path: f.config, js: js, eng: eng, log: log, version: cfg.Version}
+		go r.run(ctx, f.reloadEvery)
 	}
 	<-ctx.Done()
 	log.Info("shutting down: finishing the batches in hand")
@@ -167,35 +174,76 @@ func startEmbedded(f *serveFlags, cfg *config.Config, log *slog.Logger) (*server
 	return srv, nil
 }
 
-// reloadOnHUP swaps in a new registry from the config file on SIGHUP.
-func reloadOnHUP(ctx context.Context, path string, js jetstream.JetStream, eng *engine.Engine, log *slog.Logger) {
+// reloader swaps in a new registry and policies from the config file on
+// SIGHUP and when the file's content changes. A file that does not load,
+// compile or provision is logged and the running configuration stays.
+type reloader struct {
+	path    string
+	js      jetstream.JetStream
+	eng     *engine.Engine
+	log     *slog.Logger
+	version string // of the file last read, applied or not
+	lastErr string
+}
+
+func (r *reloader) run(ctx context.Context, every time.Duration) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-		}
-		cfg, err := config.Load(path)
-		if err == nil {
-			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err = bus.EnsureStreams(sctx, js, cfg)
-			cancel()
-		}
-		if err == nil {
-			var table *routing.Table
-			if table, err = cfg.Table(); err == nil {
-				eng.SetTable(table)
+			r.reload(ctx, "SIGHUP")
+		case <-tick:
+			// Cheap check first: the version is the hash of the content.
+			data, err := os.ReadFile(r.path)
+			if err != nil {
+				continue
+			}
+			if c, err := config.Parse(r.path, data); (err != nil && err.Error() != r.lastErr) || (err == nil && c.Version != r.version) {
+				r.reload(ctx, "file changed")
 			}
 		}
-		if err != nil {
-			log.Error("reload rejected; the running configuration stays", "file", path, "err", err)
-			continue
-		}
-		log.Info("configuration reloaded", "file", path, "sensors", len(cfg.Sensors), "peers", len(cfg.Peers))
 	}
+}
+
+func (r *reloader) reload(ctx context.Context, why string) {
+	cfg, err := config.Load(r.path)
+	var table *routing.Table
+	var pols *policy.Set
+	if err == nil {
+		table, pols, err = cfg.Compile(policy.DefaultEnv())
+	}
+	if err == nil {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = bus.EnsureStreams(sctx, r.js, cfg)
+		cancel()
+	}
+	if err != nil {
+		// Polling sees a bad file again and again: log each fault once.
+		if err.Error() != r.lastErr || why == "SIGHUP" {
+			r.log.Error("reload rejected; the running configuration stays", "file", r.path, "trigger", why,
+				"running", r.eng.PolicyVersion(), "err", err)
+		}
+		r.lastErr = err.Error()
+		if cfg != nil {
+			r.version = cfg.Version
+		}
+		return
+	}
+	r.lastErr = ""
+	r.eng.SetRegistry(table, pols)
+	r.version = cfg.Version
+	r.log.Info("configuration reloaded", "file", r.path, "trigger", why, "version", cfg.Version,
+		"sensors", len(cfg.Sensors), "peers", len(cfg.Peers), "policies", len(cfg.Policies))
 }
 
 func waitClosed(nc *nats.Conn, d time.Duration) {

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const policyConfig = `
+policies:
+  share:
+    tlp: amber
+    include:
+      rrtypes: [A, AAAA, PTR]
+      max_age: 30d
+    exclude:
+      zones: [internal-zones]
+      rdata_cidrs: [special-purpose]
+    transforms:
+      pseudonymise_sensor: {key_env: COFSWITCH_TEST_KEY}
+      truncate_ip: {ipv4: 24, ipv6: 48}
+      coarsen_time: 1h
+sensors:
+  - id: s1
+peers:
+  - id: p1
+    subscriptions:
+      - sensors: ["s1"]
+        policy: share
+`
+
+const policyInput = `{"rrname":"www.example.com","rrtype":"A","rdata":"93.184.216.34","time_first":1704060000,"time_last":1704063000,"sensor_id":"s1"}
+{"rrname":"nas.lan","rrtype":"A","rdata":"93.184.216.34","time_first":1704060000,"time_last":1704063000}
+{"rrname":"www.example.com","rrtype":"A","rdata":"10.0.0.1","time_first":1704060000,"time_last":1704063000}
+{"rrname":"www.example.com","rrtype":"MX","rdata":"10 mx.example.com.","time_first":1704060000,"time_last":1704063000}
+{"rrname":"old.example.com","rrtype":"A","rdata":"93.184.216.34","time_first":1,"time_last":2}
+{"rrname":"www.example.com","rrtype":"A","rdata":"93.184.216.34","time_first":1704060000,"time_last":1704063000,"sensor_id":"other"}
+not json
+`
+
+func TestPolicyTest(t *testing.T) {
+	t.Setenv("COFSWITCH_TEST_KEY", "00112233445566778899aabbccddeeff")
+	cfg := writeTemp(t, "c.yaml", []byte(policyConfig))
+	in := writeTemp(t, "in.ndjson", []byte(policyInput))
+	res := runCLI(t, nil, "policy", "test", "--config", cfg, "--peer", "p1", "--sensor", "s1", "--now", "2024-01-01T00:00:00Z", "--explain", in)
+	if res.code != exitFailure {
+		t.Errorf("exit %d, want 1 for the invalid line", res.code)
+	}
+	out := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	if len(out) != 1 {
+		t.Fatalf("stdout %q, want one record", res.stdout)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out[0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	sid, _ := got["sensor_id"].(string)
+	if got["rdata"].([]any)[0] != "93.184.216.0" || got["time_last"].(float64) != 1704063600 || !strings.HasPrefix(sid, "pseudo-") {
+		t.Errorf("transformed record %s", out[0])
+	}
+	for _, want := range []string{
+		"1: kept (subscription 0, policy share, TLP:AMBER); transforms: pseudonymise_sensor, truncate_ip, coarsen_time",
+		"2: withheld (subscription 0, policy share): exclude.zones",
+		"3: withheld (subscription 0, policy share): exclude.rdata_cidrs",
+		"4: withheld (subscription 0, policy share): include.rrtypes",
+		"5: withheld (subscription 0, policy share): include.max_age",
+		`6: not subscribed: no subscription of p1 matches sensor_id "other"`,
+		"7: invalid: invalid JSON at byte 1",
+		"kept by share",
+		"withheld by share: exclude.zones",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+	}
+
+	// Usage errors.
+	for _, args := range [][]string{
+		{"policy", "test", "--config", cfg},
+		{"policy", "test", "--peer", "p1"},
+		{"policy", "test", "--config", cfg, "--peer", "nobody", in},
+		{"policy", "test", "--config", cfg, "--peer", "p1", "--now", "yesterday", in},
+		{"policy", "test", "--config", "/nonexistent.yaml", "--peer", "p1", in},
+	} {
+		if r := runCLI(t, nil, args...); r.code != exitUsage {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestPolicyCheck(t *testing.T) {
+	t.Setenv("COFSWITCH_TEST_KEY", "00112233445566778899aabbccddeeff")
+	cfg := writeTemp(t, "c.yaml", []byte(policyConfig))
+	res := runCLI(t, nil, "policy", "check", "--config", cfg)
+	if res.code != exitOK {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	for _, want := range []string{"policy share (TLP:AMBER)", "filters:    include.rrtypes, include.max_age, exclude.zones, exclude.rdata_cidrs",
+		"transforms: pseudonymise_sensor, truncate_ip, coarsen_time", "used by:    p1[0]"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	// A missing key is a fault of the file (exit 1) that names the line,
+	// and the key's value is never printed.
+	t.Setenv("COFSWITCH_TEST_KEY", "")
+	res = runCLI(t, nil, "policy", "check", "--config", cfg)
+	if res.code != exitFailure || !strings.Contains(res.stderr, "c.yaml:12: policies.share.transforms.pseudonymise_sensor.key_env: environment variable COFSWITCH_TEST_KEY is empty or unset") {
+		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+	}
+	t.Setenv("COFSWITCH_TEST_KEY", "secretbutnothex")
+	res = runCLI(t, nil, "policy", "check", "--config", cfg)
+	if res.code != exitFailure || strings.Contains(res.stderr, "secretbutnothex") {
+		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+	}
+}
