@@ -59,7 +59,7 @@ func TestEnsureStreams(t *testing.T) {
 	ctx := context.Background()
 	c := mustConfig(t, `
 streams:
-  duplicate_window: 3m
+  duplicate_window: 4m
 peers:
   - id: p1
     stream: {max_bytes: 10MiB, discard: new}
@@ -74,11 +74,11 @@ peers:
 	}
 	in := info(t, js, routing.InStream).Config
 	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew || in.Storage != jetstream.FileStorage ||
-		in.Compression != jetstream.S2Compression || in.Duplicates != 3*time.Minute || in.Subjects[0] != "cof.in.>" {
+		in.Compression != jetstream.S2Compression || in.Duplicates != 4*time.Minute || in.Subjects[0] != "cof.in.>" {
 		t.Errorf("COF_IN config: %+v", in)
 	}
 	dlq := info(t, js, routing.DLQStream).Config
-	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" {
+	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" || dlq.MaxMsgsPerSubject != 10000 {
 		t.Errorf("COF_DLQ config: %+v", dlq)
 	}
 	p1 := info(t, js, "PEER_p1").Config
@@ -92,7 +92,7 @@ peers:
 	// Changed limits are applied to the existing streams at the next start.
 	c2 := mustConfig(t, `
 streams:
-  duplicate_window: 3m
+  duplicate_window: 4m
 peers:
   - id: p1
     stream: {max_bytes: 20MiB, max_age: 1h, discard: old}
@@ -129,6 +129,19 @@ func TestStartServerErrors(t *testing.T) {
 	}
 	if _, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:http", StoreDir: t.TempDir()}); err == nil {
 		t.Error("non-numeric port accepted")
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://alice:s3cret@h:4222":             "nats://[redacted]@h:4222",
+		"alice:s3cret@h:4222,nats://tok@h2:4222": "[redacted]@h:4222,nats://[redacted]@h2:4222",
+		"nats://h:4222":                          "nats://h:4222",
+		"tls://u:p@a:1,tls://b:2":                "tls://[redacted]@a:1,tls://b:2",
+	} {
+		if got := bus.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

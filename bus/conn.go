@@ -59,20 +59,25 @@ func Connect(urls, name string, c *config.NATS, log *slog.Logger) (*nats.Conn, e
 	}
 	nc, err := nats.Connect(strings.TrimSpace(urls), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("bus: connect to %s: %w", redact(urls), err)
+		return nil, fmt.Errorf("bus: connect to %s: %w", Redact(urls), err)
 	}
 	return nc, nil
 }
 
-// redact removes user:password from URLs before they are logged.
-func redact(urls string) string {
+// Redact removes user:password (or a token) from NATS URLs before they
+// are logged, with or without a scheme.
+func Redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, u := range parts {
-		if at := strings.LastIndex(u, "@"); at >= 0 {
-			if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
-				parts[i] = u[:scheme+3] + "[redacted]" + u[at:]
-			}
+		at := strings.LastIndex(u, "@")
+		if at < 0 {
+			continue
 		}
+		start := 0
+		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+			start = scheme + 3
+		}
+		parts[i] = u[:start] + "[redacted]" + u[at:]
 	}
 	return strings.Join(parts, ",")
 }

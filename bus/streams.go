@@ -31,6 +31,9 @@ func StreamConfigs(c *config.Config) []jetstream.StreamConfig {
 		if l.MaxMsgs > 0 {
 			sc.MaxMsgs = l.MaxMsgs
 		}
+		if l.MaxMsgsPerSubject > 0 {
+			sc.MaxMsgsPerSubject = l.MaxMsgsPerSubject
+		}
 		if sc.MaxBytes == 0 {
 			sc.MaxBytes = -1
 		}

@@ -71,7 +71,10 @@ type StreamLimits struct {
 	MaxAge   Duration `yaml:"max_age"`
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	MaxMsgs  int64    `yaml:"max_msgs"`
-	Discard  string   `yaml:"discard"` // "old" or "new"
+	// MaxMsgsPerSubject bounds each subject (for COF_DLQ: each sensor),
+	// so that one sender cannot evict everyone else's messages.
+	MaxMsgsPerSubject int64  `yaml:"max_msgs_per_subject"`
+	Discard           string `yaml:"discard"` // "old" or "new"
 }
 
 // Switch tunes the engine.
@@ -79,7 +82,9 @@ type Switch struct {
 	Workers       int      `yaml:"workers"`
 	MaxAckPending int      `yaml:"max_ack_pending"`
 	AckWait       Duration `yaml:"ack_wait"`
-	MaxAttempts   int      `yaml:"max_attempts"` // publish attempts per peer before a drop is counted
+	MaxAttempts   int      `yaml:"max_attempts"` // deliveries of a batch tried before its failures are counted
+	// PublishTimeout bounds the wait for one batch's publish acks.
+	PublishTimeout Duration `yaml:"publish_timeout"`
 	// RequireTLP refuses a configuration in which a subscription has no
 	// TLP label (its own or its policy's).
 	RequireTLP bool `yaml:"require_tlp"`
@@ -117,6 +122,9 @@ const (
 	DefaultMaxAckPending   = 256
 	DefaultAckWait         = 30 * time.Second
 	DefaultMaxAttempts     = 5
+	DefaultPublishTimeout  = 10 * time.Second
+	// maxBackoff is the engine's longest delay between two attempts.
+	maxBackoff = 30 * time.Second
 	// PassPolicy is the built-in policy that delivers every record as is.
 	PassPolicy = "pass"
 )
@@ -126,7 +134,7 @@ const (
 // the DLQ keeps a week; peer streams keep three days and evict the oldest.
 var (
 	DefaultIn   = StreamLimits{MaxAge: Duration(24 * time.Hour), MaxBytes: 8 << 30, Discard: "new"}
-	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
+	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxBytes: 1 << 30, MaxMsgsPerSubject: 10000, Discard: "old"}
 	DefaultPeer = StreamLimits{MaxAge: Duration(72 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
 )
 
@@ -241,6 +249,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Switch.MaxAttempts == 0 {
 		c.Switch.MaxAttempts = DefaultMaxAttempts
 	}
+	if c.Switch.PublishTimeout == 0 {
+		c.Switch.PublishTimeout = Duration(DefaultPublishTimeout)
+	}
 }
 
 func (l *StreamLimits) fill(d StreamLimits) {
@@ -252,6 +263,9 @@ func (l *StreamLimits) fill(d StreamLimits) {
 	}
 	if l.MaxMsgs == 0 {
 		l.MaxMsgs = d.MaxMsgs
+	}
+	if l.MaxMsgsPerSubject == 0 {
+		l.MaxMsgsPerSubject = d.MaxMsgsPerSubject
 	}
 	if l.Discard == "" {
 		l.Discard = d.Discard

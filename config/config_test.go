@@ -87,6 +87,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "duplicate sensor", yaml: "sensors:\n  - id: s\n  - id: s\n", want: []string{`f.yaml:3: sensors[1].id: sensor "s" is defined twice`}},
 		{name: "empty sensor id", yaml: "sensors:\n  - organisation: x\n", want: []string{"sensors[0].id: sensor id is empty"}},
 		{name: "replicas", yaml: "streams:\n  replicas: 7\n", want: []string{"streams.replicas: 7 is not in 1..5"}},
+		{name: "duplicate window too short", yaml: "streams:\n  duplicate_window: 1m\n", want: []string{"f.yaml:2: streams.duplicate_window: 1m0s is shorter than the 3m50s"}},
+		{name: "ack wait too short", yaml: "switch:\n  ack_wait: 100ms\n", want: []string{"switch.ack_wait: 100ms is below 1s"}},
 		{name: "creds and nkey", yaml: "nats:\n  creds: a\n  nkey: b\n", want: []string{"give creds or nkey, not both"}},
 		{name: "several errors at once", yaml: "sensors:\n  - id: ''\npeers:\n  - id: 'a b'\n    subscriptions: [{sensors: ['*']}]\n",
 			want: []string{"sensors[0].id", "peers[0].id"}},

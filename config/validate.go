@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -42,6 +43,18 @@ func (c *Config) validate() []*Error {
 	}
 	if c.Switch.MaxAttempts < 1 || c.Switch.MaxAttempts > 100 {
 		bad("switch.max_attempts", "%d is not in 1..100", c.Switch.MaxAttempts)
+	}
+	if d := time.Duration(c.Switch.AckWait); d < time.Second {
+		bad("switch.ack_wait", "%v is below 1s", d)
+	}
+	if d := time.Duration(c.Switch.PublishTimeout); d < 100*time.Millisecond {
+		bad("switch.publish_timeout", "%v is below 100ms", d)
+	}
+	// Every attempt of a batch must fall inside the duplicate window, or a
+	// retry could deliver outputs a second time.
+	span := time.Duration(c.Switch.AckWait) + time.Duration(c.Switch.MaxAttempts)*(time.Duration(c.Switch.PublishTimeout)+maxBackoff)
+	if w := time.Duration(c.Streams.DuplicateWindow); w < span {
+		bad("streams.duplicate_window", "%v is shorter than the %v a batch may be retried for (ack_wait + max_attempts x (publish_timeout + 30s)): retries could duplicate deliveries", w, span)
 	}
 
 	sensors := map[string]bool{}
@@ -110,6 +123,9 @@ func (l StreamLimits) check(path string, bad func(string, string, ...any)) {
 	}
 	if l.MaxMsgs < 0 {
 		bad(path+".max_msgs", "must not be negative")
+	}
+	if l.MaxMsgsPerSubject < 0 {
+		bad(path+".max_msgs_per_subject", "must not be negative")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -13,6 +14,17 @@ import (
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 )
+
+// HeaderTruncated, on a whole dead-lettered batch too large to store with
+// our headers, gives its original size; the payload is its beginning.
+const HeaderTruncated = "Cofswitch-Truncated"
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
 
 // ErrSensorMismatch reports a record whose sensor_id names a sensor other
 // than its publisher, which is not registered to relay it.
@@ -36,6 +48,10 @@ func errorKind(err error) string {
 	}
 	return "invalid"
 }
+
+// maxDeadRaw caps the original bytes kept in one DLQ entry: JSON escaping
+// can grow them sixfold, and an entry must fit in one message.
+const maxDeadRaw = 64 << 10
 
 // appendDeadLine appends one DLQ entry: a JSON object with the line number,
 // the error, its class and field, the sensor and input sequence, and the
@@ -61,6 +77,12 @@ func appendDeadLine(dst []byte, line int, err error, sensor string, seq uint64, 
 	dst = cof.AppendJSONString(dst, sensor)
 	dst = append(dst, `,"input_seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
+	if len(raw) > maxDeadRaw {
+		dst = append(dst, `,"raw_bytes":`...)
+		dst = strconv.AppendInt(dst, int64(len(raw)), 10)
+		dst = append(dst, `,"raw_truncated":true`...)
+		raw = raw[:maxDeadRaw]
+	}
 	if utf8.Valid(raw) {
 		dst = append(dst, `,"raw":`...)
 		dst = cof.AppendJSONString(dst, string(raw))
@@ -74,7 +96,7 @@ func appendDeadLine(dst []byte, line int, err error, sensor string, seq uint64, 
 
 // deadLetterWhole sends an input that cannot be read at all to the DLQ as
 // it is, with the reason in headers, then acks it.
-func (w *worker) deadLetterWhole(ctx context.Context, msg jetstream.Msg, seq, delivered uint64, kind string, cause error) {
+func (w *worker) deadLetterWhole(ctx context.Context, msg jetstream.Msg, seq uint64, delivered int, kind string, cause error) {
 	// %00 is the token of no registrable sensor (ids hold no control
 	// characters), so unreadable subjects cannot mix with a real sensor.
 	sensorTok := "%00"
@@ -83,22 +105,31 @@ func (w *worker) deadLetterWhole(ctx context.Context, msg jetstream.Msg, seq, de
 	}
 	m := nats.NewMsg(routing.DLQPrefix + sensorTok)
 	m.Data = msg.Data()
-	for k, v := range msg.Headers() {
-		if k != jetstream.MsgIDHeader {
-			m.Header[k] = v
-		}
+	// Only the encoding is kept of the sender's headers: its Nats-*
+	// headers could make the DLQ refuse the message, and its Cofswitch-*
+	// ones would forge our attribution.
+	if v := msg.Headers().Get(HeaderEncoding); v != "" {
+		m.Header.Set(HeaderEncoding, v)
 	}
-	m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", seq, "whole", 0))
-	m.Header.Set(HeaderError, cause.Error())
+	if limit := int(w.e.nc.MaxPayload()) - 4096; len(m.Data) > limit {
+		m.Header.Set(HeaderTruncated, strconv.Itoa(len(m.Data)))
+		m.Data = m.Data[:limit]
+	}
+	m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", w.e.epoch.Load().(string), seq, "whole", "", 0))
+	m.Header.Set(HeaderError, truncate(cause.Error(), 1024))
 	m.Header.Set(HeaderErrorKind, kind)
 	m.Header.Set(HeaderSubject, msg.Subject())
 	m.Header.Set(HeaderInputSeq, strconv.FormatUint(seq, 10))
 	if _, err := w.e.js.PublishMsg(ctx, m, jetstream.WithExpectStream(routing.DLQStream)); err != nil {
-		w.e.log.Error("dead-lettering a whole batch failed; will retry", "seq", seq, "err", err)
-		w.retry(msg, delivered)
+		if delivered < w.e.o.maxAttempts {
+			w.e.log.Warn("dead-lettering a whole batch failed; will retry", "seq", seq, "err", err)
+			w.retry(msg, uint64(delivered))
+			return
+		}
+		w.giveUp(msg, seq, inCount{}, fmt.Errorf("dead-lettering the whole batch: %w", err))
 		return
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := w.ack(msg); err != nil {
 		w.e.log.Warn("ack failed; the batch will be redelivered", "seq", seq, "err", err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,10 @@ const (
 	DefaultAckWait        = 30 * time.Second
 	DefaultMaxAttempts    = 5
 	DefaultPublishTimeout = 10 * time.Second
+	// DefaultMaxOutputBytes caps one output message before compression. It
+	// is a constant, not derived from the server, so that every switch
+	// process cuts a batch into the same chunks (and message ids).
+	DefaultMaxOutputBytes = 768 << 10
 	// outputHeadroom keeps output batches below the server's max payload
 	// with room for headers and compression overhead.
 	outputHeadroom = 64 << 10
@@ -161,10 +166,13 @@ type Engine struct {
 
 	reg atomic.Pointer[registry]
 
-	mu      sync.Mutex
-	iter    jetstream.MessagesContext
-	wg      sync.WaitGroup
-	started bool
+	epoch atomic.Value // string: COF_IN's creation time, base 36
+
+	mu       sync.Mutex
+	iter     jetstream.MessagesContext
+	stopping chan struct{}
+	wg       sync.WaitGroup
+	started  bool
 }
 
 // New returns an Engine over the connection nc, routing with table and
@@ -187,12 +195,16 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 		}
 	}
 	if o.maxOutput == 0 {
-		o.maxOutput = max(int(nc.MaxPayload())-outputHeadroom, 1024)
+		o.maxOutput = DefaultMaxOutputBytes
+	}
+	if limit := int(nc.MaxPayload()) - outputHeadroom; o.maxOutput > limit {
+		o.maxOutput = max(limit, 1024)
 	}
 	if table == nil || pols == nil {
 		return nil, fmt.Errorf("%w: nil routing table or policy set", ErrInvalidOption)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4*o.workers*64))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4*o.workers*64),
+		jetstream.WithPublishAsyncTimeout(o.publishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("engine: jetstream: %w", err)
 	}
@@ -228,46 +240,23 @@ func (e *Engine) PolicyVersion() string { return e.reg.Load().policies.Version()
 func (e *Engine) Stats() Snapshot { return e.stats.snapshot() }
 
 // Start creates (or binds to) the durable consumer on COF_IN and starts
-// the workers. It returns once they run.
+// the workers. It returns once they run. Should the consumer or the stream
+// vanish later, the switch recreates its consumer, with backoff, until
+// stopped.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started {
 		return errors.New("engine: already started")
 	}
-	cons, err := e.js.CreateOrUpdateConsumer(ctx, routing.InStream, jetstream.ConsumerConfig{
-		Durable:       e.o.consumer,
-		Description:   "cofswitch: switches sensor batches to peers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       e.o.ackWait,
-		MaxAckPending: e.o.maxAckPending,
-		MaxDeliver:    -1,
-		FilterSubject: routing.InPrefix + ">",
-	})
+	iter, err := e.subscribe(ctx)
 	if err != nil {
-		return fmt.Errorf("engine: consumer %s on %s: %w", e.o.consumer, routing.InStream, err)
+		return err
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(2 * e.o.workers))
-	if err != nil {
-		return fmt.Errorf("engine: pull from %s: %w", routing.InStream, err)
-	}
-	e.iter = iter
+	e.iter, e.stopping = iter, make(chan struct{})
 	work := make(chan jetstream.Msg)
 	e.wg.Add(1 + e.o.workers)
-	go func() {
-		defer e.wg.Done()
-		defer close(work)
-		for {
-			msg, err := iter.Next()
-			if err != nil {
-				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					e.log.Error("pulling input stopped", "err", err)
-				}
-				return
-			}
-			work <- msg
-		}
-	}()
+	go e.pull(iter, work)
 	for range e.o.workers {
 		go func() {
 			defer e.wg.Done()
@@ -283,12 +272,88 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
+// subscribe creates or updates the durable consumer and starts pulling.
+func (e *Engine) subscribe(ctx context.Context) (jetstream.MessagesContext, error) {
+	stream, err := e.js.Stream(ctx, routing.InStream)
+	if err != nil {
+		return nil, fmt.Errorf("engine: stream %s: %w", routing.InStream, err)
+	}
+	e.epoch.Store(strconv.FormatInt(stream.CachedInfo().Created.UnixNano(), 36))
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       e.o.consumer,
+		Description:   "cofswitch: switches sensor batches to peers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       e.o.ackWait,
+		MaxAckPending: e.o.maxAckPending,
+		MaxDeliver:    -1, // attempts are bounded by the engine, which terminates
+		FilterSubject: routing.InPrefix + ">",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: consumer %s on %s: %w", e.o.consumer, routing.InStream, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(e.o.workers))
+	if err != nil {
+		return nil, fmt.Errorf("engine: pull from %s: %w", routing.InStream, err)
+	}
+	return iter, nil
+}
+
+// pull feeds the workers until Stop, resubscribing if pulling fails.
+func (e *Engine) pull(iter jetstream.MessagesContext, work chan<- jetstream.Msg) {
+	defer e.wg.Done()
+	defer close(work)
+	backoff := time.Second
+	for {
+		msg, err := iter.Next()
+		if err == nil {
+			backoff = time.Second
+			work <- msg
+			continue
+		}
+		select {
+		case <-e.stopping:
+			return
+		default:
+		}
+		e.log.Error("pulling input failed; resubscribing", "err", err, "in", backoff)
+		for {
+			select {
+			case <-e.stopping:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			next, err := e.subscribe(ctx)
+			cancel()
+			if err != nil {
+				e.log.Error("resubscribing failed", "err", err, "next_in", backoff)
+				continue
+			}
+			iter.Stop()
+			e.mu.Lock()
+			e.iter, iter = next, next
+			select {
+			case <-e.stopping: // Stop ran meanwhile and stopped the old one
+				next.Stop()
+			default:
+			}
+			e.mu.Unlock()
+			e.log.Info("resubscribed to the input")
+			break
+		}
+	}
+}
+
 // Stop stops pulling, finishes and acks the batches in hand, and returns
 // when every worker is done. Batches pulled but not started are left to
 // the server, which redelivers them to another process or after restart.
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	iter := e.iter
+	if e.stopping != nil {
+		close(e.stopping)
+	}
 	e.mu.Unlock()
 	if iter != nil {
 		iter.Stop()

@@ -44,7 +44,10 @@ func (e *Engine) newWorker() *worker {
 	return &worker{e: e, br: e.codec.NewBatchReader(), bodies: map[string][]byte{}, counts: map[string]*peerCount{}}
 }
 
-// handle switches one input batch and acks or naks it.
+// handle switches one input batch and acks, naks or (as a last resort)
+// terminates it. Every retry path is bounded by maxAttempts, so that no
+// batch can loop forever, hold an ack-pending slot for good, or outlive the
+// duplicate window that makes its retries harmless.
 func (w *worker) handle(msg jetstream.Msg) {
 	e := w.e
 	meta, err := msg.Metadata()
@@ -54,6 +57,9 @@ func (w *worker) handle(msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
+	attempt := int(meta.NumDelivered)
+	last := attempt >= e.o.maxAttempts
+	defer w.keepAlive(msg)()
 	ctx, cancel := context.WithTimeout(context.Background(), e.o.publishTimeout)
 	defer cancel()
 
@@ -65,7 +71,7 @@ func (w *worker) handle(msg jetstream.Msg) {
 		}
 	}
 	if err != nil {
-		w.deadLetterWhole(ctx, msg, seq, meta.NumDelivered, "unknown_sensor", err)
+		w.deadLetterWhole(ctx, msg, seq, attempt, "unknown_sensor", err)
 		return
 	}
 	enc, err := cof.ParseEncoding(msg.Headers().Get(HeaderEncoding))
@@ -73,28 +79,93 @@ func (w *worker) handle(msg jetstream.Msg) {
 		err = w.br.Reset(msg.Data(), enc)
 	}
 	if err != nil {
-		w.deadLetterWhole(ctx, msg, seq, meta.NumDelivered, batchErrorKind(err), err)
+		w.deadLetterWhole(ctx, msg, seq, attempt, batchErrorKind(err), err)
 		return
 	}
 	in := w.route(sensor, seq, reg)
-	pubs, err := w.publish(ctx, sensor, seq, enc, reg.policies.Version())
+	pubs, err := w.publish(sensor, seq, enc, reg.policies.Version())
 	if err != nil {
-		e.log.Error("publishing outputs failed", "seq", seq, "err", err)
-		w.retry(msg, meta.NumDelivered)
+		if !last {
+			e.log.Warn("publishing outputs failed; will retry", "seq", seq, "attempt", attempt, "err", err)
+			w.retry(msg, meta.NumDelivered)
+			return
+		}
+		w.giveUp(msg, seq, in, err)
 		return
 	}
 	outcome := w.await(ctx, pubs)
-	if outcome.dlqFailed || (outcome.transient && int(meta.NumDelivered) < e.o.maxAttempts) {
+	if (outcome.dlqFailed || outcome.transient) && !last {
 		w.retry(msg, meta.NumDelivered)
 		return
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	if outcome.dlqFailed {
+		w.count(sensor, in, outcome) // what reached the peers is delivered
+		w.giveUp(msg, seq, in, errors.New("dead letters could not be stored: "+outcome.reasons[""]))
+		return
+	}
+	if err := w.ack(msg); err != nil {
 		// The server will redeliver; the outputs' message ids make the
 		// second pass a no-op for every peer already served.
 		e.log.Warn("ack failed; the batch will be redelivered", "seq", seq, "err", err)
 		return
 	}
 	w.count(sensor, in, outcome)
+	w.trim()
+}
+
+// ack confirms a batch with its own deadline: the publish deadline may
+// already be spent.
+func (w *worker) ack(msg jetstream.Msg) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return msg.DoubleAck(ctx)
+}
+
+// giveUp terminates a batch that could not be switched in maxAttempts
+// deliveries. What was stored stays stored; what was not is counted and
+// logged as lost, loudly: this is the one place the switch gives up.
+func (w *worker) giveUp(msg jetstream.Msg, seq uint64, in inCount, cause error) {
+	w.e.stats.addGivenUp(in.invalid)
+	w.e.log.Error("batch given up after the last attempt; its undelivered records are lost",
+		"subject", msg.Subject(), "seq", seq, "attempts", w.e.o.maxAttempts, "records", in.records,
+		"invalid", in.invalid, "err", cause)
+	if err := msg.Term(); err != nil {
+		w.e.log.Warn("term failed", "seq", seq, "err", err)
+	}
+}
+
+// keepAlive tells the server the batch is being worked on, every third of
+// the ack wait, so that a slow publish is not taken for a crash. It returns
+// the function that stops it.
+func (w *worker) keepAlive(msg jetstream.Msg) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(w.e.o.ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// trim drops buffers that one huge batch grew, so that a burst does not
+// pin its memory in every worker for good.
+func (w *worker) trim() {
+	const keep = 4 << 20
+	for k, b := range w.bodies {
+		if cap(b) > keep {
+			delete(w.bodies, k)
+		}
+	}
+	if cap(w.dlq) > keep {
+		w.dlq = nil
+	}
 }
 
 // outputKey names one output of a batch: a peer receives one batch per

@@ -35,15 +35,21 @@ type pendingResult struct {
 }
 
 // msgID is deterministic, so a redelivered input yields the same ids and
-// the peer stream's duplicate window drops the second copies.
-func msgID(kind string, seq uint64, peer string, chunk int) string {
-	return kind + ":" + strconv.FormatUint(seq, 10) + ":" + peer + ":" + strconv.Itoa(chunk)
+// the peer stream's duplicate window drops the second copies. It names:
+// the kind, COF_IN's creation (so a recreated stream's restarted sequence
+// numbers never collide), the input's sequence, the registry version (the
+// chunks' contents depend on it: a batch retried under a new version is
+// delivered again rather than half-deduplicated), the output and the
+// chunk.
+func msgID(kind, epoch string, seq uint64, version, output string, chunk int) string {
+	return kind + ":" + epoch + ":" + strconv.FormatUint(seq, 10) + ":" + version + ":" + output + ":" + strconv.Itoa(chunk)
 }
 
 // publish sends every non-empty output and the dead letters, without
 // waiting for acks.
-func (w *worker) publish(ctx context.Context, sensor string, seq uint64, enc cof.Encoding, version string) ([]pending, error) {
+func (w *worker) publish(sensor string, seq uint64, enc cof.Encoding, version string) ([]pending, error) {
 	var pubs []pending
+	epoch := w.e.epoch.Load().(string)
 	for key, body := range w.bodies {
 		if len(body) == 0 {
 			continue
@@ -58,7 +64,7 @@ func (w *worker) publish(ctx context.Context, sensor string, seq uint64, enc cof
 			}
 			m := nats.NewMsg(routing.OutSubject(peer))
 			m.Data = data
-			m.Header.Set(jetstream.MsgIDHeader, msgID("in", seq, strings.TrimSuffix(peer+":"+tlp, ":"), i))
+			m.Header.Set(jetstream.MsgIDHeader, msgID("in", epoch, seq, version, strings.TrimSuffix(peer+":"+tlp, ":"), i))
 			if tlp != "" {
 				m.Header.Set(HeaderTLP, tlp)
 			}
@@ -80,7 +86,7 @@ func (w *worker) publish(ctx context.Context, sensor string, seq uint64, enc cof
 	for i, chunk := range splitLines(w.dlq, w.e.o.maxOutput) {
 		m := nats.NewMsg(routing.DLQSubject(sensor))
 		m.Data = append([]byte(nil), chunk...)
-		m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", seq, "", i))
+		m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", epoch, seq, version, "", i))
 		m.Header.Set(HeaderSensor, sensor)
 		m.Header.Set(HeaderInputSeq, strconv.FormatUint(seq, 10))
 		m.Header.Set(HeaderRecords, strconv.Itoa(bytes.Count(chunk, []byte{'\n'})))
@@ -99,13 +105,26 @@ func (w *worker) await(ctx context.Context, pubs []pending) outcome {
 	for _, p := range pubs {
 		var reason string
 		var permanent bool
+		// A future resolved before the deadline counts as resolved, even
+		// if the deadline has passed since: check it first.
+		var err error
+		ok := false
 		select {
 		case <-p.fut.Ok():
-		case err := <-p.fut.Err():
+			ok = true
+		case err = <-p.fut.Err():
+		default:
+			select {
+			case <-p.fut.Ok():
+				ok = true
+			case err = <-p.fut.Err():
+			case <-ctx.Done():
+				reason = "timeout"
+			}
+		}
+		if !ok && err != nil {
 			reason, permanent = classify(err)
 			w.e.log.Debug("publish failed", "peer", p.peer, "reason", reason, "err", err)
-		case <-ctx.Done():
-			reason = "timeout"
 		}
 		if reason != "" {
 			if p.peer == "" {
@@ -127,6 +146,7 @@ func (w *worker) await(ctx context.Context, pubs []pending) outcome {
 const (
 	errCodeStoreFailed = 10077 // includes "maximum bytes/messages exceeded"
 	errCodeMsgTooLarge = 10054
+	errCodeWrongSeq    = 10071 // an expected-sequence header did not hold
 )
 
 // classify names why a publish failed and whether retrying can help. A
@@ -140,10 +160,14 @@ func classify(err error) (reason string, permanent bool) {
 			return "stream_full", true
 		case apiErr.ErrorCode == errCodeMsgTooLarge:
 			return "too_large", true
+		case apiErr.ErrorCode == errCodeWrongSeq:
+			return "rejected", true
 		}
 		return "rejected", false
 	}
 	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		return "too_large", true
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return "no_stream", false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):

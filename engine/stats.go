@@ -24,6 +24,8 @@ type Snapshot struct {
 	Invalid   uint64 // invalid input records, dead-lettered
 	WholeDLQ  uint64 // input batches dead-lettered whole
 	Retries   uint64 // naks for another attempt
+	GivenUp   uint64 // batches terminated after the last attempt
+	LostDead  uint64 // invalid records whose dead letters could not be stored
 	Delivered map[string]uint64
 	Filtered  map[string]uint64
 	Dropped   map[string]map[string]uint64 // peer -> reason -> records
@@ -36,6 +38,13 @@ func newStats() *Stats {
 func (st *Stats) addRetry() {
 	st.mu.Lock()
 	st.s.Retries++
+	st.mu.Unlock()
+}
+
+func (st *Stats) addGivenUp(invalid int) {
+	st.mu.Lock()
+	st.s.GivenUp++
+	st.s.LostDead += uint64(invalid)
 	st.mu.Unlock()
 }
 
@@ -62,7 +71,7 @@ func (st *Stats) snapshot() Snapshot {
 // String renders the counters on one line, peers in order.
 func (s Snapshot) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "batches=%d records=%d invalid=%d whole_dlq=%d retries=%d", s.Batches, s.Records, s.Invalid, s.WholeDLQ, s.Retries)
+	fmt.Fprintf(&b, "batches=%d records=%d invalid=%d whole_dlq=%d retries=%d given_up=%d", s.Batches, s.Records, s.Invalid, s.WholeDLQ, s.Retries, s.GivenUp)
 	peers := slices.Sorted(maps.Keys(s.Delivered))
 	for _, p := range peers {
 		fmt.Fprintf(&b, " %s:delivered=%d,filtered=%d", p, s.Delivered[p], s.Filtered[p])

@@ -20,7 +20,7 @@ import (
 
 const exchangeYAML = `
 streams:
-  duplicate_window: 2m
+  duplicate_window: 5m
 switch:
   ack_wait: 2s
   workers: 4
@@ -112,6 +112,23 @@ func TestPublishToTail(t *testing.T) {
 	}
 	if !contains(sw.output(), "switch stopped") {
 		t.Errorf("no shutdown report in the log")
+	}
+}
+
+// TestPublishSendsWhatItReadBeforeAnError: a bad input after a good one
+// still leaves the good one stored, and says so.
+func TestPublishSendsWhatItReadBeforeAnError(t *testing.T) {
+	srv, _, js := startServer(t)
+	if err := ensureStreams(t.Context(), js, writeFile(t, "c.yaml", exchangeYAML)); err != nil {
+		t.Fatal(err)
+	}
+	good := writeFile(t, "good.ndjson", `{"rrname":"a.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}`+"\n")
+	_, stderr, code := run(t, nil, "publish", "--sensor", "org-a-s1", "--nats-url", srv.ClientURL(), good, "/nonexistent.ndjson")
+	if code != 2 || !contains(stderr, "no such file") || !contains(stderr, "1 records in 1 batches stored") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if n := streamMsgs(t, js, routing.InStream); n != 1 {
+		t.Errorf("COF_IN holds %d batches, want the good file's 1", n)
 	}
 }
 

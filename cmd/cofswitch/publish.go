@@ -125,60 +125,93 @@ func publish(ctx context.Context, io stdio, f *publishFlags, args []string) erro
 		maxBody: int(nc.MaxPayload()) - 64<<10, maxLines: f.batch, runID: nuid.Next(),
 		maxQueue: f.maxPending, progress: newProgress(io.err),
 	}
+	// Whatever happens (a bad file, Ctrl-C), what was read is sent and
+	// every ack awaited before the command reports.
+	var inputErr error
 	for _, name := range args {
-		if err := p.readInput(ctx, io, name, f.linger); err != nil {
-			p.progress.done()
-			return &exitError{code: exitUsage, msg: err.Error()}
+		if inputErr = p.readInput(ctx, io, name, f.linger); inputErr != nil {
+			break
 		}
+		p.flush() // a partial batch does not wait for the next input
 	}
-	p.flush(ctx)
-	p.drain(ctx, 0)
+	p.flush()
+	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p.drain(drainCtx, 0)
 	p.progress.done()
-	if p.failed > 0 {
+	summary := fmt.Sprintf("%d records in %d batches stored on %s", p.records, p.seq-p.failed, p.subject)
+	switch {
+	case inputErr != nil && ctx.Err() != nil:
+		return &exitError{code: exitFailure, msg: "interrupted: " + summary + p.failures()}
+	case inputErr != nil:
+		return &exitError{code: exitUsage, msg: inputErr.Error() + " (" + summary + p.failures() + ")"}
+	case p.failed > 0:
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("%d of %d batches (%d records) were not stored", p.failed, p.seq, p.failedN)}
 	}
 	if p.progress.on {
-		fmt.Fprintf(io.err, "published %d records in %d batches to %s\n", p.records, p.seq, p.subject)
+		fmt.Fprintln(io.err, "published "+summary)
 	}
 	return nil
 }
 
-// readInput streams one input into batches. Lines are read by a goroutine
-// so that a quiet pipe still sees its partial batch sent after --linger.
+func (p *publisher) failures() string {
+	if p.failed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d batches (%d records) not stored", p.failed, p.failedN)
+}
+
+// readInput streams one input into batches. A goroutine owns the input
+// (opens, reads, closes it) and hands over lines, so that a quiet pipe
+// still sees its partial batch sent after --linger, and an interrupt never
+// races with the decompressor.
 func (p *publisher) readInput(ctx context.Context, std stdio, name string, linger time.Duration) error {
-	var src io.Reader = std.in
-	if name != "-" {
-		fh, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		src = fh
+	type item struct {
+		line []byte
+		err  error
 	}
-	dec, closeDec, err := cof.Decompressed(src)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	defer closeDec()
-	lines := make(chan []byte, 1024)
-	readErr := make(chan error, 1)
+	items := make(chan item, 1024)
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		defer close(lines)
+		defer close(items)
+		send := func(it item) bool {
+			select {
+			case items <- it:
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		var src io.Reader = std.in
+		if name != "-" {
+			fh, err := os.Open(name)
+			if err != nil {
+				send(item{err: err})
+				return
+			}
+			defer fh.Close()
+			src = fh
+		}
+		dec, closeDec, err := cof.Decompressed(src)
+		if err != nil {
+			send(item{err: fmt.Errorf("%s: %w", name, err)})
+			return
+		}
+		defer closeDec()
 		br := bufio.NewReaderSize(dec, 1<<20)
-		n := 0
-		for {
+		for n := 1; ; n++ {
 			line, err := br.ReadBytes('\n')
-			n++
-			if len(line) > 0 {
-				if len(line) > p.maxBody {
-					readErr <- fmt.Errorf("%s: line %d: %d bytes do not fit in a message", name, n, len(line))
-					return
-				}
-				lines <- line
+			if len(line) > p.maxBody {
+				send(item{err: fmt.Errorf("%s: line %d: %d bytes do not fit in a message", name, n, len(line))})
+				return
+			}
+			if len(line) > 0 && !send(item{line: line}) {
+				return
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
-					readErr <- fmt.Errorf("%s: %w", name, err)
+					send(item{err: fmt.Errorf("%s: %w", name, err)})
 				}
 				return
 			}
@@ -188,42 +221,40 @@ func (p *publisher) readInput(ctx context.Context, std stdio, name string, linge
 	timer.Stop()
 	for {
 		select {
-		case line, ok := <-lines:
-			if !ok {
-				select {
-				case err := <-readErr:
-					return err
-				default:
-					return nil
-				}
+		case it, ok := <-items:
+			switch {
+			case !ok:
+				return nil
+			case it.err != nil:
+				return it.err
 			}
-			p.add(ctx, line)
+			p.add(it.line)
 			if p.lines == 1 {
 				timer.Reset(linger)
 			}
 		case <-timer.C:
-			p.flush(ctx)
+			p.flush()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-func (p *publisher) add(ctx context.Context, line []byte) {
+func (p *publisher) add(line []byte) {
 	if len(line) > 0 && line[len(line)-1] != '\n' {
 		line = append(line, '\n')
 	}
 	if p.lines > 0 && len(p.body)+len(line) > p.maxBody {
-		p.flush(ctx)
+		p.flush()
 	}
 	p.body = append(p.body, line...)
 	p.lines++
 	if p.lines >= p.maxLines {
-		p.flush(ctx)
+		p.flush()
 	}
 }
 
-func (p *publisher) flush(ctx context.Context) {
+func (p *publisher) flush() {
 	if p.lines == 0 {
 		return
 	}
@@ -243,7 +274,7 @@ func (p *publisher) flush(ctx context.Context) {
 	p.bytes += int64(len(p.body))
 	item := &pubItem{msg: m, records: p.lines}
 	p.body, p.lines = p.body[:0], 0
-	p.drain(ctx, p.maxQueue-1)
+	p.drain(context.Background(), p.maxQueue-1)
 	p.send(item)
 }
 
@@ -281,6 +312,7 @@ func (p *publisher) drain(ctx context.Context, keep int) {
 			p.records += item.records
 			p.progress.update(p.records, p.bytes)
 		case item.attempts < 3 && ctx.Err() == nil:
+			time.Sleep(time.Duration(item.attempts) * 250 * time.Millisecond)
 			p.send(item) // same message id: stored at most once
 		default:
 			p.failed++

@@ -119,14 +119,15 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 		engine.WithWorkers(cfg.Switch.Workers),
 		engine.WithMaxAckPending(cfg.Switch.MaxAckPending),
 		engine.WithAckWait(time.Duration(cfg.Switch.AckWait)),
-		engine.WithMaxAttempts(cfg.Switch.MaxAttempts))
+		engine.WithMaxAttempts(cfg.Switch.MaxAttempts),
+		engine.WithPublishTimeout(time.Duration(cfg.Switch.PublishTimeout)))
 	if err != nil {
 		return err
 	}
 	if err := eng.Start(setup); err != nil {
 		return err
 	}
-	log.Info("exchange ready", "nats", url, "sensors", len(cfg.Sensors), "peers", len(cfg.Peers),
+	log.Info("exchange ready", "nats", bus.Redact(url), "sensors", len(cfg.Sensors), "peers", len(cfg.Peers),
 		"policies", len(cfg.Policies), "version", cfg.Version)
 	if f.config == "" && f.demo {
 		go demo.Run(ctx, js, cfg, log.With("demo", true), f.demoInterval)

@@ -77,13 +77,18 @@ func tail(ctx context.Context, io stdio, f *tailFlags) error {
 	out := bufio.NewWriterSize(io.out, 64<<10)
 	defer out.Flush()
 	printed := 0
+	idleSince := time.Now()
 	for {
-		fetchWait := 5 * time.Second
-		if f.wait > 0 {
+		// Short fetches, so that an interrupt is honoured within a second.
+		fetchWait := time.Second
+		if f.wait > 0 && f.wait < fetchWait {
 			fetchWait = f.wait
 		}
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return &exitError{code: exitFailure, msg: err.Error()}
 		}
 		got := 0
@@ -114,7 +119,9 @@ func tail(ctx context.Context, io stdio, f *tailFlags) error {
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			return &exitError{code: exitFailure, msg: err.Error()}
 		}
-		if got == 0 && f.wait > 0 {
+		if got > 0 {
+			idleSince = time.Now()
+		} else if f.wait > 0 && time.Since(idleSince) >= f.wait {
 			return nil
 		}
 	}
