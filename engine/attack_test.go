@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/routing"
@@ -122,4 +121,3 @@ func TestUnstorableDeadLettersAreBounded(t *testing.T) {
 		t.Errorf("stats: %s lost_dead=%d", s, s.LostDead)
 	}
 }
-
