@@ -146,8 +146,14 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	return info.State.Msgs
 }
 
-// readPeer returns the rrnames delivered to a peer, in stream order.
-func readPeer(t *testing.T, js jetstream.JetStream, peer string) []string {
+// batch is one delivered message: its headers and records.
+type batch struct {
+	header  nats.Header
+	records []cof.Record
+}
+
+// readBatches returns everything a peer's stream holds, in order.
+func readBatches(t *testing.T, js jetstream.JetStream, peer string) []batch {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -159,32 +165,65 @@ func readPeer(t *testing.T, js jetstream.JetStream, peer string) []string {
 	defer codec.Close()
 	br := codec.NewBatchReader()
 	total := streamMsgs(t, js, routing.PeerStream(peer))
-	var names []string
+	var out []batch
 	for got := uint64(0); got < total; {
-		batch, err := cons.Fetch(int(total-got), jetstream.FetchMaxWait(2*time.Second))
+		fetched, err := cons.Fetch(int(total-got), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
-		for m := range batch.Messages() {
+		for m := range fetched.Messages() {
 			n++
 			enc, _ := cof.ParseEncoding(m.Headers().Get("Content-Encoding"))
 			if err := br.Reset(m.Data(), enc); err != nil {
 				t.Fatal(err)
 			}
+			b := batch{header: m.Headers()}
 			for br.Next() {
 				if br.Record() == nil {
 					t.Fatalf("invalid line delivered to %s: %v", peer, br.LineErr())
 				}
-				names = append(names, br.Record().RRName)
+				b.records = append(b.records, *br.Record())
 			}
+			out = append(out, b)
 		}
 		if n == 0 {
 			t.Fatalf("%s: read %d of %d messages", peer, got, total)
 		}
 		got += uint64(n)
 	}
+	return out
+}
+
+// readPeer returns the rrnames delivered to a peer, in stream order.
+func readPeer(t *testing.T, js jetstream.JetStream, peer string) []string {
+	t.Helper()
+	var names []string
+	for _, b := range readBatches(t, js, peer) {
+		for _, r := range b.records {
+			names = append(names, r.RRName)
+		}
+	}
 	return names
+}
+
+// batchHeaders returns one header of every batch delivered to a peer.
+func batchHeaders(t *testing.T, js jetstream.JetStream, peer, key string) []string {
+	t.Helper()
+	var out []string
+	for _, b := range readBatches(t, js, peer) {
+		out = append(out, b.header.Get(key))
+	}
+	return out
+}
+
+// natsMsgZstd makes a zstd batch message, as a sensor sends it.
+func natsMsgZstd(codec *cof.Codec, subject string, body []byte) *nats.Msg {
+	data, _ := codec.Compress(nil, body, cof.Zstd)
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set("Content-Encoding", "zstd")
+	return m
 }
 
 func writeFile(t *testing.T, name, content string) string {

@@ -127,7 +127,7 @@ func (h *labelHasher) label(l string) string {
 }
 
 func (h *labelHasher) name(n string) string {
-	if n == "" || n == "." || strings.HasSuffix(n, ".arpa") {
+	if n == "" || n == "." || strings.HasSuffix(n, ".in-addr.arpa") || strings.HasSuffix(n, ".ip6.arpa") {
 		return n
 	}
 	reg, err := publicsuffix.EffectiveTLDPlusOne(n)
