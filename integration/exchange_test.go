@@ -3,6 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -54,7 +57,8 @@ func TestPublishToTail(t *testing.T) {
 	srv, _, js := startServer(t)
 	url := srv.ClientURL()
 	cfg := writeFile(t, "cofswitch.yaml", exchangeYAML)
-	sw := start(t, "serve", "--config", cfg, "--nats-url", url)
+	metrics := freeAddr(t)
+	sw := start(t, "serve", "--config", cfg, "--nats-url", url, "--metrics", metrics)
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
 
 	var a, b strings.Builder
@@ -99,6 +103,17 @@ func TestPublishToTail(t *testing.T) {
 				t.Errorf("%s received %s", tc.peer, l)
 				break
 			}
+		}
+	}
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`cofswitch_switch_deliveries_total{peer="peer-hub"} 1500`, `cofswitch_switch_records_total{result="valid"} 1500`, "cofswitch_switch_policy_info{version=", "process_resident_memory_bytes"} {
+		if !contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 	out, _, code := run(t, nil, "tail", "--peer", "peer-hub", "--from-start", "-n", "5", "--nats-url", url)
@@ -275,4 +290,15 @@ func killAndRestart(t *testing.T) {
 		t.Errorf("peer-none received %d messages", n)
 	}
 	t.Logf("%d kills; every record delivered exactly once", kills)
+}
+
+// freeAddr returns a loopback address with a port free at the time.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

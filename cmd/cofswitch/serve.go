@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +17,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
@@ -29,6 +34,7 @@ type serveFlags struct {
 	demo                 bool
 	demoInterval         time.Duration
 	reloadEvery          time.Duration
+	metrics              string
 	nats                 natsFlags
 	log                  logFlags
 }
@@ -63,6 +69,7 @@ SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
 			fs.StringVar(&f.listen, "listen", "", "embedded server's client `address` (default nats.listen, 127.0.0.1:4222)")
 			fs.BoolVar(&f.demo, "demo", true, "without --config, run the demo sensors and peer watchers")
 			fs.DurationVar(&f.demoInterval, "demo-interval", 15*time.Second, "how often the demo sensors publish")
+			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9464); empty: off")
 			fs.DurationVar(&f.reloadEvery, "reload-check", 2*time.Second, "how often to check the config file for changes (0: only on SIGHUP)")
 			addNATSFlags(fs, &f.nats, "")
 			addLogFlags(fs, &f.log)
@@ -126,6 +133,14 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	}
 	if err := eng.Start(setup); err != nil {
 		return err
+	}
+	if f.metrics != "" {
+		stop, err := serveMetrics(f.metrics, eng, log)
+		if err != nil {
+			eng.Stop()
+			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
+		}
+		defer stop()
 	}
 	log.Info("exchange ready", "nats", bus.Redact(url), "sensors", len(cfg.Sensors), "peers", len(cfg.Peers),
 		"policies", len(cfg.Policies), "version", cfg.Version)
@@ -245,6 +260,24 @@ func (r *reloader) reload(ctx context.Context, why string) {
 	r.version = cfg.Version
 	r.log.Info("configuration reloaded", "file", r.path, "trigger", why, "version", cfg.Version,
 		"sensors", len(cfg.Sensors), "peers", len(cfg.Peers), "policies", len(cfg.Policies))
+}
+
+// serveMetrics serves /metrics for Prometheus: the switch's counters, the
+// policy version, and the Go and process collectors.
+func serveMetrics(addr string, eng *engine.Engine, log *slog.Logger) (func(), error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(engine.NewCollector(eng), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { _ = srv.Close() }, nil
 }
 
 func waitClosed(nc *nats.Conn, d time.Duration) {

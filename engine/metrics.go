@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector exposes an Engine's counters to Prometheus. It reads a Stats
+// snapshot at each scrape, so the hot path keeps one set of counters.
+// Register it on a registry of your own (serve does, under --metrics).
+type Collector struct {
+	e *Engine
+
+	batches, records, deliveries, filtered, dropped, retries, lostDead, policy *prometheus.Desc
+}
+
+// NewCollector returns the Collector of e. Metric names use the namespace
+// cofswitch and the subsystem switch.
+func NewCollector(e *Engine) *Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName("cofswitch", "switch", name), help, labels, nil)
+	}
+	return &Collector{
+		e:          e,
+		batches:    d("batches_total", "Input batches finished, by result: switched, dead_lettered (whole), given_up.", "result"),
+		records:    d("records_total", "Input records, by result: valid, invalid (dead-lettered).", "result"),
+		deliveries: d("deliveries_total", "Records stored on a peer's stream.", "peer"),
+		filtered:   d("filtered_total", "Records withheld from a peer by its policy.", "peer"),
+		dropped:    d("dropped_total", "Records a peer should have received but did not, by reason.", "peer", "reason"),
+		retries:    d("retries_total", "Input batches handed back for another attempt."),
+		lostDead:   d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
+		policy:     d("policy_info", "The policy version in force (value 1).", "version"),
+	}
+}
+
+// Describe sends the descriptors.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy} {
+		ch <- d
+	}
+}
+
+// Collect sends the current values.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.e.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(c.batches, s.Batches-s.WholeDLQ, "switched")
+	counter(c.batches, s.WholeDLQ, "dead_lettered")
+	counter(c.batches, s.GivenUp, "given_up")
+	counter(c.records, s.Records, "valid")
+	counter(c.records, s.Invalid, "invalid")
+	for p, v := range s.Delivered {
+		counter(c.deliveries, v, p)
+	}
+	for p, v := range s.Filtered {
+		counter(c.filtered, v, p)
+	}
+	for p, m := range s.Dropped {
+		for r, v := range m {
+			counter(c.dropped, v, p, r)
+		}
+	}
+	counter(c.retries, s.Retries)
+	counter(c.lostDead, s.LostDead)
+	ch <- prometheus.MustNewConstMetric(c.policy, prometheus.GaugeValue, 1, c.e.PolicyVersion())
+}
