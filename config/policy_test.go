@@ -103,3 +103,18 @@ func TestPolicyErrorsHaveLines(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleConfig keeps deploy/examples/cofswitch.yaml valid.
+func TestExampleConfig(t *testing.T) {
+	t.Setenv("COFSWITCH_KEY_CIRCL", strings.Repeat("ab", 32))
+	c, err := Load("../deploy/examples/cofswitch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Compile(policy.DefaultEnv()); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Peers) == 0 || len(c.Policies) == 0 {
+		t.Error("the example shows no peers or no policies")
+	}
+}

@@ -25,7 +25,7 @@ func DefaultEnv() Env { return Env{Getenv: os.Getenv, ReadFile: os.ReadFile, Now
 const (
 	DefaultPseudonymPrefix = "pseudo-"
 	DefaultPseudonymLength = 16
-	cryptoPAnCacheSize     = 1 << 20
+	cryptoPAnCacheSize     = 1 << 18 // about 30 MiB per policy at most
 	labelCacheSize         = 1 << 18
 )
 

@@ -22,8 +22,8 @@ func configCheckCommand() *command {
 		args:    "FILE",
 		summary: "check a configuration file",
 		doc: `Read a configuration file strictly, as 'serve' does: an unknown key, a bad
-value, a duplicate id or a reference to an unknown peer or policy is
-reported with its line. Exit 0 when the file is valid, 1 when it is not,
+value, a duplicate id, a reference to an unknown peer or policy, or a
+policy that does not compile (its keys are read) is reported with its line. Exit 0 when the file is valid, 1 when it is not,
 2 when it cannot be read.`,
 		run: func(_ context.Context, io stdio, _ any, args []string) error {
 			if len(args) != 1 {
@@ -38,14 +38,15 @@ reported with its line. Exit 0 when the file is valid, 1 when it is not,
 				return &exitError{code: exitUsage, msg: err.Error()}
 			}
 			if _, err := cfg.Table(); err != nil {
-				fmt.Fprintln(io.err, args[0]+": "+err.Error())
+				fmt.Fprintln(io.err, err)
 				return &exitError{code: exitFailure}
 			}
 			subs := 0
 			for _, p := range cfg.Peers {
 				subs += len(p.Subscriptions)
 			}
-			fmt.Fprintf(io.out, "%s: ok: %d sensors, %d peers, %d subscriptions\n", args[0], len(cfg.Sensors), len(cfg.Peers), subs)
+			fmt.Fprintf(io.out, "%s: ok: version %s: %d sensors, %d peers, %d subscriptions, %d policies\n",
+				args[0], cfg.Version, len(cfg.Sensors), len(cfg.Peers), subs, len(cfg.Policies))
 			return nil
 		},
 	}
