@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -22,6 +23,9 @@ type ServerConfig struct {
 	Name string
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+	// Config, when set, is a nats-server configuration (accounts, users,
+	// permissions: see package peers) applied on top of the above.
+	Config string
 }
 
 // StartServer starts an embedded NATS server with JetStream and waits until
@@ -42,16 +46,15 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if name == "" {
 		name = "cofswitch"
 	}
-	opts := &server.Options{
-		ServerName: name,
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   cfg.StoreDir,
-		NoSigs:     true,
-		// JetStream domain-less, single server: streams are R1 here.
-		MaxPayload: 1 << 20,
+	opts, err := serverOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
+	opts.ServerName = name
+	opts.Host, opts.Port = host, port
+	opts.JetStream, opts.StoreDir = true, cfg.StoreDir
+	opts.NoSigs = true
+	opts.MaxPayload = 1 << 20
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
@@ -65,6 +68,55 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		return nil, fmt.Errorf("bus: embedded server on %s not ready after 15s", cfg.Listen)
 	}
 	return s, nil
+}
+
+// serverOptions parses cfg.Config, if any. The text goes through a file
+// because that is what the server's parser reads; it lives next to the
+// store, readable by the owner only.
+func serverOptions(cfg ServerConfig) (*server.Options, error) {
+	if cfg.Config == "" {
+		return &server.Options{}, nil
+	}
+	dir := cfg.StoreDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "nats-server-*.conf")
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(cfg.Config); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	f.Close()
+	opts, err := server.ProcessConfigFile(f.Name())
+	if err != nil {
+		return nil, fmt.Errorf("bus: server configuration: %w", err)
+	}
+	return opts, nil
+}
+
+// Reconfigure applies a new configuration (accounts, users, permissions)
+// to a running embedded server started from the same cfg otherwise, as a
+// SIGHUP to nats-server would.
+func Reconfigure(s *server.Server, cfg ServerConfig) error {
+	opts, err := serverOptions(cfg)
+	if err != nil {
+		return err
+	}
+	host, portStr, _ := net.SplitHostPort(s.Addr().String())
+	port, _ := strconv.Atoi(portStr)
+	opts.ServerName, opts.Host, opts.Port = s.Name(), host, port
+	opts.JetStream, opts.StoreDir, opts.NoSigs, opts.MaxPayload = true, cfg.StoreDir, true, 1<<20
+	if err := s.ReloadOptions(opts); err != nil {
+		return fmt.Errorf("bus: reloading the server configuration: %w", err)
+	}
+	return nil
 }
 
 // slogAdapter lets the server log through slog.

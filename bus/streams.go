@@ -68,5 +68,25 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
 		}
 	}
+	for _, p := range c.Peers {
+		for _, name := range p.Consumers {
+			if _, err := js.CreateOrUpdateConsumer(ctx, routing.PeerStream(p.ID), PeerConsumerConfig(name)); err != nil {
+				return fmt.Errorf("bus: consumer %s on %s: %w", name, routing.PeerStream(p.ID), err)
+			}
+		}
+	}
 	return nil
+}
+
+// PeerConsumerConfig is the durable pull consumer provisioned for a peer:
+// the peer binds it and can create none of its own.
+func PeerConsumerConfig(name string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "cofswitch: the peer's " + name + " consumer",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 1000,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
 }

@@ -43,11 +43,16 @@ type Config struct {
 // NATS says how to reach the bus. With no URLs, cofswitch runs an embedded
 // server listening on Listen.
 type NATS struct {
-	URLs   []string `yaml:"urls"`
-	Listen string   `yaml:"listen"` // embedded server's client listener
-	Creds  string   `yaml:"creds"`  // .creds file (JWT + nkey seed)
-	NKey   string   `yaml:"nkey"`   // nkey seed file
-	TLS    TLS      `yaml:"tls"`
+	URLs []string `yaml:"urls"`
+	// Auth is how the embedded server admits clients: "nkeys" (the
+	// default: every sensor and peer with an nkey gets its own user in
+	// its organisation's account, and nothing else may connect) or "none"
+	// (no authentication, refused unless the listener is loopback).
+	Auth   string `yaml:"auth"`
+	Listen string `yaml:"listen"` // embedded server's client listener
+	Creds  string `yaml:"creds"`  // .creds file (JWT + nkey seed)
+	NKey   string `yaml:"nkey"`   // nkey seed file
+	TLS    TLS    `yaml:"tls"`
 }
 
 // TLS holds file paths for TLS to the NATS servers.
@@ -95,12 +100,20 @@ type Sensor struct {
 	ID           string   `yaml:"id"`
 	Organisation string   `yaml:"organisation"`
 	Relays       []string `yaml:"relays"`
+	// NKey is the public nkey (U...) the sensor connects with; see
+	// 'cofswitch creds'.
+	NKey string `yaml:"nkey"`
 }
 
 // Peer is a registered recipient.
 type Peer struct {
-	ID            string         `yaml:"id"`
-	Organisation  string         `yaml:"organisation"`
+	ID           string `yaml:"id"`
+	Organisation string `yaml:"organisation"`
+	// NKey is the public nkey (U...) the peer connects with.
+	NKey string `yaml:"nkey"`
+	// Consumers are the durable pull consumers the switch provisions on
+	// the peer's stream; the peer may bind them, and create none.
+	Consumers     []string       `yaml:"consumers"`
 	Stream        StreamLimits   `yaml:"stream"`
 	Subscriptions []Subscription `yaml:"subscriptions"`
 }
@@ -127,6 +140,12 @@ const (
 	maxBackoff = 30 * time.Second
 	// PassPolicy is the built-in policy that delivers every record as is.
 	PassPolicy = "pass"
+	// DefaultConsumer is the durable consumer provisioned on each peer
+	// stream for the peer's sink.
+	DefaultConsumer = "sink"
+	// Auth modes of the embedded server.
+	AuthNKeys = "nkeys"
+	AuthNone  = "none"
 )
 
 // Default stream limits: the input is a work queue that refuses new input
@@ -220,6 +239,9 @@ func (c *Config) ApplyDefaults() {
 	if c.NATS.Listen == "" {
 		c.NATS.Listen = DefaultListen
 	}
+	if c.NATS.Auth == "" {
+		c.NATS.Auth = AuthNKeys
+	}
 	if c.Streams.Replicas == 0 {
 		c.Streams.Replicas = 1
 	}
@@ -230,6 +252,9 @@ func (c *Config) ApplyDefaults() {
 	c.Streams.DLQ.fill(DefaultDLQ)
 	c.Streams.Peers.fill(DefaultPeer)
 	for i := range c.Peers {
+		if len(c.Peers[i].Consumers) == 0 {
+			c.Peers[i].Consumers = []string{DefaultConsumer}
+		}
 		c.Peers[i].Stream.fill(c.Streams.Peers)
 		for j := range c.Peers[i].Subscriptions {
 			if c.Peers[i].Subscriptions[j].Policy == "" {

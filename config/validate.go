@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cofswitch/cofswitch/policy"
@@ -28,6 +29,15 @@ func (c *Config) validate() []*Error {
 	}
 	if c.NATS.Creds != "" && c.NATS.NKey != "" {
 		bad("nats", "give creds or nkey, not both")
+	}
+	switch c.NATS.Auth {
+	case AuthNKeys:
+	case AuthNone:
+		if host, _, err := net.SplitHostPort(c.NATS.Listen); err == nil && !isLoopback(host) {
+			bad("nats.auth", "none is refused on a non-loopback listener (%s): anyone could read every feed", c.NATS.Listen)
+		}
+	default:
+		bad("nats.auth", "%q is not nkeys or none", c.NATS.Auth)
 	}
 	if r := c.Streams.Replicas; r < 1 || r > 5 {
 		bad("streams.replicas", "%d is not in 1..5", r)
@@ -66,6 +76,9 @@ func (c *Config) validate() []*Error {
 			bad(p+".id", "sensor %q is defined twice", s.ID)
 		}
 		sensors[s.ID] = true
+		if s.NKey != "" && !nkeys.IsValidPublicUserKey(s.NKey) {
+			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
+		}
 		for j, r := range s.Relays {
 			if err := routing.ValidateID("relayed sensor", r, false); err != nil {
 				bad(p+".relays["+strconv.Itoa(j)+"]", "%v", err)
@@ -81,6 +94,14 @@ func (c *Config) validate() []*Error {
 			bad(p+".id", "peer %q is defined twice", pe.ID)
 		}
 		peers[pe.ID] = true
+		if pe.NKey != "" && !nkeys.IsValidPublicUserKey(pe.NKey) {
+			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
+		}
+		for j, cn := range pe.Consumers {
+			if err := routing.ValidateID("consumer", cn, true); err != nil {
+				bad(p+".consumers["+strconv.Itoa(j)+"]", "%v", err)
+			}
+		}
 		pe.Stream.check(p+".stream", bad)
 		if len(pe.Subscriptions) == 0 {
 			bad(p+".subscriptions", "peer %q subscribes to nothing", pe.ID)
@@ -115,6 +136,14 @@ func (c *Config) validate() []*Error {
 		}
 	}
 	return errs
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (l StreamLimits) check(path string, bad func(string, string, ...any)) {
