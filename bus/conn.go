@@ -15,7 +15,7 @@ import (
 // identifies the client in server monitoring. Credentials and TLS come from
 // c (which may be nil). Reconnection is unlimited: a switch or a sink rides
 // out server restarts.
-func Connect(urls, name string, c *config.NATS, log *slog.Logger) (*nats.Conn, error) {
+func Connect(urls, name string, c *config.NATS, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -57,6 +57,7 @@ func Connect(urls, name string, c *config.NATS, log *slog.Logger) (*nats.Conn, e
 			opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
 		}
 	}
+	opts = append(opts, extra...)
 	nc, err := nats.Connect(strings.TrimSpace(urls), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect to %s: %w", Redact(urls), err)

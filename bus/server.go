@@ -98,6 +98,7 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: server configuration: %w", err)
 	}
+	opts.ConfigFile = "" // gone once parsed; a reload compares it
 	return opts, nil
 }
 

@@ -53,7 +53,13 @@ func PeerInbox(id string) string { return "_INBOX.p." + routing.EscapeToken(id) 
 const APIPrefix = "JS.EXCHANGE.API"
 
 // service is one exported subject and its name in the importing account.
-type service struct{ remote, local string }
+// A fetch answers with many messages, so its export must allow a stream of
+// responses: the default (one response) would silently drop all but the
+// first message of every batch.
+type service struct {
+	remote, local string
+	stream        bool
+}
 
 // peerServices are the parts of the consumer API a peer may use for one of
 // its consumers: fetch, info and ack.
@@ -63,9 +69,9 @@ func peerServices(peer, consumer string) []service {
 	info := "CONSUMER.INFO." + stream + "." + consumer
 	ack := "$JS.ACK." + stream + "." + consumer + ".>"
 	return []service{
-		{"$JS.API." + next, APIPrefix + "." + next},
-		{"$JS.API." + info, APIPrefix + "." + info},
-		{ack, ack},
+		{"$JS.API." + next, APIPrefix + "." + next, true},
+		{"$JS.API." + info, APIPrefix + "." + info, false},
+		{ack, ack, false},
 	}
 }
 
@@ -147,7 +153,11 @@ func ServerConfig(c *config.Config, o ServerOptions) (string, error) {
 		var allowed []string
 		for _, cons := range p.Consumers {
 			for _, svc := range peerServices(p.ID, cons) {
-				exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s] }", q(svc.remote), q(acc)))
+				rt := ""
+				if svc.stream {
+					rt = ", response_type: stream"
+				}
+				exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s]%s }", q(svc.remote), q(acc), rt))
 				a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s }, to: %s }", ExchangeAccount, q(svc.remote), q(svc.local)))
 				allowed = append(allowed, svc.local)
 			}

@@ -148,7 +148,13 @@ func TestEntitledUse(t *testing.T) {
 		t.Fatalf("sensor publish: %v %+v", err, ack)
 	}
 
-	// A peer binds its consumer, fetches its own feed and acks it.
+	// A peer binds its consumer, fetches its own feed (several messages
+	// in one fetch: the export must allow a stream of responses) and acks.
+	for i := range 3 {
+		if _, err := x.switchJS.Publish(ctx, "cof.out.pa", []byte(fmt.Sprintf(`{"more":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pa := x.connect(t, "pa", peers.PeerInbox("pa"), nil)
 	jsa, _ := jetstream.NewWithAPIPrefix(pa, peers.APIPrefix)
 	cons, err := jsa.Consumer(ctx, routing.PeerStream("pa"), config.DefaultConsumer)
@@ -162,21 +168,21 @@ func TestEntitledUse(t *testing.T) {
 	n := 0
 	for m := range batch.Messages() {
 		n++
-		if string(m.Data()) != `{"from":"cof.out.pa"}` {
+		if n == 1 && string(m.Data()) != `{"from":"cof.out.pa"}` {
 			t.Errorf("pa received %s", m.Data())
 		}
 		if err := m.DoubleAck(ctx); err != nil {
 			t.Errorf("peer ack: %v", err)
 		}
 	}
-	if n != 1 {
-		t.Errorf("pa fetched %d messages, want 1", n)
+	if n != 4 {
+		t.Errorf("pa fetched %d messages in one fetch, want 4", n)
 	}
 	info, err := x.switchJS.Consumer(ctx, routing.PeerStream("pa"), config.DefaultConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ci, _ := info.Info(ctx); ci.AckFloor.Stream != 1 {
+	if ci, _ := info.Info(ctx); ci.AckFloor.Stream != 4 {
 		t.Errorf("the peer's ack did not reach the server: ack floor %d", ci.AckFloor.Stream)
 	}
 }

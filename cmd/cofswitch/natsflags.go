@@ -51,15 +51,15 @@ func (f *natsFlags) overlay(c config.NATS) config.NATS {
 	return c
 }
 
-func (f *natsFlags) connect(name string, log *slog.Logger) (*nats.Conn, error) {
+func (f *natsFlags) connect(name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	c := f.overlay(config.NATS{})
-	return bus.Connect(strings.Join(c.URLs, ","), name, &c, log)
+	return bus.Connect(strings.Join(c.URLs, ","), name, &c, log, extra...)
 }
 
 // connectJS connects for a client command and opens JetStream; a failure
 // to connect exits 1.
-func (f *natsFlags) connectJS(name string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := f.connect(name, nil)
+func (f *natsFlags) connectJS(name string, extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := f.connect(name, nil, extra...)
 	if err != nil {
 		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/peers"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -78,6 +80,7 @@ type publisher struct {
 	failed   int
 	failedN  int
 	progress *progress
+	denied   *atomic.Value // the server's permissions violation, if any
 }
 
 type pubItem struct {
@@ -110,7 +113,16 @@ func publish(ctx context.Context, io stdio, f *publishFlags, args []string) erro
 	if len(args) == 0 {
 		args = []string{"-"}
 	}
-	nc, js, err := f.nats.connectJS("cofswitch-publish")
+	// The sensor's own inbox prefix: its permissions allow no other. A
+	// permissions violation ends the run at once rather than after every
+	// batch has timed out.
+	var denied atomic.Value
+	nc, js, err := f.nats.connectJS("cofswitch-publish", nats.CustomInboxPrefix(peers.SensorInbox(f.sensor)),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				denied.CompareAndSwap(nil, err)
+			}
+		}))
 	if err != nil {
 		return err
 	}
@@ -121,7 +133,7 @@ func publish(ctx context.Context, io stdio, f *publishFlags, args []string) erro
 	}
 	defer codec.Close()
 	p := &publisher{
-		js: js, codec: codec, subject: routing.InSubject(f.sensor), enc: enc,
+		js: js, codec: codec, subject: routing.InSubject(f.sensor), enc: enc, denied: &denied,
 		maxBody: int(nc.MaxPayload()) - 64<<10, maxLines: f.batch, runID: nuid.Next(),
 		maxQueue: f.maxPending, progress: newProgress(io.err),
 	}
@@ -140,6 +152,9 @@ func publish(ctx context.Context, io stdio, f *publishFlags, args []string) erro
 	p.drain(drainCtx, 0)
 	p.progress.done()
 	summary := fmt.Sprintf("%d records in %d batches stored on %s", p.records, p.seq-p.failed, p.subject)
+	if v := denied.Load(); v != nil {
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("the server refused: %v (are these sensor %s's credentials?); %s%s", v, f.sensor, summary, p.failures())}
+	}
 	switch {
 	case inputErr != nil && ctx.Err() != nil:
 		return &exitError{code: exitFailure, msg: "interrupted: " + summary + p.failures()}
@@ -152,6 +167,21 @@ func publish(ctx context.Context, io stdio, f *publishFlags, args []string) erro
 		fmt.Fprintln(io.err, "published "+summary)
 	}
 	return nil
+}
+
+// deniedSoon is closed within 100 ms of a permissions violation, so that
+// waits on acks that will never come end early.
+func (p *publisher) deniedSoon() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		for i := 0; i < 100 && p.denied.Load() == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if p.denied.Load() != nil {
+			close(ch)
+		}
+	}()
+	return ch
 }
 
 func (p *publisher) failures() string {
@@ -295,7 +325,9 @@ func (p *publisher) drain(ctx context.Context, keep int) {
 		item := p.queue[0]
 		p.queue = p.queue[1:]
 		var err error
-		if item.fut == nil {
+		if v := p.denied.Load(); v != nil {
+			err = v.(error)
+		} else if item.fut == nil {
 			err = errors.New("not sent")
 		} else {
 			select {
@@ -303,6 +335,8 @@ func (p *publisher) drain(ctx context.Context, keep int) {
 			case err = <-item.fut.Err():
 			case <-time.After(10 * time.Second):
 				err = context.DeadlineExceeded
+			case <-p.deniedSoon():
+				err = p.denied.Load().(error)
 			case <-ctx.Done():
 				err = ctx.Err()
 			}
@@ -311,7 +345,7 @@ func (p *publisher) drain(ctx context.Context, keep int) {
 		case err == nil:
 			p.records += item.records
 			p.progress.update(p.records, p.bytes)
-		case item.attempts < 3 && ctx.Err() == nil:
+		case item.attempts < 3 && ctx.Err() == nil && p.denied.Load() == nil:
 			time.Sleep(time.Duration(item.attempts) * 250 * time.Millisecond)
 			p.send(item) // same message id: stored at most once
 		default:

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,7 @@ import (
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/demo"
 	"github.com/cofswitch/cofswitch/engine"
+	"github.com/cofswitch/cofswitch/peers"
 	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 )
@@ -95,15 +97,17 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	}
 	nc := f.nats.overlay(cfg.NATS)
 	url := strings.Join(nc.URLs, ",")
+	var emb *embedded
+	var extra []nats.Option
 	if url == "" {
-		srv, err := startEmbedded(f, cfg, log)
-		if err != nil {
+		if emb, err = startEmbedded(f, cfg, log); err != nil {
 			return err
 		}
-		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-		url = srv.ClientURL()
+		defer emb.stop()
+		url = emb.srv.ClientURL()
+		extra = emb.connectOpts()
 	}
-	conn, err := bus.Connect(url, "cofswitch-serve", &nc, log)
+	conn, err := bus.Connect(url, "cofswitch-serve", &nc, log, extra...)
 	if err != nil {
 		return err
 	}
@@ -148,7 +152,7 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 		go demo.Run(ctx, js, cfg, log.With("demo", true), f.demoInterval)
 	}
 	if f.config != "" {
-		r := &reloader{path: f.config, js: js, eng: eng, log: log, version: cfg.Version}
+		r := &reloader{path: f.config, js: js, eng: eng, log: log, version: cfg.Version, emb: emb}
 		go r.run(ctx, f.reloadEvery)
 	}
 	<-ctx.Done()
@@ -172,22 +176,110 @@ func loadServeConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-func startEmbedded(f *serveFlags, cfg *config.Config, log *slog.Logger) (*server.Server, error) {
+// embedded is the in-process NATS server and the switch's identity on it.
+type embedded struct {
+	srv  *server.Server
+	cfg  bus.ServerConfig
+	auth string
+	key  nkeys.KeyPair // the switch's nkey, made at each start, never written
+	log  *slog.Logger
+}
+
+func startEmbedded(f *serveFlags, cfg *config.Config, log *slog.Logger) (*embedded, error) {
 	listen := cfg.NATS.Listen
 	if f.listen != "" {
 		listen = f.listen
+	}
+	if cfg.NATS.Auth == config.AuthNone {
+		if host, _, err := net.SplitHostPort(listen); err != nil || !isLoopbackHost(host) {
+			return nil, usageErrorf("--listen %s: nats.auth none is refused beyond loopback", listen)
+		}
 	}
 	// The server adds its own "jetstream" directory below the store.
 	store := f.data
 	if err := os.MkdirAll(store, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	srv, err := bus.StartServer(bus.ServerConfig{Listen: listen, StoreDir: store, Logger: log})
+	e := &embedded{cfg: bus.ServerConfig{Listen: listen, StoreDir: store, Logger: log}, auth: cfg.NATS.Auth, log: log}
+	if e.auth == config.AuthNKeys {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return nil, err
+		}
+		e.key = kp
+		if e.cfg.Config, err = e.authConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := bus.StartServer(e.cfg)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(store, "jetstream"))
-	return srv, nil
+	e.srv = srv
+	log.Info("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(store, "jetstream"),
+		"auth", e.auth, "identities", identities(cfg))
+	return e, nil
+}
+
+func (e *embedded) authConfig(cfg *config.Config) (string, error) {
+	pub, err := e.key.PublicKey()
+	if err != nil {
+		return "", err
+	}
+	return peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: pub})
+}
+
+// connectOpts are the switch's credentials on the embedded server.
+func (e *embedded) connectOpts() []nats.Option {
+	if e.key == nil {
+		return nil
+	}
+	pub, _ := e.key.PublicKey()
+	return []nats.Option{nats.Nkey(pub, e.key.Sign)}
+}
+
+// reconfigure applies the authorisation of a new registry.
+func (e *embedded) reconfigure(cfg *config.Config) error {
+	if e == nil || e.auth != config.AuthNKeys {
+		return nil
+	}
+	text, err := e.authConfig(cfg)
+	if err != nil {
+		return err
+	}
+	next := e.cfg
+	next.Config = text
+	if err := bus.Reconfigure(e.srv, next); err != nil {
+		return err
+	}
+	e.cfg = next
+	return nil
+}
+
+func (e *embedded) stop() { e.srv.Shutdown(); e.srv.WaitForShutdown() }
+
+// identities counts the sensors and peers that have an nkey.
+func identities(cfg *config.Config) int {
+	n := 0
+	for _, s := range cfg.Sensors {
+		if s.NKey != "" {
+			n++
+		}
+	}
+	for _, p := range cfg.Peers {
+		if p.NKey != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // reloader swaps in a new registry and policies from the config file on
@@ -200,6 +292,7 @@ type reloader struct {
 	log     *slog.Logger
 	version string // of the file last read, applied or not
 	lastErr string
+	emb     *embedded // nil with an external deployment
 }
 
 func (r *reloader) run(ctx context.Context, every time.Duration) {
@@ -242,6 +335,9 @@ func (r *reloader) reload(ctx context.Context, why string) {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = bus.EnsureStreams(sctx, r.js, cfg)
 		cancel()
+	}
+	if err == nil {
+		err = r.emb.reconfigure(cfg)
 	}
 	if err != nil {
 		// Polling sees a bad file again and again: log each fault once.

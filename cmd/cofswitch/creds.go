@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/peers"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+type credsFlags struct {
+	sensor, peer, out string
+	force             bool
+}
+
+func credsCommand() *command {
+	return &command{
+		name:    "creds",
+		summary: "make the NATS identity of a sensor or a peer",
+		doc: `Make a new nkey identity for a sensor (--sensor) or a peer (--peer): the
+secret seed is written to --out (mode 0600; hand it over to the
+organisation by a secure channel, then delete your copy), and the public
+key is printed, to be set as the sensor's or peer's nkey in the
+configuration. Once the configuration is reloaded the server admits that
+key, with the permissions of that sensor or peer only. Running it again
+rotates the identity: the old key stops working when the configuration
+names the new one.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &credsFlags{}
+			fs.StringVar(&f.sensor, "sensor", "", "the sensor `id`")
+			fs.StringVar(&f.peer, "peer", "", "the peer `id`")
+			fs.StringVar(&f.out, "out", "", "seed `file` to write (default ID.nk)")
+			fs.BoolVar(&f.force, "force", false, "overwrite an existing seed file")
+			return f
+		},
+		run: func(_ context.Context, io stdio, opts any, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("creds takes no arguments")
+			}
+			return creds(io, opts.(*credsFlags))
+		},
+	}
+}
+
+func creds(io stdio, f *credsFlags) error {
+	kind, id := "sensor", f.sensor
+	switch {
+	case f.sensor != "" && f.peer != "":
+		return usageErrorf("give --sensor or --peer, not both")
+	case f.peer != "":
+		kind, id = "peer", f.peer
+	case f.sensor == "":
+		return usageErrorf("give --sensor ID or --peer ID")
+	}
+	if err := routing.ValidateID(kind, id, kind == "peer"); err != nil {
+		return usageErrorf("%v", err)
+	}
+	out := f.out
+	if out == "" {
+		out = routing.EscapeToken(id) + ".nk"
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if f.force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	fh, err := os.OpenFile(out, flags, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return usageErrorf("%s exists (use --force to replace it)", out)
+	}
+	if err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	if _, err := fh.Write(append(seed, '\n')); err != nil {
+		fh.Close()
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	if err := fh.Close(); err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	inbox, usage := peers.SensorInbox(id), fmt.Sprintf("cofswitch publish --sensor %s --nkey %s FILE", id, out)
+	if kind == "peer" {
+		inbox = peers.PeerInbox(id)
+		usage = fmt.Sprintf("bind consumer %q of stream %s through the API prefix %s", "sink", routing.PeerStream(id), peers.APIPrefix)
+	}
+	fmt.Fprintf(io.out, "%s %s: seed written to %s (mode 0600)\n", kind, id, out)
+	fmt.Fprintf(io.out, "public key: %s\n\n", pub)
+	fmt.Fprintf(io.out, "In the configuration, under the %s with id %s:\n    nkey: %s\n\n", kind, id, pub)
+	fmt.Fprintf(io.out, "The %s connects with the seed, using the inbox prefix %s; e.g. %s\n", kind, inbox, usage)
+	return nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/peers"
+)
+
+type natsConfigFlags struct {
+	config, switchKey string
+}
+
+func natsConfigCommand() *command {
+	return &command{
+		name:    "nats-config",
+		summary: "print the NATS server authorisation for a registry",
+		doc: `Print the nats-server configuration (accounts, users, permissions, exports
+and imports) that enforces the exchange's isolation for the registry of
+--config, to include in an existing NATS deployment's server
+configuration. The switch's user is the public key of the seed in
+nats.nkey, or --switch-nkey. 'serve' applies the same configuration to its
+embedded server by itself.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &natsConfigFlags{}
+			fs.StringVar(&f.config, "config", "", "configuration `file` (required)")
+			fs.StringVar(&f.switchKey, "switch-nkey", "", "the switch's public user `nkey` (default: from nats.nkey)")
+			return f
+		},
+		run: func(_ context.Context, io stdio, opts any, args []string) error {
+			f := opts.(*natsConfigFlags)
+			if len(args) > 0 || f.config == "" {
+				return usageErrorf("nats-config takes --config FILE and no arguments")
+			}
+			cfg, err := config.Load(f.config)
+			if err != nil {
+				return &exitError{code: exitFailure, msg: err.Error()}
+			}
+			key := f.switchKey
+			if key == "" && cfg.NATS.NKey != "" {
+				seed, err := os.ReadFile(cfg.NATS.NKey)
+				if err != nil {
+					return &exitError{code: exitUsage, msg: err.Error()}
+				}
+				kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
+				if err != nil {
+					return &exitError{code: exitFailure, msg: "nats.nkey: not an nkey seed"}
+				}
+				key, _ = kp.PublicKey()
+			}
+			if !nkeys.IsValidPublicUserKey(key) {
+				return usageErrorf("the switch needs a public user nkey: set nats.nkey to its seed file or give --switch-nkey")
+			}
+			text, err := peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: key})
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(io.out, text)
+			return nil
+		},
+	}
+}
