@@ -282,4 +282,3 @@ func ReadFile(path string) ([]byte, error) {
 	}
 	return out, nil
 }
-
