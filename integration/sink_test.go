@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/sink"
@@ -39,23 +42,27 @@ func TestFileSinkSurvivesKill9(t *testing.T) {
 		}
 	}
 	<-js.PublishAsyncComplete()
-	cons, err := js.Consumer(t.Context(), routing.PeerStream("peer-hub"), "sink")
+	// A short ack wait, so that what a killed sink held comes back soon.
+	cc := bus.PeerConsumerConfig("sink")
+	cc.AckWait = 2 * time.Second
+	cons, err := js.CreateOrUpdateConsumer(t.Context(), routing.PeerStream("peer-hub"), cc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acked := func() uint64 {
+	info := func() *jetstream.ConsumerInfo {
 		ci, err := cons.Info(t.Context())
 		if err != nil {
-			return 0
+			t.Fatal(err)
 		}
-		return ci.AckFloor.Stream
+		return ci
 	}
+	acked := func() uint64 { return info().AckFloor.Stream }
 	dir := filepath.Join(t.TempDir(), "out")
 	args := []string{"sink", "--peer", "peer-hub", "--to", "file:" + dir, "--nats-url", url, "--rotate-bytes", "65536"}
 	for kill := 0; kill < 2; kill++ {
-		before := acked()
+		before := info().Delivered.Consumer
 		p := start(t, args...)
-		waitFor(t, "deliveries", 20*time.Second, func() bool { return acked() > before+50 })
+		waitFor(t, "deliveries", 20*time.Second, func() bool { return info().Delivered.Consumer > before+50 })
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 	}
