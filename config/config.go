@@ -51,8 +51,11 @@ type NATS struct {
 	Auth   string `yaml:"auth"`
 	Listen string `yaml:"listen"` // embedded server's client listener
 	Creds  string `yaml:"creds"`  // .creds file (JWT + nkey seed)
-	NKey   string `yaml:"nkey"`   // nkey seed file
-	TLS    TLS    `yaml:"tls"`
+	// ServerTLS enables TLS on the embedded server's client listener;
+	// with CA set, clients must present a certificate it signed (mTLS).
+	ServerTLS TLS    `yaml:"server_tls"`
+	NKey      string `yaml:"nkey"` // nkey seed file
+	TLS       TLS    `yaml:"tls"`
 }
 
 // TLS holds file paths for TLS to the NATS servers.

@@ -27,6 +27,9 @@ func (c *Config) validate() []*Error {
 	if (c.NATS.TLS.Cert == "") != (c.NATS.TLS.Key == "") {
 		bad("nats.tls", "cert and key go together")
 	}
+	if st := c.NATS.ServerTLS; (st.Cert == "") != (st.Key == "") || (st.CA != "" && st.Cert == "") {
+		bad("nats.server_tls", "cert and key go together, and ca (mutual TLS) needs them")
+	}
 	if c.NATS.Creds != "" && c.NATS.NKey != "" {
 		bad("nats", "give creds or nkey, not both")
 	}

@@ -114,13 +114,7 @@ func ServerConfig(c *config.Config, o ServerOptions) (string, error) {
 	} else {
 		w("jetstream {}\n")
 	}
-	if t := o.TLS; t != nil {
-		w("tls {\n  cert_file: %s\n  key_file: %s\n", q(t.Cert), q(t.Key))
-		if t.CA != "" {
-			w("  ca_file: %s\n  verify: true\n", q(t.CA))
-		}
-		w("}\n")
-	}
+	b.WriteString(TLSConfig(o.TLS))
 	w("system_account: %s\n", SystemAccount)
 	w("accounts {\n")
 	w("  %s {}\n", SystemAccount)
@@ -190,6 +184,18 @@ func ServerConfig(c *config.Config, o ServerOptions) (string, error) {
 	}
 	w("}\n")
 	return b.String(), nil
+}
+
+// TLSConfig renders the tls block of a server configuration, or "".
+func TLSConfig(t *TLSFiles) string {
+	if t == nil || t.Cert == "" {
+		return ""
+	}
+	s := fmt.Sprintf("tls {\n  cert_file: %s\n  key_file: %s\n", q(t.Cert), q(t.Key))
+	if t.CA != "" {
+		s += fmt.Sprintf("  ca_file: %s\n  verify: true\n", q(t.CA))
+	}
+	return s + "}\n"
 }
 
 type orgAccount struct {

@@ -105,9 +105,16 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 		}
 		defer emb.stop()
 		url = emb.srv.ClientURL()
-		extra = emb.connectOpts()
+		// The switch talks to its own server in process: no listener,
+		// no TLS to verify, still its own identity.
+		extra = append(emb.connectOpts(), nats.InProcessServer(emb.srv))
 	}
-	conn, err := bus.Connect(url, "cofswitch-serve", &nc, log, extra...)
+	connectURL := url
+	if emb != nil {
+		// In process there is no TLS to do: a tls:// URL would demand it.
+		connectURL = "nats://" + strings.TrimPrefix(strings.TrimPrefix(url, "tls://"), "nats://")
+	}
+	conn, err := bus.Connect(connectURL, "cofswitch-serve", &nc, log, extra...)
 	if err != nil {
 		return err
 	}
@@ -181,6 +188,7 @@ type embedded struct {
 	srv  *server.Server
 	cfg  bus.ServerConfig
 	auth string
+	tls  *peers.TLSFiles
 	key  nkeys.KeyPair // the switch's nkey, made at each start, never written
 	log  *slog.Logger
 }
@@ -201,6 +209,10 @@ func startEmbedded(f *serveFlags, cfg *config.Config, log *slog.Logger) (*embedd
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	e := &embedded{cfg: bus.ServerConfig{Listen: listen, StoreDir: store, Logger: log}, auth: cfg.NATS.Auth, log: log}
+	if st := cfg.NATS.ServerTLS; st.Cert != "" {
+		e.tls = &peers.TLSFiles{Cert: st.Cert, Key: st.Key, CA: st.CA}
+		e.cfg.Config = peers.TLSConfig(e.tls)
+	}
 	if e.auth == config.AuthNKeys {
 		kp, err := nkeys.CreateUser()
 		if err != nil {
@@ -217,7 +229,7 @@ func startEmbedded(f *serveFlags, cfg *config.Config, log *slog.Logger) (*embedd
 	}
 	e.srv = srv
 	log.Info("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(store, "jetstream"),
-		"auth", e.auth, "identities", identities(cfg))
+		"auth", e.auth, "identities", identities(cfg), "tls", e.tls != nil, "mtls", e.tls != nil && e.tls.CA != "")
 	return e, nil
 }
 
@@ -226,7 +238,7 @@ func (e *embedded) authConfig(cfg *config.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: pub})
+	return peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: pub, TLS: e.tls})
 }
 
 // connectOpts are the switch's credentials on the embedded server.
