@@ -116,6 +116,7 @@ func TestUnstorableDeadLettersAreBounded(t *testing.T) {
 	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(time.Second))
 	x.publish("org-a-s1", append(records("v-", 2, ""), "garbage\n"...), cof.Identity)
 	waitFor(t, "input drained", 20*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().GivenUp == 1 })
 	s := e.Stats()
 	if s.GivenUp != 1 || s.LostDead != 1 || s.Retries != 1 || s.Delivered["peer-c"] != 2 {
 		t.Errorf("stats: %s lost_dead=%d", s, s.LostDead)

@@ -215,6 +215,7 @@ func TestUndecodableBatchesGoToDLQWhole(t *testing.T) {
 	if n := x.streamMsgs(routing.PeerStream("peer-c")); n != 0 {
 		t.Errorf("peer-c received %d messages from undecodable input", n)
 	}
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().WholeDLQ == uint64(len(cases)) })
 	if s := e.Stats(); s.WholeDLQ != uint64(len(cases)) {
 		t.Errorf("stats: %s", s)
 	}
@@ -238,6 +239,7 @@ func TestFullPeerDoesNotBlockOthers(t *testing.T) {
 	}
 	waitFor(t, "input drained", 20*time.Second, x.inputDrained)
 	elapsed := time.Since(start)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 20 })
 	if n := len(x.read(routing.PeerStream("peer-c"), true).records); n != 2000 {
 		t.Errorf("peer-c received %d records, want 2000", n)
 	}
@@ -267,6 +269,7 @@ func TestMissingPeerStreamIsRetriedThenCounted(t *testing.T) {
 	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(2*time.Second))
 	x.publish("org-a-s2", records("m-", 10, ""), cof.Identity)
 	waitFor(t, "input drained", 20*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 1 }) // counted just after the ack
 	s := e.Stats()
 	if s.Delivered["peer-c"] != 10 || s.Dropped["peer-d"]["no_stream"] != 10 || s.Retries != 1 {
 		t.Errorf("stats: %s", s)
