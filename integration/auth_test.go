@@ -136,6 +136,18 @@ sensors:
 	if strings.Join(names, " ") != "a.example/org-a-s1 b.example/org-a-s2" {
 		t.Errorf("peer-b received %v", names)
 	}
+	// The operator's view, with the switch's own identity.
+	switchSeed := filepath.Join(dir, "data", "switch.nk")
+	if st, err := os.Stat(switchSeed); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("switch seed: %v %v", err, st)
+	}
+	out, stderr, code := run(t, nil, "tail", "--peer", "peer-b", "--from-start", "-n", "2", "--nats-url", url, "--nkey", switchSeed)
+	if code != 0 || strings.Count(out, "\n") != 2 {
+		t.Errorf("tail with the switch's seed: exit %d, %q, %s", code, out, stderr)
+	}
+	if _, _, code := run(t, nil, "tail", "--peer", "peer-b", "--from-start", "-n", "1", "--nats-url", url, "--nkey", pbSeed); code == 0 {
+		t.Error("a peer could create a consumer with tail")
+	}
 	if contains(sw.output(), "SU") { // a seed starts with SU: none may reach the log
 		t.Errorf("a seed appears in the log")
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/bus/bustest"
@@ -194,6 +196,16 @@ func TestHTTPSinkClientErrorsArePermanentButNothingIsLost(t *testing.T) {
 	s, _ := sink.NewHTTP(srv.URL, sink.HTTPOptions{Backoff: time.Millisecond, Attempts: 5})
 	r := &sink.Runner{Consumer: cons, Stream: "PEER_p", Sink: s, Log: slog.New(slog.DiscardHandler), Backoff: time.Millisecond}
 	run(t, r, func() bool { return recv.count() == 2 })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(sink.NewCollector(r))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP cofswitch_sink_refusals_total Deliveries the destination refused, by kind (permanent: a 4xx, a full disk).
+# TYPE cofswitch_sink_refusals_total counter
+cofswitch_sink_refusals_total{kind="permanent"} 3
+cofswitch_sink_refusals_total{kind="transient"} 0
+`), "cofswitch_sink_refusals_total"); err != nil {
+		t.Error(err)
+	}
 	st := r.Stats()
 	if st.Permanent != 3 || st.Batches != 2 {
 		t.Errorf("stats %+v: want 3 permanent refusals (one attempt each, no retries within Deliver) and 2 batches", st)

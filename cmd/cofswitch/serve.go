@@ -189,7 +189,7 @@ type embedded struct {
 	cfg  bus.ServerConfig
 	auth string
 	tls  *peers.TLSFiles
-	key  nkeys.KeyPair // the switch's nkey, made at each start, never written
+	key  nkeys.KeyPair // the switch's identity on the embedded server
 	log  *slog.Logger
 }
 
@@ -214,7 +214,7 @@ func startEmbedded(f *serveFlags, cfg *config.Config, log *slog.Logger) (*embedd
 		e.cfg.Config = peers.TLSConfig(e.tls)
 	}
 	if e.auth == config.AuthNKeys {
-		kp, err := nkeys.CreateUser()
+		kp, err := switchKey(filepath.Join(store, SwitchSeedFile))
 		if err != nil {
 			return nil, err
 		}
@@ -239,6 +239,33 @@ func (e *embedded) authConfig(cfg *config.Config) (string, error) {
 		return "", err
 	}
 	return peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: pub, TLS: e.tls})
+}
+
+// SwitchSeedFile, in the data directory, holds the seed of the switch's
+// identity on the embedded server (mode 0600). Operators use it for the
+// exchange-wide tools: 'cofswitch tail --nkey cofswitch-data/switch.nk'.
+const SwitchSeedFile = "switch.nk"
+
+// switchKey reads the switch's seed, or makes and writes one.
+func switchKey(path string) (nkeys.KeyPair, error) {
+	if seed, err := os.ReadFile(path); err == nil {
+		kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
+		if err != nil {
+			return nil, fmt.Errorf("%s: not an nkey seed", path)
+		}
+		return kp, nil
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	seed, _ := kp.Seed()
+	if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("writing the switch's seed: %w", err)
+	}
+	return kp, nil
 }
 
 // connectOpts are the switch's credentials on the embedded server.
@@ -373,9 +400,15 @@ func (r *reloader) reload(ctx context.Context, why string) {
 // serveMetrics serves /metrics for Prometheus: the switch's counters, the
 // policy version, and the Go and process collectors.
 func serveMetrics(addr string, eng *engine.Engine, log *slog.Logger) (func(), error) {
+	return serveCollectors(addr, log, engine.NewCollector(eng))
+}
+
+// serveCollectors serves /metrics with the given collectors and the Go and
+// process collectors.
+func serveCollectors(addr string, log *slog.Logger, cs ...prometheus.Collector) (func(), error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(engine.NewCollector(eng), collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(cs...)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err

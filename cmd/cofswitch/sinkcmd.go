@@ -22,6 +22,7 @@ type sinkFlags struct {
 	httpEncoding                  string
 	rotateBytes                   int64
 	rotateEvery                   time.Duration
+	metrics                       string
 	nats                          natsFlags
 	log                           logFlags
 }
@@ -56,6 +57,7 @@ Authorization header can be given in COFSWITCH_SINK_AUTHORIZATION.`,
 			fs.StringVar(&f.httpEncoding, "http-encoding", "gzip", "HTTP body encoding: gzip, zstd or identity")
 			fs.Int64Var(&f.rotateBytes, "rotate-bytes", 64<<20, "start a new file after this many `bytes`")
 			fs.DurationVar(&f.rotateEvery, "rotate-every", time.Hour, "start a new file after this long")
+			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address`; empty: off")
 			addNATSFlags(fs, &f.nats, defaultURL)
 			addLogFlags(fs, &f.log)
 			return f
@@ -117,6 +119,13 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 		return &exitError{code: exitFailure, msg: "binding consumer " + f.consumer + " on " + stream + ": " + err.Error()}
 	}
 	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log}
+	if f.metrics != "" {
+		stop, err := serveCollectors(f.metrics, log, sink.NewCollector(r))
+		if err != nil {
+			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
+		}
+		defer stop()
+	}
 	log.Info("sink running", "peer", f.peer, "consumer", f.consumer, "to", redactDest(f.to))
 	err = r.Run(ctx)
 	st := r.Stats()
