@@ -1,0 +1,139 @@
+package peers_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/peers"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestPartnerLeafNode: a partner runs its own NATS server, joined to the
+// exchange as a leaf node with its peer's seed (as in
+// deploy/accounts/example-partner-leafnode.conf). Its local clients read
+// the peer's feed through it, and nothing more.
+func TestPartnerLeafNode(t *testing.T) {
+	ids := map[string]identity{"switch": newIdentity(t), "pa": newIdentity(t)}
+	cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf(`
+peers:
+  - {id: pa, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
+  - {id: pb, organisation: org-b, subscriptions: [{sensors: ["*"]}]}
+`, ids["pa"].pub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: ids["switch"].pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafPort := freePort(t)
+	text += fmt.Sprintf("leafnodes { listen: \"127.0.0.1:%d\" }\n", leafPort)
+	hub, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Config: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	x := &exchange{url: hub.ClientURL(), ids: ids}
+	sw := x.connect(t, "switch", "", nil)
+	js, _ := jetstream.New(sw)
+	if err := bus.EnsureStreams(t.Context(), js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{"cof.out.pa", "cof.out.pa", "cof.out.pb"} {
+		if _, err := js.Publish(t.Context(), subj, []byte(`{"to":"`+subj+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The partner's server: its own account, a leaf remote with pa's seed.
+	dir := t.TempDir()
+	seed, _ := ids["pa"].kp.Seed() // a remote takes the seed itself: the file is secret
+	partnerConf := filepath.Join(dir, "partner.conf")
+	if err := os.WriteFile(partnerConf, []byte(fmt.Sprintf(`
+listen: "127.0.0.1:-1"
+accounts { CIRCL { users: [ { user: local, password: "pw" } ] } }
+leafnodes { remotes = [ { url: "nats://127.0.0.1:%d", nkey: %q, account: "CIRCL" } ] }
+`, leafPort, seed)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(partnerConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.NoSigs, opts.NoLog = true, true
+	partner, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go partner.Start()
+	t.Cleanup(func() { partner.Shutdown(); partner.WaitForShutdown() })
+	if !partner.ReadyForConnections(10 * time.Second) {
+		t.Fatal("partner server not ready")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for partner.NumLeafNodes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the leaf node did not connect to the exchange")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A client of the partner, on its own server, reads pa's feed.
+	local, err := nats.Connect(partner.ClientURL(), nats.UserInfo("local", "pw"), nats.CustomInboxPrefix(peers.PeerInbox("pa")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ljs, _ := jetstream.NewWithAPIPrefix(local, peers.APIPrefix)
+	var cons jetstream.Consumer
+	for time.Now().Before(deadline) { // interest takes a moment to cross the leaf
+		if cons, err = ljs.Consumer(t.Context(), routing.PeerStream("pa"), config.DefaultConsumer); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("binding pa's consumer through the leaf node: %v", err)
+	}
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		if string(m.Data()) != `{"to":"cof.out.pa"}` {
+			t.Errorf("received %s", m.Data())
+		}
+		if err := m.DoubleAck(t.Context()); err != nil {
+			t.Errorf("ack through the leaf node: %v", err)
+		}
+	}
+	if n != 2 {
+		t.Errorf("fetched %d messages through the leaf node, want 2", n)
+	}
+	// And nothing of pb's: its consumer is not exported to this identity.
+	if _, err := ljs.Consumer(t.Context(), routing.PeerStream("pb"), config.DefaultConsumer); err == nil {
+		t.Error("pb's consumer is reachable through pa's leaf node")
+	}
+}
