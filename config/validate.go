@@ -79,6 +79,7 @@ func (c *Config) validate() []*Error {
 			bad(p+".id", "sensor %q is defined twice", s.ID)
 		}
 		sensors[s.ID] = true
+		checkOrg(p+".organisation", s.Organisation, bad)
 		if s.NKey != "" && !nkeys.IsValidPublicUserKey(s.NKey) {
 			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
 		}
@@ -97,6 +98,7 @@ func (c *Config) validate() []*Error {
 			bad(p+".id", "peer %q is defined twice", pe.ID)
 		}
 		peers[pe.ID] = true
+		checkOrg(p+".organisation", pe.Organisation, bad)
 		if pe.NKey != "" && !nkeys.IsValidPublicUserKey(pe.NKey) {
 			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
 		}
@@ -139,6 +141,22 @@ func (c *Config) validate() []*Error {
 		}
 	}
 	return errs
+}
+
+// checkOrg refuses organisation names that could share an account with
+// another identity: a leading '_' is reserved for the accounts of
+// identities without an organisation.
+func checkOrg(path, org string, bad func(string, string, ...any)) {
+	if org == "" {
+		return
+	}
+	if strings.HasPrefix(org, "_") {
+		bad(path, "%q: names starting with '_' are reserved", org)
+		return
+	}
+	if err := routing.ValidateID("organisation", org, false); err != nil {
+		bad(path, "%v", err)
+	}
 }
 
 func isLoopback(host string) bool {
