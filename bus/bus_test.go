@@ -73,12 +73,12 @@ peers:
 		}
 	}
 	in := info(t, js, routing.InStream).Config
-	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew || in.Storage != jetstream.FileStorage ||
+	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew || !in.DiscardNewPerSubject || in.MaxMsgsPerSubject != 2000 || in.Storage != jetstream.FileStorage ||
 		in.Compression != jetstream.S2Compression || in.Duplicates != 4*time.Minute || in.Subjects[0] != "cof.in.>" {
 		t.Errorf("COF_IN config: %+v", in)
 	}
 	dlq := info(t, js, routing.DLQStream).Config
-	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" || dlq.MaxMsgsPerSubject != 10000 {
+	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" || dlq.MaxMsgsPerSubject != 1000 {
 		t.Errorf("COF_DLQ config: %+v", dlq)
 	}
 	p1 := info(t, js, "PEER_p1").Config
@@ -87,6 +87,13 @@ peers:
 	}
 	if p2 := info(t, js, "PEER_p2").Config; p2.MaxBytes != 1<<30 || p2.Discard != jetstream.DiscardOld {
 		t.Errorf("PEER_p2 config: %+v", p2)
+	}
+	cons, err := js.Consumer(ctx, "PEER_p1", config.DefaultConsumer)
+	if err != nil {
+		t.Fatalf("the peer's consumer was not provisioned: %v", err)
+	}
+	if cc := cons.CachedInfo().Config; cc.MaxWaiting != 8 || cc.MaxRequestBatch != 1000 || cc.MaxRequestExpires != time.Minute || cc.AckPolicy != jetstream.AckExplicitPolicy {
+		t.Errorf("peer consumer config: %+v", cc)
 	}
 
 	// Changed limits are applied to the existing streams at the next start.

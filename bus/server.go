@@ -117,6 +117,26 @@ func Reconfigure(s *server.Server, cfg ServerConfig) error {
 	if err := s.ReloadOptions(opts); err != nil {
 		return fmt.Errorf("bus: reloading the server configuration: %w", err)
 	}
+	// An account added by a reload may import from an account whose new
+	// exports the server applies after it; a second pass with the same
+	// options resolves those imports.
+	opts2, err := serverOptions(cfg)
+	if err != nil {
+		return err
+	}
+	opts2.ServerName, opts2.Host, opts2.Port = opts.ServerName, opts.Host, opts.Port
+	opts2.JetStream, opts2.StoreDir, opts2.NoSigs, opts2.MaxPayload = true, cfg.StoreDir, true, 1<<20
+	if err := s.ReloadOptions(opts2); err != nil {
+		return fmt.Errorf("bus: reloading the server configuration: %w", err)
+	}
+	// The server re-checks client connections against the new users, but
+	// not leaf nodes: a leaf whose key was rotated or removed would keep
+	// its access. Drop them all; the legitimate ones reconnect at once.
+	if lz, err := s.Leafz(nil); err == nil {
+		for _, l := range lz.Leafs {
+			_ = s.DisconnectClientByID(l.ID)
+		}
+	}
 	return nil
 }
 

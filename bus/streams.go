@@ -48,6 +48,8 @@ func StreamConfigs(c *config.Config) []jetstream.StreamConfig {
 	in := base(routing.InStream, []string{routing.InPrefix + ">"}, c.Streams.In)
 	in.Description = "cofswitch input: batches from sensors, removed once switched"
 	in.Retention = jetstream.WorkQueuePolicy
+	// A sensor at its own limit is refused alone; the others go on.
+	in.DiscardNewPerSubject = in.Discard == jetstream.DiscardNew && in.MaxMsgsPerSubject > 0
 	dlq := base(routing.DLQStream, []string{routing.DLQPrefix + ">"}, c.Streams.DLQ)
 	dlq.Description = "cofswitch dead letters: rejected input with the reason"
 	out := []jetstream.StreamConfig{in, dlq}
@@ -88,5 +90,11 @@ func PeerConsumerConfig(name string) jetstream.ConsumerConfig {
 		AckWait:       30 * time.Second,
 		MaxAckPending: 1000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// A peer holds these consumers' API: bound what it can ask of the
+		// server with them.
+		MaxWaiting:         8,
+		MaxRequestBatch:    1000,
+		MaxRequestExpires:  time.Minute,
+		MaxRequestMaxBytes: 64 << 20,
 	}
 }

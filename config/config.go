@@ -79,8 +79,10 @@ type StreamLimits struct {
 	MaxAge   Duration `yaml:"max_age"`
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	MaxMsgs  int64    `yaml:"max_msgs"`
-	// MaxMsgsPerSubject bounds each subject (for COF_DLQ: each sensor),
-	// so that one sender cannot evict everyone else's messages.
+	// MaxMsgsPerSubject bounds each subject, that is each sensor's
+	// backlog in COF_IN (where, with discard new, a full sensor is refused
+	// on its own) and its dead letters in COF_DLQ. It counts messages, not
+	// bytes: a sensor's share is at most this many batches of up to 1 MiB.
 	MaxMsgsPerSubject int64  `yaml:"max_msgs_per_subject"`
 	Discard           string `yaml:"discard"` // "old" or "new"
 }
@@ -155,8 +157,8 @@ const (
 // when full (so sensors see back-pressure and nothing is dropped unseen);
 // the DLQ keeps a week; peer streams keep three days and evict the oldest.
 var (
-	DefaultIn   = StreamLimits{MaxAge: Duration(24 * time.Hour), MaxBytes: 8 << 30, Discard: "new"}
-	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxBytes: 1 << 30, MaxMsgsPerSubject: 10000, Discard: "old"}
+	DefaultIn   = StreamLimits{MaxAge: Duration(24 * time.Hour), MaxBytes: 8 << 30, MaxMsgsPerSubject: 2000, Discard: "new"}
+	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxBytes: 1 << 30, MaxMsgsPerSubject: 1000, Discard: "old"}
 	DefaultPeer = StreamLimits{MaxAge: Duration(72 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
 )
 

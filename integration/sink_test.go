@@ -74,7 +74,7 @@ func TestFileSinkSurvivesKill9(t *testing.T) {
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("sink after SIGTERM: %v", err)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "cof-*"))
 	seen := map[string]int{}
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".ndjson.zst") {

@@ -3,12 +3,16 @@
 // generated from the registry, in which the NATS server (not only the
 // switch) keeps each organisation to its own data.
 //
-// The model: two accounts per organisation, one for its sensors and one
-// for its peers, plus EXCHANGE (the streams and the switch) and SYS. The
-// roles are apart because a pull request's reply subject is free: a peer
-// sharing an account with its organisation's sensors could have its feed
-// delivered onto their input subject, which that account imports, and so
-// replay it into the exchange. Organisations see nothing of EXCHANGE but what it
+// The model: one account per identity (each sensor, each peer), named for
+// its organisation, plus EXCHANGE (the streams and the switch) and SYS.
+// Identities do not share accounts, even within an organisation, because
+// what an account imports is reachable by more than its users'
+// permissions: a request's reply subject is free (a sensor could have a
+// publish ack planted on a sibling's input; a peer could have its feed
+// replayed onto a sensor input), and a leaf-node connection is not held to
+// the permissions on $JS.ACK (one peer's leaf could fetch and ack a
+// sibling peer's feed). With one identity per account, the only subjects
+// reachable are that identity's own. Organisations see nothing of EXCHANGE but what it
 // exports to them alone: to a sensor's account, the service cof.in.<sensor>
 // (publish with JetStream acks); to a peer's account, the consumer API of
 // the durable consumers provisioned on its stream PEER_<peer> (fetch, info,
@@ -30,14 +34,23 @@ import (
 const (
 	ExchangeAccount = "EXCHANGE"
 	SystemAccount   = "SYS"
-	orgPrefix       = "ORG_"
+	orgPrefix       = "ORG:"
 )
 
-// SensorAccount is the account of an organisation's sensors.
-func SensorAccount(org string) string { return orgPrefix + routing.EscapeToken(org) + "_SENSORS" }
+// SensorAccount is the account of one sensor. Escaped tokens never hold
+// ':', so the name is unambiguous.
+func SensorAccount(org, id string) string {
+	return orgPrefix + routing.EscapeToken(org) + ":sensor:" + routing.EscapeToken(id)
+}
 
-// PeerAccount is the account of an organisation's peers.
-func PeerAccount(org string) string { return orgPrefix + routing.EscapeToken(org) + "_PEERS" }
+// PeerAccount is the account of one peer.
+func PeerAccount(org, id string) string {
+	return orgPrefix + routing.EscapeToken(org) + ":peer:" + routing.EscapeToken(id)
+}
+
+// accountLimits bound what one identity can hold on the exchange's
+// server: a handful of connections, its subscriptions, one leaf node.
+const accountLimits = "limits { max_connections: 16, max_subscriptions: 256, max_leafnodes: 1 }"
 
 // SensorInbox and PeerInbox are the inbox prefixes each identity must use
 // (nats.CustomInboxPrefix); its permissions allow no other.
@@ -131,7 +144,7 @@ func ServerConfig(c *config.Config, o ServerOptions) (string, error) {
 		if s.NKey == "" {
 			continue
 		}
-		acc := SensorAccount(orgOf(s.Organisation, "sensor", s.ID))
+		acc := SensorAccount(orgOf(s.Organisation), s.ID)
 		subj := routing.InSubject(s.ID)
 		exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s] }", q(subj), q(acc)))
 		a := org(acc)
@@ -142,7 +155,7 @@ func ServerConfig(c *config.Config, o ServerOptions) (string, error) {
 		if p.NKey == "" {
 			continue
 		}
-		acc := PeerAccount(orgOf(p.Organisation, "peer", p.ID))
+		acc := PeerAccount(orgOf(p.Organisation), p.ID)
 		a := org(acc)
 		var allowed []string
 		for _, cons := range p.Consumers {
@@ -172,7 +185,7 @@ func ServerConfig(c *config.Config, o ServerOptions) (string, error) {
 	slices.Sort(names)
 	for _, n := range names {
 		a := orgs[n]
-		w("  %s {\n    users: [\n", q(n))
+		w("  %s {\n    %s\n    users: [\n", q(n), accountLimits)
 		for _, u := range a.users {
 			w("      %s\n", u)
 		}
@@ -202,13 +215,12 @@ type orgAccount struct {
 	users, imports []string
 }
 
-// orgOf names the account of an identity: its organisation, or one of its
-// own when it has none, so that nobody shares an account by accident.
-func orgOf(org, kind, id string) string {
+// orgOf is the organisation part of an account name.
+func orgOf(org string) string {
 	if org != "" {
 		return org
 	}
-	return "_" + kind + "_" + id
+	return "_"
 }
 
 // user renders an nkey user allowed to publish pubs and subscribe to its

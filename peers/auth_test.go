@@ -45,17 +45,19 @@ type exchange struct {
 func newExchange(t *testing.T) *exchange {
 	t.Helper()
 	ids := map[string]identity{}
-	for _, n := range []string{"switch", "s1", "s2", "pa", "pb"} {
+	for _, n := range []string{"switch", "s1", "s1b", "s2", "pa", "pa2", "pb"} {
 		ids[n] = newIdentity(t)
 	}
 	yaml := fmt.Sprintf(`
 sensors:
   - {id: s1, organisation: org-a, nkey: %s}
+  - {id: s1b, organisation: org-a, nkey: %s}
   - {id: s2, organisation: org-b, nkey: %s}
 peers:
   - {id: pa, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
+  - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
   - {id: pb, organisation: org-b, nkey: %s, subscriptions: [{sensors: ["*"]}]}
-`, ids["s1"].pub, ids["s2"].pub, ids["pa"].pub, ids["pb"].pub)
+`, ids["s1"].pub, ids["s1b"].pub, ids["s2"].pub, ids["pa"].pub, ids["pa2"].pub, ids["pb"].pub)
 	cfg, err := config.Parse("t.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +81,7 @@ peers:
 		t.Fatal(err)
 	}
 	// Something in every stream, so that a leak would show.
-	for _, subj := range []string{"cof.out.pa", "cof.out.pb", "cof.dlq.s1", "cof.in.s1"} {
+	for _, subj := range []string{"cof.out.pa", "cof.out.pa2", "cof.out.pb", "cof.dlq.s1", "cof.in.s1"} {
 		if _, err := x.switchJS.Publish(ctx, subj, []byte(`{"from":"`+subj+`"}`)); err != nil {
 			t.Fatal(err)
 		}
@@ -229,6 +231,8 @@ func TestAdversarial(t *testing.T) {
 		{"create a consumer on B's stream", req("$JS.API.CONSUMER.CREATE.PEER_pb")},
 		{"create a named consumer on B's stream", req("$JS.API.CONSUMER.CREATE.PEER_pb.mine.cof.out.pb")},
 		{"bind B's consumer", req("$JS.API.CONSUMER.MSG.NEXT.PEER_pb.sink")},
+		{"fetch a sibling peer's feed (same organisation)", req(peers.APIPrefix + ".CONSUMER.MSG.NEXT.PEER_pa2.sink")},
+		{"ack-subject fetch on a sibling's consumer", pub("$JS.ACK.PEER_pa2.sink.1.1.1.0.0")},
 		{"bind B's consumer through the exchange prefix", req(peers.APIPrefix + ".CONSUMER.MSG.NEXT.PEER_pb.sink")},
 		{"create a consumer through the exchange prefix", req(peers.APIPrefix + ".CONSUMER.CREATE.PEER_pa.mine.cof.out.pa")},
 		{"ack B's messages", pub("$JS.ACK.PEER_pb.sink.1.1.1.1.1.0")},
@@ -281,6 +285,34 @@ func TestAdversarial(t *testing.T) {
 			t.Fatal("connected as pb without pb's seed")
 		}
 	})
+}
+
+// TestSiblingSensorPlanting: a sensor's publish whose reply subject is a
+// sibling sensor's input (same organisation) must not store the ack there.
+func TestSiblingSensorPlanting(t *testing.T) {
+	x := newExchange(t)
+	s1 := x.connect(t, "s1", peers.SensorInbox("s1"), nil)
+	before := streamSubjectMsgs(t, x.switchJS, "cof.in.s1b")
+	if err := s1.PublishRequest("cof.in.s1", "cof.in.s1b", []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if after := streamSubjectMsgs(t, x.switchJS, "cof.in.s1b"); after != before {
+		t.Errorf("cof.in.s1b went from %d to %d messages: s1 planted its ack on a sibling's input", before, after)
+	}
+}
+
+func streamSubjectMsgs(t *testing.T, js jetstream.JetStream, subject string) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), routing.InStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
 }
 
 // TestReplyRedirection: a pull request whose reply subject names a sensor

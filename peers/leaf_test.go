@@ -33,22 +33,35 @@ func freePort(t *testing.T) int {
 // deploy/accounts/example-partner-leafnode.conf). Its local clients read
 // the peer's feed through it, and nothing more.
 func TestPartnerLeafNode(t *testing.T) {
-	ids := map[string]identity{"switch": newIdentity(t), "pa": newIdentity(t)}
-	cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf(`
+	ids := map[string]identity{"switch": newIdentity(t), "pa": newIdentity(t), "pa2": newIdentity(t)}
+	registry := func(withPA bool) *config.Config {
+		pa := ""
+		if withPA {
+			pa = fmt.Sprintf(", nkey: %s", ids["pa"].pub)
+		}
+		cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf(`
 peers:
-  - {id: pa, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
+  - {id: pa, organisation: org-a%s, subscriptions: [{sensors: ["*"]}]}
+  - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
   - {id: pb, organisation: org-b, subscriptions: [{sensors: ["*"]}]}
-`, ids["pa"].pub)))
-	if err != nil {
-		t.Fatal(err)
+`, pa, ids["pa2"].pub)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
 	}
-	text, err := peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: ids["switch"].pub})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := registry(true)
 	leafPort := freePort(t)
-	text += fmt.Sprintf("leafnodes { listen: \"127.0.0.1:%d\" }\n", leafPort)
-	hub, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Config: text})
+	hubStore := t.TempDir()
+	hubConfig := func(c *config.Config) bus.ServerConfig {
+		text, err := peers.ServerConfig(c, peers.ServerOptions{SwitchKey: ids["switch"].pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text += fmt.Sprintf("leafnodes { listen: \"127.0.0.1:%d\" }\n", leafPort)
+		return bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: hubStore, Config: text}
+	}
+	hub, err := bus.StartServer(hubConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +72,7 @@ peers:
 	if err := bus.EnsureStreams(t.Context(), js, cfg); err != nil {
 		t.Fatal(err)
 	}
-	for _, subj := range []string{"cof.out.pa", "cof.out.pa", "cof.out.pb"} {
+	for _, subj := range []string{"cof.out.pa", "cof.out.pa", "cof.out.pb", "cof.out.pa2"} {
 		if _, err := js.Publish(t.Context(), subj, []byte(`{"to":"`+subj+`"}`)); err != nil {
 			t.Fatal(err)
 		}
@@ -132,8 +145,29 @@ leafnodes { remotes = [ { url: "nats://127.0.0.1:%d", nkey: %q, account: "CIRCL"
 	if n != 2 {
 		t.Errorf("fetched %d messages through the leaf node, want 2", n)
 	}
-	// And nothing of pb's: its consumer is not exported to this identity.
+	// And nothing of pb's or of pa2's (same organisation): their consumers
+	// are not exported to this identity's account.
 	if _, err := ljs.Consumer(t.Context(), routing.PeerStream("pb"), config.DefaultConsumer); err == nil {
 		t.Error("pb's consumer is reachable through pa's leaf node")
+	}
+	if _, err := ljs.Consumer(t.Context(), routing.PeerStream("pa2"), config.DefaultConsumer); err == nil {
+		t.Error("pa2's consumer is reachable through pa's leaf node")
+	}
+	// The ack-subject trick: "+NXT" to a sibling's ack subject, with our
+	// inbox as the reply, must bring nothing.
+	steal, _ := local.SubscribeSync(peers.PeerInbox("pa") + ".steal")
+	_ = local.PublishRequest("$JS.ACK.PEER_pa2.sink.1.1.1.0.0", peers.PeerInbox("pa")+".steal", []byte(`+NXT {"batch":1}`))
+	if m, err := steal.NextMsg(time.Second); err == nil {
+		t.Errorf("pa's leaf obtained %q from pa2's consumer", m.Data)
+	}
+
+	// Revocation: pa's key leaves the registry; its leaf is cut and
+	// cannot come back.
+	if err := bus.Reconfigure(hub, hubConfig(registry(false))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := hub.NumLeafNodes(); n != 0 {
+		t.Errorf("%d leaf nodes still connected after pa's key was removed", n)
 	}
 }

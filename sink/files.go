@@ -35,6 +35,7 @@ const (
 )
 
 type fileSink struct {
+	lock *os.File // holds DIR/.lock: one sink per directory
 	dir  string
 	o    FileOptions
 	enc  *zstd.Encoder
@@ -65,8 +66,14 @@ func NewFiles(dir string, o FileOptions) (Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &fileSink{dir: dir, o: o, enc: enc}
+	lock, err := lockDir(dir)
+	if err != nil {
+		enc.Close()
+		return nil, err
+	}
+	s := &fileSink{dir: dir, o: o, enc: enc, lock: lock}
 	if err := s.recover(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	return s, nil
@@ -213,6 +220,11 @@ func (s *fileSink) open(now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrPermanent, err)
 		}
+		// The new name must be durable before a batch in it is acked.
+		if err := syncDir(s.dir); err != nil {
+			f.Close()
+			return err
+		}
 		s.cur, s.name, s.size, s.born, s.n = f, base+partialSuffix, 0, now, 0
 		return nil
 	}
@@ -250,7 +262,23 @@ func (s *fileSink) Close() error {
 	defer s.mu.Unlock()
 	err := s.rotate()
 	_ = s.enc.Close()
+	_ = s.lock.Close() // releases the lock
 	return err
+}
+
+// lockDir takes an exclusive lock on DIR/.lock for the sink's lifetime: a
+// second sink on the same directory would "repair" the first one's open
+// file, which holds acked batches, away.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sink: %s is in use by another sink (%v)", dir, err)
+	}
+	return f, nil
 }
 
 // ReadFile returns the NDJSON of a file written by the file sink, finished

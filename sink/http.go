@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -30,13 +31,14 @@ type HTTPOptions struct {
 const HeaderIdempotencyKey = "Idempotency-Key"
 
 type httpSink struct {
-	url  string
-	o    HTTPOptions
-	zenc *zstd.Encoder
+	url   string
+	shown string // url without credentials, for errors and logs
+	o     HTTPOptions
+	zenc  *zstd.Encoder
 }
 
 // NewHTTP returns a Sink that POSTs each batch as NDJSON to url.
-func NewHTTP(url string, o HTTPOptions) (Sink, error) {
+func NewHTTP(dest string, o HTTPOptions) (Sink, error) {
 	if o.Encoding == "" {
 		o.Encoding = "gzip"
 	}
@@ -52,7 +54,12 @@ func NewHTTP(url string, o HTTPOptions) (Sink, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.Timeout}
 	}
-	s := &httpSink{url: url, o: o}
+	// A redirect is no confirmation: following it would turn the POST into
+	// a GET without the batch, whose 2xx would be taken for delivery.
+	c := *o.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &c
+	s := &httpSink{url: dest, shown: redactURL(dest), o: o}
 	switch o.Encoding {
 	case "gzip", "identity":
 	case "zstd":
@@ -110,7 +117,7 @@ func (s *httpSink) Deliver(ctx context.Context, b Batch) error {
 		}
 		delay *= 2
 	}
-	return fmt.Errorf("sink: %s after %d attempts: %w", s.url, s.o.Attempts, last)
+	return fmt.Errorf("sink: %s after %d attempts: %w", s.shown, s.o.Attempts, last)
 }
 
 func (s *httpSink) post(ctx context.Context, b Batch, payload []byte) error {
@@ -132,7 +139,8 @@ func (s *httpSink) post(ctx context.Context, b Batch, payload []byte) error {
 	}
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
-		return err
+		// net/http's errors quote the URL: say which without its secrets.
+		return fmt.Errorf("POST %s: %s", s.shown, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -141,9 +149,20 @@ func (s *httpSink) post(ctx context.Context, b Batch, payload []byte) error {
 		return nil
 	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
 		return fmt.Errorf("HTTP %d: %s", c, bytes.TrimSpace(msg))
+	case c >= 300 && c < 400:
+		return fmt.Errorf("%w: HTTP %d redirect to %q: point the sink at the final URL", ErrPermanent, c, resp.Header.Get("Location"))
 	default:
 		return fmt.Errorf("%w: HTTP %d: %s", ErrPermanent, c, bytes.TrimSpace(msg))
 	}
+}
+
+// redactURL removes user information from a URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func (s *httpSink) Close() error {

@@ -74,7 +74,14 @@ func (r *Runner) handle(ctx context.Context, codec *cof.Codec, msg jetstream.Msg
 		r.Log.Error("delivery without metadata; left for redelivery", "err", err)
 		return
 	}
-	b := Batch{Key: r.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10), TLP: msg.Headers().Get("Cofswitch-TLP")}
+	// The switch's message id names the input batch, COF_IN's creation and
+	// the chunk: unlike a stream sequence it does not repeat when a stream
+	// is recreated or two exchanges feed one receiver.
+	key := msg.Headers().Get(jetstream.MsgIDHeader)
+	if key == "" {
+		key = r.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	b := Batch{Key: key, TLP: msg.Headers().Get("Cofswitch-TLP")}
 	b.Records, _ = strconv.Atoi(msg.Headers().Get("Cofswitch-Records"))
 	enc, err := cof.ParseEncoding(msg.Headers().Get("Content-Encoding"))
 	if err == nil {

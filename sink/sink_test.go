@@ -3,6 +3,7 @@ package sink_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -255,6 +256,7 @@ func TestFileSinkRotationAndRepair(t *testing.T) {
 	_, _ = f.Write([]byte{0x50, 0x2a, 0x4d, 0x18, 8, 0, 0, 0, 200, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3})
 	f.Close()
 	// Restart: the torn tail is cut, the file finished.
+	sink.Abandon(s)
 	s2, err := sink.NewFiles(dir, sink.FileOptions{MaxBytes: 400, Now: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +267,7 @@ func TestFileSinkRotationAndRepair(t *testing.T) {
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "cof-*"))
 	var all []string
 	for _, name := range files {
 		if !strings.HasSuffix(name, ".ndjson.zst") {
@@ -290,5 +292,51 @@ func TestWriterSink(t *testing.T) {
 	s, _ := sink.Open("stdout", sink.Options{Stdout: &buf})
 	if err := s.Deliver(t.Context(), sink.Batch{Body: []byte("a\nb\n")}); err != nil || buf.String() != "a\nb\n" {
 		t.Errorf("writer sink: %v %q", err, buf.String())
+	}
+}
+
+func TestFileSinkRefusesASecondSinkOnItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sink.NewFiles(dir, sink.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Deliver(t.Context(), sink.Batch{Body: []byte("{}\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sink.NewFiles(dir, sink.FileOptions{}); err == nil || !strings.Contains(err.Error(), "in use by another sink") {
+		t.Fatalf("a second sink on the directory: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := sink.NewFiles(dir, sink.FileOptions{})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	s2.Close()
+}
+
+func TestHTTPSinkRedirectIsNotDelivery(t *testing.T) {
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/old" {
+			http.Redirect(w, r, "/new", http.StatusFound)
+			return
+		}
+		if r.Method == http.MethodPost {
+			posts++
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	s, _ := sink.NewHTTP(strings.Replace(srv.URL, "http://", "http://alice:s3cret@", 1)+"/old", sink.HTTPOptions{Attempts: 1})
+	err := s.Deliver(t.Context(), sink.Batch{Key: "k", Body: []byte("{}\n")})
+	if err == nil || !errors.Is(err, sink.ErrPermanent) || posts != 0 {
+		t.Fatalf("a redirect was taken for delivery: err %v, posts at the target %d", err, posts)
+	}
+	s2, _ := sink.NewHTTP("http://alice:s3cret@127.0.0.1:1/x", sink.HTTPOptions{Attempts: 1})
+	if err := s2.Deliver(t.Context(), sink.Batch{Key: "k", Body: []byte("{}\n")}); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error leaks the password or is nil: %v", err)
 	}
 }

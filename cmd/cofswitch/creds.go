@@ -70,11 +70,14 @@ func creds(io stdio, f *credsFlags) error {
 	}
 	seed, _ := kp.Seed()
 	pub, _ := kp.PublicKey()
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if f.force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		// Replace, never write through: a symlink or a lax mode on the old
+		// file must not carry over to the new seed.
+		if err := os.Remove(out); err != nil && !os.IsNotExist(err) {
+			return &exitError{code: exitUsage, msg: err.Error()}
+		}
 	}
-	fh, err := os.OpenFile(out, flags, 0o600)
+	fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return usageErrorf("%s exists (use --force to replace it)", out)
 	}

@@ -67,7 +67,7 @@ func TestNATSConfig(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	for _, want := range []string{"system_account: SYS", `"ORG_org-a_SENSORS"`, `{ service: "cof.in.s1", accounts: ["ORG_org-a_SENSORS"] }`, pub, sensorPub} {
+	for _, want := range []string{"system_account: SYS", `"ORG:org-a:sensor:s1"`, `{ service: "cof.in.s1", accounts: ["ORG:org-a:sensor:s1"] }`, "max_leafnodes: 1", pub, sensorPub} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("output lacks %s:\n%s", want, res.stdout)
 		}

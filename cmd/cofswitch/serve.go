@@ -356,7 +356,7 @@ func (r *reloader) run(ctx context.Context, every time.Duration) {
 			if err != nil {
 				continue
 			}
-			if c, err := config.Parse(r.path, data); (err != nil && err.Error() != r.lastErr) || (err == nil && c.Version != r.version) {
+			if c, err := config.Parse(r.path, data); err != nil || c.Version != r.version {
 				r.reload(ctx, "file changed")
 			}
 		}
@@ -384,10 +384,9 @@ func (r *reloader) reload(ctx context.Context, why string) {
 			r.log.Error("reload rejected; the running configuration stays", "file", r.path, "trigger", why,
 				"running", r.eng.PolicyVersion(), "err", err)
 		}
+		// The version is not recorded: the next check tries again, so a
+		// passing fault (a timeout) cannot leave a key removal unapplied.
 		r.lastErr = err.Error()
-		if cfg != nil {
-			r.version = cfg.Version
-		}
 		return
 	}
 	r.lastErr = ""
