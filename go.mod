@@ -3,6 +3,7 @@ module github.com/cofswitch/cofswitch
 go 1.26.8
 
 require (
+	github.com/google/btree v1.1.3
 	github.com/hashicorp/go-memdb v1.3.5
 	github.com/klauspost/compress v1.20.4
 	github.com/miekg/dns v1.1.73
