@@ -32,7 +32,7 @@ type MemStore struct {
 	byRev   *btree.BTreeG[entry]
 	byData  *btree.BTreeG[entry]
 	byIP    *btree.BTreeG[ipEntry]
-	applied map[string]uint64
+	applied map[string]*appliedSet
 	nextID  uint64
 	size    int
 }
@@ -78,7 +78,7 @@ func NewMemStore() (*MemStore, error) {
 		byRev:   btree.NewG(32, entryLess),
 		byData:  btree.NewG(32, entryLess),
 		byIP:    btree.NewG(32, ipLess),
-		applied: map[string]uint64{},
+		applied: map[string]*appliedSet{},
 	}, nil
 }
 
@@ -86,8 +86,16 @@ func NewMemStore() (*MemStore, error) {
 func (m *MemStore) Apply(_ context.Context, stream string, seq uint64, recs []*cof.Record) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.applied[stream] >= seq && seq != 0 {
-		return false, nil
+	// Sequence 0 is not a stream position (imports): never skipped.
+	var as *appliedSet
+	if seq != 0 {
+		if as = m.applied[stream]; as == nil {
+			as = &appliedSet{above: map[uint64]bool{}}
+			m.applied[stream] = as
+		}
+		if as.has(seq) {
+			return false, nil
+		}
 	}
 	for _, rec := range recs {
 		s := FromRecord(rec)
@@ -99,15 +107,76 @@ func (m *MemStore) Apply(_ context.Context, stream string, seq uint64, recs []*c
 			sl.cur.Store(&merged)
 			continue
 		}
-		m.nextID++
-		sl := &slot{id: m.nextID, next: m.sets[h]}
-		sl.cur.Store(s)
-		m.sets[h] = sl
-		m.size++
-		m.index(sl, s)
+		m.insertHashed(h, s)
 	}
-	m.applied[stream] = seq
+	if as != nil {
+		as.add(seq)
+	}
 	return true, nil
+}
+
+// appliedSet is the set of sequences of one stream already applied: all
+// up to floor, and those above it in above. A delivery can be lost in
+// transit while later ones arrive, so "the highest applied" would skip the
+// lost one when it is redelivered; the set does not.
+type appliedSet struct {
+	floor uint64
+	above map[uint64]bool
+}
+
+func (a *appliedSet) has(seq uint64) bool { return seq <= a.floor || a.above[seq] }
+
+func (a *appliedSet) add(seq uint64) {
+	a.above[seq] = true
+	for a.above[a.floor+1] {
+		delete(a.above, a.floor+1)
+		a.floor++
+	}
+}
+
+// raise marks every sequence up to floor as done: the consumer's ack floor
+// says so (it also passes over messages the stream no longer holds, which
+// would otherwise stay holes in the set).
+func (a *appliedSet) raise(floor uint64) {
+	if floor <= a.floor {
+		return
+	}
+	a.floor = floor
+	for s := range a.above {
+		if s <= floor {
+			delete(a.above, s)
+		}
+	}
+	for a.above[a.floor+1] {
+		delete(a.above, a.floor+1)
+		a.floor++
+	}
+}
+
+// AdvanceApplied tells the store that every sequence of stream up to
+// floor is done (the consumer's ack floor).
+func (m *MemStore) AdvanceApplied(stream string, floor uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	as := m.applied[stream]
+	if as == nil {
+		as = &appliedSet{above: map[uint64]bool{}}
+		m.applied[stream] = as
+	}
+	as.raise(floor)
+}
+
+// insert adds a new rrset (from a snapshot); the caller holds the lock or
+// owns the store.
+func (m *MemStore) insert(s *RRset) { m.insertHashed(m.hash(s), s) }
+
+func (m *MemStore) insertHashed(h uint64, s *RRset) {
+	m.nextID++
+	sl := &slot{id: m.nextID, next: m.sets[h]}
+	sl.cur.Store(s)
+	m.sets[h] = sl
+	m.size++
+	m.index(sl, s)
 }
 
 // hash identifies an rrset's key without building the key string: the
@@ -158,7 +227,10 @@ func (m *MemStore) index(sl *slot, s *RRset) {
 func (m *MemStore) Applied(_ context.Context, stream string) (uint64, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.applied[stream], nil
+	if as := m.applied[stream]; as != nil {
+		return as.floor, nil
+	}
+	return 0, nil
 }
 
 // collector applies a query's filters, offset and limit to candidates.

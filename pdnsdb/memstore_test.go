@@ -126,6 +126,44 @@ func TestAggregationAndExactlyOnce(t *testing.T) {
 	}
 }
 
+// TestAppliedSet: a batch whose first delivery was lost is applied when it
+// comes again, even after later ones; a batch applied is never applied
+// twice; the consumer's ack floor fills holes left by deleted messages.
+func TestAppliedSet(t *testing.T) {
+	m, _ := NewMemStore()
+	rec := records(t, `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2}`)
+	apply := func(seq uint64) bool {
+		ok, err := m.Apply(t.Context(), "s", seq, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for _, seq := range []uint64{1, 2, 4, 5} { // 3 lost in transit
+		if !apply(seq) {
+			t.Fatalf("seq %d not applied", seq)
+		}
+	}
+	if apply(4) || apply(1) {
+		t.Error("a redelivery was applied twice")
+	}
+	if !apply(3) {
+		t.Error("the lost delivery was skipped when it came again")
+	}
+	if floor, _ := m.Applied(t.Context(), "s"); floor != 5 {
+		t.Errorf("floor %d, want 5", floor)
+	}
+	apply(8) // 6 and 7 deleted by retention
+	m.AdvanceApplied("s", 7)
+	if floor, _ := m.Applied(t.Context(), "s"); floor != 8 {
+		t.Errorf("floor %d after the ack floor passed the holes, want 8", floor)
+	}
+	got, _ := m.Lookup(t.Context(), Query{Name: "a.example"})
+	if got[0].Count != 6 {
+		t.Errorf("count %d, want 6 (seqs 1-5 and 8)", got[0].Count)
+	}
+}
+
 func TestPagination(t *testing.T) {
 	m, _ := NewMemStore()
 	var batch []*cof.Record

@@ -13,9 +13,9 @@ import (
 // answer the same queries.
 type Store interface {
 	// Apply merges the records of the batch at sequence seq of stream,
-	// exactly once: a batch at or below the last applied sequence is
-	// skipped (it is a redelivery), and the sequence is recorded in the
-	// same transaction as the merge.
+	// exactly once: a sequence already applied is skipped (a redelivery),
+	// and the sequence is recorded with the merge. Sequence 0 (an import)
+	// is always applied.
 	Apply(ctx context.Context, stream string, seq uint64, recs []*cof.Record) (applied bool, err error)
 	// Applied returns the last sequence applied from stream.
 	Applied(ctx context.Context, stream string) (uint64, error)
