@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/bus"
@@ -45,8 +47,33 @@ func dnsdbSummary(t *testing.T, addr, path string) (count, results int64) {
 
 // TestDBSurvivesKill9: the database is killed with SIGKILL twice while it
 // ingests; after restarts its counts are exact: nothing lost, nothing
-// counted twice.
+// counted twice. It runs on the embedded store and, when a server is
+// given, on PostgreSQL.
 func TestDBSurvivesKill9(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { dbKill9(t, nil) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("COFSWITCH_TEST_PG_DSN")
+		if dsn == "" {
+			t.Skip("no PostgreSQL: set COFSWITCH_TEST_PG_DSN (.ci/run starts a server and sets it)")
+		}
+		schema := fmt.Sprintf("kill%d", time.Now().UnixNano())
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(t.Context())
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dbKill9(t, []string{"--postgres", dsn + sep + "search_path=" + schema})
+	})
+}
+
+func dbKill9(t *testing.T, extra []string) {
 	t.Setenv("COFSWITCH_DB_API_KEYS", "test-key")
 	srv, _, js := startServer(t)
 	if err := ensureStreams(t.Context(), js, writeFile(t, "c.yaml", exchangeYAML)); err != nil {
@@ -82,7 +109,7 @@ func TestDBSurvivesKill9(t *testing.T) {
 	}
 	store := filepath.Join(t.TempDir(), "db")
 	addr := freeAddr(t)
-	args := []string{"db", "serve", "--peer", "peer-hub", "--store", store, "--http", addr, "--nats-url", srv.ClientURL(), "--checkpoint", "100ms"}
+	args := append([]string{"db", "serve", "--peer", "peer-hub", "--store", store, "--http", addr, "--nats-url", srv.ClientURL(), "--checkpoint", "100ms"}, extra...)
 	for kill := 0; kill < 2; kill++ {
 		before := info().Delivered.Consumer
 		p := start(t, args...)

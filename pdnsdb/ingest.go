@@ -13,15 +13,17 @@ import (
 	"github.com/cofswitch/cofswitch/cof"
 )
 
-// Ingester applies a peer's feed to the embedded store. A batch is acked
-// only once a snapshot that holds it is durable: after a crash the store
-// reloads the snapshot and the server redelivers the rest, which the store
-// applies once (it skips sequences it has applied).
+// Ingester applies a peer's feed to a store. A batch is acked only once it
+// is durable (for the embedded store, once a snapshot holds it): after a
+// crash the store reloads and the server redelivers the rest, which the
+// store applies once (it skips the sequences it has applied).
 type Ingester struct {
 	Consumer jetstream.Consumer
 	Stream   string // the peer stream, which names the applied sequence
-	Store    *MemStore
-	Dir      string // where snapshots go
+	Store    Store
+	// Save makes what Store holds durable (the embedded store's snapshot).
+	// Nil for a store whose every Apply is durable (PostgreSQL commits).
+	Save func() error
 	// A checkpoint (snapshot, then acks) is taken after Every or after
 	// Batches pending batches, whichever first; both stay well inside the
 	// consumer's ack wait and max ack pending. Defaults 5 s and 500.
@@ -66,8 +68,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 		if len(pending) == 0 {
 			return nil
 		}
-		if err := in.Store.Save(in.Dir); err != nil {
-			return err
+		if in.Save != nil {
+			if err := in.Save(); err != nil {
+				return err
+			}
 		}
 		for _, m := range pending {
 			_ = m.Ack() // a lost ack only brings a batch the store skips
@@ -75,7 +79,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		// The ack floor also passes messages the stream no longer holds:
 		// holes in the applied set that no delivery would ever fill.
 		if ci, err := in.Consumer.Info(ctx); err == nil {
-			in.Store.AdvanceApplied(in.Stream, ci.AckFloor.Stream)
+			_ = in.Store.AdvanceApplied(ctx, in.Stream, ci.AckFloor.Stream)
 		}
 		in.mu.Lock()
 		in.stats.Checkpoints++

@@ -155,7 +155,7 @@ func (a *appliedSet) raise(floor uint64) {
 
 // AdvanceApplied tells the store that every sequence of stream up to
 // floor is done (the consumer's ack floor).
-func (m *MemStore) AdvanceApplied(stream string, floor uint64) {
+func (m *MemStore) AdvanceApplied(_ context.Context, stream string, floor uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	as := m.applied[stream]
@@ -164,6 +164,7 @@ func (m *MemStore) AdvanceApplied(stream string, floor uint64) {
 		m.applied[stream] = as
 	}
 	as.raise(floor)
+	return nil
 }
 
 // insert adds a new rrset (from a snapshot); the caller holds the lock or

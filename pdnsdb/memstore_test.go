@@ -19,12 +19,10 @@ func records(t *testing.T, lines ...string) []*cof.Record {
 	return out
 }
 
-func testStore(t *testing.T) *MemStore {
+// testStore fills a store of the kind newStore makes.
+func testStore(t *testing.T, newStore func(*testing.T) Store) Store {
 	t.Helper()
-	m, err := NewMemStore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newStore(t)
 	batches := [][]*cof.Record{
 		records(t,
 			`{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":100,"time_last":200,"count":2,"bailiwick":"example.com","sensor_id":"s1"}`,
@@ -56,8 +54,10 @@ func names(sets []*RRset) string {
 	return strings.Join(out, " ")
 }
 
-func TestLookups(t *testing.T) {
-	m := testStore(t)
+func TestLookups(t *testing.T) { forEachStore(t, testLookups) }
+
+func testLookups(t *testing.T, newStore func(*testing.T) Store) {
+	m := testStore(t, newStore)
 	tests := []struct {
 		name string
 		q    Query
@@ -98,8 +98,10 @@ func TestLookups(t *testing.T) {
 	}
 }
 
-func TestAggregationAndExactlyOnce(t *testing.T) {
-	m := testStore(t)
+func TestAggregationAndExactlyOnce(t *testing.T) { forEachStore(t, testAggregation) }
+
+func testAggregation(t *testing.T, newStore func(*testing.T) Store) {
+	m := testStore(t, newStore)
 	got, _ := m.Lookup(t.Context(), Query{Name: "www.example.com", Type: cof.TypeA})
 	s := got[0]
 	if s.Count != 5 || s.TimeFirst != 90 || s.TimeLast != 250 || !slices.Equal(s.Sensors, []string{"s1", "s2"}) {
@@ -129,8 +131,10 @@ func TestAggregationAndExactlyOnce(t *testing.T) {
 // TestAppliedSet: a batch whose first delivery was lost is applied when it
 // comes again, even after later ones; a batch applied is never applied
 // twice; the consumer's ack floor fills holes left by deleted messages.
-func TestAppliedSet(t *testing.T) {
-	m, _ := NewMemStore()
+func TestAppliedSet(t *testing.T) { forEachStore(t, testAppliedSet) }
+
+func testAppliedSet(t *testing.T, newStore func(*testing.T) Store) {
+	m := newStore(t)
 	rec := records(t, `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2}`)
 	apply := func(seq uint64) bool {
 		ok, err := m.Apply(t.Context(), "s", seq, rec)
@@ -154,7 +158,9 @@ func TestAppliedSet(t *testing.T) {
 		t.Errorf("floor %d, want 5", floor)
 	}
 	apply(8) // 6 and 7 deleted by retention
-	m.AdvanceApplied("s", 7)
+	if err := m.AdvanceApplied(t.Context(), "s", 7); err != nil {
+		t.Fatal(err)
+	}
 	if floor, _ := m.Applied(t.Context(), "s"); floor != 8 {
 		t.Errorf("floor %d after the ack floor passed the holes, want 8", floor)
 	}
@@ -164,8 +170,10 @@ func TestAppliedSet(t *testing.T) {
 	}
 }
 
-func TestPagination(t *testing.T) {
-	m, _ := NewMemStore()
+func TestPagination(t *testing.T) { forEachStore(t, testPagination) }
+
+func testPagination(t *testing.T, newStore func(*testing.T) Store) {
+	m := newStore(t)
 	var batch []*cof.Record
 	for i := range 25 {
 		batch = append(batch, mustRecord(t, fmt.Sprintf(`{"rrname":"h%02d.example.com","rrtype":"A","rdata":["192.0.2.%d"],"time_first":1,"time_last":2}`, i, i+1)))

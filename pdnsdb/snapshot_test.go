@@ -7,7 +7,7 @@ import (
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
-	m := testStore(t)
+	m := testStore(t, newMem).(*MemStore)
 	dir := t.TempDir()
 	if err := m.Save(dir); err != nil {
 		t.Fatal(err)

@@ -17,8 +17,12 @@ type Store interface {
 	// and the sequence is recorded with the merge. Sequence 0 (an import)
 	// is always applied.
 	Apply(ctx context.Context, stream string, seq uint64, recs []*cof.Record) (applied bool, err error)
-	// Applied returns the last sequence applied from stream.
+	// Applied returns the sequence of stream up to which every batch is
+	// applied.
 	Applied(ctx context.Context, stream string) (uint64, error)
+	// AdvanceApplied records that every sequence up to floor is done (the
+	// consumer's ack floor, which also passes messages the stream lost).
+	AdvanceApplied(ctx context.Context, stream string, floor uint64) error
 	// Lookup answers a query.
 	Lookup(ctx context.Context, q Query) ([]*RRset, error)
 	Close() error

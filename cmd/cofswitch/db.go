@@ -34,6 +34,7 @@ func dbCommand() *command {
 
 type dbFlags struct {
 	peer, store, httpAddr, consumer, apiPrefix string
+	postgres                                   string
 	keysFile, usersFile                        string
 	every                                      time.Duration
 	nats                                       natsFlags
@@ -59,7 +60,8 @@ required: the database does not answer anonymous queries.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
-			fs.StringVar(&f.store, "store", "cofswitch-db", "store `directory`")
+			fs.StringVar(&f.store, "store", "cofswitch-db", "store `directory` (embedded store)")
+			fs.StringVar(&f.postgres, "postgres", "", "PostgreSQL `DSN`: keep the rrsets there instead of the embedded store")
 			fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8053", "query API `address`")
 			fs.StringVar(&f.consumer, "consumer", config.DefaultConsumer, "the durable consumer `name` to bind")
 			fs.StringVar(&f.apiPrefix, "api-prefix", "", "JetStream API `prefix` (default "+peers.APIPrefix+" with --nkey or --creds)")
@@ -139,16 +141,28 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	if err := os.MkdirAll(f.store, 0o700); err != nil {
-		return &exitError{code: exitUsage, msg: err.Error()}
+	var store pdnsdb.Store
+	var save func() error
+	if f.postgres != "" {
+		pg, err := pdnsdb.OpenPG(ctx, f.postgres)
+		if err != nil {
+			return &exitError{code: exitFailure, msg: err.Error()}
+		}
+		store = pg
+	} else {
+		if err := os.MkdirAll(f.store, 0o700); err != nil {
+			return &exitError{code: exitUsage, msg: err.Error()}
+		}
+		mem, err := pdnsdb.LoadMemStore(f.store)
+		if err != nil {
+			return &exitError{code: exitFailure, msg: err.Error()}
+		}
+		store, save = mem, func() error { return mem.Save(f.store) }
 	}
-	store, err := pdnsdb.LoadMemStore(f.store)
-	if err != nil {
-		return &exitError{code: exitFailure, msg: err.Error()}
-	}
+	defer store.Close()
 	stream := routing.PeerStream(f.peer)
 	applied, _ := store.Applied(ctx, stream)
-	log.Info("store loaded", "dir", f.store, "rrsets", store.Len(), "applied_through", applied)
+	log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied)
 
 	nc, err := f.nats.connect("cofswitch-db", log, nats.CustomInboxPrefix(peers.PeerInbox(f.peer)))
 	if err != nil {
@@ -181,10 +195,10 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
 	log.Info("query API ready", "url", "http://"+ln.Addr().String(), "dnsdb", "/dnsdb/v2", "circl", "/pdns/query")
-	in := &pdnsdb.Ingester{Consumer: cons, Stream: stream, Store: store, Dir: f.store, Every: f.every, Log: log}
+	in := &pdnsdb.Ingester{Consumer: cons, Stream: stream, Store: store, Save: save, Every: f.every, Log: log}
 	err = in.Run(ctx)
 	st := in.Stats()
-	log.Info("db stopped", "batches", st.Batches, "records", st.Records, "skipped", st.Skipped, "rrsets", store.Len())
+	log.Info("db stopped", "batches", st.Batches, "records", st.Records, "skipped", st.Skipped)
 	return err
 }
 
