@@ -55,7 +55,9 @@ CREATE TABLE IF NOT EXISTS applied_floor (stream text PRIMARY KEY, floor bigint 
 // row from an updated one.
 const pgUpsert = `
 INSERT INTO rrset (rrkey, rrname, rev, rrtype, rdata, time_first, time_last, has_zone, zone_time_first, zone_time_last, count, bailiwick, sensors)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+SELECT k, n, r, t, string_to_array(rd, E'\x1f'), tf, tl, hz, ztf, ztl, c, b, string_to_array(se, E'\x1f')
+FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[], $7::bigint[], $8::boolean[],
+	$9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[]) AS u(k, n, r, t, rd, tf, tl, hz, ztf, ztl, c, b, se)
 ON CONFLICT (rrkey) DO UPDATE SET
 	time_first = LEAST(rrset.time_first, EXCLUDED.time_first),
 	time_last = GREATEST(rrset.time_last, EXCLUDED.time_last),
@@ -69,7 +71,12 @@ ON CONFLICT (rrkey) DO UPDATE SET
 	count = rrset.count + EXCLUDED.count,
 	bailiwick = CASE WHEN length(EXCLUDED.bailiwick) > length(rrset.bailiwick) THEN EXCLUDED.bailiwick ELSE rrset.bailiwick END,
 	sensors = ARRAY(SELECT DISTINCT s FROM unnest(rrset.sensors || EXCLUDED.sensors) AS s ORDER BY s)
-RETURNING id, (xmax = 0)`
+RETURNING id, (xmax = 0), rrkey`
+
+// sep joins the rdata values and sensors of one row: the unit separator,
+// which a COF string cannot hold unescaped... but may hold escaped, so
+// Apply refuses a value holding it.
+const sep = "\x1f"
 
 // OpenPG connects to PostgreSQL and creates the schema if needed.
 func OpenPG(ctx context.Context, dsn string) (*PGStore, error) {
@@ -107,6 +114,11 @@ func (p *PGStore) Apply(ctx context.Context, stream string, seq uint64, recs []*
 	merged := map[string]*RRset{}
 	var order []string
 	for _, r := range recs {
+		for _, v := range append(r.RData, r.SensorID) {
+			if strings.Contains(v, sep) {
+				return false, fmt.Errorf("pdnsdb: postgres: a value holds U+001F, which this store cannot keep: %q", v)
+			}
+		}
 		s := FromRecord(r)
 		k := s.Key()
 		if cur, ok := merged[k]; ok {
@@ -116,36 +128,49 @@ func (p *PGStore) Apply(ctx context.Context, stream string, seq uint64, recs []*
 		merged[k] = s
 		order = append(order, k)
 	}
-	batch := &pgx.Batch{}
-	for _, k := range order {
+	// One multi-row upsert: the rows travel as parallel arrays (rdata and
+	// sensors joined with a separator no COF string holds), so a batch
+	// costs one round trip however many rrsets it has.
+	n := len(order)
+	keys, names, revs := make([][]byte, n), make([]string, n), make([]string, n)
+	types := make([]int32, n)
+	rdata, sensors, bails := make([]string, n), make([]string, n), make([]string, n)
+	tf, tl, ztf, ztl, counts := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	hz := make([]bool, n)
+	byKey := map[string]*RRset{}
+	for i, k := range order {
 		s := merged[k]
 		sum := sha256.Sum256([]byte(k))
-		sensors := s.Sensors
-		if sensors == nil {
-			sensors = []string{}
-		}
-		batch.Queue(pgUpsert, sum[:16], s.RRName, reverseName(s.RRName), int(s.RRType), s.RData,
-			s.TimeFirst, s.TimeLast, s.HasZoneTimes, s.ZoneTimeFirst, s.ZoneTimeLast, s.Count, s.Bailiwick, sensors)
+		keys[i] = sum[:16]
+		byKey[string(sum[:16])] = s
+		names[i], revs[i], types[i] = s.RRName, reverseName(s.RRName), int32(s.RRType)
+		rdata[i], sensors[i], bails[i] = strings.Join(s.RData, sep), strings.Join(s.Sensors, sep), s.Bailiwick
+		tf[i], tl[i], ztf[i], ztl[i], counts[i], hz[i] = s.TimeFirst, s.TimeLast, s.ZoneTimeFirst, s.ZoneTimeLast, s.Count, s.HasZoneTimes
 	}
-	results := tx.SendBatch(ctx, batch)
+	rows, err := tx.Query(ctx, pgUpsert, keys, names, revs, types, rdata, tf, tl, hz, ztf, ztl, counts, bails, sensors)
+	if err != nil {
+		return false, fmt.Errorf("pdnsdb: postgres upsert: %w", err)
+	}
 	type created struct {
 		id int64
 		s  *RRset
 	}
 	var fresh []created
-	for _, k := range order {
+	for rows.Next() {
 		var id int64
 		var inserted bool
-		if err := results.QueryRow().Scan(&id, &inserted); err != nil {
-			results.Close()
+		var key []byte
+		if err := rows.Scan(&id, &inserted, &key); err != nil {
+			rows.Close()
 			return false, fmt.Errorf("pdnsdb: postgres upsert: %w", err)
 		}
 		if inserted {
-			fresh = append(fresh, created{id, merged[k]})
+			fresh = append(fresh, created{id, byKey[string(key)]})
 		}
 	}
-	if err := results.Close(); err != nil {
-		return false, fmt.Errorf("pdnsdb: postgres: %w", err)
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("pdnsdb: postgres upsert: %w", err)
 	}
 	var ids, ipIDs []int64
 	var values, ips []string

@@ -24,7 +24,9 @@ func newMem(t *testing.T) Store {
 }
 
 // newPG opens a store in a fresh schema of the test server.
-func newPG(t *testing.T) Store {
+func newPG(t *testing.T) Store { return newPGb(t) }
+
+func newPGb(t testing.TB) Store {
 	t.Helper()
 	dsn := os.Getenv(PGEnv)
 	schema := fmt.Sprintf("t%d", rand.Uint64())
