@@ -42,9 +42,9 @@ CREATE TABLE IF NOT EXISTS rrset (
 );
 CREATE INDEX IF NOT EXISTS rrset_name ON rrset (rrname text_pattern_ops);
 CREATE INDEX IF NOT EXISTS rrset_rev ON rrset (rev text_pattern_ops);
-CREATE TABLE IF NOT EXISTS rrset_rdata (rrset bigint NOT NULL REFERENCES rrset(id), value text NOT NULL);
+CREATE TABLE IF NOT EXISTS rrset_rdata (rrset bigint NOT NULL, value text NOT NULL);
 CREATE INDEX IF NOT EXISTS rrset_rdata_value ON rrset_rdata (value text_pattern_ops);
-CREATE TABLE IF NOT EXISTS rrset_ip (rrset bigint NOT NULL REFERENCES rrset(id), ip inet NOT NULL);
+CREATE TABLE IF NOT EXISTS rrset_ip (rrset bigint NOT NULL, ip inet NOT NULL);
 CREATE INDEX IF NOT EXISTS rrset_ip_ip ON rrset_ip (ip);
 CREATE TABLE IF NOT EXISTS applied (stream text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (stream, seq));
 CREATE TABLE IF NOT EXISTS applied_floor (stream text PRIMARY KEY, floor bigint NOT NULL);
