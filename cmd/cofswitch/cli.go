@@ -33,6 +33,9 @@ type command struct {
 	flags   func(fs *flag.FlagSet) any
 	run     func(ctx context.Context, io stdio, opts any, args []string) error
 	subs    []*command
+	// dflt is the subcommand that runs when a command with subcommands is
+	// given flags straight away ("db --peer x" is "db serve --peer x").
+	dflt *command
 }
 
 // exitError carries an exit code out of a command, with a message (which
@@ -95,6 +98,9 @@ func dispatch(ctx context.Context, c *command, path []string, args []string, io 
 			if s.name == name {
 				return dispatch(ctx, s, path, args[1:], io)
 			}
+		}
+		if c.dflt != nil && strings.HasPrefix(name, "-") {
+			return dispatch(ctx, c.dflt, path, args, io)
 		}
 		return usageErrorf("unknown command %q (see '%s --help')", strings.TrimPrefix(strings.Join(append(path, name), " "), "cofswitch "), strings.Join(path, " "))
 	}
@@ -164,6 +170,9 @@ func writeUsage(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "Usage: %s COMMAND [ARGS]\n\n%s\n\nCommands:\n", name, c.doc)
 		for _, s := range c.subs {
 			fmt.Fprintf(w, "  %-10s %s\n", s.name, s.summary)
+		}
+		if c.dflt != nil {
+			fmt.Fprintf(w, "\n'%s FLAGS' is '%s %s FLAGS'.\n", name, name, c.dflt.name)
 		}
 		fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's flags.\n", name)
 		return

@@ -730,6 +730,9 @@ func TestHelpForms(t *testing.T) {
 		{name: "cof", forms: [][]string{{"cof", "--help"}, {"help", "cof"}, {"cof", "help"}}},
 		{name: "cof validate", forms: [][]string{{"cof", "validate", "--help"}, {"help", "cof", "validate"}, {"cof", "help", "validate"}}},
 		{name: "version", forms: [][]string{{"version", "--help"}, {"help", "version"}}},
+		// "db FLAGS" runs "db serve FLAGS": the same errors, the same usage.
+		{name: "db default", forms: [][]string{{"db", "serve", "--peer", "x"}, {"db", "--peer", "x"}}},
+		{name: "db default bad flag", forms: [][]string{{"db", "serve", "--frob"}, {"db", "--frob"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

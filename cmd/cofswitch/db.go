@@ -24,11 +24,13 @@ import (
 )
 
 func dbCommand() *command {
+	serve := dbServeCommand()
 	return &command{
 		name:    "db",
 		summary: "the peer's passive DNS database and its query APIs",
 		doc:     "The reference pDNS database a peer keeps: ingest its feed, answer dnsdbq, CIRCL clients and MISP.",
-		subs:    []*command{dbServeCommand(), dbImportCommand()},
+		subs:    []*command{serve, dbImportCommand()},
+		dflt:    serve,
 	}
 }
 
