@@ -139,7 +139,7 @@ func dbKill9(t *testing.T, extra []string) {
 func TestDBImportAndRefusesAnonymousAccess(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "db")
 	out, stderr, code := run(t, nil, "db", "import", "--store", store, "../testdata/cof/sample.ndjson", "../testdata/cof/invalid.ndjson")
-	if code != 1 || !contains(out, "imported 10 records (7 invalid)") || !contains(stderr, "invalid.ndjson:2: rdata: missing") {
+	if code != 1 || !contains(out, "imported 10 records from 2 files (7 invalid lines skipped)") || !contains(stderr, "invalid.ndjson:2: rdata: missing") {
 		t.Errorf("import: exit %d, %q, %q", code, out, stderr)
 	}
 	t.Setenv("COFSWITCH_DB_API_KEYS", "")

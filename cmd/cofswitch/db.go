@@ -155,6 +155,11 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 		if err := os.MkdirAll(f.store, 0o700); err != nil {
 			return &exitError{code: exitUsage, msg: err.Error()}
 		}
+		lock, err := pdnsdb.LockDir(f.store)
+		if err != nil {
+			return &exitError{code: exitFailure, msg: err.Error()}
+		}
+		defer lock.Close()
 		mem, err := pdnsdb.LoadMemStore(f.store)
 		if err != nil {
 			return &exitError{code: exitFailure, msg: err.Error()}
@@ -209,12 +214,18 @@ func dbImportCommand() *command {
 		name:    "import",
 		args:    "FILE...",
 		summary: "load COF files into the store",
-		doc: `Load COF records (NDJSON, plain, gzip or zstd) into the store under --store,
-merged by the same rules as the feed, and save it. Invalid lines are
-reported as "FILE:LINE: reason". Run it while 'db serve' is stopped.`,
+		doc: `Load COF records (NDJSON, plain, gzip or zstd) into the embedded store
+under --store, or into PostgreSQL with --postgres, merged by the same rules
+as the feed. Invalid lines are reported as "FILE:LINE: reason" and skipped;
+the exit code is then 1. Progress is shown on a terminal.
+
+The embedded store is saved at the end: run the import while 'db serve'
+is stopped (the store's lock refuses otherwise). PostgreSQL takes imports
+while 'db serve' runs.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
-			fs.StringVar(&f.store, "store", "cofswitch-db", "store `directory`")
+			fs.StringVar(&f.store, "store", "cofswitch-db", "store `directory` (embedded store)")
+			fs.StringVar(&f.postgres, "postgres", "", "PostgreSQL `DSN`: import into PostgreSQL instead of the embedded store")
 			return f
 		},
 		run: func(ctx context.Context, io stdio, opts any, args []string) error {
@@ -227,67 +238,101 @@ func dbImport(ctx context.Context, io stdio, f *dbFlags, args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("db import takes one or more FILEs")
 	}
-	if err := os.MkdirAll(f.store, 0o700); err != nil {
-		return &exitError{code: exitUsage, msg: err.Error()}
+	var store pdnsdb.Store
+	save := func() error { return nil }
+	if f.postgres != "" {
+		pg, err := pdnsdb.OpenPG(ctx, f.postgres)
+		if err != nil {
+			return &exitError{code: exitFailure, msg: err.Error()}
+		}
+		store = pg
+	} else {
+		if err := os.MkdirAll(f.store, 0o700); err != nil {
+			return &exitError{code: exitUsage, msg: err.Error()}
+		}
+		lock, err := pdnsdb.LockDir(f.store)
+		if err != nil {
+			return &exitError{code: exitFailure, msg: err.Error()}
+		}
+		defer lock.Close()
+		mem, err := pdnsdb.LoadMemStore(f.store)
+		if err != nil {
+			return &exitError{code: exitFailure, msg: err.Error()}
+		}
+		store, save = mem, func() error { return mem.Save(f.store) }
 	}
-	store, err := pdnsdb.LoadMemStore(f.store)
-	if err != nil {
-		return &exitError{code: exitFailure, msg: err.Error()}
-	}
+	defer store.Close()
 	prog := newProgress(io.err)
 	total, invalid := 0, 0
 	for _, name := range args {
-		fh, err := os.Open(name)
+		n, bad, err := importFile(ctx, io, store, name, func(done int) { prog.update(total+done, 0) })
+		total += n
+		invalid += bad
 		if err != nil {
-			return &exitError{code: exitUsage, msg: err.Error()}
-		}
-		rd, err := cof.NewReader(fh)
-		if err != nil {
-			fh.Close()
-			return &exitError{code: exitUsage, msg: err.Error()}
-		}
-		var batch []*cof.Record
-		flush := func() error {
-			// Imports are not a stream: sequence 0 is never skipped.
-			if _, err := store.Apply(ctx, "import:"+filepath.Base(name), 0, batch); err != nil {
-				return err
+			prog.done()
+			// What the earlier files and batches merged stays: an import
+			// is not a transaction, and running it again merges the same
+			// records twice only in the counts.
+			if serr := save(); serr != nil {
+				return &exitError{code: exitFailure, msg: fmt.Sprintf("%v (and saving what was imported: %v)", err, serr)}
 			}
-			total += len(batch)
-			prog.update(total, 0)
-			batch = batch[:0]
-			return nil
-		}
-		for rd.Next() {
-			if err := rd.LineErr(); err != nil {
-				invalid++
-				fmt.Fprintf(io.err, "%s:%d: %s\n", name, rd.LineNumber(), err.(*cof.Error).Detail())
-				continue
-			}
-			c := *rd.Record()
-			batch = append(batch, &c)
-			if len(batch) == 1000 {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := flush(); err != nil {
 			return err
-		}
-		rerr := rd.Err()
-		rd.Close()
-		fh.Close()
-		if rerr != nil {
-			return &exitError{code: exitUsage, msg: rerr.Error()}
 		}
 	}
 	prog.done()
-	if err := store.Save(f.store); err != nil {
-		return err
+	if err := save(); err != nil {
+		return &exitError{code: exitFailure, msg: err.Error()}
 	}
-	fmt.Fprintf(io.out, "imported %d records (%d invalid); the store holds %d rrsets\n", total, invalid, store.Len())
+	fmt.Fprintf(io.out, "imported %d records from %d files (%d invalid lines skipped)\n", total, len(args), invalid)
 	if invalid > 0 {
 		return &exitError{code: exitFailure}
 	}
 	return nil
+}
+
+// importFile merges one file's valid records into store in batches and
+// returns how many it merged and how many lines were invalid.
+func importFile(ctx context.Context, io stdio, store pdnsdb.Store, name string, progress func(int)) (n, invalid int, err error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return 0, 0, &exitError{code: exitUsage, msg: err.Error()}
+	}
+	defer fh.Close()
+	rd, err := cof.NewReader(fh)
+	if err != nil {
+		return 0, 0, &exitError{code: exitUsage, msg: fmt.Sprintf("%s: %v", name, err)}
+	}
+	defer rd.Close()
+	var batch []*cof.Record
+	flush := func() error {
+		// Imports are not a stream: sequence 0 is never skipped.
+		if _, err := store.Apply(ctx, "import:"+filepath.Base(name), 0, batch); err != nil {
+			return &exitError{code: exitFailure, msg: fmt.Sprintf("%s: storing records before line %d: %v", name, rd.LineNumber(), err)}
+		}
+		n += len(batch)
+		progress(n)
+		batch = batch[:0]
+		return nil
+	}
+	for rd.Next() {
+		if err := rd.LineErr(); err != nil {
+			invalid++
+			fmt.Fprintf(io.err, "%s:%d: %s\n", name, rd.LineNumber(), err.(*cof.Error).Detail())
+			continue
+		}
+		c := *rd.Record()
+		batch = append(batch, &c)
+		if len(batch) == 1000 {
+			if err := flush(); err != nil {
+				return n, invalid, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return n, invalid, err
+	}
+	if err := rd.Err(); err != nil {
+		return n, invalid, &exitError{code: exitFailure, msg: fmt.Sprintf("%s: %v", name, err)}
+	}
+	return n, invalid, nil
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"compress/gzip"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cofswitch/cofswitch/pdnsdb"
+)
+
+func TestDBImport(t *testing.T) {
+	store := t.TempDir()
+	twice := `{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":100,"time_last":200,"count":3}
+{"rrname":"WWW.example.com.","rrtype":"A","rdata":"192.0.2.1","time_first":50,"time_last":150,"count":4}
+`
+	plain := writeTemp(t, "twice.ndjson", []byte(twice))
+	gz := filepath.Join(t.TempDir(), "twice.ndjson.gz")
+	fh, err := os.Create(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(fh)
+	zw.Write([]byte(`{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":300,"time_last":400}` + "\n"))
+	zw.Close()
+	fh.Close()
+
+	got := runCLI(t, nil, "db", "import", "--store", store, plain, gz)
+	if got.code != exitOK || got.stdout != "imported 3 records from 2 files (0 invalid lines skipped)\n" {
+		t.Fatalf("import = %+v", got)
+	}
+	mem, err := pdnsdb.LoadMemStore(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := mem.Lookup(t.Context(), pdnsdb.Query{Name: "www.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Merged across lines and files: min first, max last, counts added
+	// (an absent count is 1).
+	if len(rs) != 1 || rs[0].TimeFirst != 50 || rs[0].TimeLast != 400 || rs[0].Count != 8 {
+		t.Fatalf("rrsets = %+v, want one: 50..400 count 8", rs)
+	}
+
+	// Invalid lines are named and skipped; the valid ones are merged and
+	// the exit code says some were not.
+	got = runCLI(t, nil, "db", "import", "--store", store, "../../testdata/cof/invalid.ndjson")
+	if got.code != exitFailure || !strings.Contains(got.stderr, "invalid.ndjson:2: ") ||
+		!strings.Contains(got.stdout, "imported 1 records from 1 files (7 invalid lines skipped)") {
+		t.Fatalf("import of invalid lines = %+v", got)
+	}
+	mem, err = pdnsdb.LoadMemStore(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mem.Len() != 2 {
+		t.Fatalf("store holds %d rrsets after the second import, want 2", mem.Len())
+	}
+}
+
+func TestDBImportErrors(t *testing.T) {
+	store := t.TempDir()
+	lock, err := pdnsdb.LockDir(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runCLI(t, nil, "db", "import", "--store", store, sampleFile)
+	lock.Close()
+	if got.code != exitFailure || !strings.Contains(got.stderr, "in use by another process") {
+		t.Fatalf("import into a store in use = %+v", got)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no files", []string{"db", "import", "--store", store}, exitUsage, "takes one or more FILEs"},
+		{"missing file", []string{"db", "import", "--store", store, "/nonexistent/x.ndjson"}, exitUsage, "no such file"},
+		{"store is a file", []string{"db", "import", "--store", sampleFile, sampleFile}, exitUsage, "not a directory"},
+		{"bad postgres DSN", []string{"db", "import", "--postgres", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2", sampleFile}, exitFailure, "127.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runCLI(t, nil, tt.args...)
+			if got.code != tt.code || !strings.Contains(got.stderr, tt.want) {
+				t.Fatalf("%q = %+v, want exit %d and %q", tt.args, got, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+// TestDBImportPostgres imports into a fresh schema of the server that
+// .ci/run starts, and reads the merged rrset back through the store.
+func TestDBImportPostgres(t *testing.T) {
+	dsn := os.Getenv("COFSWITCH_TEST_PG_DSN")
+	if dsn == "" {
+		t.Skip("no PostgreSQL: set COFSWITCH_TEST_PG_DSN (.ci/run starts a server and sets it)")
+	}
+	schema := fmt.Sprintf("imp%d", rand.Uint64())
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(t.Context())
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	dsn += sep + "search_path=" + schema
+
+	in := writeTemp(t, "in.ndjson", []byte(`{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":100,"time_last":200,"count":3}
+{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":50,"time_last":150}
+not json
+`))
+	got := runCLI(t, nil, "db", "import", "--postgres", dsn, in)
+	if got.code != exitFailure || got.stdout != "imported 2 records from 1 files (1 invalid lines skipped)\n" || !strings.Contains(got.stderr, "in.ndjson:3: ") {
+		t.Fatalf("import = %+v", got)
+	}
+	pg, err := pdnsdb.OpenPG(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	rs, err := pg.Lookup(t.Context(), pdnsdb.Query{IPFrom: netip.MustParseAddr("192.0.2.0"), IPTo: netip.MustParseAddr("192.0.2.255")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].TimeFirst != 50 || rs[0].TimeLast != 200 || rs[0].Count != 4 {
+		t.Fatalf("rrsets = %+v, want one: 50..200 count 4", rs)
+	}
+}
