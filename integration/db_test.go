@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,7 +65,10 @@ func TestDBSurvivesKill9(t *testing.T) {
 		if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
 			t.Fatal(err)
 		}
-		conn.Close(t.Context())
+		t.Cleanup(func() {
+			_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			conn.Close(context.Background())
+		})
 		sep := "?"
 		if strings.Contains(dsn, "?") {
 			sep = "&"

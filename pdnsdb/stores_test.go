@@ -38,6 +38,7 @@ func newPGb(t testing.TB) Store {
 		t.Fatal(err)
 	}
 	conn.Close(context.Background())
+	t.Cleanup(func() { dropSchema(dsn, schema) })
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"
@@ -61,4 +62,15 @@ func forEachStore(t *testing.T, suite func(*testing.T, func(*testing.T) Store)) 
 		}
 		suite(t, newPG)
 	})
+}
+
+// dropSchema removes a test's schema, so that repeated runs against one
+// server do not fill it.
+func dropSchema(dsn, schema string) {
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"compress/gzip"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -113,7 +114,10 @@ func TestDBImportPostgres(t *testing.T) {
 	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
 	}
-	conn.Close(t.Context())
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(context.Background())
+	})
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"
