@@ -191,6 +191,19 @@ func TestCIRCL(t *testing.T) {
 	if got := names(body); got != "mail.example.com/A" {
 		t.Errorf("address query: %q", got)
 	}
+	// dnsdbq in CIRCL mode sends -i 192.0.2.0/24 in DNSDB's comma form,
+	// percent-encoded; a range is taken as well.
+	for path, want := range map[string]string{
+		"/pdns/query/192.0.2.0%2C24":            "mail.example.com/A www.example.com/A",
+		"/pdns/query/192.0.2.0,28":              "www.example.com/A",
+		"/pdns/query/192.0.2.2-192.0.2.30":      "mail.example.com/A",
+		"/pdns/query/203.0.113.0%2C24":          "",
+		"/pdns/query/my-host-192.0.2.1.example": "",
+	} {
+		if _, _, body := get(t, srv, path, basic(nil)); names(body) != want {
+			t.Errorf("%s: %q, want %q", path, names(body), want)
+		}
+	}
 	_, _, body = get(t, srv, "/pdns/query/www.example.com", basic(map[string]string{"dribble-filter-rrtype": "AAAA,CNAME"}))
 	if got := names(body); got != "alias.example.org/CNAME www.example.com/AAAA" {
 		t.Errorf("filtered: %q", got)

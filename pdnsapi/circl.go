@@ -3,7 +3,6 @@ package pdnsapi
 import (
 	"bufio"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -53,10 +52,12 @@ func (s *Server) circl(w http.ResponseWriter, r *http.Request) {
 		cursor = n
 	}
 	// Every match, in a stable order: the name's rrsets, then the rrsets
-	// whose rdata names it (or holds the address).
+	// whose rdata names it (or holds the address). Besides one address,
+	// a prefix and a range are taken in the DNSDB forms, because dnsdbq
+	// in CIRCL mode sends "-i 192.0.2.0/24" as "192.0.2.0,24".
 	var queries []pdnsdb.Query
-	if a, err := netip.ParseAddr(value); err == nil {
-		queries = []pdnsdb.Query{{IPFrom: a, IPTo: a}}
+	if from, to, err := parseIPQuery(value); err == nil {
+		queries = []pdnsdb.Query{{IPFrom: from, IPTo: to}}
 	} else {
 		queries = []pdnsdb.Query{{Name: value}, {RData: value + "."}, {RData: value}}
 	}
