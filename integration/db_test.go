@@ -1,23 +1,21 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/pdnsdb/pgtest"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -53,27 +51,7 @@ func dnsdbSummary(t *testing.T, addr, path string) (count, results int64) {
 func TestDBSurvivesKill9(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) { dbKill9(t, nil) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("COFSWITCH_TEST_PG_DSN")
-		if dsn == "" {
-			t.Skip("no PostgreSQL: set COFSWITCH_TEST_PG_DSN (.ci/run starts a server and sets it)")
-		}
-		schema := fmt.Sprintf("kill%d", time.Now().UnixNano())
-		conn, err := pgx.Connect(t.Context(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			conn.Close(context.Background())
-		})
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		dbKill9(t, []string{"--postgres", dsn + sep + "search_path=" + schema})
+		dbKill9(t, []string{"--postgres", pgtest.DSN(t)})
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/pdnsdb/pgtest"
 )
 
 // BenchmarkIngest applies 500-record batches of distinct rrsets to the
@@ -113,8 +114,8 @@ func BenchmarkLookupAt1M(b *testing.B) {
 // BenchmarkIngestPG applies 500-record batches of distinct rrsets to the
 // PostgreSQL store (needs COFSWITCH_TEST_PG_DSN) and reports records/s.
 func BenchmarkIngestPG(b *testing.B) {
-	if os.Getenv(PGEnv) == "" {
-		b.Skipf("no PostgreSQL: set %s", PGEnv)
+	if !pgtest.Available() {
+		b.Skipf("no PostgreSQL: set %s", pgtest.Env)
 	}
 	per := 500
 	if v := os.Getenv("COFSWITCH_BENCH_PG_BATCH"); v != "" {

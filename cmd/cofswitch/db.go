@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/pdnsapi"
@@ -143,56 +140,20 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	var store pdnsdb.Store
-	var save func() error
-	if f.postgres != "" {
-		pg, err := pdnsdb.OpenPG(ctx, f.postgres)
-		if err != nil {
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		store = pg
-	} else {
-		if err := os.MkdirAll(f.store, 0o700); err != nil {
-			return &exitError{code: exitUsage, msg: err.Error()}
-		}
-		lock, err := pdnsdb.LockDir(f.store)
-		if err != nil {
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		defer lock.Close()
-		mem, err := pdnsdb.LoadMemStore(f.store)
-		if err != nil {
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		store, save = mem, func() error { return mem.Save(f.store) }
+	store, save, release, err := openStore(ctx, f)
+	if err != nil {
+		return err
 	}
-	defer store.Close()
+	defer release()
 	stream := routing.PeerStream(f.peer)
 	applied, _ := store.Applied(ctx, stream)
 	log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied)
 
-	nc, err := f.nats.connect("cofswitch-db", log, nats.CustomInboxPrefix(peers.PeerInbox(f.peer)))
-	if err != nil {
-		return &exitError{code: exitFailure, msg: err.Error()}
-	}
-	defer nc.Close()
-	prefix := f.apiPrefix
-	if prefix == "" && (f.nats.nkey != "" || f.nats.creds != "") {
-		prefix = peers.APIPrefix
-	}
-	var js jetstream.JetStream
-	if prefix != "" {
-		js, err = jetstream.NewWithAPIPrefix(nc, prefix)
-	} else {
-		js, err = jetstream.New(nc)
-	}
+	nc, cons, err := f.nats.bindPeerFeed(ctx, "cofswitch-db", log, f.peer, f.apiPrefix, f.consumer)
 	if err != nil {
 		return err
 	}
-	cons, err := js.Consumer(ctx, stream, f.consumer)
-	if err != nil {
-		return &exitError{code: exitFailure, msg: "binding consumer " + f.consumer + " on " + stream + ": " + err.Error()}
-	}
+	defer nc.Close()
 	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "--http: " + err.Error()}
@@ -238,30 +199,14 @@ func dbImport(ctx context.Context, io stdio, f *dbFlags, args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("db import takes one or more FILEs")
 	}
-	var store pdnsdb.Store
-	save := func() error { return nil }
-	if f.postgres != "" {
-		pg, err := pdnsdb.OpenPG(ctx, f.postgres)
-		if err != nil {
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		store = pg
-	} else {
-		if err := os.MkdirAll(f.store, 0o700); err != nil {
-			return &exitError{code: exitUsage, msg: err.Error()}
-		}
-		lock, err := pdnsdb.LockDir(f.store)
-		if err != nil {
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		defer lock.Close()
-		mem, err := pdnsdb.LoadMemStore(f.store)
-		if err != nil {
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		store, save = mem, func() error { return mem.Save(f.store) }
+	store, save, release, err := openStore(ctx, f)
+	if err != nil {
+		return err
 	}
-	defer store.Close()
+	defer release()
+	if save == nil {
+		save = func() error { return nil }
+	}
 	prog := newProgress(io.err)
 	total, invalid := 0, 0
 	for _, name := range args {
@@ -335,4 +280,36 @@ func importFile(ctx context.Context, io stdio, store pdnsdb.Store, name string, 
 		return n, invalid, &exitError{code: exitFailure, msg: fmt.Sprintf("%s: %v", name, err)}
 	}
 	return n, invalid, nil
+}
+
+// openStore opens the store the flags name: PostgreSQL with --postgres,
+// else the embedded store under --store, locked to this process and
+// loaded from its snapshot. save writes the embedded store's snapshot (nil
+// for PostgreSQL, which commits as it goes); release closes the store and
+// frees the lock.
+func openStore(ctx context.Context, f *dbFlags) (store pdnsdb.Store, save func() error, release func(), err error) {
+	if f.postgres != "" {
+		pg, err := pdnsdb.OpenPG(ctx, f.postgres)
+		if err != nil {
+			return nil, nil, nil, &exitError{code: exitFailure, msg: err.Error()}
+		}
+		return pg, nil, func() { pg.Close() }, nil
+	}
+	if err := os.MkdirAll(f.store, 0o700); err != nil {
+		return nil, nil, nil, &exitError{code: exitUsage, msg: err.Error()}
+	}
+	lock, err := pdnsdb.LockDir(f.store)
+	if err != nil {
+		return nil, nil, nil, &exitError{code: exitFailure, msg: err.Error()}
+	}
+	mem, err := pdnsdb.LoadMemStore(f.store)
+	if err != nil {
+		lock.Close()
+		return nil, nil, nil, &exitError{code: exitFailure, msg: err.Error()}
+	}
+	release = func() {
+		mem.Close()
+		lock.Close()
+	}
+	return mem, func() error { return mem.Save(f.store) }, release, nil
 }

@@ -2,18 +2,14 @@ package main
 
 import (
 	"compress/gzip"
-	"context"
-	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cofswitch/cofswitch/pdnsdb"
+	"github.com/cofswitch/cofswitch/pdnsdb/pgtest"
 )
 
 func TestDBImport(t *testing.T) {
@@ -102,27 +98,7 @@ func TestDBImportErrors(t *testing.T) {
 // TestDBImportPostgres imports into a fresh schema of the server that
 // .ci/run starts, and reads the merged rrset back through the store.
 func TestDBImportPostgres(t *testing.T) {
-	dsn := os.Getenv("COFSWITCH_TEST_PG_DSN")
-	if dsn == "" {
-		t.Skip("no PostgreSQL: set COFSWITCH_TEST_PG_DSN (.ci/run starts a server and sets it)")
-	}
-	schema := fmt.Sprintf("imp%d", rand.Uint64())
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	dsn += sep + "search_path=" + schema
+	dsn := pgtest.DSN(t)
 
 	in := writeTemp(t, "in.ndjson", []byte(`{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":100,"time_last":200,"count":3}
 {"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":50,"time_last":150}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"log/slog"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/peers"
+	"github.com/cofswitch/cofswitch/routing"
 )
 
 // defaultURL is where the embedded server of 'cofswitch serve' listens.
@@ -104,4 +107,36 @@ func isTerminal(w any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// bindPeerFeed connects as the peer (inbox under its own prefix) and
+// binds the durable consumer on its stream, through the exchange's API
+// prefix when the peer authenticates (its account imports the API there)
+// unless apiPrefix says otherwise. A failure exits 1.
+func (f *natsFlags) bindPeerFeed(ctx context.Context, name string, log *slog.Logger, peer, apiPrefix, consumer string) (*nats.Conn, jetstream.Consumer, error) {
+	nc, err := f.connect(name, log, nats.CustomInboxPrefix(peers.PeerInbox(peer)))
+	if err != nil {
+		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
+	}
+	prefix := apiPrefix
+	if prefix == "" && (f.nkey != "" || f.creds != "") {
+		prefix = peers.APIPrefix
+	}
+	var js jetstream.JetStream
+	if prefix != "" {
+		js, err = jetstream.NewWithAPIPrefix(nc, strings.TrimSuffix(prefix, "."))
+	} else {
+		js, err = jetstream.New(nc)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	stream := routing.PeerStream(peer)
+	cons, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		nc.Close()
+		return nil, nil, &exitError{code: exitFailure, msg: "binding consumer " + consumer + " on " + stream + ": " + err.Error()}
+	}
+	return nc, cons, nil
 }

@@ -8,9 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/peers"
 	"github.com/cofswitch/cofswitch/routing"
@@ -95,29 +92,12 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 		return usageErrorf("--to: %v", err)
 	}
 	defer dest.Close()
-	nc, err := f.nats.connect("cofswitch-sink", log, nats.CustomInboxPrefix(peers.PeerInbox(f.peer)))
-	if err != nil {
-		return &exitError{code: exitFailure, msg: err.Error()}
-	}
-	defer nc.Close()
-	prefix := f.apiPrefix
-	if prefix == "" && (f.nats.nkey != "" || f.nats.creds != "") {
-		prefix = peers.APIPrefix
-	}
-	var js jetstream.JetStream
-	if prefix != "" {
-		js, err = jetstream.NewWithAPIPrefix(nc, strings.TrimSuffix(prefix, "."))
-	} else {
-		js, err = jetstream.New(nc)
-	}
+	nc, cons, err := f.nats.bindPeerFeed(ctx, "cofswitch-sink", log, f.peer, f.apiPrefix, f.consumer)
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 	stream := routing.PeerStream(f.peer)
-	cons, err := js.Consumer(ctx, stream, f.consumer)
-	if err != nil {
-		return &exitError{code: exitFailure, msg: "binding consumer " + f.consumer + " on " + stream + ": " + err.Error()}
-	}
 	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log}
 	if f.metrics != "" {
 		stop, err := serveCollectors(f.metrics, log, sink.NewCollector(r))
