@@ -64,16 +64,22 @@ func newExchange(t testing.TB, yaml string) *exchange {
 // startSwitch runs an engine on its own connection until the test ends.
 func (x *exchange) startSwitch(opts ...engine.Option) *engine.Engine {
 	x.t.Helper()
-	nc, err := nats.Connect(x.url)
-	if err != nil {
-		x.t.Fatal(err)
-	}
 	tab, err := x.cfg.Table()
 	if err != nil {
 		x.t.Fatal(err)
 	}
+	return x.startSwitchWith(tab, policy.Builtin(), opts...)
+}
+
+// startSwitchWith runs an engine with the given registry and policies.
+func (x *exchange) startSwitchWith(tab *routing.Table, pols *policy.Set, opts ...engine.Option) *engine.Engine {
+	x.t.Helper()
+	nc, err := nats.Connect(x.url)
+	if err != nil {
+		x.t.Fatal(err)
+	}
 	opts = append([]engine.Option{engine.WithLogger(testLogger(x.t)), engine.WithAckWait(2 * time.Second)}, opts...)
-	e, err := engine.New(nc, tab, policy.Builtin(), opts...)
+	e, err := engine.New(nc, tab, pols, opts...)
 	if err != nil {
 		x.t.Fatal(err)
 	}
