@@ -50,35 +50,52 @@ func BenchmarkSwitch(b *testing.B) {
 		batches[i], _ = codec.Compress(nil, body, cof.Zstd)
 	}
 	n := max(b.N, 200) // at least 100k records a round, so start-up is noise
+	storeBatches(b, x, n, func(i int) []byte { return batches[i%len(batches)] })
+	st, delivered := timeDrain(b, x, func() *engine.Engine { return x.startSwitch(engine.WithWorkers(8)) })
+	if st.Records != uint64(n*perBatch) || delivered != uint64(n*perBatch*3) {
+		b.Fatalf("stats: %s", st)
+	}
+}
+
+// storeBatches stores n zstd batches in COF_IN before the timer starts,
+// batch(i) the i-th, round robin over sensors s1 to s4.
+func storeBatches(b *testing.B, x *exchange, n int, batch func(i int) []byte) {
+	b.Helper()
 	for i := range n {
 		m := nats.NewMsg(routing.InSubject(fmt.Sprintf("s%d", i%4+1)))
-		m.Data = batches[i%len(batches)]
+		m.Data = batch(i)
 		m.Header.Set("Content-Encoding", "zstd")
 		if _, err := x.js.PublishMsgAsync(m); err != nil {
 			b.Fatal(err)
 		}
 	}
 	<-x.js.PublishAsyncComplete()
+}
+
+// timeDrain starts the switch and times it until COF_IN is empty; it
+// reports input records/s, record deliveries/s and the Go heap in use at
+// the end, and returns the switch's stats and its deliveries for the
+// caller's checks.
+func timeDrain(b *testing.B, x *exchange, start func() *engine.Engine) (engine.Snapshot, uint64) {
+	b.Helper()
 	b.ResetTimer()
-	start := time.Now()
-	e := x.startSwitch(engine.WithWorkers(8))
+	t0 := time.Now()
+	e := start()
 	waitFor(b, "input drained", 10*time.Minute, x.inputDrained)
-	elapsed := time.Since(start)
+	elapsed := time.Since(t0)
 	b.StopTimer()
-	s := e.Stats()
+	st := e.Stats()
 	var delivered uint64
-	for _, v := range s.Delivered {
+	for _, v := range st.Delivered {
 		delivered += v
-	}
-	if s.Records != uint64(n*perBatch) || delivered != uint64(n*perBatch*3) {
-		b.Fatalf("stats: %s", s)
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(s.Records)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(float64(st.Records)/elapsed.Seconds(), "records/s")
 	b.ReportMetric(float64(delivered)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
 	b.ReportMetric(0, "ns/op")
+	return st, delivered
 }
 
 const benchPoliciesYAML = `
@@ -138,35 +155,13 @@ func BenchmarkSwitchPolicies(b *testing.B) {
 	}
 	n := max(b.N, 200)
 	var body []byte
-	for i := range n {
+	storeBatches(b, x, n, func(int) []byte {
 		body = g.AppendLines(body[:0], perBatch)
 		data, _ := x.codec.Compress(nil, body, cof.Zstd)
-		m := nats.NewMsg(routing.InSubject(fmt.Sprintf("s%d", i%4+1)))
-		m.Data = data
-		m.Header.Set("Content-Encoding", "zstd")
-		if _, err := x.js.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
-		}
+		return data
+	})
+	st, _ := timeDrain(b, x, func() *engine.Engine { return x.startSwitchWith(tab, set, engine.WithWorkers(8)) })
+	if st.Records != uint64(n*perBatch) {
+		b.Fatalf("stats: %s", st)
 	}
-	<-x.js.PublishAsyncComplete()
-	b.ResetTimer()
-	start := time.Now()
-	e := x.startSwitchWith(tab, set, engine.WithWorkers(8))
-	waitFor(b, "input drained", 10*time.Minute, x.inputDrained)
-	elapsed := time.Since(start)
-	b.StopTimer()
-	s := e.Stats()
-	var delivered uint64
-	for _, v := range s.Delivered {
-		delivered += v
-	}
-	if s.Records != uint64(n*perBatch) {
-		b.Fatalf("stats: %s", s)
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(s.Records)/elapsed.Seconds(), "records/s")
-	b.ReportMetric(float64(delivered)/elapsed.Seconds(), "deliveries/s")
-	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
-	b.ReportMetric(0, "ns/op")
 }
