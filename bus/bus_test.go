@@ -74,15 +74,18 @@ peers:
 	}
 	in := info(t, js, routing.InStream).Config
 	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew || !in.DiscardNewPerSubject || in.MaxMsgsPerSubject != 2000 || in.Storage != jetstream.FileStorage ||
-		in.Compression != jetstream.S2Compression || in.Duplicates != 4*time.Minute || in.Subjects[0] != "cof.in.>" {
+		in.Compression != jetstream.NoCompression || in.Duplicates != 4*time.Minute || in.Subjects[0] != "cof.in.>" {
 		t.Errorf("COF_IN config: %+v", in)
 	}
 	dlq := info(t, js, routing.DLQStream).Config
-	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" || dlq.MaxMsgsPerSubject != 1000 {
+	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" || dlq.MaxMsgsPerSubject != 1000 ||
+		dlq.Compression != jetstream.S2Compression {
 		t.Errorf("COF_DLQ config: %+v", dlq)
 	}
 	p1 := info(t, js, "PEER_p1").Config
-	if p1.MaxBytes != 10<<20 || p1.Discard != jetstream.DiscardNew || p1.Subjects[0] != "cof.out.p1" || p1.MaxAge != 72*time.Hour {
+	// Outputs are S2 batches by default: not compressed a second time.
+	if p1.MaxBytes != 10<<20 || p1.Discard != jetstream.DiscardNew || p1.Subjects[0] != "cof.out.p1" || p1.MaxAge != 72*time.Hour ||
+		p1.Compression != jetstream.NoCompression {
 		t.Errorf("PEER_p1 config: %+v", p1)
 	}
 	if p2 := info(t, js, "PEER_p2").Config; p2.MaxBytes != 1<<30 || p2.Discard != jetstream.DiscardOld {
@@ -96,10 +99,13 @@ peers:
 		t.Errorf("peer consumer config: %+v", cc)
 	}
 
-	// Changed limits are applied to the existing streams at the next start.
+	// Changed limits are applied to the existing streams at the next start;
+	// plain outputs are compressed at rest.
 	c2 := mustConfig(t, `
 streams:
   duplicate_window: 4m
+switch:
+  output_encoding: none
 peers:
   - id: p1
     stream: {max_bytes: 20MiB, max_age: 1h, discard: old}
@@ -108,7 +114,8 @@ peers:
 	if err := bus.EnsureStreams(ctx, js, c2); err != nil {
 		t.Fatal(err)
 	}
-	if p1 := info(t, js, "PEER_p1").Config; p1.MaxBytes != 20<<20 || p1.MaxAge != time.Hour || p1.Discard != jetstream.DiscardOld {
+	if p1 := info(t, js, "PEER_p1").Config; p1.MaxBytes != 20<<20 || p1.MaxAge != time.Hour || p1.Discard != jetstream.DiscardOld ||
+		p1.Compression != jetstream.S2Compression {
 		t.Errorf("PEER_p1 after update: %+v", p1)
 	}
 	// A removed peer's stream is kept: its data is not ours to delete.

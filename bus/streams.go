@@ -12,8 +12,9 @@ import (
 )
 
 // StreamConfigs returns the configurations of every stream of the exchange:
-// COF_IN, COF_DLQ and one PEER_<peer> per peer. All use file storage, S2
-// compression, the configured replicas and duplicate window.
+// COF_IN, COF_DLQ and one PEER_<peer> per peer. All use file storage, the
+// configured replicas and duplicate window, and S2 compression at rest
+// where the messages are not compressed already.
 func StreamConfigs(c *config.Config) []jetstream.StreamConfig {
 	base := func(name string, subjects []string, l config.StreamLimits) jetstream.StreamConfig {
 		sc := jetstream.StreamConfig{
@@ -45,7 +46,13 @@ func StreamConfigs(c *config.Config) []jetstream.StreamConfig {
 		}
 		return sc
 	}
+	// Compress at rest only what is not compressed already: the server
+	// recompresses each full block, which costs CPU and a rewrite for
+	// nothing on zstd or S2 payloads. Sensor batches are compressed by the
+	// sensors as a rule and live only until switched; outputs are
+	// compressed by the switch unless output_encoding says otherwise.
 	in := base(routing.InStream, []string{routing.InPrefix + ">"}, c.Streams.In)
+	in.Compression = jetstream.NoCompression
 	in.Description = "cofswitch input: batches from sensors, removed once switched"
 	in.Retention = jetstream.WorkQueuePolicy
 	// A sensor at its own limit is refused alone; the others go on.
@@ -56,6 +63,9 @@ func StreamConfigs(c *config.Config) []jetstream.StreamConfig {
 	for _, p := range c.Peers {
 		sc := base(routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
 		sc.Description = "cofswitch deliveries to peer " + p.ID
+		if e := c.Switch.OutputEncoding; e == "s2" || e == "zstd" {
+			sc.Compression = jetstream.NoCompression
+		}
 		out = append(out, sc)
 	}
 	return out

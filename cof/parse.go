@@ -52,8 +52,9 @@ type Parser struct {
 	keyb  []byte // the decoded key being dispatched
 	rdata []span
 	extra []extraSpan
-	slab  []string // RData slices handed out in chunks
-	fslab []Field  // Extra slices handed out in chunks
+	slab  []string     // RData slices handed out in chunks
+	fslab []Field      // Extra slices handed out in chunks
+	aslab []netip.Addr // Addrs slices handed out in chunks
 
 	seen                          key
 	rrname, bailiwick, sensor, or span
@@ -532,7 +533,7 @@ func (p *Parser) finish(r *Record) *Error {
 	for i, sp := range p.rdata {
 		r.RData[i] = sub(str, sp)
 	}
-	if err := checkAddrs(r); err != nil {
+	if err := p.checkAddrs(r); err != nil {
 		return err
 	}
 	if len(p.extra) > 0 {
@@ -564,28 +565,43 @@ func (p *Parser) takeFields(n int) []Field {
 	return p.fslab[l : l+n : l+n]
 }
 
-// checkAddrs validates A and AAAA data and writes AAAA in the RFC 5952
-// form, so that equal addresses compare equal downstream.
-func checkAddrs(r *Record) *Error {
+func (p *Parser) takeAddrs(n int) []netip.Addr {
+	if cap(p.aslab)-len(p.aslab) < n {
+		p.aslab = make([]netip.Addr, 0, max(256, n))
+	}
+	l := len(p.aslab)
+	p.aslab = p.aslab[:l+n]
+	return p.aslab[l : l+n : l+n]
+}
+
+// checkAddrs validates A and AAAA data, keeps the addresses in r.Addrs
+// and writes AAAA in the RFC 5952 form, so that equal addresses compare
+// equal downstream.
+func (p *Parser) checkAddrs(r *Record) *Error {
+	r.Addrs = nil
 	if r.RRType != TypeA && r.RRType != TypeAAAA {
 		return nil
 	}
+	addrs := p.takeAddrs(len(r.RData))
 	for i, v := range r.RData {
 		a, err := netip.ParseAddr(v)
 		if r.RRType == TypeA {
 			if err != nil || !a.Is4() {
 				return fieldErr(ErrBadRData, rdataKey(r, i), quote([]byte(v))+" is not an IPv4 address")
 			}
+			addrs[i] = a
 			continue // ParseAddr accepts only the canonical dotted quad
 		}
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return fieldErr(ErrBadRData, rdataKey(r, i), quote([]byte(v))+" is not an IPv6 address")
 		}
+		addrs[i] = a
 		var b [64]byte
 		if c := a.AppendTo(b[:0]); string(c) != v {
 			r.RData[i] = string(c)
 		}
 	}
+	r.Addrs = addrs
 	return nil
 }
 

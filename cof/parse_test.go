@@ -401,3 +401,30 @@ func TestTypeString(t *testing.T) {
 		}
 	}
 }
+
+// TestAddrs: the parser keeps the addresses it validated, one per rdata,
+// in their canonical form; Addr reads them, or parses when they are not
+// known.
+func TestAddrs(t *testing.T) {
+	r, err := Parse([]byte(`{"rrname":"a.example","rrtype":"AAAA","rdata":["2001:DB8::0:1","::ffff:192.0.2.1"],"time_first":1,"time_last":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Addrs) != 2 || r.Addrs[0].String() != r.RData[0] || r.RData[0] != "2001:db8::1" || r.Addrs[1].String() != r.RData[1] {
+		t.Errorf("rdata %v, addrs %v", r.RData, r.Addrs)
+	}
+	c, err := Parse([]byte(`{"rrname":"a.example","rrtype":"CNAME","rdata":"b.example","time_first":1,"time_last":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addrs != nil {
+		t.Errorf("CNAME with addrs %v", c.Addrs)
+	}
+	if _, ok := c.Addr(0); ok {
+		t.Error("a name read as an address")
+	}
+	byHand := Record{RRType: TypeA, RData: []string{"192.0.2.9"}}
+	if a, ok := byHand.Addr(0); !ok || a.String() != "192.0.2.9" {
+		t.Errorf("record built by hand: %v %v", a, ok)
+	}
+}

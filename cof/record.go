@@ -1,5 +1,7 @@
 package cof
 
+import "net/netip"
+
 // Record is one passive DNS observation in the Common Output Format
 // (draft-dulaunoy-dnsop-passive-dns-cof-13, §3). A Record returned by Parse
 // is normalised: see the package documentation for the rules.
@@ -12,6 +14,12 @@ type Record struct {
 	// RData holds the record data as presentation-format strings (§3.3).
 	// It always has at least one element.
 	RData []string
+	// Addrs holds the RData of an A or AAAA record parsed, index for
+	// index, as the parser validated it, so that filters and transforms
+	// need not parse each address again; nil when not known (a record
+	// built by hand). Whoever rewrites RData sets Addrs again or to nil.
+	// Read it through Addr.
+	Addrs []netip.Addr
 
 	// TimeFirst and TimeLast are first and last seen, in whole seconds
 	// since the epoch, UTC (§3.3). When the input only had zone times
@@ -81,6 +89,19 @@ const (
 )
 
 // Equal reports whether two records hold the same data, field by field.
+// Addr returns RData[i] as an IP address: from Addrs when it holds one per
+// RData entry, else parsed. ok is false for data that is not an address.
+func (r *Record) Addr(i int) (a netip.Addr, ok bool) {
+	if len(r.Addrs) == len(r.RData) {
+		a = r.Addrs[i]
+		return a, a.IsValid()
+	}
+	a, err := netip.ParseAddr(r.RData[i])
+	return a, err == nil
+}
+
+// Equal reports whether r and o hold the same data (Addrs, a cache of
+// RData, is not compared).
 func (r *Record) Equal(o *Record) bool {
 	if r.RRName != o.RRName || r.RRType != o.RRType || len(r.RData) != len(o.RData) ||
 		r.TimeFirst != o.TimeFirst || r.TimeLast != o.TimeLast ||

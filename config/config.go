@@ -95,6 +95,9 @@ type Switch struct {
 	MaxAttempts   int      `yaml:"max_attempts"` // deliveries of a batch tried before its failures are counted
 	// PublishTimeout bounds the wait for one batch's publish acks.
 	PublishTimeout Duration `yaml:"publish_timeout"`
+	// OutputEncoding compresses output batches: s2 (the default), zstd,
+	// none, or input (as each input batch was).
+	OutputEncoding string `yaml:"output_encoding"`
 	// RequireTLP refuses a configuration in which a subscription has no
 	// TLP label (its own or its policy's).
 	RequireTLP bool `yaml:"require_tlp"`
@@ -141,6 +144,7 @@ const (
 	DefaultAckWait         = 30 * time.Second
 	DefaultMaxAttempts     = 5
 	DefaultPublishTimeout  = 10 * time.Second
+	DefaultOutputEncoding  = "s2"
 	// maxBackoff is the engine's longest delay between two attempts.
 	maxBackoff = 30 * time.Second
 	// PassPolicy is the built-in policy that delivers every record as is.
@@ -281,6 +285,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Switch.PublishTimeout == 0 {
 		c.Switch.PublishTimeout = Duration(DefaultPublishTimeout)
+	}
+	if c.Switch.OutputEncoding == "" {
+		c.Switch.OutputEncoding = DefaultOutputEncoding
 	}
 }
 

@@ -88,6 +88,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "empty sensor id", yaml: "sensors:\n  - organisation: x\n", want: []string{"sensors[0].id: sensor id is empty"}},
 		{name: "replicas", yaml: "streams:\n  replicas: 7\n", want: []string{"streams.replicas: 7 is not in 1..5"}},
 		{name: "duplicate window too short", yaml: "streams:\n  duplicate_window: 1m\n", want: []string{"f.yaml:2: streams.duplicate_window: 1m0s is shorter than the 3m50s"}},
+		{name: "output encoding", yaml: "switch:\n  output_encoding: gzip\n", want: []string{`f.yaml:2: switch.output_encoding: "gzip" is not s2, zstd, none or input`}},
 		{name: "ack wait too short", yaml: "switch:\n  ack_wait: 100ms\n", want: []string{"switch.ack_wait: 100ms is below 1s"}},
 		{name: "reserved organisation", yaml: "sensors:\n  - {id: s, organisation: _sensor_x}\n", want: []string{"sensors[0].organisation", "reserved"}},
 		{name: "creds and nkey", yaml: "nats:\n  creds: a\n  nkey: b\n", want: []string{"give creds or nkey, not both"}},

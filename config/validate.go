@@ -63,6 +63,11 @@ func (c *Config) validate() []*Error {
 	if d := time.Duration(c.Switch.PublishTimeout); d < 100*time.Millisecond {
 		bad("switch.publish_timeout", "%v is below 100ms", d)
 	}
+	switch c.Switch.OutputEncoding {
+	case "s2", "zstd", "none", "input":
+	default:
+		bad("switch.output_encoding", "%q is not s2, zstd, none or input", c.Switch.OutputEncoding)
+	}
 	// Every attempt of a batch must fall inside the duplicate window, or a
 	// retry could deliver outputs a second time.
 	span := time.Duration(c.Switch.AckWait) + time.Duration(c.Switch.MaxAttempts)*(time.Duration(c.Switch.PublishTimeout)+maxBackoff)

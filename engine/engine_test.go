@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -44,6 +45,46 @@ peers:
       - sensors: ["org-a-s2"]
 `
 
+// TestOutputEncoding: outputs take the configured compression whatever the
+// input's, or the input's own with WithOutputAsInput, and decode to the
+// same records either way.
+func TestOutputEncoding(t *testing.T) {
+	inputs := []cof.Encoding{cof.Zstd, cof.S2, cof.Identity}
+	for _, tc := range []struct {
+		name string
+		opt  engine.Option
+		want []string // per input
+	}{
+		{"zstd", engine.WithOutputEncoding(cof.Zstd), []string{"zstd", "zstd", "zstd"}},
+		{"none", engine.WithOutputEncoding(cof.Identity), []string{"", "", ""}},
+		{"as input", engine.WithOutputAsInput(), []string{"zstd", "s2", ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newExchange(t, exchangeYAML)
+			x.startSwitch(tc.opt)
+			for i, enc := range inputs {
+				x.publish("org-a-s2", records(fmt.Sprintf("e%d-", i), 10, ""), enc)
+			}
+			waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+			d := x.read(routing.PeerStream("peer-d"), true)
+			got := make([]string, len(inputs))
+			for _, m := range d.msgs {
+				seq, _ := strconv.Atoi(m.Headers().Get(engine.HeaderInputSeq))
+				if seq < 1 || seq > len(got) {
+					t.Fatalf("output of input %d", seq)
+				}
+				got[seq-1] = m.Headers().Get("Content-Encoding")
+			}
+			if !slices.Equal(got, tc.want) || len(d.records) != 30 {
+				t.Errorf("encodings %q with %d records, want %q with 30", got, len(d.records), tc.want)
+			}
+		})
+	}
+	if _, err := engine.New(nil, nil, nil, engine.WithOutputEncoding("gzip")); !errors.Is(err, engine.ErrInvalidOption) {
+		t.Errorf("gzip output: %v, want ErrInvalidOption", err)
+	}
+}
+
 func TestEndToEnd(t *testing.T) {
 	x := newExchange(t, exchangeYAML)
 	e := x.startSwitch()
@@ -66,7 +107,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	// Each output is compressed like its input, and carries its headers.
+	// Each output is compressed with S2 by default, and carries its headers.
 	encs := map[string]string{}
 	for _, m := range x.read(routing.PeerStream("peer-c"), false).msgs {
 		encs[m.Headers().Get(engine.HeaderSensor)+"/"+m.Headers().Get(engine.HeaderInputSeq)] = m.Headers().Get("Content-Encoding")
@@ -74,7 +115,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("output lacks headers: %v", m.Headers())
 		}
 	}
-	wantEnc := map[string]string{"org-a-s1/1": "zstd", "org-a-s1/2": "s2", "org-a-s2/3": "", "org-b/s1/4": "zstd"}
+	wantEnc := map[string]string{"org-a-s1/1": "s2", "org-a-s1/2": "s2", "org-a-s2/3": "s2", "org-b/s1/4": "s2"}
 	if fmt.Sprint(encs) != fmt.Sprint(wantEnc) {
 		t.Errorf("output encodings %v, want %v", encs, wantEnc)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -34,6 +35,7 @@ type worker struct {
 	bodies map[string][]byte // outputKey(peer, tlp) -> NDJSON for this batch
 	counts map[string]*peerCount
 	dlq    []byte
+	policy policy.Scratch // each output is encoded before the next is made
 }
 
 type peerCount struct {
@@ -228,7 +230,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 				c.filtered++
 				continue
 			}
-			out, keep := p.Apply(rec)
+			out, keep := p.ApplyTo(&w.policy, rec)
 			if !keep {
 				c.filtered++
 				continue

@@ -46,9 +46,13 @@ func msgID(kind, epoch string, seq uint64, version, output string, chunk int) st
 }
 
 // publish sends every non-empty output and the dead letters, without
-// waiting for acks.
-func (w *worker) publish(sensor string, seq uint64, enc cof.Encoding, version string) ([]pending, error) {
+// waiting for acks. in is the input's encoding.
+func (w *worker) publish(sensor string, seq uint64, in cof.Encoding, version string) ([]pending, error) {
 	var pubs []pending
+	enc := w.e.o.outEnc
+	if w.e.o.outAsInput {
+		enc = in
+	}
 	epoch := w.e.epoch.Load().(string)
 	for key, body := range w.bodies {
 		if len(body) == 0 {

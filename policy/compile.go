@@ -27,6 +27,7 @@ const (
 	DefaultPseudonymLength = 16
 	cryptoPAnCacheSize     = 1 << 18 // about 30 MiB per policy at most
 	labelCacheSize         = 1 << 18
+	nameCacheSize          = 1 << 17
 )
 
 // Compiled is a policy ready to apply: filters as predicates, transforms
@@ -49,25 +50,51 @@ func (c *Compiled) TLP() TLP { return c.tlp }
 // filter withholds it. The filter path does not allocate; a policy with
 // transforms returns a new record and leaves r untouched.
 func (c *Compiled) Apply(r *cof.Record) (*cof.Record, bool) {
-	for i := range c.include {
-		if !c.include[i].match(r) {
-			return nil, false
-		}
-	}
-	for i := range c.exclude {
-		if c.exclude[i].match(r) {
-			return nil, false
-		}
+	if !c.keeps(r) {
+		return nil, false
 	}
 	if len(c.transforms) == 0 {
 		return r, true
 	}
-	out := new(cof.Record)
+	return c.transform(new(Scratch), r), true
+}
+
+// ApplyTo is Apply building its output in s rather than in new memory:
+// the output stays valid until the next ApplyTo with s. The engine keeps a
+// Scratch per worker and encodes each output before the next.
+func (c *Compiled) ApplyTo(s *Scratch, r *cof.Record) (*cof.Record, bool) {
+	if !c.keeps(r) {
+		return nil, false
+	}
+	if len(c.transforms) == 0 {
+		return r, true
+	}
+	return c.transform(s, r), true
+}
+
+// keeps runs the filters.
+func (c *Compiled) keeps(r *cof.Record) bool {
+	for i := range c.include {
+		if !c.include[i].match(r) {
+			return false
+		}
+	}
+	for i := range c.exclude {
+		if c.exclude[i].match(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// transform runs the transforms on a copy of r in s.
+func (c *Compiled) transform(s *Scratch, r *cof.Record) *cof.Record {
+	out := &s.rec
 	*out = *r
 	for _, t := range c.transforms {
-		t.apply(out)
+		t.apply(out, s)
 	}
-	return out, true
+	return out
 }
 
 // Explanation says what a policy did to one record.
@@ -99,7 +126,7 @@ func (c *Compiled) Explain(r *cof.Record) Explanation {
 		out := *r
 		for _, t := range c.transforms {
 			before := out
-			t.apply(&out)
+			t.apply(&out, new(Scratch))
 			if !before.Equal(&out) {
 				e.Transforms = append(e.Transforms, t.name)
 			}
@@ -203,7 +230,7 @@ func compileTransforms(t *TransformSpec, env Env, errs *errList) []transform {
 	}
 	if k := t.HashLabels; k != nil {
 		key := readKey(*k, env, "transforms.hash_labels", 16, 0, errs)
-		h := &labelHasher{key: key, cache: newStringCache(labelCacheSize)}
+		h := &labelHasher{key: key, cache: newStringCache(labelCacheSize), names: newStringCache(nameCacheSize)}
 		out = append(out, transform{"hash_labels", h.apply})
 	}
 	if t.CoarsenTime != "" {

@@ -27,22 +27,30 @@ func (s *typeSet) hasRecord(r *cof.Record) bool { return s.has(r.RRType) }
 
 // zoneSet matches names at or below any of its zones, on label
 // boundaries: "example.com" matches example.com and www.example.com, not
-// badexample.com. A lookup probes one map entry per label of the name.
+// badexample.com. A lookup walks the name's suffixes from the top label
+// down and stops at the first that is no zone's suffix: one probe for
+// most names ("com" ends no internal zone).
 type zoneSet struct {
-	zones    map[string]struct{}
-	maxLabel int // the most labels of any zone: deeper suffixes need no probe
+	// suffixes holds every suffix of every zone on a label boundary:
+	// true for a zone, false for a suffix that is not one itself.
+	suffixes map[string]bool
 	root     bool
 }
 
-func newZoneSet() *zoneSet { return &zoneSet{zones: map[string]struct{}{}} }
+func newZoneSet() *zoneSet { return &zoneSet{suffixes: map[string]bool{}} }
 
 func (z *zoneSet) add(zone string) {
 	if zone == "." {
 		z.root = true
 		return
 	}
-	z.zones[zone] = struct{}{}
-	z.maxLabel = max(z.maxLabel, strings.Count(zone, ".")+1)
+	z.suffixes[zone] = true
+	for i := strings.IndexByte(zone, '.'); i >= 0; i = strings.IndexByte(zone, '.') {
+		zone = zone[i+1:]
+		if !z.suffixes[zone] {
+			z.suffixes[zone] = false
+		}
+	}
 }
 
 func (z *zoneSet) contains(name string) bool {
@@ -52,12 +60,13 @@ func (z *zoneSet) contains(name string) bool {
 	if z.root {
 		return true
 	}
-	// Walk the suffixes that start at a label boundary, shortest first.
-	labels := 0
-	for i := len(name); i > 0 && labels < z.maxLabel; {
+	for i := len(name); i > 0; {
 		j := strings.LastIndexByte(name[:i], '.')
-		labels++
-		if _, ok := z.zones[name[j+1:]]; ok {
+		isZone, ok := z.suffixes[name[j+1:]]
+		if !ok {
+			return false
+		}
+		if isZone {
 			return true
 		}
 		if j < 0 {
@@ -115,8 +124,8 @@ func (c *cidrSet) overlaps(q netip.Prefix) bool {
 func (c *cidrSet) matchRecord(r *cof.Record) bool {
 	switch r.RRType {
 	case cof.TypeA, cof.TypeAAAA:
-		for _, v := range r.RData {
-			if a, err := netip.ParseAddr(v); err == nil && c.containsAddr(a) {
+		for i := range r.RData {
+			if a, ok := r.Addr(i); ok && c.containsAddr(a) {
 				return true
 			}
 		}

@@ -23,6 +23,9 @@ type Policy interface {
 	// it. It must not modify r, which other subscriptions share: a
 	// transform returns a copy.
 	Apply(r *cof.Record) (*cof.Record, bool)
+	// ApplyTo is Apply building a changed record in s, where it stays
+	// valid until the next ApplyTo with s.
+	ApplyTo(s *Scratch, r *cof.Record) (*cof.Record, bool)
 	// Explain applies the policy and says which rule decided.
 	Explain(r *cof.Record) Explanation
 	// TLP is the default label of subscriptions using the policy.
@@ -34,6 +37,9 @@ type Pass struct{}
 
 // Apply returns r unchanged.
 func (Pass) Apply(r *cof.Record) (*cof.Record, bool) { return r, true }
+
+// ApplyTo returns r unchanged.
+func (Pass) ApplyTo(_ *Scratch, r *cof.Record) (*cof.Record, bool) { return r, true }
 
 // Explain says the record is kept, untouched.
 func (Pass) Explain(r *cof.Record) Explanation {

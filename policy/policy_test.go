@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -317,6 +318,51 @@ func TestHashLabels(t *testing.T) {
 	for _, n := range []string{"example.co.uk", "co.uk", "8.8.8.8.in-addr.arpa"} {
 		if got := name(c, n); got != n {
 			t.Errorf("%s hashed to %s; the registered domain and reverse names stay", n, got)
+		}
+	}
+	// The name cache answers as the computation does, under its own key,
+	// and a full cache starts over rather than growing.
+	h := &labelHasher{key: []byte("k"), cache: newStringCache(labelCacheSize), names: newStringCache(nameCacheSize)}
+	for i := range 3 * nameCacheSize / 2 {
+		n := fmt.Sprintf("h%d.b.example.org", i%(nameCacheSize+7))
+		if got, want := h.name(n), h.hashName(n); got != want {
+			t.Fatalf("%s: cached %s, computed %s", n, got, want)
+		}
+	}
+	entries := 0
+	for i := range h.names.shards {
+		entries += len(h.names.shards[i].m)
+	}
+	if entries > nameCacheSize {
+		t.Errorf("name cache holds %d entries, limit %d", entries, nameCacheSize)
+	}
+}
+
+// TestAddressTransformsKeepAddrs: a transform that rewrites addresses
+// rewrites the parsed copies with them, so that nothing later reads a
+// stale address, and builds them in the scratch space, never in the
+// input's.
+func TestAddressTransformsKeepAddrs(t *testing.T) {
+	c := mustCompile(t, &Spec{Transforms: TransformSpec{TruncateIP: &TruncateSpec{IPv4: 24, IPv6: 48}}})
+	var scratch Scratch // shared by the records, as a worker does
+	for _, line := range []string{
+		`{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.77","198.51.100.200"],"time_first":1,"time_last":2}`,
+		`{"rrname":"a.example","rrtype":"AAAA","rdata":["2001:db8:1:2::1"],"time_first":1,"time_last":2}`,
+	} {
+		in := rec(t, line)
+		if len(in.Addrs) != len(in.RData) {
+			t.Fatalf("parsed %s without its addresses: %v", in.RData, in.Addrs)
+		}
+		before := slices.Clone(in.RData)
+		out, _ := c.ApplyTo(&scratch, in)
+		for i, v := range out.RData {
+			a, ok := out.Addr(i)
+			if !ok || a.String() != v || len(out.Addrs) != len(out.RData) {
+				t.Errorf("rdata %s but address %v (%v)", v, a, out.Addrs)
+			}
+		}
+		if !slices.Equal(in.RData, before) || slices.Equal(out.RData, before) {
+			t.Errorf("input %v -> %v, output %v", before, in.RData, out.RData)
 		}
 	}
 }

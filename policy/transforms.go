@@ -15,10 +15,21 @@ import (
 )
 
 // transform changes a record the policy has already copied; it must not
-// modify slices it did not allocate (RData, Extra are shared).
+// modify slices it did not allocate (RData, Extra are shared), and may
+// build new ones in the scratch space s.
 type transform struct {
 	name  string
-	apply func(r *cof.Record)
+	apply func(r *cof.Record, s *Scratch)
+}
+
+// Scratch is the space one goroutine's Apply outputs are built in, reused
+// from record to record so that policies allocate little: an output of
+// ApplyTo is valid until the next ApplyTo with the same Scratch. The zero
+// value is ready to use.
+type Scratch struct {
+	rec   cof.Record
+	rdata []string
+	addrs []netip.Addr
 }
 
 // pseudonymizer replaces sensor_id with prefix + hex(HMAC-SHA256(key, id))
@@ -42,7 +53,7 @@ func (p *pseudonymizer) pseudonym(id string) string {
 	return v
 }
 
-func (p *pseudonymizer) apply(r *cof.Record) {
+func (p *pseudonymizer) apply(r *cof.Record, _ *Scratch) {
 	if r.SensorID != "" {
 		r.SensorID = p.pseudonym(r.SensorID)
 	}
@@ -54,24 +65,30 @@ type addrMapper struct {
 	mapAddr func(netip.Addr) netip.Addr
 }
 
-func (m addrMapper) apply(r *cof.Record) {
+func (m addrMapper) apply(r *cof.Record, s *Scratch) {
 	switch r.RRType {
 	case cof.TypeA, cof.TypeAAAA:
-		var out []string
-		for i, v := range r.RData {
-			a, err := netip.ParseAddr(v)
-			if err != nil {
+		changed := false
+		for i := range r.RData {
+			a, ok := r.Addr(i)
+			if !ok {
 				continue
 			}
 			if b := m.mapAddr(a); b != a {
-				if out == nil {
-					out = slices.Clone(r.RData)
+				if !changed {
+					changed = true
+					s.rdata = append(s.rdata[:0], r.RData...)
+					s.addrs = s.addrs[:0]
+					for j := range r.RData {
+						aj, _ := r.Addr(j)
+						s.addrs = append(s.addrs, aj)
+					}
 				}
-				out[i] = b.String()
+				s.rdata[i], s.addrs[i] = b.String(), b
 			}
 		}
-		if out != nil {
-			r.RData = out
+		if changed {
+			r.RData, r.Addrs = s.rdata, s.addrs
 		}
 	case cof.TypePTR:
 		if p, ok := parseReverse(r.RRName); ok {
@@ -112,7 +129,8 @@ func truncator(v4, v6 int) func(netip.Addr) netip.Addr {
 // Reverse names are left to the address transforms.
 type labelHasher struct {
 	key   []byte
-	cache *boundedCache[string, string]
+	cache *boundedCache[string, string] // label -> hashed label
+	names *boundedCache[string, string] // name -> hashed name
 }
 
 func (h *labelHasher) label(l string) string {
@@ -130,6 +148,17 @@ func (h *labelHasher) name(n string) string {
 	if n == "" || n == "." || strings.HasSuffix(n, ".in-addr.arpa") || strings.HasSuffix(n, ".ip6.arpa") {
 		return n
 	}
+	// Popular names come back again and again: the registered domain
+	// lookup is the costly part.
+	if v, ok := h.names.get(n); ok {
+		return v
+	}
+	v := h.hashName(n)
+	h.names.put(n, v)
+	return v
+}
+
+func (h *labelHasher) hashName(n string) string {
 	reg, err := publicsuffix.EffectiveTLDPlusOne(n)
 	if err != nil || reg == n || !strings.HasSuffix(n, "."+reg) {
 		return n
@@ -141,7 +170,7 @@ func (h *labelHasher) name(n string) string {
 	return strings.Join(left, ".") + "." + reg
 }
 
-func (h *labelHasher) apply(r *cof.Record) {
+func (h *labelHasher) apply(r *cof.Record, _ *Scratch) {
 	r.RRName = h.name(r.RRName)
 	r.Bailiwick = h.name(r.Bailiwick)
 }
@@ -149,7 +178,7 @@ func (h *labelHasher) apply(r *cof.Record) {
 // coarsen floors the first-seen and ceils the last-seen times to a bucket
 // of secs seconds, so that the interval only grows and first <= last
 // holds. The millisecond fields would betray the precision: they go.
-func coarsen(secs int64) func(r *cof.Record) {
+func coarsen(secs int64) func(r *cof.Record, _ *Scratch) {
 	floor := func(t int64) int64 { return t - t%secs }
 	ceil := func(t int64) int64 {
 		if t%secs == 0 {
@@ -157,7 +186,7 @@ func coarsen(secs int64) func(r *cof.Record) {
 		}
 		return min(t-t%secs+secs, cof.MaxTime)
 	}
-	return func(r *cof.Record) {
+	return func(r *cof.Record, _ *Scratch) {
 		r.TimeFirst, r.TimeLast = floor(r.TimeFirst), ceil(r.TimeLast)
 		if r.Has&cof.HasZoneTimes != 0 {
 			r.ZoneTimeFirst, r.ZoneTimeLast = floor(r.ZoneTimeFirst), ceil(r.ZoneTimeLast)
@@ -169,8 +198,8 @@ func coarsen(secs int64) func(r *cof.Record) {
 
 // bucketCount maps count to the largest boundary not above it (0 below
 // the first boundary). Boundaries are sorted and positive.
-func bucketCount(bounds []int64) func(r *cof.Record) {
-	return func(r *cof.Record) {
+func bucketCount(bounds []int64) func(r *cof.Record, _ *Scratch) {
+	return func(r *cof.Record, _ *Scratch) {
 		if r.Has&cof.HasCount == 0 {
 			return
 		}
@@ -186,8 +215,8 @@ func bucketCount(bounds []int64) func(r *cof.Record) {
 }
 
 // dropFields removes optional and additional fields by name.
-func dropFields(names []string) func(r *cof.Record) {
-	return func(r *cof.Record) {
+func dropFields(names []string) func(r *cof.Record, _ *Scratch) {
+	return func(r *cof.Record, _ *Scratch) {
 		for _, n := range names {
 			switch n {
 			case cof.KeyCount:
@@ -219,7 +248,7 @@ func dropFields(names []string) func(r *cof.Record) {
 
 // setFields sets string fields: origin, sensor_id, bailiwick (given in
 // canonical form), or an additional field holding a JSON string.
-func setFields(values map[string]string) func(r *cof.Record) {
+func setFields(values map[string]string) func(r *cof.Record, _ *Scratch) {
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range values {
 			if !yield(k) {
@@ -227,7 +256,7 @@ func setFields(values map[string]string) func(r *cof.Record) {
 			}
 		}
 	})
-	return func(r *cof.Record) {
+	return func(r *cof.Record, _ *Scratch) {
 		for _, k := range keys {
 			v := values[k]
 			switch k {

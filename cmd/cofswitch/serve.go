@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/demo"
 	"github.com/cofswitch/cofswitch/engine"
@@ -132,13 +133,7 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
-	eng, err := engine.New(conn, table, pols,
-		engine.WithLogger(log),
-		engine.WithWorkers(cfg.Switch.Workers),
-		engine.WithMaxAckPending(cfg.Switch.MaxAckPending),
-		engine.WithAckWait(time.Duration(cfg.Switch.AckWait)),
-		engine.WithMaxAttempts(cfg.Switch.MaxAttempts),
-		engine.WithPublishTimeout(time.Duration(cfg.Switch.PublishTimeout)))
+	eng, err := engine.New(conn, table, pols, switchOptions(cfg.Switch, log)...)
 	if err != nil {
 		return err
 	}
@@ -425,4 +420,26 @@ func waitClosed(nc *nats.Conn, d time.Duration) {
 	for !nc.IsClosed() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// switchOptions are the engine options the configuration's switch
+// section sets.
+func switchOptions(c config.Switch, log *slog.Logger) []engine.Option {
+	opts := []engine.Option{
+		engine.WithLogger(log),
+		engine.WithWorkers(c.Workers),
+		engine.WithMaxAckPending(c.MaxAckPending),
+		engine.WithAckWait(time.Duration(c.AckWait)),
+		engine.WithMaxAttempts(c.MaxAttempts),
+		engine.WithPublishTimeout(time.Duration(c.PublishTimeout)),
+	}
+	switch c.OutputEncoding {
+	case "input":
+		opts = append(opts, engine.WithOutputAsInput())
+	case "none":
+		opts = append(opts, engine.WithOutputEncoding(cof.Identity))
+	default: // checked by the config: s2 or zstd
+		opts = append(opts, engine.WithOutputEncoding(cof.Encoding(c.OutputEncoding)))
+	}
+	return opts
 }

@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/bus/bustest"
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/engine"
+	"github.com/cofswitch/cofswitch/policy"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+func TestOptionsCheck(t *testing.T) {
+	good := func() Options {
+		return Options{Exe: "/bin/true", Sensors: 4, Policies: DefaultPolicies, Batch: 500,
+			Duration: time.Second, Pool: 1000}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Options)
+		want string
+	}{
+		{"no binary", func(o *Options) { o.Exe = "" }, "no cofswitch binary"},
+		{"no sensors", func(o *Options) { o.Sensors = 0 }, "sensors 0"},
+		{"no peers", func(o *Options) { o.Policies = nil }, "0 peers"},
+		{"batch too big", func(o *Options) { o.Batch = cof.DefaultMaxRecords + 1 }, "batch 10001"},
+		{"short", func(o *Options) { o.Duration = time.Millisecond }, "below 100ms"},
+		{"pool below a batch", func(o *Options) { o.Pool = 10 }, "smaller than a batch"},
+		{"rate phase without rate", func(o *Options) { o.Phases = []string{PhaseRate} }, "needs a rate"},
+		{"half alone", func(o *Options) { o.Phases = []string{PhaseHalf} }, "needs the switch phase before it"},
+		{"half first", func(o *Options) { o.Phases = []string{PhaseHalf, PhaseSwitch} }, "needs the switch phase before it"},
+		{"unknown phase", func(o *Options) { o.Phases = []string{"turbo"} }, `unknown phase "turbo"`},
+		{"negative rate", func(o *Options) { o.Rate = -1 }, "negative rate"},
+		{"unknown policy", func(o *Options) { o.Policies = []string{"csirt", "nosuch"} }, `unknown policy "nosuch" (known: csirt, hub, names, pass, research)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := good()
+			tc.edit(&o)
+			err := o.check()
+			if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want ErrOptions with %q", err, tc.want)
+			}
+		})
+	}
+	o := good()
+	if err := o.check(); err != nil || len(o.Phases) != len(DefaultPhases) {
+		t.Errorf("good options: %v, phases %v", err, o.Phases)
+	}
+}
+
+// TestExchangeYAML: every typical policy compiles with the generated key,
+// the key file is the owner's alone, and an unknown policy is named.
+func TestExchangeYAML(t *testing.T) {
+	dir := t.TempDir()
+	path, err := exchangeYAML(dir, 3, append(DefaultPolicies, "pass"), "zstd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, pols, err := cfg.Compile(policy.DefaultEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Sensors) != 3 || len(cfg.Peers) != 5 || cfg.Switch.OutputEncoding != "zstd" {
+		t.Errorf("%d sensors, %d peers, output %q", len(cfg.Sensors), len(cfg.Peers), cfg.Switch.OutputEncoding)
+	}
+	for _, p := range DefaultPolicies {
+		if _, ok := pols.Lookup(p); !ok {
+			t.Errorf("policy %s missing", p)
+		}
+	}
+	if got := len(table.Routes("bench-s2")); got != 5 {
+		t.Errorf("bench-s2 routes to %d peers, want 5", got)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "policy.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v %v", fi.Mode(), err)
+	}
+	if _, err := exchangeYAML(t.TempDir(), 1, []string{"csirt", "nosuch"}, ""); err == nil || !strings.Contains(err.Error(), `unknown policy "nosuch"`) {
+		t.Errorf("unknown policy: %v", err)
+	}
+}
+
+// TestForwarder: the raw baseline copies each input, byte for byte, to
+// every subscribed peer stream once, with the headers the latency join
+// reads, and acks it; COF_IN ends empty.
+func TestForwarder(t *testing.T) {
+	_, nc, js := bustest.Server(t)
+	cfg, err := config.Parse("x.yaml", []byte(`
+sensors: [{id: s1}, {id: s2}]
+peers:
+  - {id: p1, subscriptions: [{sensors: ["*"]}]}
+  - {id: p2, subscriptions: [{sensors: ["s2"]}, {sensors: ["*"], policy: pass}]}
+  - {id: p3, subscriptions: [{sensors: ["s1"]}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	table, err := cfg.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		m := nats.NewMsg(routing.InSubject(fmt.Sprintf("s%d", i%2+1)))
+		m.Data = fmt.Appendf(nil, "batch %d", i)
+		m.Header.Set(engine.HeaderEncoding, "zstd")
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fnc, err := nats.Connect(nc.ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fnc.Close()
+	fw, err := NewForwarder(fnc, table, "raw", 4, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fw.Run(rctx) }()
+	for ctx.Err() == nil {
+		if b, _ := fw.Counts(); b == 10 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if b, o := fw.Counts(); b != 10 || o != 25 { // p1 and p2 all 10 (p2 once, though twice subscribed), p3 the 5 of s1
+		t.Errorf("forwarded %d batches in %d outputs, want 10 in 25", b, o)
+	}
+	want := map[string]int{"p1": 10, "p2": 10, "p3": 5}
+	for peer, n := range want {
+		s, err := js.Stream(ctx, routing.PeerStream(peer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := s.Info(ctx)
+		if int(info.State.Msgs) != n {
+			t.Errorf("%s holds %d messages, want %d", peer, info.State.Msgs, n)
+		}
+		m, err := s.GetMsg(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(m.Data), "batch ") || m.Header.Get(engine.HeaderEncoding) != "zstd" ||
+			m.Header.Get(engine.HeaderInputSeq) == "" || m.Header.Get(jetstream.MsgIDHeader) == "" {
+			t.Errorf("%s got %q with %v", peer, m.Data, m.Header)
+		}
+	}
+	in, _ := js.Stream(ctx, routing.InStream)
+	if info, _ := in.Info(ctx); info.State.Msgs != 0 {
+		t.Errorf("COF_IN holds %d messages after forwarding", info.State.Msgs)
+	}
+}
+
+func TestQuantileAndLatencies(t *testing.T) {
+	v := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct{ q, want float64 }{{0.5, 5}, {0.99, 10}, {0.1, 1}, {0, 1}, {1, 10}} {
+		if got := quantile(v, tc.q); got != tc.want {
+			t.Errorf("quantile %.2f = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	// Input 2 was sent at 1 ms and stored for two peers at 4 and 11 ms;
+	// an output of an input the sensors never sent is not counted.
+	sent := []sent{{seq: 1, at: 0}, {seq: 2, at: 1e6}}
+	o1 := &observer{got: []arrival{{seq: 1, at: 2e6}, {seq: 2, at: 4e6}, {seq: 9, at: 1}}}
+	o2 := &observer{got: []arrival{{seq: 2, at: 11e6}}}
+	l := latencies(sent, []*observer{o1, o2})
+	if l == nil || l.Samples != 3 || l.P50 != 3 || l.Max != 10 {
+		t.Errorf("latencies %+v, want 3 samples, p50 3 ms, max 10 ms", l)
+	}
+	if latencies(sent, nil) != nil {
+		t.Error("latencies without observations")
+	}
+}
+
+func TestReportTargetsAndTable(t *testing.T) {
+	r := &Report{Options: map[string]any{"sensors": 4}, Results: []Result{
+		{Phase: PhaseRaw, RecordsPerSec: 1_000_000},
+		{Phase: PhaseSwitch, RecordsPerSec: 600_000, DeliveriesPerSec: 2_400_000, Switch: usage{PeakRSSMiB: 80}},
+		{Phase: PhaseHalf, RecordsPerSec: 300_000, Latency: &Latency{P99: 150}},
+		{Phase: PhasePerRecord, RecordsPerSec: 50_000},
+	}}
+	r.evaluate()
+	met := map[string]bool{}
+	for _, tg := range r.Targets {
+		met[tg.Name] = tg.Met
+	}
+	want := map[string]bool{"switch records/s in": true, "switch deliveries/s out": true, "switch / raw records/s": true,
+		"switch / per-record records/s": true, "p99 latency at half rate, ms": false, "switch peak RSS, MiB": true}
+	if fmt.Sprint(met) != fmt.Sprint(want) {
+		t.Errorf("targets %v, want %v", met, want)
+	}
+	if r.Ratios["switch/raw"] != 0.6 || r.Ratios["switch/per-record"] != 12 {
+		t.Errorf("ratios %v", r.Ratios)
+	}
+	var b strings.Builder
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"600,000", "2,400,000", "switch/raw: 0.60x", "MISSED", "150.0"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, b.String())
+		}
+	}
+	if got := thousands(1234567.4); got != "1,234,567" {
+		t.Errorf("thousands: %s", got)
+	}
+}

@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Ready is the line a benchmark child prints once it is switching.
+const Ready = "ready"
+
+// child is the process under test (the switch, or the raw forwarder), run
+// apart so that its CPU time and peak memory are its own.
+type child struct {
+	cmd    *exec.Cmd
+	out    *bufio.Reader
+	stderr *bytes.Buffer
+	exited chan struct{} // closed once the process has exited
+	rest   []byte        // its output after the ready line
+	err    error         // from Wait
+}
+
+// startChild runs exe with args and waits for its ready line.
+func startChild(ctx context.Context, exe string, args ...string) (*child, error) {
+	cmd := exec.Command(exe, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, out: bufio.NewReader(stdout), stderr: &bytes.Buffer{}, exited: make(chan struct{})}
+	cmd.Stderr = &limitedWriter{w: c.stderr, n: 64 << 10}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: starting %s: %w", exe, err)
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := c.out.ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != Ready {
+			err = fmt.Errorf("unexpected first line %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-time.After(30 * time.Second):
+		err = errors.New("not ready after 30s")
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("bench: %s %s: %w; its stderr:\n%s", exe, strings.Join(args[:2], " "), err, c.stderr)
+	}
+	go func() {
+		c.rest, _ = io.ReadAll(c.out)
+		c.err = cmd.Wait()
+		close(c.exited)
+	}()
+	return c, nil
+}
+
+// kill ends the child at once, when a phase fails.
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+}
+
+// failure describes a child that exited before it was asked to.
+func (c *child) failure() error {
+	return fmt.Errorf("bench: the process under test exited early (%v); its stderr:\n%s", c.err, c.stderr)
+}
+
+// usage is what a child cost.
+type usage struct {
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+}
+
+// stop asks the child to finish (SIGTERM), decodes the JSON line it prints
+// last into v, and returns its CPU time and peak RSS.
+func (c *child) stop(v any) (usage, error) {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	<-c.exited
+	rest, werr := c.rest, c.err
+	var u usage
+	if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		u.CPUSeconds = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
+	}
+	if werr != nil {
+		return u, fmt.Errorf("bench: child %v; its stderr:\n%s", werr, c.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(string(rest)), "\n")
+	last := []byte(lines[len(lines)-1])
+	var peak struct {
+		KiB int64 `json:"peak_rss_kib"`
+	}
+	if err := json.Unmarshal(last, v); err != nil {
+		return u, fmt.Errorf("bench: child's final line %q: %w", last, err)
+	}
+	if err := json.Unmarshal(last, &peak); err != nil || peak.KiB <= 0 {
+		return u, fmt.Errorf("bench: child's final line %q: no peak_rss_kib", last)
+	}
+	u.PeakRSSMiB = float64(peak.KiB) / 1024
+	return u, nil
+}
+
+// PeakRSSKiB is this process's peak resident set (VmHWM), which a child
+// reports itself: the rusage a parent gets is wrong for a child started
+// with vfork, as Go starts them, since exec carries the parent's peak
+// into the child's.
+func PeakRSSKiB() int64 {
+	v := procField("/proc/self/status", "VmHWM")
+	if f := strings.Fields(v); len(f) == 2 && f[1] == "kB" {
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		return n
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		return ru.Maxrss
+	}
+	return 0
+}
+
+func tvSeconds(tv syscall.Timeval) float64 {
+	return float64(tv.Sec) + float64(tv.Usec)/1e6
+}
+
+// selfCPU is this process's CPU time so far.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
+}
+
+// limitedWriter keeps the first n bytes: a child's stderr, for errors.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}

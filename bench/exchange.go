@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// TypicalPolicies are the policies a benchmark peer can be given by name:
+// what CSIRT exchanges, research feeds and aggregation hubs ask for. Their
+// keys come from the file {{KEY}}, which the benchmark writes.
+var TypicalPolicies = map[string]string{
+	// A CSIRT partner: no internal names or special-purpose addresses,
+	// sensors pseudonymised, addresses truncated, times to the hour.
+	"csirt": `
+    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
+    transforms:
+      pseudonymise_sensor: {key_file: {{KEY}}}
+      truncate_ip: {ipv4: 24, ipv6: 48}
+      coarsen_time: 1h`,
+	// A research feed: prefix-preserving address encryption, days.
+	"research": `
+    exclude: {rdata_cidrs: [special-purpose]}
+    transforms:
+      cryptopan: {key_file: {{KEY}}}
+      coarsen_time: 1d`,
+	// An aggregation hub: the common types only, no internal names.
+	"hub": `
+    include: {rrtypes: [A, AAAA, CNAME, NS, MX]}
+    exclude: {zones: [internal-zones]}
+    transforms:
+      pseudonymise_sensor: {key_file: {{KEY}}}
+      drop_fields: [bailiwick]`,
+	// Names hashed below the registered domain, counts bucketed.
+	"names": `
+    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
+    transforms:
+      hash_labels: {key_file: {{KEY}}}
+      bucket_count: [1, 10, 100, 1000]`,
+}
+
+// DefaultPolicies is the benchmark's usual mix: 4 peers, one of each.
+var DefaultPolicies = []string{"csirt", "research", "hub", "names"}
+
+// PolicyNames lists the names TypicalPolicies knows, plus "pass".
+func PolicyNames() []string {
+	names := []string{"pass"}
+	for n := range TypicalPolicies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// sensorIDs and peerIDs name the generated exchange's parties.
+func sensorIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-s%d", i+1)
+	}
+	return ids
+}
+
+func peerIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-p%d", i+1)
+	}
+	return ids
+}
+
+// exchangeYAML writes the configuration of a benchmark exchange into dir:
+// sensors sensors, one peer per entry of policies subscribed to every
+// sensor under that policy, the switch's output encoding ("" for the
+// default), and a fresh random policy key (0600). It returns the
+// configuration file's path.
+func exchangeYAML(dir string, sensors int, policies []string, output string) (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	keyFile := filepath.Join(dir, "policy.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("bench: %w", err)
+	}
+	var b strings.Builder
+	if output != "" {
+		fmt.Fprintf(&b, "switch:\n  output_encoding: %s\n", output)
+	}
+	// The streams keep their default limits: a peer stream's 1 GiB holds
+	// a minute of the target rate, and older messages go first.
+	used := map[string]bool{}
+	for _, p := range policies {
+		if p != "pass" && TypicalPolicies[p] == "" {
+			return "", fmt.Errorf("bench: unknown policy %q (known: %s)", p, strings.Join(PolicyNames(), ", "))
+		}
+		used[p] = true
+	}
+	if len(used) > 0 && !(len(used) == 1 && used["pass"]) {
+		b.WriteString("policies:\n")
+		for _, name := range PolicyNames() {
+			if used[name] && name != "pass" {
+				fmt.Fprintf(&b, "  %s:%s\n", name, strings.ReplaceAll(TypicalPolicies[name], "{{KEY}}", keyFile))
+			}
+		}
+	}
+	b.WriteString("sensors:\n")
+	for _, id := range sensorIDs(sensors) {
+		fmt.Fprintf(&b, "  - id: %s\n", id)
+	}
+	b.WriteString("peers:\n")
+	for i, id := range peerIDs(len(policies)) {
+		fmt.Fprintf(&b, "  - {id: %s, subscriptions: [{sensors: [\"*\"], policy: %s}]}\n", id, policies[i])
+	}
+	path := filepath.Join(dir, "exchange.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return "", fmt.Errorf("bench: %w", err)
+	}
+	return path, nil
+}

@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/engine"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// arrival is one output message as stored in a peer stream.
+type arrival struct {
+	seq int64 // the input's COF_IN sequence
+	at  int64 // unix ns: stored in the peer stream
+}
+
+// observer follows one peer stream, headers only, and notes when each
+// output was stored (the server's own timestamp) and for which input. It
+// costs a message per output, which is why the per-record baseline runs
+// without one.
+type observer struct {
+	stream string
+	cc     jetstream.ConsumeContext
+	last   atomic.Uint64 // the last stream sequence seen
+	mu     sync.Mutex
+	got    []arrival
+	bad    int // outputs without a readable input sequence
+}
+
+func observe(ctx context.Context, js jetstream.JetStream, peer string) (*observer, error) {
+	o := &observer{stream: routing.PeerStream(peer)}
+	cons, err := js.OrderedConsumer(ctx, o.stream, jetstream.OrderedConsumerConfig{HeadersOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("bench: observing %s: %w", o.stream, err)
+	}
+	o.cc, err = cons.Consume(func(msg jetstream.Msg) {
+		meta, err := msg.Metadata()
+		if err != nil {
+			return
+		}
+		seq, err := strconv.ParseInt(msg.Headers().Get(engine.HeaderInputSeq), 10, 64)
+		o.mu.Lock()
+		if err != nil {
+			o.bad++
+		} else {
+			o.got = append(o.got, arrival{seq: seq, at: meta.Timestamp.UnixNano()})
+		}
+		o.mu.Unlock()
+		o.last.Store(meta.Sequence.Stream)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: observing %s: %w", o.stream, err)
+	}
+	return o, nil
+}
+
+// catchUp waits until the observer has seen the stream's last message.
+func (o *observer) catchUp(ctx context.Context, js jetstream.JetStream) error {
+	s, err := js.Stream(ctx, o.stream)
+	if err != nil {
+		return err
+	}
+	for {
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if o.last.Load() >= info.State.LastSeq {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: observer of %s behind: %d of %d", o.stream, o.last.Load(), info.State.LastSeq)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (o *observer) stop() { o.cc.Stop() }

@@ -1,0 +1,260 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is one phase's measurements.
+type Result struct {
+	Phase            string   `json:"phase"`
+	Batch            int      `json:"batch"`
+	Encoding         string   `json:"encoding"`
+	Rate             float64  `json:"target_rate"` // records/s; 0 = flat out
+	Seconds          float64  `json:"seconds"`     // first publish to last output stored
+	Records          uint64   `json:"records"`
+	Deliveries       uint64   `json:"deliveries"` // records stored in peer streams, summed over peers
+	Filtered         uint64   `json:"filtered"`   // records withheld by policy, summed over peers
+	Refused          uint64   `json:"refused"`    // sensor publishes refused at the input cap and retried
+	RecordsPerSec    float64  `json:"records_per_sec"`
+	DeliveriesPerSec float64  `json:"deliveries_per_sec"`
+	Latency          *Latency `json:"latency_ms,omitempty"`
+	Switch           usage    `json:"switch"`            // the child: the switch or the forwarder
+	BenchCPU         float64  `json:"bench_cpu_seconds"` // this process: server, sensors, observers
+}
+
+// Latency is the time from a sensor's publish (when it was due, for a
+// paced phase) to the output's storing in the peer stream, in ms, over
+// every output message.
+type Latency struct {
+	P50     float64 `json:"p50"`
+	P99     float64 `json:"p99"`
+	P999    float64 `json:"p99_9"`
+	Max     float64 `json:"max"`
+	Samples int     `json:"samples"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Machine Machine            `json:"machine"`
+	Options map[string]any     `json:"options"`
+	Results []Result           `json:"results"`
+	Ratios  map[string]float64 `json:"ratios,omitempty"`
+	Targets []Target           `json:"targets,omitempty"`
+}
+
+// Target is one of the goals the benchmark checks.
+type Target struct {
+	Name string  `json:"name"`
+	Want string  `json:"want"`
+	Got  float64 `json:"got"`
+	Met  bool    `json:"met"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU        string `json:"cpu"`
+	CPUs       int    `json:"cpus"`
+	MemoryMiB  int    `json:"memory_mib"`
+	GoVersion  string `json:"go"`
+	OS         string `json:"os"`
+	StartedUTC string `json:"started_utc"`
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		StartedUTC: time.Now().UTC().Format(time.RFC3339)}
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	if v := procField("/proc/meminfo", "MemTotal"); v != "" {
+		kb, _ := strconv.Atoi(strings.Fields(v)[0])
+		m.MemoryMiB = kb / 1024
+	}
+	return m
+}
+
+// procField reads the first "key: value" line for key from a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func summarise(o Options) map[string]any {
+	enc := string(o.Encoding)
+	if enc == "" {
+		enc = "none"
+	}
+	return map[string]any{"sensors": o.Sensors, "peers": len(o.Policies), "policies": o.Policies,
+		"batch": o.Batch, "compression": enc, "duration": o.Duration.String(), "pool": o.Pool,
+		"seed": o.Seed, "workers": o.Workers, "phases": o.Phases}
+}
+
+func (r *Report) result(phase string) *Result {
+	for i := range r.Results {
+		if r.Results[i].Phase == phase {
+			return &r.Results[i]
+		}
+	}
+	return nil
+}
+
+// The goals of the benchmark issue, for 4 peers with typical policies
+// and 500-record batches on a 2-core machine.
+const (
+	goalRecords     = 500_000
+	goalDeliveries  = 2_000_000
+	goalOfRaw       = 0.5
+	goalOfPerRecord = 10
+	goalP99ms       = 100
+	goalRSSMiB      = 300
+)
+
+// evaluate computes the ratios between phases and checks the goals.
+func (r *Report) evaluate() {
+	sw, raw, per, half := r.result(PhaseSwitch), r.result(PhaseRaw), r.result(PhasePerRecord), r.result(PhaseHalf)
+	r.Ratios = map[string]float64{}
+	if sw == nil {
+		return
+	}
+	add := func(name, want string, got float64, met bool) {
+		r.Targets = append(r.Targets, Target{Name: name, Want: want, Got: got, Met: met})
+	}
+	add("switch records/s in", fmt.Sprintf(">= %d", goalRecords), sw.RecordsPerSec, sw.RecordsPerSec >= goalRecords)
+	add("switch deliveries/s out", fmt.Sprintf(">= %d", goalDeliveries), sw.DeliveriesPerSec, sw.DeliveriesPerSec >= goalDeliveries)
+	if raw != nil && raw.RecordsPerSec > 0 {
+		v := sw.RecordsPerSec / raw.RecordsPerSec
+		r.Ratios["switch/raw"] = v
+		add("switch / raw records/s", fmt.Sprintf(">= %.1f", goalOfRaw), v, v >= goalOfRaw)
+	}
+	if per != nil && per.RecordsPerSec > 0 {
+		v := sw.RecordsPerSec / per.RecordsPerSec
+		r.Ratios["switch/per-record"] = v
+		add("switch / per-record records/s", fmt.Sprintf(">= %d", goalOfPerRecord), v, v >= goalOfPerRecord)
+	}
+	if half != nil && half.Latency != nil {
+		add("p99 latency at half rate, ms", fmt.Sprintf("<= %d", goalP99ms), half.Latency.P99, half.Latency.P99 <= goalP99ms)
+	}
+	add("switch peak RSS, MiB", fmt.Sprintf("<= %d", goalRSSMiB), sw.Switch.PeakRSSMiB, sw.Switch.PeakRSSMiB <= goalRSSMiB)
+}
+
+// latencies joins what the sensors sent with what the observers saw.
+func latencies(sent []sent, obs []*observer) *Latency {
+	at := make(map[int64]int64, len(sent))
+	for _, s := range sent {
+		at[int64(s.seq)] = s.at
+	}
+	var ms []float64
+	for _, o := range obs {
+		o.mu.Lock()
+		for _, a := range o.got {
+			if t, ok := at[a.seq]; ok {
+				ms = append(ms, float64(a.at-t)/1e6)
+			}
+		}
+		o.mu.Unlock()
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	slices.Sort(ms)
+	return &Latency{P50: quantile(ms, 0.5), P99: quantile(ms, 0.99), P999: quantile(ms, 0.999), Max: ms[len(ms)-1], Samples: len(ms)}
+}
+
+// quantile is the nearest-rank quantile of sorted values.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// line is a one-line summary, for progress.
+func (r Result) line() string {
+	s := fmt.Sprintf("%-10s %s records/s in, %s deliveries/s out over %.1fs", r.Phase,
+		thousands(r.RecordsPerSec), thousands(r.DeliveriesPerSec), r.Seconds)
+	if r.Latency != nil {
+		s += fmt.Sprintf(", p99 %.1f ms", r.Latency.P99)
+	}
+	return s + fmt.Sprintf(", switch %.1f CPU s, %.0f MiB", r.Switch.CPUSeconds, r.Switch.PeakRSSMiB)
+}
+
+// WriteTable prints the report for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	m := r.Machine
+	fmt.Fprintf(w, "machine: %s, %d CPUs, %d MiB, %s, %s\n", m.CPU, m.CPUs, m.MemoryMiB, m.OS, m.GoVersion)
+	fmt.Fprintf(w, "run: %v sensors, %v peers (policies %v), %v-record %v batches, %v per phase\n\n",
+		r.Options["sensors"], r.Options["peers"], r.Options["policies"], r.Options["batch"], r.Options["compression"], r.Options["duration"])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tbatch\trate\trecords/s in\tdeliveries/s\tp50 ms\tp99 ms\tp99.9 ms\tswitch CPU s\tswitch RSS MiB\tbus+sensors CPU s\t")
+	for _, res := range r.Results {
+		rate := "max"
+		if res.Rate > 0 {
+			rate = thousands(res.Rate)
+		}
+		p50, p99, p999 := "-", "-", "-"
+		if l := res.Latency; l != nil {
+			p50, p99, p999 = fmt.Sprintf("%.1f", l.P50), fmt.Sprintf("%.1f", l.P99), fmt.Sprintf("%.1f", l.P999)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.0f\t%.1f\t\n", res.Phase, res.Batch, rate,
+			thousands(res.RecordsPerSec), thousands(res.DeliveriesPerSec), p50, p99, p999,
+			res.Switch.CPUSeconds, res.Switch.PeakRSSMiB, res.BenchCPU)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Ratios) > 0 {
+		fmt.Fprintln(w)
+		for _, k := range []string{"switch/raw", "switch/per-record"} {
+			if v, ok := r.Ratios[k]; ok {
+				fmt.Fprintf(w, "%s: %.2fx\n", k, v)
+			}
+		}
+	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets (4 peers with typical policies, 500-record batches, 2 cores):")
+		for _, t := range r.Targets {
+			mark := "met"
+			if !t.Met {
+				mark = "MISSED"
+			}
+			fmt.Fprintf(w, "  %-32s %-12s %14s  %s\n", t.Name, t.Want, thousands(t.Got), mark)
+		}
+	}
+	return nil
+}
+
+// thousands formats v with thousands separators; small values keep two
+// decimals.
+func thousands(v float64) string {
+	if v < 100 {
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

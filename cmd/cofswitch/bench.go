@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/cofswitch/cofswitch/bench"
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/engine"
+	"github.com/cofswitch/cofswitch/policy"
+)
+
+type benchFlags struct {
+	sensors     int
+	policies    string
+	batch       int
+	compression string
+	duration    time.Duration
+	rate        float64
+	pool        int
+	seed        uint64
+	workers     int
+	phases      string
+	jsonOut     string
+	profile     string
+	dir         string
+	log         logFlags
+}
+
+func benchCommand() *command {
+	run := &command{
+		name:    "run",
+		summary: "run the benchmark (the default)",
+		doc: `Run an exchange on an embedded NATS server (file storage, one replica, a fresh
+store per phase) and measure it. Sensors publish batches of generated
+records ('cofswitch gen' records, made before the timed window); the
+switch runs as a child process so that its CPU time and peak RSS are its
+own. Phases:
+
+  raw         the baseline: batches forwarded unread to every peer stream,
+              with the same consumer, ids and acks (the bus's limit)
+  switch      the switch, flat out
+  half        the switch at half the rate the switch phase reached
+  rate        the switch at --rate records a second
+  per-record  the switch with one plain record per message (a naive design)
+
+Each phase reports records/s in (first publish to last output stored),
+record deliveries/s out (summed over peers), latency from publish to the
+peer stream (p50, p99, p99.9 over every output message; not for
+per-record), and the switch's CPU seconds and peak RSS. The table goes to
+standard output, the JSON to --json.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &benchFlags{}
+			fs.IntVar(&f.sensors, "sensors", 4, "sensors publishing at once")
+			fs.StringVar(&f.policies, "policies", strings.Join(bench.DefaultPolicies, ","),
+				"one peer per entry, with that policy: "+strings.Join(bench.PolicyNames(), ", "))
+			fs.IntVar(&f.batch, "batch", 500, "records per input batch")
+			fs.StringVar(&f.compression, "compression", "zstd", "input batch compression: zstd, s2 or none")
+			fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long the sensors publish in each phase")
+			fs.Float64Var(&f.rate, "rate", 0, "records a second for the rate phase")
+			fs.IntVar(&f.pool, "pool", 1_000_000, "distinct records generated before the run (sent round robin)")
+			fs.Uint64Var(&f.seed, "seed", 1, "generator seed")
+			fs.IntVar(&f.workers, "workers", 0, "switch workers (0: the default)")
+			fs.StringVar(&f.phases, "phases", strings.Join(bench.DefaultPhases, ","), "phases to run, in order")
+			fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this `file`")
+			fs.StringVar(&f.profile, "profile", "", "write CPU profiles of the switch phase into this `directory`: switch.pprof (the switch), bus.pprof (server and sensors)")
+			fs.StringVar(&f.dir, "dir", "", "scratch `directory` for the servers' stores (default: the system's temp)")
+			addLogFlags(fs, &f.log)
+			return f
+		},
+		run: func(ctx context.Context, io stdio, opts any, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("bench takes no arguments")
+			}
+			return benchRun(ctx, io, opts.(*benchFlags))
+		},
+	}
+	return &command{
+		name:    "bench",
+		summary: "measure the exchange: throughput, latency, CPU and memory",
+		doc: `Measure an exchange on this machine against the bus's own limit. 'bench run'
+drives it; 'bench switch' and 'bench forward' are the processes it starts
+(usable on their own against any server).`,
+		subs: []*command{run, benchChildCommand("switch"), benchChildCommand("forward")},
+		dflt: run,
+	}
+}
+
+func benchRun(ctx context.Context, std stdio, f *benchFlags) error {
+	enc, err := cof.ParseEncoding(strings.Replace(f.compression, "none", "", 1))
+	if err != nil {
+		return usageErrorf("--compression: %v", err)
+	}
+	log, err := f.log.logger(std)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: finding the cofswitch binary: %w", err)
+	}
+	o := bench.Options{Exe: exe, Dir: f.dir, Sensors: f.sensors, Policies: splitList(f.policies),
+		Batch: f.batch, Encoding: enc, Duration: f.duration, Rate: f.rate, Pool: f.pool, Seed: f.seed,
+		Workers: f.workers, Phases: splitList(f.phases), Profile: f.profile, Log: log, Progress: std.err}
+	rep, err := bench.Run(ctx, o)
+	if errors.Is(err, bench.ErrOptions) {
+		return usageErrorf("%v", err)
+	}
+	if err != nil {
+		fmt.Fprintln(std.err, "cofswitch:", err)
+	}
+	if rep != nil && len(rep.Results) > 0 {
+		if werr := rep.WriteTable(std.out); werr != nil {
+			return werr
+		}
+		if f.jsonOut != "" {
+			data, _ := json.MarshalIndent(rep, "", "  ")
+			if werr := os.WriteFile(f.jsonOut, append(data, '\n'), 0o644); werr != nil {
+				return werr
+			}
+		}
+	}
+	if err != nil {
+		return &exitError{code: exitFailure}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type benchChildFlags struct {
+	nats       natsFlags
+	config     string
+	workers    int
+	cpuprofile string
+	log        logFlags
+}
+
+// benchChildCommand is "bench switch" or "bench forward": the process
+// under test. It prints "ready" once consuming and, when stopped by
+// SIGINT or SIGTERM, one JSON line of counts.
+func benchChildCommand(kind string) *command {
+	doc := `Run the switch of the exchange in --config against --nats-url, as 'serve'
+would with an external server, until SIGINT or SIGTERM. It prints "ready"
+once it consumes and, when it stops, its counts as one JSON line.`
+	summary := "the switch as 'bench run' starts it"
+	if kind == "forward" {
+		doc = `Run the raw forwarding baseline against --nats-url: each COF_IN batch is
+copied, unread, to the stream of every peer of --config subscribed to its
+sensor, with the switch's consumer settings, message ids and acks. It
+prints "ready" once it consumes and, when stopped by SIGINT or SIGTERM,
+its counts as one JSON line.`
+		summary = "the raw forwarding baseline"
+	}
+	return &command{
+		name:    kind,
+		summary: summary,
+		doc:     doc,
+		flags: func(fs *flag.FlagSet) any {
+			f := &benchChildFlags{}
+			addNATSFlags(fs, &f.nats, defaultURL)
+			fs.StringVar(&f.config, "config", "", "exchange configuration `file` (YAML)")
+			fs.IntVar(&f.workers, "workers", 0, "batches handled at once (0: the config's)")
+			fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile to this `file`")
+			addLogFlags(fs, &f.log)
+			return f
+		},
+		run: func(ctx context.Context, io stdio, opts any, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("bench %s takes no arguments", kind)
+			}
+			return benchChild(ctx, io, kind, opts.(*benchChildFlags))
+		},
+	}
+}
+
+func benchChild(ctx context.Context, std stdio, kind string, f *benchChildFlags) error {
+	if f.config == "" {
+		return usageErrorf("--config is required")
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	log, err := f.log.logger(std)
+	if err != nil {
+		return err
+	}
+	if f.workers > 0 {
+		cfg.Switch.Workers = f.workers
+	}
+	workers := cfg.Switch.Workers
+	if f.cpuprofile != "" {
+		pf, err := os.Create(f.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	nc, err := f.nats.connect("cofswitch-bench-"+kind, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	var stats any
+	switch kind {
+	case "forward":
+		table, err := cfg.Table()
+		if err != nil {
+			return err
+		}
+		fw, err := bench.NewForwarder(nc, table, engine.DefaultConsumer, workers, log)
+		if err != nil {
+			return err
+		}
+		done := make(chan error, 1)
+		go func() { done <- fw.Run(ctx) }()
+		fmt.Fprintln(std.out, bench.Ready)
+		if err := <-done; err != nil {
+			return err
+		}
+		b, o := fw.Counts()
+		stats = map[string]any{"Batches": b, "outputs": o, "peak_rss_kib": bench.PeakRSSKiB()}
+	default:
+		table, pols, err := cfg.Compile(policy.DefaultEnv())
+		if err != nil {
+			return &exitError{code: exitUsage, msg: err.Error()}
+		}
+		eng, err := engine.New(nc, table, pols, switchOptions(cfg.Switch, log)...)
+		if err != nil {
+			return err
+		}
+		if err := eng.Start(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(std.out, bench.Ready)
+		<-ctx.Done()
+		eng.Stop()
+		stats = struct {
+			engine.Snapshot
+			PeakRSSKiB int64 `json:"peak_rss_kib"`
+		}{eng.Stats(), bench.PeakRSSKiB()}
+	}
+	data, err := json.Marshal(stats)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(std.out, "%s\n", data)
+	return nil
+}
