@@ -25,9 +25,9 @@ func DefaultEnv() Env { return Env{Getenv: os.Getenv, ReadFile: os.ReadFile, Now
 const (
 	DefaultPseudonymPrefix = "pseudo-"
 	DefaultPseudonymLength = 16
-	cryptoPAnCacheSize     = 1 << 18 // about 30 MiB per policy at most
-	labelCacheSize         = 1 << 18
-	nameCacheSize          = 1 << 17
+	cryptoPAnCacheSize     = 1 << 19 // slots; 4 MiB + 64 B per filled slot
+	labelCacheSize         = 1 << 18 // slots; 2 MiB + about 80 B per filled slot
+	nameCacheSize          = 1 << 18
 )
 
 // Compiled is a policy ready to apply: filters as predicates, transforms

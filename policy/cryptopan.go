@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/netip"
-	"sync"
 )
 
 // CryptoPAn is prefix-preserving address anonymisation (Xu, Fan, Ammar,
@@ -85,56 +84,17 @@ func (c *CryptoPAn) compute(a netip.Addr) netip.Addr {
 	return netip.AddrFrom16(res)
 }
 
-// boundedCache is a bounded, sharded map. When a shard is full it is
-// emptied: the cost is a burst of recomputation, never unbounded memory.
-type boundedCache[K comparable, V any] struct {
-	shards [16]cacheShard[K, V]
-	limit  int
-	hash   func(K) uint64
-}
-
-type cacheShard[K comparable, V any] struct {
-	mu sync.RWMutex
-	m  map[K]V
-}
-
-func newBoundedCache[K comparable, V any](size int, hash func(K) uint64) *boundedCache[K, V] {
-	c := &boundedCache[K, V]{limit: max(size/16, 16), hash: hash}
-	for i := range c.shards {
-		c.shards[i].m = make(map[K]V)
-	}
-	return c
-}
-
-func (c *boundedCache[K, V]) get(k K) (V, bool) {
-	s := &c.shards[c.hash(k)&15]
-	s.mu.RLock()
-	v, ok := s.m[k]
-	s.mu.RUnlock()
-	return v, ok
-}
-
-func (c *boundedCache[K, V]) put(k K, v V) {
-	s := &c.shards[c.hash(k)&15]
-	s.mu.Lock()
-	if len(s.m) >= c.limit {
-		clear(s.m)
-	}
-	s.m[k] = v
-	s.mu.Unlock()
-}
-
-type addrCache = boundedCache[netip.Addr, netip.Addr]
+type addrCache = memo[netip.Addr, netip.Addr]
 
 func newAddrCache(size int) *addrCache {
 	seed := maphash.MakeSeed()
-	return newBoundedCache[netip.Addr, netip.Addr](size, func(a netip.Addr) uint64 {
+	return newMemo[netip.Addr, netip.Addr](size, func(a netip.Addr) uint64 {
 		b := a.As16()
 		return maphash.Bytes(seed, b[:])
 	})
 }
 
-func newStringCache(size int) *boundedCache[string, string] {
+func newStringCache(size int) *memo[string, string] {
 	seed := maphash.MakeSeed()
-	return newBoundedCache[string, string](size, func(s string) uint64 { return maphash.String(seed, s) })
+	return newMemo[string, string](size, func(s string) uint64 { return maphash.String(seed, s) })
 }

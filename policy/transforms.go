@@ -129,8 +129,8 @@ func truncator(v4, v6 int) func(netip.Addr) netip.Addr {
 // Reverse names are left to the address transforms.
 type labelHasher struct {
 	key   []byte
-	cache *boundedCache[string, string] // label -> hashed label
-	names *boundedCache[string, string] // name -> hashed name
+	cache *memo[string, string] // label -> hashed label
+	names *memo[string, string] // name -> hashed name
 }
 
 func (h *labelHasher) label(l string) string {
