@@ -32,10 +32,26 @@ const (
 type worker struct {
 	e      *Engine
 	br     *cof.BatchReader
-	bodies map[string][]byte // outputKey(peer, tlp) -> NDJSON for this batch
+	bodies map[string]*outBody // outputKey(peer, tlp) -> NDJSON for this batch
 	counts map[string]*peerCount
 	dlq    []byte
 	policy policy.Scratch // each output is encoded before the next is made
+
+	// The routes of the last sensor_id seen, resolved to their counters,
+	// policies and output buffers: the records of a batch nearly always
+	// share one, so the lookups are made once a batch, not per record.
+	routesOf string
+	targets  []target
+}
+
+// outBody is one output's NDJSON for the batch in hand.
+type outBody struct{ b []byte }
+
+// target is one route of a sensor_id, resolved.
+type target struct {
+	count  *peerCount
+	policy policy.Policy // nil when the registry lacks it
+	out    *outBody
 }
 
 type peerCount struct {
@@ -43,7 +59,7 @@ type peerCount struct {
 }
 
 func (e *Engine) newWorker() *worker {
-	return &worker{e: e, br: e.codec.NewBatchReader(), bodies: map[string][]byte{}, counts: map[string]*peerCount{}}
+	return &worker{e: e, br: e.codec.NewBatchReader(), bodies: map[string]*outBody{}, counts: map[string]*peerCount{}}
 }
 
 // handle switches one input batch and acks, naks or (as a last resort)
@@ -161,7 +177,7 @@ func (w *worker) keepAlive(msg jetstream.Msg) func() {
 func (w *worker) trim() {
 	const keep = 4 << 20
 	for k, b := range w.bodies {
-		if cap(b) > keep {
+		if cap(b.b) > keep {
 			delete(w.bodies, k)
 		}
 	}
@@ -193,11 +209,12 @@ type inCount struct {
 // peers that want it; invalid lines go to the dead-letter buffer.
 func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 	clear(w.counts)
-	for peer := range w.bodies {
-		w.bodies[peer] = w.bodies[peer][:0]
+	for _, b := range w.bodies {
+		b.b = b.b[:0]
 	}
 	w.dlq = w.dlq[:0]
-	table, pols := reg.table, reg.policies
+	w.routesOf, w.targets = "", w.targets[:0]
+	table := reg.table
 	var in inCount
 	for w.br.Next() {
 		rec := w.br.Record()
@@ -217,30 +234,47 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 			continue
 		}
 		in.records++
-		for _, rt := range table.Routes(rec.SensorID) {
-			c := w.counts[rt.Peer]
-			if c == nil {
-				c = &peerCount{}
-				w.counts[rt.Peer] = c
-			}
-			p, ok := pols.Lookup(rt.Subscription.Policy)
-			if !ok {
+		if rec.SensorID != w.routesOf { // never "" here
+			w.resolve(rec.SensorID, reg)
+		}
+		for _, t := range w.targets {
+			if t.policy == nil {
 				// Config checks make this unreachable; withhold rather
 				// than leak if it ever happens.
-				c.filtered++
+				t.count.filtered++
 				continue
 			}
-			out, keep := p.ApplyTo(&w.policy, rec)
+			out, keep := t.policy.ApplyTo(&w.policy, rec)
 			if !keep {
-				c.filtered++
+				t.count.filtered++
 				continue
 			}
-			c.records++
-			key := outputKey(rt.Peer, rt.Subscription.TLP)
-			w.bodies[key] = out.AppendLine(w.bodies[key])
+			t.count.records++
+			t.out.b = out.AppendLine(t.out.b)
 		}
 	}
 	return in
+}
+
+// resolve looks up the routes of sensorID once: their counters, policies
+// and output buffers.
+func (w *worker) resolve(sensorID string, reg *registry) {
+	w.routesOf, w.targets = sensorID, w.targets[:0]
+	for _, rt := range reg.table.Routes(sensorID) {
+		c := w.counts[rt.Peer]
+		if c == nil {
+			c = &peerCount{}
+			w.counts[rt.Peer] = c
+		}
+		key := outputKey(rt.Peer, rt.Subscription.TLP)
+		b := w.bodies[key]
+		if b == nil {
+			b = &outBody{}
+			w.bodies[key] = b
+		}
+		p, _ := reg.policies.Lookup(rt.Subscription.Policy)
+		w.targets = append(w.targets, target{count: c, policy: p, out: b})
+	}
 }
 
 // retry naks the batch with a growing delay: 1s, 2s, 4s... up to 30s.

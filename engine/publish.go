@@ -54,7 +54,8 @@ func (w *worker) publish(sensor string, seq uint64, in cof.Encoding, version str
 		enc = in
 	}
 	epoch := w.e.epoch.Load().(string)
-	for key, body := range w.bodies {
+	for key, out := range w.bodies {
+		body := out.b
 		if len(body) == 0 {
 			continue
 		}

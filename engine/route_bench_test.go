@@ -90,7 +90,7 @@ func BenchmarkRoute(b *testing.B) {
 				}
 				w.route("s1", uint64(i), reg)
 				for _, body := range w.bodies {
-					out, _ = codec.Compress(out[:0], body, enc)
+					out, _ = codec.Compress(out[:0], body.b, enc)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/record")
