@@ -320,6 +320,22 @@ func TestHashLabels(t *testing.T) {
 			t.Errorf("%s hashed to %s; the registered domain and reverse names stay", n, got)
 		}
 	}
+	// The bailiwick is hashed as a name would be, whether or not it is
+	// above the hashed labels.
+	for _, tc := range []struct{ name, bailiwick string }{
+		{"www.shop.example.co.uk", "example.co.uk"},
+		{"www.shop.example.co.uk", "shop.example.co.uk"},
+		{"www.shop.example.co.uk", "co.uk"},
+		{"www.shop.example.co.uk", "www.shop.example.co.uk"},
+		{"www.shop.example.co.uk", "other.example.org"},
+		{"example.co.uk", "xample.co.uk"},
+	} {
+		line := fmt.Sprintf(`{"rrname":%q,"rrtype":"A","rdata":["8.8.8.8"],"time_first":1,"time_last":2,"bailiwick":%q}`, tc.name, tc.bailiwick)
+		out, _ := c.Apply(rec(t, line))
+		if want := name(c, tc.bailiwick); out.Bailiwick != want {
+			t.Errorf("%s under %s: bailiwick %s, want %s", tc.name, tc.bailiwick, out.Bailiwick, want)
+		}
+	}
 	// The name cache answers as the computation does, under its own key,
 	// and holds no more names than its size.
 	h := &labelHasher{key: []byte("k"), cache: newStringCache(labelCacheSize), names: newStringCache(nameCacheSize)}

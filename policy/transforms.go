@@ -171,8 +171,23 @@ func (h *labelHasher) hashName(n string) string {
 }
 
 func (h *labelHasher) apply(r *cof.Record, _ *Scratch) {
-	r.RRName = h.name(r.RRName)
+	name := r.RRName
+	r.RRName = h.name(name)
+	// A bailiwick at or above the registered domain (the usual case) is
+	// a suffix of the name that hashing left whole: it hashes to itself,
+	// no lookup needed.
+	if b := r.Bailiwick; b == "" || labelSuffix(name, b) && labelSuffix(r.RRName, b) {
+		return
+	}
 	r.Bailiwick = h.name(r.Bailiwick)
+}
+
+// labelSuffix reports whether s is n or a suffix of n on a label boundary.
+func labelSuffix(n, s string) bool {
+	if len(n) == len(s) {
+		return n == s
+	}
+	return len(n) > len(s) && n[len(n)-len(s)-1] == '.' && n[len(n)-len(s):] == s
 }
 
 // coarsen floors the first-seen and ceils the last-seen times to a bucket
