@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -56,7 +57,7 @@ type Options struct {
 	Encoding cof.Encoding  // input batch compression
 	Duration time.Duration // how long the sensors publish, per phase
 	Rate     float64       // records/s across the sensors for PhaseRate
-	Pool     int           // distinct records generated before the timed window
+	Pool     int           // distinct records generated before the timed window; 0 = enough for the switch phase
 	Seed     uint64        // the generator's seed
 	Workers  int           // switch workers; 0 = the default
 	Phases   []string      // which phases run; nil = DefaultPhases
@@ -80,7 +81,7 @@ func (o *Options) check() error {
 		return fmt.Errorf("%w: batch %d not in 1..%d", ErrOptions, o.Batch, cof.DefaultMaxRecords)
 	case o.Duration < 100*time.Millisecond:
 		return fmt.Errorf("%w: duration %v below 100ms", ErrOptions, o.Duration)
-	case o.Pool < o.Batch:
+	case o.Pool < 0 || o.Pool > 0 && o.Pool < o.Batch:
 		return fmt.Errorf("%w: pool of %d records is smaller than a batch", ErrOptions, o.Pool)
 	case o.Rate < 0:
 		return fmt.Errorf("%w: negative rate", ErrOptions)
@@ -92,6 +93,22 @@ func (o *Options) check() error {
 	}
 	if o.Phases == nil {
 		o.Phases = DefaultPhases
+	}
+	if len(o.Phases) == 0 {
+		return fmt.Errorf("%w: no phases", ErrOptions)
+	}
+	if o.Rate > 0 && !slices.Contains(o.Phases, PhaseRate) {
+		return fmt.Errorf("%w: a rate is for the rate phase, which is not among the phases %v", ErrOptions, o.Phases)
+	}
+	if o.Profile != "" && !slices.Contains(o.Phases, PhaseSwitch) {
+		return fmt.Errorf("%w: profiles are taken in the switch phase, which is not among the phases %v", ErrOptions, o.Phases)
+	}
+	if o.Pool == 0 {
+		// Enough distinct records that the switch phase sends each about
+		// once at the goal rate: repeats would flatter the policies'
+		// caches.
+		o.Pool = min(max(int(o.Duration.Seconds()*goalRecords), 100_000), 8_000_000)
+		o.Pool = max(o.Pool/o.Batch, 1) * o.Batch
 	}
 	for _, p := range o.Phases {
 		switch p {
@@ -128,26 +145,37 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer codec.Close()
+	if o.Profile != "" {
+		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: profile directory: %w", err)
+		}
+	}
 	t0 := time.Now()
 	batched, err := makePool(g, codec, o.Pool, o.Batch, o.Encoding)
 	if err != nil {
 		return nil, err
 	}
-	o.Log.Info("pool generated", "records", len(batched.batches)*o.Batch, "took", time.Since(t0).Round(time.Millisecond))
+	o.Log.Info("pool generated", "records", batched.records(), "took", time.Since(t0).Round(time.Millisecond))
 	rep := &Report{Machine: machine(), Options: summarise(o)}
 	for _, ph := range o.Phases {
-		spec := phaseSpec{name: ph, child: "switch", pool: batched, latency: true}
+		spec := phaseSpec{name: ph, child: ChildSwitch, pool: batched, latency: true, workers: o.Workers}
+		if spec.workers == 0 {
+			spec.workers = engine.DefaultWorkers
+		}
 		switch ph {
 		case PhaseRaw:
-			spec.child = "forward"
+			spec.child = ChildForward
 		case PhaseHalf:
 			spec.rate = rep.result(PhaseSwitch).RecordsPerSec / 2
 		case PhaseRate:
 			spec.rate = o.Rate
 		case PhasePerRecord:
 			// A naive design: one plain JSON record per message, in and
-			// out. The observers would cost a message each: no latency.
-			spec.latency, spec.output = false, "input"
+			// out, with a worker for every message the consumer lets be
+			// in flight (fewer would measure round trips, not the
+			// design). The observers would cost a message each: no
+			// latency.
+			spec.latency, spec.output, spec.workers = false, "input", engine.DefaultMaxAckPending
 			if spec.pool, err = makePool(g, codec, min(o.Pool, perRecordPool), 1, cof.Identity); err != nil {
 				return nil, err
 			}
@@ -161,7 +189,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			fmt.Fprintln(o.Progress, res.line())
 		}
 	}
-	rep.evaluate()
+	rep.evaluate(o)
 	return rep, nil
 }
 
@@ -173,6 +201,7 @@ type phaseSpec struct {
 	pool    *pool
 	latency bool
 	output  string // the switch's output_encoding; "" = the default
+	workers int    // the child's workers
 }
 
 // childStats is what either child prints when it stops.
@@ -181,139 +210,208 @@ type childStats struct {
 	Outputs uint64 `json:"outputs"` // forward: messages stored in peer streams
 }
 
-// runPhase runs one phase on a fresh server.
-func runPhase(ctx context.Context, o Options, spec phaseSpec) (res Result, err error) {
+// phaseEnv is a phase's fresh exchange: scratch directory, configuration,
+// server and a client of its own.
+type phaseEnv struct {
+	dir     string
+	cfgPath string
+	cfg     *config.Config
+	srv     *server.Server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+}
+
+// setUp makes the phase's exchange; close takes it down and removes its
+// scratch directory.
+func setUp(ctx context.Context, o Options, spec phaseSpec) (*phaseEnv, error) {
 	dir, err := os.MkdirTemp(o.Dir, "cofswitch-bench-")
 	if err != nil {
-		return res, err
+		return nil, fmt.Errorf("bench: scratch directory: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	cfgPath, err := exchangeYAML(dir, o.Sensors, o.Policies, spec.output)
-	if err != nil {
-		return res, err
+	e := &phaseEnv{dir: dir}
+	if err := e.open(ctx, o, spec); err != nil {
+		e.close()
+		return nil, err
 	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return res, err
-	}
-	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		return res, err
-	}
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := nats.Connect(srv.ClientURL(), nats.Name("cofswitch-bench"))
-	if err != nil {
-		return res, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return res, err
-	}
-	if err := bus.EnsureStreams(ctx, js, cfg); err != nil {
-		return res, err
-	}
+	return e, nil
+}
 
-	args := []string{"bench", spec.child, "--nats-url", srv.ClientURL(), "--config", cfgPath}
-	if o.Workers > 0 {
-		args = append(args, "--workers", strconv.Itoa(o.Workers))
+func (e *phaseEnv) open(ctx context.Context, o Options, spec phaseSpec) error {
+	warnMemoryStore(e.dir, o.Log)
+	var err error
+	if e.cfgPath, err = exchangeYAML(e.dir, o.Sensors, o.Policies, spec.output); err != nil {
+		return err
 	}
-	profile := o.Profile != "" && spec.name == PhaseSwitch
-	if profile {
+	if e.cfg, err = config.Load(e.cfgPath); err != nil {
+		return err
+	}
+	if e.srv, err = bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: filepath.Join(e.dir, "nats")}); err != nil {
+		return err
+	}
+	if e.nc, err = nats.Connect(e.srv.ClientURL(), nats.Name("cofswitch-bench")); err != nil {
+		return err
+	}
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		return err
+	}
+	return bus.EnsureStreams(ctx, e.js, e.cfg)
+}
+
+func (e *phaseEnv) close() {
+	if e.nc != nil {
+		e.nc.Close()
+	}
+	if e.srv != nil {
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+	}
+	os.RemoveAll(e.dir)
+}
+
+// startProcess starts the process under test against e and returns a
+// context that ends, with the child's failure as its cause, should the
+// child exit before it is asked to.
+func (e *phaseEnv) startProcess(ctx context.Context, o Options, spec phaseSpec) (*child, context.Context, context.CancelCauseFunc, error) {
+	args := []string{"bench", spec.child, "--nats-url", e.srv.ClientURL(), "--config", e.cfgPath,
+		"--workers", strconv.Itoa(spec.workers)}
+	if o.Profile != "" && spec.name == PhaseSwitch {
 		args = append(args, "--cpuprofile", filepath.Join(o.Profile, "switch.pprof"))
 	}
 	ch, err := startChild(ctx, o.Exe, args...)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	go func(ch *child) {
+		select {
+		case <-ch.exited:
+			cancel(ch.failure())
+		case <-cctx.Done():
+		}
+	}(ch)
+	return ch, cctx, cancel, nil
+}
+
+// runPhase runs one phase on a fresh server.
+func runPhase(ctx context.Context, o Options, spec phaseSpec) (res Result, err error) {
+	e, err := setUp(ctx, o, spec)
+	if err != nil {
+		return res, err
+	}
+	defer e.close()
+	ch, ctx, cancel, err := e.startProcess(ctx, o, spec)
+	if err != nil {
 		return res, err
 	}
 	defer func() {
+		cancel(nil)
 		if ch != nil {
 			ch.kill()
 		}
 	}()
-	// Should the process under test die, the phase ends at once.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-ch.exited:
-			cancel(ch.failure())
-		case <-ctx.Done():
-		}
-	}()
-	var obs []*observer
-	if spec.latency {
-		for _, p := range cfg.Peers {
-			ob, err := observe(ctx, js, p.ID)
-			if err != nil {
-				return res, err
-			}
-			defer ob.stop()
-			obs = append(obs, ob)
-		}
-	}
-	gctx, stopGate := context.WithCancel(ctx)
-	defer stopGate()
-	g := &gate{}
-	// Two pulls' worth queued keeps the switch busy without a backlog
-	// that would only add latency.
-	go g.watch(gctx, js, uint64(2*cfg.Switch.MaxAckPending))
-
-	if profile {
-		stop, err := profileSelf(filepath.Join(o.Profile, "bus.pprof"))
-		if err != nil {
-			return res, err
-		}
-		defer stop()
-	}
-	o.Log.Info("phase running", "phase", spec.name, "process", spec.child, "rate", spec.rate, "for", o.Duration)
-	cpu0 := selfCPU()
-	sensors := cfg.Sensors
-	ids := make([]string, len(sensors))
-	for i, s := range sensors {
-		ids[i] = s.ID
-	}
-	l := &load{url: srv.ClientURL(), sensors: ids, pool: spec.pool, rate: spec.rate, d: o.Duration, window: 64, gate: g}
-	lr, err := l.run(ctx)
-	if err == nil {
-		err = waitDrained(ctx, js)
-	}
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
+	// Whatever fails while the child runs, its own exit is the reason.
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		}
-		return res, err
-	}
-	stopGate()
-	end, err := lastStored(ctx, js, cfg)
+	}()
+	m, err := measure(ctx, o, spec, e, ch.cmd.Process.Pid)
 	if err != nil {
 		return res, err
 	}
-	for _, ob := range obs {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := ob.catchUp(cctx, js)
-		cancel()
-		if err != nil {
-			return res, err
-		}
-	}
-	cpu1 := selfCPU()
-	cancel(nil) // the child's exit from here on is asked for
+	cancel(nil) // from here on, the child's exit is asked for
 	var st childStats
 	u, err := ch.stop(&st)
 	ch = nil
 	if err != nil {
 		return res, err
 	}
+	if m.childCPU > 0 { // else /proc is not there: the whole life will do
+		u.CPUSeconds = m.childCPU
+	} else {
+		u.CPUSeconds = u.TotalCPUSeconds
+	}
+	return m.result(spec, st, u)
+}
 
-	res = Result{Phase: spec.name, Batch: spec.pool.perBatch, Encoding: string(spec.pool.enc), Rate: spec.rate,
-		Records: lr.records, Refused: lr.refused, Switch: u, BenchCPU: cpu1 - cpu0}
+// measured is what one phase's timed window saw.
+type measured struct {
+	load     loadResult
+	end      time.Time // the last output stored
+	obs      []*observer
+	childCPU float64 // the child's CPU seconds over the window
+	benchCPU float64 // this process's, over the window
+}
+
+// measure drives the sensors for the phase, waits until every input is
+// switched and observed, and samples CPU time at both ends.
+func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid int) (*measured, error) {
+	m := &measured{}
+	if spec.latency {
+		for _, p := range e.cfg.Peers {
+			ob, err := observe(ctx, e.js, p.ID)
+			if err != nil {
+				return nil, err
+			}
+			defer ob.stop()
+			m.obs = append(m.obs, ob)
+		}
+	}
+	gctx, stopGate := context.WithCancel(ctx)
+	defer stopGate()
+	// A few pulls' worth queued keeps every worker busy; more would only
+	// add latency.
+	g := &gate{high: int64(max(64, 2*spec.workers))}
+	go g.watch(gctx, e.js)
+	if o.Profile != "" && spec.name == PhaseSwitch {
+		stop, err := profileSelf(filepath.Join(o.Profile, "bus.pprof"))
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
+	ids := make([]string, len(e.cfg.Sensors))
+	for i, s := range e.cfg.Sensors {
+		ids[i] = s.ID
+	}
+	o.Log.Info("phase running", "phase", spec.name, "process", spec.child, "rate", spec.rate, "for", o.Duration, "store", e.dir)
+	cpu0, child0 := selfCPU(), procCPU(pid)
+	l := &load{url: e.srv.ClientURL(), sensors: ids, pool: spec.pool, rate: spec.rate, d: o.Duration, window: 64, gate: g}
+	var err error
+	if m.load, err = l.run(ctx); err != nil {
+		return nil, err
+	}
+	if err := waitDrained(ctx, e.js); err != nil {
+		return nil, err
+	}
+	m.childCPU, m.benchCPU = procCPU(pid)-child0, selfCPU()-cpu0
+	stopGate()
+	if m.end, err = lastStored(ctx, e.js, e.cfg); err != nil {
+		return nil, err
+	}
+	for _, ob := range m.obs {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := ob.catchUp(cctx, e.js)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// result checks the child's counts against what was sent and computes
+// the phase's figures.
+func (m *measured) result(spec phaseSpec, st childStats, u usage) (Result, error) {
+	lr := m.load
+	res := Result{Phase: spec.name, Batch: spec.pool.perBatch, Encoding: string(spec.pool.enc), Rate: spec.rate,
+		Workers: spec.workers, Records: lr.records, Refused: lr.refused, Child: u, BenchCPU: m.benchCPU,
+		Seconds: m.end.Sub(lr.first).Seconds(), PoolRecords: spec.pool.records()}
 	if res.Encoding == "" {
 		res.Encoding = "none"
 	}
-	res.Seconds = end.Sub(lr.first).Seconds()
 	switch spec.child {
-	case "forward":
+	case ChildForward:
 		if st.Batches != uint64(len(lr.sent)) {
 			return res, fmt.Errorf("forwarder moved %d batches, sensors sent %d", st.Batches, len(lr.sent))
 		}
@@ -333,8 +431,11 @@ func runPhase(ctx context.Context, o Options, spec phaseSpec) (res Result, err e
 		res.RecordsPerSec = float64(res.Records) / res.Seconds
 		res.DeliveriesPerSec = float64(res.Deliveries) / res.Seconds
 	}
+	if res.Records > 0 {
+		res.Child.MicrosPerRecord = u.CPUSeconds * 1e6 / float64(res.Records)
+	}
 	if spec.latency {
-		res.Latency = latencies(lr.sent, obs)
+		res.Latency = latencies(lr.sent, m.obs)
 	}
 	return res, nil
 }

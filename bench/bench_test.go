@@ -39,6 +39,9 @@ func TestOptionsCheck(t *testing.T) {
 		{"batch too big", func(o *Options) { o.Batch = cof.DefaultMaxRecords + 1 }, "batch 10001"},
 		{"short", func(o *Options) { o.Duration = time.Millisecond }, "below 100ms"},
 		{"pool below a batch", func(o *Options) { o.Pool = 10 }, "smaller than a batch"},
+		{"no phases", func(o *Options) { o.Phases = []string{} }, "no phases"},
+		{"rate without its phase", func(o *Options) { o.Rate = 1000 }, "a rate is for the rate phase"},
+		{"profile without the switch", func(o *Options) { o.Profile, o.Phases = "/tmp/p", []string{PhaseRaw} }, "profiles are taken in the switch phase"},
 		{"rate phase without rate", func(o *Options) { o.Phases = []string{PhaseRate} }, "needs a rate"},
 		{"half alone", func(o *Options) { o.Phases = []string{PhaseHalf} }, "needs the switch phase before it"},
 		{"half first", func(o *Options) { o.Phases = []string{PhaseHalf, PhaseSwitch} }, "needs the switch phase before it"},
@@ -56,8 +59,13 @@ func TestOptionsCheck(t *testing.T) {
 		})
 	}
 	o := good()
-	if err := o.check(); err != nil || len(o.Phases) != len(DefaultPhases) {
-		t.Errorf("good options: %v, phases %v", err, o.Phases)
+	if err := o.check(); err != nil || len(o.Phases) != len(DefaultPhases) || o.Pool != 1000 {
+		t.Errorf("good options: %v, phases %v, pool %d", err, o.Phases, o.Pool)
+	}
+	o = good()
+	o.Pool, o.Duration, o.Batch = 0, 2*time.Second, 300
+	if err := o.check(); err != nil || o.Pool != 999_900 {
+		t.Errorf("automatic pool: %d records (%v), want 999,900: 2s at the goal rate, whole batches", o.Pool, err)
 	}
 }
 
@@ -138,6 +146,12 @@ peers:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := fw.Run(ctx); err == nil {
+		t.Error("Run before Start did not fail")
+	}
+	if err := fw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- fw.Run(rctx) }()
@@ -201,13 +215,14 @@ func TestQuantileAndLatencies(t *testing.T) {
 }
 
 func TestReportTargetsAndTable(t *testing.T) {
+	o := Options{Policies: DefaultPolicies, Batch: 500}
 	r := &Report{Options: map[string]any{"sensors": 4}, Results: []Result{
 		{Phase: PhaseRaw, RecordsPerSec: 1_000_000},
-		{Phase: PhaseSwitch, RecordsPerSec: 600_000, DeliveriesPerSec: 2_400_000, Switch: usage{PeakRSSMiB: 80}},
+		{Phase: PhaseSwitch, RecordsPerSec: 600_000, DeliveriesPerSec: 2_400_000, Child: usage{PeakRSSMiB: 80}},
 		{Phase: PhaseHalf, RecordsPerSec: 300_000, Latency: &Latency{P99: 150}},
 		{Phase: PhasePerRecord, RecordsPerSec: 50_000},
 	}}
-	r.evaluate()
+	r.evaluate(o)
 	met := map[string]bool{}
 	for _, tg := range r.Targets {
 		met[tg.Name] = tg.Met
@@ -228,6 +243,14 @@ func TestReportTargetsAndTable(t *testing.T) {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, b.String())
 		}
+	}
+	// Another shape of run gets its ratios, but no verdict on goals that
+	// are not its own.
+	o.Policies = []string{"pass"}
+	r.Targets = nil
+	r.evaluate(o)
+	if len(r.Targets) != 0 || r.Ratios["switch/raw"] != 0.6 {
+		t.Errorf("targets %v, ratios %v for a pass-only run", r.Targets, r.Ratios)
 	}
 	if got := thousands(1234567.4); got != "1,234,567" {
 		t.Errorf("thousands: %s", got)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -23,7 +23,7 @@ const Ready = "ready"
 type child struct {
 	cmd    *exec.Cmd
 	out    *bufio.Reader
-	stderr *bytes.Buffer
+	stderr *tail
 	exited chan struct{} // closed once the process has exited
 	rest   []byte        // its output after the ready line
 	err    error         // from Wait
@@ -32,12 +32,13 @@ type child struct {
 // startChild runs exe with args and waits for its ready line.
 func startChild(ctx context.Context, exe string, args ...string) (*child, error) {
 	cmd := exec.Command(exe, args...)
+	dieWithParent(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, out: bufio.NewReader(stdout), stderr: &bytes.Buffer{}, exited: make(chan struct{})}
-	cmd.Stderr = &limitedWriter{w: c.stderr, n: 64 << 10}
+	c := &child{cmd: cmd, out: bufio.NewReader(stdout), stderr: &tail{n: 64 << 10}, exited: make(chan struct{})}
+	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: starting %s: %w", exe, err)
 	}
@@ -82,19 +83,27 @@ func (c *child) failure() error {
 
 // usage is what a child cost.
 type usage struct {
-	CPUSeconds float64 `json:"cpu_seconds"`
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	CPUSeconds      float64 `json:"cpu_seconds"`       // over the timed window
+	MicrosPerRecord float64 `json:"cpu_us_per_record"` // CPUSeconds per input record
+	TotalCPUSeconds float64 `json:"total_cpu_seconds"` // its whole life: start-up and shutdown too
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
 }
 
-// stop asks the child to finish (SIGTERM), decodes the JSON line it prints
-// last into v, and returns its CPU time and peak RSS.
+// stop asks the child to finish (SIGTERM; SIGKILL a minute later),
+// decodes the JSON line it prints last into v, and returns its CPU time
+// and peak RSS.
 func (c *child) stop(v any) (usage, error) {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	<-c.exited
+	select {
+	case <-c.exited:
+	case <-time.After(time.Minute):
+		c.kill()
+		return usage{}, fmt.Errorf("bench: the process under test did not stop within a minute of SIGTERM; killed. Its stderr:\n%s", c.stderr)
+	}
 	rest, werr := c.rest, c.err
 	var u usage
 	if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		u.CPUSeconds = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
+		u.TotalCPUSeconds = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
 	}
 	if werr != nil {
 		return u, fmt.Errorf("bench: child %v; its stderr:\n%s", werr, c.stderr)
@@ -144,17 +153,29 @@ func selfCPU() float64 {
 	return tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
 }
 
-// limitedWriter keeps the first n bytes: a child's stderr, for errors.
-type limitedWriter struct {
-	w io.Writer
-	n int
+// tail keeps the last n bytes or so written to it: a child's stderr, whose
+// fatal reason comes last.
+type tail struct {
+	mu sync.Mutex
+	b  []byte
+	n  int
 }
 
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(p), l.n)
-		l.w.Write(p[:k])
-		l.n -= k
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*t.n {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.n:]...)
 	}
 	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.b) > t.n {
+		return "..." + string(t.b[len(t.b)-t.n:])
+	}
+	return string(t.b)
 }

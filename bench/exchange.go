@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -104,7 +105,7 @@ func exchangeYAML(dir string, sensors int, policies []string, output string) (st
 		b.WriteString("policies:\n")
 		for _, name := range PolicyNames() {
 			if used[name] && name != "pass" {
-				fmt.Fprintf(&b, "  %s:%s\n", name, strings.ReplaceAll(TypicalPolicies[name], "{{KEY}}", keyFile))
+				fmt.Fprintf(&b, "  %s:%s\n", name, strings.ReplaceAll(TypicalPolicies[name], "{{KEY}}", strconv.Quote(keyFile)))
 			}
 		}
 	}

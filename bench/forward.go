@@ -31,6 +31,7 @@ type Forwarder struct {
 	maxAck   int
 	timeout  time.Duration
 	log      *slog.Logger
+	iter     jetstream.MessagesContext
 
 	batches, outputs atomic.Uint64
 }
@@ -53,8 +54,9 @@ func NewForwarder(nc *nats.Conn, table *routing.Table, consumer string, workers 
 // stored so far.
 func (f *Forwarder) Counts() (batches, outputs uint64) { return f.batches.Load(), f.outputs.Load() }
 
-// Run forwards until ctx ends, then finishes the batches in hand.
-func (f *Forwarder) Run(ctx context.Context) error {
+// Start creates (or binds) the durable consumer on COF_IN and starts
+// pulling; Run then forwards.
+func (f *Forwarder) Start(ctx context.Context) error {
 	stream, err := f.js.Stream(ctx, routing.InStream)
 	if err != nil {
 		return fmt.Errorf("bench: stream %s: %w", routing.InStream, err)
@@ -71,9 +73,18 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bench: consumer %s: %w", f.consumer, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(f.workers))
+	f.iter, err = cons.Messages(jetstream.PullMaxMessages(f.workers))
 	if err != nil {
 		return fmt.Errorf("bench: pull from %s: %w", routing.InStream, err)
+	}
+	return nil
+}
+
+// Run forwards until ctx ends, then finishes the batches in hand. It
+// returns why pulling stopped, unless ctx ended it.
+func (f *Forwarder) Run(ctx context.Context) error {
+	if f.iter == nil {
+		return errors.New("bench: forwarder not started")
 	}
 	work := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
@@ -84,9 +95,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 		})
 	}
-	go func() { <-ctx.Done(); iter.Stop() }()
+	stop := context.AfterFunc(ctx, f.iter.Stop)
+	defer stop()
+	var err error
 	for {
-		msg, err := iter.Next()
+		var msg jetstream.Msg
+		msg, err = f.iter.Next()
 		if err != nil {
 			break
 		}
@@ -94,7 +108,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}
 	close(work)
 	wg.Wait()
-	return nil
+	if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		return nil
+	}
+	return fmt.Errorf("bench: pulling from %s: %w", routing.InStream, err)
 }
 
 // forward publishes one batch to each subscribed peer and acks it once

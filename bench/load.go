@@ -27,6 +27,8 @@ type pool struct {
 	enc      cof.Encoding
 }
 
+func (p *pool) records() int { return len(p.batches) * p.perBatch }
+
 // makePool generates records (at least one batch) into batches of
 // perBatch records in the encoding enc.
 func makePool(g *gen.Generator, codec *cof.Codec, records, perBatch int, enc cof.Encoding) (*pool, error) {
@@ -82,7 +84,7 @@ func (l *load) run(ctx context.Context) (loadResult, error) {
 		wg.Go(func() { results[i], errs[i] = l.sensor(ctx, i, id, start) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := joinDistinct(errs); err != nil {
 		return loadResult{}, err
 	}
 	var out loadResult
@@ -112,14 +114,16 @@ func (l *load) sensor(ctx context.Context, k int, id string, start time.Time) (l
 		return loadResult{}, fmt.Errorf("sensor %s: %w", id, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(l.window))
+	// The acks channel bounds what is in flight; the client's own bound
+	// sits above it, so that it never stalls a publish.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*l.window+1))
 	if err != nil {
 		return loadResult{}, fmt.Errorf("sensor %s: %w", id, err)
 	}
 	var res loadResult
 	acks := make(chan inflight, l.window)
 	collected := make(chan error, 1)
-	go func() { collected <- l.collect(ctx, js, acks, &res) }()
+	go func() { collected <- l.collect(ctx, id, js, acks, &res) }()
 
 	subject := routing.InSubject(id)
 	n := len(l.sensors)
@@ -160,8 +164,10 @@ func (l *load) sensor(ctx context.Context, k int, id string, start time.Time) (l
 		if res.first.IsZero() {
 			res.first = due
 		}
+		l.gate.inflight.Add(1)
 		fut, err := js.PublishMsgAsync(m)
 		if err != nil {
+			l.gate.inflight.Add(-1)
 			err2 = fmt.Errorf("sensor %s: publish: %w", id, err)
 			break
 		}
@@ -174,29 +180,44 @@ func (l *load) sensor(ctx context.Context, k int, id string, start time.Time) (l
 	return res, err2
 }
 
-// collect waits for each publish's ack; a publish refused (a sensor at its
-// cap in COF_IN) or lost is sent again, synchronously, until stored.
-func (l *load) collect(ctx context.Context, js jetstream.JetStream, acks <-chan inflight, res *loadResult) error {
+// collect waits for each publish's ack. A publish refused at the
+// sensor's cap in COF_IN, or unanswered, is sent again (its message id
+// makes that harmless) for up to a minute; any other refusal, or ctx
+// ending, fails the sensor.
+func (l *load) collect(ctx context.Context, id string, js jetstream.JetStream, acks <-chan inflight, res *loadResult) error {
 	var failed error
 	for in := range acks {
 		var ack *jetstream.PubAck
+		var err error
 		select {
 		case ack = <-in.fut.Ok():
-		case <-in.fut.Err():
-			for ack == nil && failed == nil {
-				res.refused++
-				time.Sleep(2 * time.Millisecond)
-				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				a, err := js.PublishMsg(pctx, in.msg)
-				cancel()
-				switch {
-				case err == nil:
-					ack = a
-				case ctx.Err() != nil:
-					failed = ctx.Err()
-				}
-			}
+		case err = <-in.fut.Err():
+		case <-ctx.Done():
+			err = ctx.Err()
 		}
+		backoff, since := 2*time.Millisecond, time.Now()
+		for ack == nil && failed == nil {
+			switch {
+			case ctx.Err() != nil:
+				failed = ctx.Err()
+			case !retryable(err):
+				failed = fmt.Errorf("sensor %s: publish refused: %w", id, err)
+			case time.Since(since) > time.Minute:
+				failed = fmt.Errorf("sensor %s: publish not stored after a minute of retries: %w", id, err)
+			}
+			if failed != nil {
+				break
+			}
+			if isFull(err) {
+				res.refused++
+			}
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 100*time.Millisecond)
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			ack, err = js.PublishMsg(pctx, in.msg)
+			cancel()
+		}
+		l.gate.inflight.Add(-1)
 		if ack == nil {
 			continue // failed: drain the channel
 		}
@@ -206,22 +227,51 @@ func (l *load) collect(ctx context.Context, js jetstream.JetStream, acks <-chan 
 	return failed
 }
 
-// gate holds flat-out sensors back while COF_IN's backlog is at its high
-// water mark, so that they feed the switch rather than fill the stream
-// (whose per-sensor cap would then refuse them).
+// isFull: the stream refused the message at a limit (the sensor's cap).
+func isFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10077
+}
+
+// retryable: a refusal at a limit, or no answer in time.
+func retryable(err error) bool {
+	return isFull(err) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// joinDistinct joins errors, each distinct message once: every sensor
+// tends to fail the same way.
+func joinDistinct(errs []error) error {
+	seen := map[string]bool{}
+	var out []error
+	for _, err := range errs {
+		if err != nil && !seen[err.Error()] {
+			seen[err.Error()] = true
+			out = append(out, err)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// gate holds flat-out sensors back while COF_IN's backlog, counting the
+// publishes in flight, is at its high-water mark, so that they keep the
+// switch fed without a queue that would only add latency (or fill the
+// stream, whose per-sensor cap would then refuse them).
 type gate struct {
-	closed atomic.Bool
+	high     int64
+	msgs     atomic.Int64 // COF_IN's messages at the last poll
+	inflight atomic.Int64 // publishes not yet acked
 }
 
 func (g *gate) wait(ctx context.Context) {
-	for g.closed.Load() && ctx.Err() == nil {
+	for g.msgs.Load()+g.inflight.Load() >= g.high && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
 }
 
 // watch polls COF_IN's message count every few milliseconds until ctx
-// ends, closing the gate at high messages and opening it below.
-func (g *gate) watch(ctx context.Context, js jetstream.JetStream, high uint64) {
+// ends.
+func (g *gate) watch(ctx context.Context, js jetstream.JetStream) {
 	stream, err := js.Stream(ctx, routing.InStream)
 	if err != nil {
 		return
@@ -231,14 +281,11 @@ func (g *gate) watch(ctx context.Context, js jetstream.JetStream, high uint64) {
 	for {
 		select {
 		case <-ctx.Done():
-			g.closed.Store(false)
 			return
 		case <-t.C:
 		}
-		info, err := stream.Info(ctx)
-		if err != nil {
-			continue
+		if info, err := stream.Info(ctx); err == nil {
+			g.msgs.Store(int64(info.State.Msgs))
 		}
-		g.closed.Store(info.State.Msgs >= high)
 	}
 }

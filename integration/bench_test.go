@@ -20,7 +20,7 @@ import (
 // with each other is.
 func TestBench(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
-	stdout, stderr, code := run(t, nil, "bench", "--duration", "1s", "--pool", "4000", "--batch", "100",
+	stdout, stderr, code := run(t, nil, "bench", "--duration", "1s", "--batch", "500",
 		"--sensors", "2", "--json", out, "--dir", t.TempDir())
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -45,7 +45,7 @@ func TestBench(t *testing.T) {
 	for _, r := range rep.Results {
 		byPhase[r.Phase] = r
 		if r.Records == 0 || r.Deliveries == 0 || r.Seconds <= 0 || r.RecordsPerSec <= 0 ||
-			r.Switch.CPUSeconds <= 0 || r.Switch.PeakRSSMiB < 5 || r.Switch.PeakRSSMiB > 2000 {
+			r.Child.CPUSeconds <= 0 || r.Child.PeakRSSMiB < 5 || r.Child.PeakRSSMiB > 2000 {
 			t.Errorf("%s: %+v", r.Phase, r)
 		}
 	}
@@ -55,7 +55,7 @@ func TestBench(t *testing.T) {
 		t.Errorf("raw: %d deliveries of %d records", raw.Deliveries, raw.Records)
 	}
 	sw := byPhase[bench.PhaseSwitch]
-	if sw.Deliveries+sw.Filtered != 4*sw.Records || sw.Filtered == 0 || sw.Latency == nil || sw.Batch != 100 {
+	if sw.Deliveries+sw.Filtered != 4*sw.Records || sw.Filtered == 0 || sw.Latency == nil || sw.Latency.Unmatched != 0 || sw.Batch != 500 {
 		t.Errorf("switch: %+v", sw)
 	}
 	half := byPhase[bench.PhaseHalf]
@@ -66,7 +66,7 @@ func TestBench(t *testing.T) {
 	if per := byPhase[bench.PhasePerRecord]; per.Batch != 1 || per.Latency != nil {
 		t.Errorf("per-record: %+v", per)
 	}
-	if rep.Ratios["switch/raw"] <= 0 || rep.Ratios["switch/per-record"] <= 0 || len(rep.Targets) != 6 {
+	if rep.Ratios["switch/raw"] <= 0 || rep.Ratios["switch/per-record"] <= 0 || len(rep.Targets) != 6 || sw.Repeats() > 1.5 {
 		t.Errorf("ratios %v, %d targets", rep.Ratios, len(rep.Targets))
 	}
 }
@@ -101,6 +101,8 @@ func TestBenchBadOptions(t *testing.T) {
 		{"--policies", "csirt,nosuch"},
 		{"--compression", "gzip"},
 		{"--batch", "0"},
+		{"--rate", "1000"},
+		{"--phases", ""},
 	} {
 		_, stderr, code := run(t, nil, append([]string{"bench"}, args...)...)
 		if code != 2 || !strings.Contains(stderr, "cofswitch:") {

@@ -14,8 +14,6 @@ import (
 	"github.com/cofswitch/cofswitch/bench"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/engine"
-	"github.com/cofswitch/cofswitch/policy"
 )
 
 type benchFlags struct {
@@ -66,7 +64,7 @@ standard output, the JSON to --json.`,
 			fs.StringVar(&f.compression, "compression", "zstd", "input batch compression: zstd, s2 or none")
 			fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long the sensors publish in each phase")
 			fs.Float64Var(&f.rate, "rate", 0, "records a second for the rate phase")
-			fs.IntVar(&f.pool, "pool", 1_000_000, "distinct records generated before the run (sent round robin)")
+			fs.IntVar(&f.pool, "pool", 0, "distinct records generated before the run, sent round robin (0: --duration at 500,000 a second, at most 8,000,000)")
 			fs.Uint64Var(&f.seed, "seed", 1, "generator seed")
 			fs.IntVar(&f.workers, "workers", 0, "switch workers (0: the default)")
 			fs.StringVar(&f.phases, "phases", strings.Join(bench.DefaultPhases, ","), "phases to run, in order")
@@ -95,6 +93,9 @@ drives it; 'bench switch' and 'bench forward' are the processes it starts
 }
 
 func benchRun(ctx context.Context, std stdio, f *benchFlags) error {
+	if strings.TrimSpace(f.phases) == "" {
+		return usageErrorf("--phases is empty (phases: %s)", strings.Join(bench.DefaultPhases, ", ")+", "+bench.PhaseRate)
+	}
 	enc, err := cof.ParseEncoding(strings.Replace(f.compression, "none", "", 1))
 	if err != nil {
 		return usageErrorf("--compression: %v", err)
@@ -205,7 +206,6 @@ func benchChild(ctx context.Context, std stdio, kind string, f *benchChildFlags)
 	if f.workers > 0 {
 		cfg.Switch.Workers = f.workers
 	}
-	workers := cfg.Switch.Workers
 	if f.cpuprofile != "" {
 		pf, err := os.Create(f.cpuprofile)
 		if err != nil {
@@ -222,49 +222,10 @@ func benchChild(ctx context.Context, std stdio, kind string, f *benchChildFlags)
 		return err
 	}
 	defer nc.Close()
-	var stats any
-	switch kind {
-	case "forward":
-		table, err := cfg.Table()
-		if err != nil {
-			return err
-		}
-		fw, err := bench.NewForwarder(nc, table, engine.DefaultConsumer, workers, log)
-		if err != nil {
-			return err
-		}
-		done := make(chan error, 1)
-		go func() { done <- fw.Run(ctx) }()
-		fmt.Fprintln(std.out, bench.Ready)
-		if err := <-done; err != nil {
-			return err
-		}
-		b, o := fw.Counts()
-		stats = map[string]any{"Batches": b, "outputs": o, "peak_rss_kib": bench.PeakRSSKiB()}
-	default:
-		table, pols, err := cfg.Compile(policy.DefaultEnv())
-		if err != nil {
-			return &exitError{code: exitUsage, msg: err.Error()}
-		}
-		eng, err := engine.New(nc, table, pols, switchOptions(cfg.Switch, log)...)
-		if err != nil {
-			return err
-		}
-		if err := eng.Start(ctx); err != nil {
-			return err
-		}
-		fmt.Fprintln(std.out, bench.Ready)
-		<-ctx.Done()
-		eng.Stop()
-		stats = struct {
-			engine.Snapshot
-			PeakRSSKiB int64 `json:"peak_rss_kib"`
-		}{eng.Stats(), bench.PeakRSSKiB()}
+	err = bench.ServeChild(ctx, kind, nc, cfg, switchOptions(cfg.Switch, log), std.out, log)
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		return &exitError{code: exitUsage, msg: err.Error()}
 	}
-	data, err := json.Marshal(stats)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(std.out, "%s\n", data)
-	return nil
+	return err
 }
