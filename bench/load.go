@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,9 @@ func makePool(g *gen.Generator, codec *cof.Codec, records, perBatch int, enc cof
 		if err != nil {
 			return nil, fmt.Errorf("bench: compressing a batch: %w", err)
 		}
-		p.batches = append(p.batches, data)
+		// Compressors leave room for the uncompressed size: a pool of
+		// millions of records would hold five times its bytes.
+		p.batches = append(p.batches, bytes.Clone(data))
 	}
 	return p, nil
 }
