@@ -98,51 +98,13 @@ func timeDrain(b *testing.B, x *exchange, start func() *engine.Engine) (engine.S
 	return st, delivered
 }
 
-const benchPoliciesYAML = `
-streams:
-  peers: {max_bytes: 4GiB}
-policies:
-  csirt:
-    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
-    transforms:
-      pseudonymise_sensor: {key_env: BENCH_KEY}
-      truncate_ip: {ipv4: 24, ipv6: 48}
-      coarsen_time: 1h
-  research:
-    exclude: {rdata_cidrs: [special-purpose]}
-    transforms:
-      cryptopan: {key_env: BENCH_KEY}
-      coarsen_time: 1d
-  hub:
-    include: {rrtypes: [A, AAAA, CNAME, NS, MX]}
-    exclude: {zones: [internal-zones]}
-    transforms:
-      pseudonymise_sensor: {key_env: BENCH_KEY}
-      drop_fields: [bailiwick]
-  names:
-    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
-    transforms:
-      hash_labels: {key_env: BENCH_KEY}
-      bucket_count: [1, 10, 100, 1000]
-sensors:
-  - id: s1
-  - id: s2
-  - id: s3
-  - id: s4
-peers:
-  - {id: p1, subscriptions: [{sensors: ["*"], policy: csirt}]}
-  - {id: p2, subscriptions: [{sensors: ["*"], policy: research}]}
-  - {id: p3, subscriptions: [{sensors: ["*"], policy: hub}]}
-  - {id: p4, subscriptions: [{sensors: ["*"], policy: names}]}
-`
-
 // BenchmarkSwitchPolicies is BenchmarkSwitch with what the benchmark
 // issue asks for: 4 peers with distinct typical policies, all taking
 // every sensor, on records from the generator (Zipf names, the rrtype
 // mix, 5% internal), each batch distinct.
 func BenchmarkSwitchPolicies(b *testing.B) {
 	const perBatch = 500
-	x := newExchange(b, benchPoliciesYAML)
+	x := newExchange(b, engine.PoliciesBenchYAML)
 	env := policy.DefaultEnv()
 	env.Getenv = func(string) string { return strings.Repeat("5a", 32) }
 	tab, set, err := x.cfg.Compile(env)

@@ -10,9 +10,12 @@ import (
 	"github.com/cofswitch/cofswitch/policy"
 )
 
-// routeBenchYAML is the benchmark issue's exchange: 4 peers, each with a
-// distinct typical policy, all taking every sensor.
-const routeBenchYAML = `
+// PoliciesBenchYAML is the benchmark issue's exchange: 4 sensors, 4 peers
+// each with a distinct typical policy, all taking every sensor. Exported
+// for the benchmarks of package engine_test.
+const PoliciesBenchYAML = `
+streams:
+  peers: {max_bytes: 4GiB}
 policies:
   csirt:
     exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
@@ -38,6 +41,9 @@ policies:
       bucket_count: [1, 10, 100, 1000]
 sensors:
   - id: s1
+  - id: s2
+  - id: s3
+  - id: s4
 peers:
   - {id: p1, subscriptions: [{sensors: ["*"], policy: csirt}]}
   - {id: p2, subscriptions: [{sensors: ["*"], policy: research}]}
@@ -53,7 +59,7 @@ func BenchmarkRoute(b *testing.B) {
 	for _, enc := range []cof.Encoding{cof.S2, cof.Zstd} {
 		b.Run("out="+string(enc), func(b *testing.B) {
 			const perBatch, batches = 500, 400
-			cfg, err := config.Parse("bench.yaml", []byte(routeBenchYAML))
+			cfg, err := config.Parse("bench.yaml", []byte(PoliciesBenchYAML))
 			if err != nil {
 				b.Fatal(err)
 			}
