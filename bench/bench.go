@@ -62,6 +62,7 @@ type Options struct {
 	Workers  int           // switch workers; 0 = the default
 	Phases   []string      // which phases run; nil = DefaultPhases
 	Profile  string        // if set, the switch phase writes CPU profiles into this directory: switch.pprof, bus.pprof
+	Separate bool          // the server runs in this process, the switch alone in the child: its own CPU and memory
 	Log      *slog.Logger  // nil discards
 	Progress io.Writer     // a line per phase as it ends; nil = none
 }
@@ -211,18 +212,20 @@ type childStats struct {
 }
 
 // phaseEnv is a phase's fresh exchange: scratch directory, configuration,
-// server and a client of its own.
+// the server (the child's own, or with Options.Separate this process's)
+// and a client of the benchmark's own.
 type phaseEnv struct {
 	dir     string
 	cfgPath string
 	cfg     *config.Config
-	srv     *server.Server
+	srv     *server.Server // this process's server, when separate
+	url     string
 	nc      *nats.Conn
 	js      jetstream.JetStream
 }
 
-// setUp makes the phase's exchange; close takes it down and removes its
-// scratch directory.
+// setUp makes the phase's configuration, and its server when separate;
+// close takes them down and removes the scratch directory.
 func setUp(ctx context.Context, o Options, spec phaseSpec) (*phaseEnv, error) {
 	dir, err := os.MkdirTemp(o.Dir, "cofswitch-bench-")
 	if err != nil {
@@ -245,16 +248,27 @@ func (e *phaseEnv) open(ctx context.Context, o Options, spec phaseSpec) error {
 	if e.cfg, err = config.Load(e.cfgPath); err != nil {
 		return err
 	}
+	if !o.Separate {
+		return nil
+	}
 	if e.srv, err = bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: filepath.Join(e.dir, "nats")}); err != nil {
 		return err
 	}
-	if e.nc, err = nats.Connect(e.srv.ClientURL(), nats.Name("cofswitch-bench")); err != nil {
-		return err
-	}
-	if e.js, err = jetstream.New(e.nc); err != nil {
+	if err := e.connect(e.srv.ClientURL()); err != nil {
 		return err
 	}
 	return bus.EnsureStreams(ctx, e.js, e.cfg)
+}
+
+// connect is the benchmark's own client of the exchange's server.
+func (e *phaseEnv) connect(url string) error {
+	var err error
+	e.url = url
+	if e.nc, err = nats.Connect(url, nats.Name("cofswitch-bench")); err != nil {
+		return fmt.Errorf("bench: %s: %w", url, err)
+	}
+	e.js, err = jetstream.New(e.nc)
+	return err
 }
 
 func (e *phaseEnv) close() {
@@ -268,18 +282,29 @@ func (e *phaseEnv) close() {
 	os.RemoveAll(e.dir)
 }
 
-// startProcess starts the process under test against e and returns a
-// context that ends, with the child's failure as its cause, should the
-// child exit before it is asked to.
+// startProcess starts the process under test (with its own embedded
+// server, unless separate), connects to its server, and returns a context
+// that ends, with the child's failure as its cause, should the child exit
+// before it is asked to.
 func (e *phaseEnv) startProcess(ctx context.Context, o Options, spec phaseSpec) (*child, context.Context, context.CancelCauseFunc, error) {
-	args := []string{"bench", spec.child, "--nats-url", e.srv.ClientURL(), "--config", e.cfgPath,
-		"--workers", strconv.Itoa(spec.workers)}
+	args := []string{"bench", spec.child, "--config", e.cfgPath, "--workers", strconv.Itoa(spec.workers)}
+	if e.srv != nil {
+		args = append(args, "--nats-url", e.srv.ClientURL())
+	} else {
+		args = append(args, "--data", filepath.Join(e.dir, "nats"))
+	}
 	if o.Profile != "" && spec.name == PhaseSwitch {
 		args = append(args, "--cpuprofile", filepath.Join(o.Profile, "switch.pprof"))
 	}
 	ch, err := startChild(ctx, o.Exe, args...)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if e.nc == nil {
+		if err := e.connect(ch.url); err != nil {
+			ch.kill()
+			return nil, nil, nil, err
+		}
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	go func(ch *child) {
@@ -376,7 +401,7 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid in
 	}
 	o.Log.Info("phase running", "phase", spec.name, "process", spec.child, "rate", spec.rate, "for", o.Duration, "store", e.dir)
 	cpu0, child0 := selfCPU(), procCPU(pid)
-	l := &load{url: e.srv.ClientURL(), sensors: ids, pool: spec.pool, rate: spec.rate, d: o.Duration, window: 64, gate: g}
+	l := &load{url: e.url, sensors: ids, pool: spec.pool, rate: spec.rate, d: o.Duration, window: 64, gate: g}
 	var err error
 	if m.load, err = l.run(ctx); err != nil {
 		return nil, err

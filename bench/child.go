@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// Ready is the line a benchmark child prints once it is switching.
+// Ready starts the line a benchmark child prints once it consumes:
+// "ready URL", URL being the server it uses.
 const Ready = "ready"
 
 // child is the process under test (the switch, or the raw forwarder), run
@@ -24,6 +25,7 @@ type child struct {
 	cmd    *exec.Cmd
 	out    *bufio.Reader
 	stderr *tail
+	url    string        // the server it uses, from its ready line
 	exited chan struct{} // closed once the process has exited
 	rest   []byte        // its output after the ready line
 	err    error         // from Wait
@@ -45,9 +47,11 @@ func startChild(ctx context.Context, exe string, args ...string) (*child, error)
 	ready := make(chan error, 1)
 	go func() {
 		line, err := c.out.ReadString('\n')
-		if err == nil && strings.TrimSpace(line) != Ready {
+		word, url, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if err == nil && (word != Ready || url == "") {
 			err = fmt.Errorf("unexpected first line %q", line)
 		}
+		c.url = url
 		ready <- err
 	}()
 	select {

@@ -30,8 +30,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testChild parses what runPhase passes: bench KIND --nats-url URL
-// --config FILE --workers N [--cpuprofile FILE].
+// testChild parses what runPhase passes: bench KIND (--data DIR |
+// --nats-url URL) --config FILE --workers N [--cpuprofile FILE].
 func testChild(args []string) int {
 	if len(args) < 2 || args[0] != "bench" {
 		fmt.Fprintln(os.Stderr, "test child: want bench KIND FLAGS, got", args)
@@ -39,6 +39,7 @@ func testChild(args []string) int {
 	}
 	fs := flag.NewFlagSet("child", flag.ContinueOnError)
 	url := fs.String("nats-url", "", "")
+	data := fs.String("data", "", "")
 	path := fs.String("config", "", "")
 	workers := fs.Int("workers", 0, "")
 	fs.String("cpuprofile", "", "")
@@ -51,17 +52,24 @@ func testChild(args []string) int {
 		return 2
 	}
 	cfg.Switch.Workers = *workers
-	nc, err := nats.Connect(*url)
-	if err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	var nc *nats.Conn
+	if *data != "" {
+		b, err := StartEmbedded(ctx, cfg, *data)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer b.Close()
+		nc, *url = b.NC, b.URL
+	} else if nc, err = nats.Connect(*url); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer nc.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	log := slog.New(slog.DiscardHandler)
 	opts := []engine.Option{engine.WithLogger(log), engine.WithWorkers(*workers)}
-	if err := ServeChild(ctx, args[1], nc, cfg, opts, os.Stdout, log); err != nil {
+	if err := ServeChild(ctx, args[1], nc, *url, cfg, opts, os.Stdout, log); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -77,8 +85,14 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, separate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("separate=%v", separate), func(t *testing.T) { testRun(t, exe, separate) })
+	}
+}
+
+func testRun(t *testing.T, exe string, separate bool) {
 	rep, err := Run(context.Background(), Options{Exe: exe, Dir: t.TempDir(), Sensors: 2, Policies: DefaultPolicies,
-		Batch: 50, Duration: 300 * time.Millisecond, Pool: 2000, Seed: 7})
+		Batch: 50, Duration: 300 * time.Millisecond, Pool: 2000, Seed: 7, Separate: separate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/policy"
@@ -20,12 +23,13 @@ const (
 	ChildForward = "forward" // the raw forwarding baseline
 )
 
-// ServeChild is the process under test: over nc, until ctx ends, it runs
-// the switch of cfg (engine options opts) or, for ChildForward, the raw
-// forwarder over cfg's routes with cfg.Switch.Workers workers. It writes
-// Ready to out once it consumes and, when ctx ends and the work in hand is
-// done, one JSON line of counts with its peak RSS.
-func ServeChild(ctx context.Context, kind string, nc *nats.Conn, cfg *config.Config, opts []engine.Option, out io.Writer, log *slog.Logger) error {
+// ServeChild is the process under test: over nc, connected to the server
+// at url, until ctx ends, it runs the switch of cfg (engine options opts)
+// or, for ChildForward, the raw forwarder over cfg's routes with
+// cfg.Switch.Workers workers. It writes "ready URL" to out once it
+// consumes and, when ctx ends and the work in hand is done, one JSON line
+// of counts with its peak RSS.
+func ServeChild(ctx context.Context, kind string, nc *nats.Conn, url string, cfg *config.Config, opts []engine.Option, out io.Writer, log *slog.Logger) error {
 	var stats any
 	switch kind {
 	case ChildForward:
@@ -40,7 +44,7 @@ func ServeChild(ctx context.Context, kind string, nc *nats.Conn, cfg *config.Con
 		if err := fw.Start(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintln(out, Ready)
+		fmt.Fprintln(out, Ready, url)
 		if err := fw.Run(ctx); err != nil {
 			return err
 		}
@@ -58,7 +62,7 @@ func ServeChild(ctx context.Context, kind string, nc *nats.Conn, cfg *config.Con
 		if err := eng.Start(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintln(out, Ready)
+		fmt.Fprintln(out, Ready, url)
 		<-ctx.Done()
 		eng.Stop()
 		stats = struct {
@@ -74,4 +78,45 @@ func ServeChild(ctx context.Context, kind string, nc *nats.Conn, cfg *config.Con
 	}
 	_, err = fmt.Fprintf(out, "%s\n", data)
 	return err
+}
+
+// EmbeddedBus is an exchange's own server, as 'cofswitch serve' runs it:
+// in process, file storage under a directory, on a free loopback port,
+// with the exchange's streams; NC is an in-process connection to it.
+type EmbeddedBus struct {
+	NC  *nats.Conn
+	URL string
+	srv *server.Server
+}
+
+// StartEmbedded starts the server with its store in dir and provisions
+// the streams of cfg.
+func StartEmbedded(ctx context.Context, cfg *config.Config, dir string) (*EmbeddedBus, error) {
+	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: dir, Name: "cofswitch-bench"})
+	if err != nil {
+		return nil, err
+	}
+	b := &EmbeddedBus{URL: srv.ClientURL(), srv: srv}
+	if b.NC, err = nats.Connect(b.URL, nats.InProcessServer(srv), nats.Name("cofswitch-bench-exchange")); err != nil {
+		b.Close()
+		return nil, err
+	}
+	js, err := jetstream.New(b.NC)
+	if err == nil {
+		err = bus.EnsureStreams(ctx, js, cfg)
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close disconnects and stops the server.
+func (b *EmbeddedBus) Close() {
+	if b.NC != nil {
+		b.NC.Close()
+	}
+	b.srv.Shutdown()
+	b.srv.WaitForShutdown()
 }

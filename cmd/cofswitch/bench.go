@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/cofswitch/cofswitch/bench"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
@@ -29,6 +31,7 @@ type benchFlags struct {
 	phases      string
 	jsonOut     string
 	profile     string
+	separate    bool
 	dir         string
 	log         logFlags
 }
@@ -37,11 +40,14 @@ func benchCommand() *command {
 	run := &command{
 		name:    "run",
 		summary: "run the benchmark (the default)",
-		doc: `Run an exchange on an embedded NATS server (file storage, one replica, a fresh
-store per phase) and measure it. Sensors publish batches of generated
-records ('cofswitch gen' records, made before the timed window); the
-switch runs as a child process so that its CPU time and peak RSS are its
-own. Phases:
+		doc: `Run an exchange and measure it. The exchange is a child process: an embedded
+NATS server (file storage, one replica, a fresh store per phase) and the
+switch in one process, as 'cofswitch serve' runs them, so that its CPU
+time and peak RSS are its own. Sensors in this process publish batches of
+generated records ('cofswitch gen' records, made before the timed window)
+over loopback TCP, as sensors on other machines would. With --separate,
+the server runs in this process and the child is the switch alone, to see
+the switch's own share. Phases:
 
   raw         the baseline: batches forwarded unread to every peer stream,
               with the same consumer, ids and acks (the bus's limit)
@@ -76,7 +82,8 @@ each). A second Ctrl-C kills the run and its child.`,
 			fs.IntVar(&f.workers, "workers", 0, "switch workers (0: the default)")
 			fs.StringVar(&f.phases, "phases", strings.Join(bench.DefaultPhases, ","), "phases to run, in order")
 			fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this `file`")
-			fs.StringVar(&f.profile, "profile", "", "write CPU profiles of the switch phase into this `directory`: switch.pprof (the switch), bus.pprof (server and sensors)")
+			fs.BoolVar(&f.separate, "separate", false, "run the server in this process and only the switch (or forwarder) in the child")
+			fs.StringVar(&f.profile, "profile", "", "write CPU profiles of the switch phase into this `directory`: switch.pprof (the child), bus.pprof (this process)")
 			fs.StringVar(&f.dir, "dir", "", "scratch `directory` for the servers' stores (default: the system's temp)")
 			addLogFlags(fs, &f.log)
 			return f
@@ -117,7 +124,7 @@ func benchRun(ctx context.Context, std stdio, f *benchFlags) error {
 	}
 	o := bench.Options{Exe: exe, Dir: f.dir, Sensors: f.sensors, Policies: splitList(f.policies),
 		Batch: f.batch, Encoding: enc, Duration: f.duration, Rate: f.rate, Pool: f.pool, Seed: f.seed,
-		Workers: f.workers, Phases: splitList(f.phases), Profile: f.profile, Log: log, Progress: std.err}
+		Workers: f.workers, Phases: splitList(f.phases), Profile: f.profile, Separate: f.separate, Log: log, Progress: std.err}
 	rep, err := bench.Run(ctx, o)
 	if errors.Is(err, bench.ErrOptions) {
 		return usageErrorf("%v", err)
@@ -154,6 +161,7 @@ func splitList(s string) []string {
 
 type benchChildFlags struct {
 	nats       natsFlags
+	data       string
 	config     string
 	workers    int
 	cpuprofile string
@@ -164,16 +172,18 @@ type benchChildFlags struct {
 // under test. It prints "ready" once consuming and, when stopped by
 // SIGINT or SIGTERM, one JSON line of counts.
 func benchChildCommand(kind string) *command {
-	doc := `Run the switch of the exchange in --config against --nats-url, as 'serve'
-would with an external server, until SIGINT or SIGTERM. It prints "ready"
-once it consumes and, when it stops, its counts as one JSON line.`
+	doc := `Run the switch of the exchange in --config, with an embedded server whose
+store is in --data (as 'serve' runs) or against --nats-url, until SIGINT
+or SIGTERM. It prints "ready URL" once it consumes and, when it stops,
+its counts as one JSON line.`
 	summary := "the switch as 'bench run' starts it"
 	if kind == "forward" {
-		doc = `Run the raw forwarding baseline against --nats-url: each COF_IN batch is
-copied, unread, to the stream of every peer of --config subscribed to its
-sensor, with the switch's consumer settings, message ids and acks. It
-prints "ready" once it consumes and, when stopped by SIGINT or SIGTERM,
-its counts as one JSON line.`
+		doc = `Run the raw forwarding baseline, with an embedded server whose store is in
+--data or against --nats-url: each COF_IN batch is copied, unread, to the
+stream of every peer of --config subscribed to its sensor, with the
+switch's consumer settings, message ids and acks. It prints "ready URL"
+once it consumes and, when stopped by SIGINT or SIGTERM, its counts as one
+JSON line.`
 		summary = "the raw forwarding baseline"
 	}
 	return &command{
@@ -183,6 +193,7 @@ its counts as one JSON line.`
 		flags: func(fs *flag.FlagSet) any {
 			f := &benchChildFlags{}
 			addNATSFlags(fs, &f.nats, defaultURL)
+			fs.StringVar(&f.data, "data", "", "run an embedded server with its store in this `directory` (on a free loopback port), as 'serve' does, instead of using --nats-url")
 			fs.StringVar(&f.config, "config", "", "exchange configuration `file` (YAML)")
 			fs.IntVar(&f.workers, "workers", 0, "batches handled at once (0: the config's)")
 			fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile to this `file`")
@@ -224,12 +235,22 @@ func benchChild(ctx context.Context, std stdio, kind string, f *benchChildFlags)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	nc, err := f.nats.connect("cofswitch-bench-"+kind, log)
-	if err != nil {
-		return err
+	var nc *nats.Conn
+	url := f.nats.url
+	if f.data != "" {
+		b, err := bench.StartEmbedded(ctx, cfg, f.data)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		nc, url = b.NC, b.URL
+	} else {
+		if nc, err = f.nats.connect("cofswitch-bench-"+kind, log); err != nil {
+			return err
+		}
+		defer nc.Close()
 	}
-	defer nc.Close()
-	err = bench.ServeChild(ctx, kind, nc, cfg, switchOptions(cfg.Switch, log), std.out, log)
+	err = bench.ServeChild(ctx, kind, nc, url, cfg, switchOptions(cfg.Switch, log), std.out, log)
 	var cerr *config.Error
 	if errors.As(err, &cerr) {
 		return &exitError{code: exitUsage, msg: err.Error()}
