@@ -62,7 +62,7 @@ type Options struct {
 	Workers  int           // switch workers; 0 = the default
 	Phases   []string      // which phases run; nil = DefaultPhases
 	Profile  string        // if set, the switch phase writes CPU profiles into this directory: switch.pprof, bus.pprof
-	Separate bool          // the server runs in this process, the switch alone in the child: its own CPU and memory
+	Exchange bool          // the child is the whole exchange, server and switch, as 'cofswitch serve' runs; else the switch alone
 	Log      *slog.Logger  // nil discards
 	Progress io.Writer     // a line per phase as it ends; nil = none
 }
@@ -212,19 +212,20 @@ type childStats struct {
 }
 
 // phaseEnv is a phase's fresh exchange: scratch directory, configuration,
-// the server (the child's own, or with Options.Separate this process's)
+// the server (this process's, or with Options.Exchange the child's own)
 // and a client of the benchmark's own.
 type phaseEnv struct {
 	dir     string
 	cfgPath string
 	cfg     *config.Config
-	srv     *server.Server // this process's server, when separate
+	srv     *server.Server // this process's server, unless the child has its own
 	url     string
 	nc      *nats.Conn
 	js      jetstream.JetStream
 }
 
-// setUp makes the phase's configuration, and its server when separate;
+// setUp makes the phase's configuration, and its server unless the child
+// has its own;
 // close takes them down and removes the scratch directory.
 func setUp(ctx context.Context, o Options, spec phaseSpec) (*phaseEnv, error) {
 	dir, err := os.MkdirTemp(o.Dir, "cofswitch-bench-")
@@ -248,7 +249,7 @@ func (e *phaseEnv) open(ctx context.Context, o Options, spec phaseSpec) error {
 	if e.cfg, err = config.Load(e.cfgPath); err != nil {
 		return err
 	}
-	if !o.Separate {
+	if o.Exchange {
 		return nil
 	}
 	if e.srv, err = bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: filepath.Join(e.dir, "nats")}); err != nil {
@@ -283,7 +284,7 @@ func (e *phaseEnv) close() {
 }
 
 // startProcess starts the process under test (with its own embedded
-// server, unless separate), connects to its server, and returns a context
+// server, with Options.Exchange), connects to its server, and returns a context
 // that ends, with the child's failure as its cause, should the child exit
 // before it is asked to.
 func (e *phaseEnv) startProcess(ctx context.Context, o Options, spec phaseSpec) (*child, context.Context, context.CancelCauseFunc, error) {

@@ -228,7 +228,7 @@ func TestReportTargetsAndTable(t *testing.T) {
 		met[tg.Name] = tg.Met
 	}
 	want := map[string]bool{"switch records/s in": true, "switch deliveries/s out": true, "switch / raw records/s": true,
-		"switch / per-record records/s": true, "p99 latency at half rate, ms": false, "exchange peak RSS, MiB": true}
+		"switch / per-record records/s": true, "p99 latency at half rate, ms": false, "switch peak RSS, MiB": true}
 	if fmt.Sprint(met) != fmt.Sprint(want) {
 		t.Errorf("targets %v, want %v", met, want)
 	}

@@ -85,14 +85,14 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, separate := range []bool{false, true} {
-		t.Run(fmt.Sprintf("separate=%v", separate), func(t *testing.T) { testRun(t, exe, separate) })
+	for _, exchange := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exchange=%v", exchange), func(t *testing.T) { testRun(t, exe, exchange) })
 	}
 }
 
-func testRun(t *testing.T, exe string, separate bool) {
+func testRun(t *testing.T, exe string, exchange bool) {
 	rep, err := Run(context.Background(), Options{Exe: exe, Dir: t.TempDir(), Sensors: 2, Policies: DefaultPolicies,
-		Batch: 50, Duration: 300 * time.Millisecond, Pool: 2000, Seed: 7, Separate: separate})
+		Batch: 50, Duration: 300 * time.Millisecond, Pool: 2000, Seed: 7, Exchange: exchange})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type benchFlags struct {
 	phases      string
 	jsonOut     string
 	profile     string
-	separate    bool
+	exchange    bool
 	dir         string
 	log         logFlags
 }
@@ -40,14 +40,13 @@ func benchCommand() *command {
 	run := &command{
 		name:    "run",
 		summary: "run the benchmark (the default)",
-		doc: `Run an exchange and measure it. The exchange is a child process: an embedded
-NATS server (file storage, one replica, a fresh store per phase) and the
-switch in one process, as 'cofswitch serve' runs them, so that its CPU
-time and peak RSS are its own. Sensors in this process publish batches of
-generated records ('cofswitch gen' records, made before the timed window)
-over loopback TCP, as sensors on other machines would. With --separate,
-the server runs in this process and the child is the switch alone, to see
-the switch's own share. Phases:
+		doc: `Run an exchange on an embedded NATS server (file storage, one replica, a fresh
+store per phase) and measure it. The switch runs as a child process, so
+that its CPU time and peak RSS are its own; with --exchange the child is
+the whole exchange, server and switch in one process as 'cofswitch serve'
+runs them. Sensors in this process publish batches of generated records
+('cofswitch gen' records, made before the timed window) over loopback TCP,
+as sensors on other machines would. Phases:
 
   raw         the baseline: batches forwarded unread to every peer stream,
               with the same consumer, ids and acks (the bus's limit)
@@ -82,7 +81,7 @@ each). A second Ctrl-C kills the run and its child.`,
 			fs.IntVar(&f.workers, "workers", 0, "switch workers (0: the default)")
 			fs.StringVar(&f.phases, "phases", strings.Join(bench.DefaultPhases, ","), "phases to run, in order")
 			fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this `file`")
-			fs.BoolVar(&f.separate, "separate", false, "run the server in this process and only the switch (or forwarder) in the child")
+			fs.BoolVar(&f.exchange, "exchange", false, "the child is the whole exchange, server and switch (or forwarder) in one process, as 'serve' runs")
 			fs.StringVar(&f.profile, "profile", "", "write CPU profiles of the switch phase into this `directory`: switch.pprof (the child), bus.pprof (this process)")
 			fs.StringVar(&f.dir, "dir", "", "scratch `directory` for the servers' stores (default: the system's temp)")
 			addLogFlags(fs, &f.log)
@@ -124,7 +123,7 @@ func benchRun(ctx context.Context, std stdio, f *benchFlags) error {
 	}
 	o := bench.Options{Exe: exe, Dir: f.dir, Sensors: f.sensors, Policies: splitList(f.policies),
 		Batch: f.batch, Encoding: enc, Duration: f.duration, Rate: f.rate, Pool: f.pool, Seed: f.seed,
-		Workers: f.workers, Phases: splitList(f.phases), Profile: f.profile, Separate: f.separate, Log: log, Progress: std.err}
+		Workers: f.workers, Phases: splitList(f.phases), Profile: f.profile, Exchange: f.exchange, Log: log, Progress: std.err}
 	rep, err := bench.Run(ctx, o)
 	if errors.Is(err, bench.ErrOptions) {
 		return usageErrorf("%v", err)
