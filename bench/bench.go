@@ -348,6 +348,11 @@ func runPhase(ctx context.Context, o Options, spec phaseSpec) (res Result, err e
 	cancel(nil) // from here on, the child's exit is asked for
 	var st childStats
 	u, err := ch.stop(&st)
+	// A stall (a retried batch waits out the ack wait) shows in the
+	// figures; the child's warnings say why.
+	for _, line := range ch.stderr.warnings() {
+		o.Log.Warn("the process under test warned", "phase", spec.name, "line", line)
+	}
 	ch = nil
 	if err != nil {
 		return res, err

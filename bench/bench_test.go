@@ -256,3 +256,19 @@ func TestReportTargetsAndTable(t *testing.T) {
 		t.Errorf("thousands: %s", got)
 	}
 }
+
+func TestTailKeepsTheEnd(t *testing.T) {
+	tl := &tail{n: 100}
+	for i := range 50 {
+		fmt.Fprintf(tl, "time=x level=INFO msg=%d\n", i)
+	}
+	fmt.Fprintln(tl, "time=x level=WARN msg=\"ack failed\"")
+	fmt.Fprintln(tl, "time=x level=ERROR msg=fatal")
+	s := tl.String()
+	if !strings.HasSuffix(s, "level=ERROR msg=fatal\n") || len(s) > 104 || !strings.HasPrefix(s, "...") {
+		t.Errorf("tail %q", s)
+	}
+	if w := tl.warnings(); len(w) != 2 || !strings.Contains(w[0], "ack failed") {
+		t.Errorf("warnings %q", w)
+	}
+}

@@ -183,3 +183,14 @@ func (t *tail) String() string {
 	}
 	return string(t.b)
 }
+
+// warnings returns the lines at level WARN or ERROR, the last ten at most.
+func (t *tail) warnings() []string {
+	var out []string
+	for line := range strings.Lines(t.String()) {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out[max(0, len(out)-10):]
+}
