@@ -101,6 +101,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	for {
 		var msg jetstream.Msg
 		msg, err = f.iter.Next()
+		if engine.Recoverable(err) {
+			continue
+		}
 		if err != nil {
 			break
 		}

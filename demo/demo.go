@@ -18,6 +18,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -120,6 +121,9 @@ func watch(ctx context.Context, cons jetstream.Consumer, stream string, log *slo
 	go func() { <-ctx.Done(); it.Stop() }()
 	for {
 		m, err := it.Next()
+		if engine.Recoverable(err) {
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				log.Error("demo watcher stopped", "err", err)

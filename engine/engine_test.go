@@ -366,3 +366,24 @@ func TestTwoSwitchesShareTheWork(t *testing.T) {
 		t.Errorf("batches per switch: %d + %d, want 60 shared by both", b1, b2)
 	}
 }
+
+// TestRecoverable: a missed heartbeat leaves the pull iterator working
+// (resubscribing would strand what it had pulled until the ack wait, as a
+// benchmark under full load showed); a deleted consumer or a closed
+// iterator does not.
+func TestRecoverable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{jetstream.ErrNoHeartbeat, true},
+		{fmt.Errorf("pull: %w", jetstream.ErrNoHeartbeat), true},
+		{jetstream.ErrConsumerDeleted, false},
+		{jetstream.ErrMsgIteratorClosed, false},
+		{nil, false},
+	} {
+		if got := engine.Recoverable(tc.err); got != tc.want {
+			t.Errorf("Recoverable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
