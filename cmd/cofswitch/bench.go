@@ -66,7 +66,9 @@ the typical policies, 500-record batches).
 Each phase keeps its store in a directory under --dir, removed at its end:
 the raw phase writes about 2 GB in 10 s on a 2-core machine (a peer stream
 keeps 1 GiB at most). The generated records stay in memory (about 60 bytes
-each). A second Ctrl-C kills the run and its child.`,
+each), and the server's file store keeps recent blocks in memory: at 2
+million records a second this process reached 4.6 GiB on a 2-core machine.
+A second Ctrl-C kills the run and its child.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &benchFlags{}
 			fs.IntVar(&f.sensors, "sensors", 4, "sensors publishing at once")
