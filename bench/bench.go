@@ -27,9 +27,10 @@ import (
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/gen"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/engine"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // Phases, in the order they run.
@@ -258,7 +259,7 @@ func (e *phaseEnv) open(ctx context.Context, o Options, spec phaseSpec) error {
 	if err := e.connect(e.srv.ClientURL()); err != nil {
 		return err
 	}
-	return bus.EnsureStreams(ctx, e.js, e.cfg)
+	return exchange.EnsureStreams(ctx, e.js, e.cfg)
 }
 
 // connect is the benchmark's own client of the exchange's server.

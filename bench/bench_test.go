@@ -14,13 +14,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/engine"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 func TestOptionsCheck(t *testing.T) {
@@ -122,7 +122,7 @@ peers:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, cfg); err != nil {
+	if err := exchange.EnsureStreams(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
 	table, err := cfg.Table()

@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/engine"
 )
 
 // Forwarder is the raw baseline: it moves each COF_IN batch, unread, to

@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/gen"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/engine"
 )
 
 // pool is the sensors' input, made before the timed window: encoded

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/engine"
+	"github.com/cofswitch/cofswitch/switch/engine"
 )
 
 // childEnv makes this test binary the process under test, as

@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/engine"
 )
 
 // arrival is one output message as stored in a peer stream.

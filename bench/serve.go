@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,8 +14,9 @@ import (
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/engine"
 	"github.com/cofswitch/cofswitch/policy"
+	"github.com/cofswitch/cofswitch/switch/engine"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // The processes a benchmark phase can put under test.
@@ -103,7 +105,7 @@ func StartEmbedded(ctx context.Context, cfg *config.Config, dir string) (*Embedd
 	}
 	js, err := jetstream.New(b.NC)
 	if err == nil {
-		err = bus.EnsureStreams(ctx, js, cfg)
+		err = exchange.EnsureStreams(ctx, js, cfg)
 	}
 	if err != nil {
 		b.Close()
@@ -119,4 +121,60 @@ func (b *EmbeddedBus) Close() {
 	}
 	b.srv.Shutdown()
 	b.srv.WaitForShutdown()
+}
+
+// ChildOptions configure the process under test as 'cofswitch bench
+// switch' and 'bench forward' run it.
+type ChildOptions struct {
+	Kind       string // ChildSwitch or ChildForward
+	ConfigPath string // the exchange's configuration (YAML)
+	// DataDir, when set, runs an embedded server with its store there, as
+	// 'serve' does; otherwise the child connects to URL with Auth.
+	DataDir    string
+	URL        string
+	Auth       *bus.Auth
+	Workers    int    // batches handled at once (0: the configuration's)
+	CPUProfile string // a file for a CPU profile of the child, if set
+}
+
+// RunChild runs the process under test until ctx ends (see ServeChild).
+// A configuration that cannot be read or is invalid is an ErrOptions.
+func RunChild(ctx context.Context, o ChildOptions, out io.Writer, log *slog.Logger) error {
+	if o.ConfigPath == "" {
+		return fmt.Errorf("%w: a configuration file is required", ErrOptions)
+	}
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	if o.Workers > 0 {
+		cfg.Switch.Workers = o.Workers
+	}
+	if o.CPUProfile != "" {
+		stop, err := profileSelf(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	nc, url := (*nats.Conn)(nil), o.URL
+	if o.DataDir != "" {
+		b, err := StartEmbedded(ctx, cfg, o.DataDir)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		nc, url = b.NC, b.URL
+	} else {
+		if nc, err = bus.Connect(o.URL, "cofswitch-bench-"+o.Kind, o.Auth, log); err != nil {
+			return err
+		}
+		defer nc.Close()
+	}
+	err = ServeChild(ctx, o.Kind, nc, url, cfg, exchange.EngineOptions(cfg.Switch, log), out, log)
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		return fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	return err
 }

@@ -7,15 +7,24 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/cofswitch/cofswitch/config"
 )
+
+// Auth is how a client proves who it is to the servers and checks theirs:
+// one of a credentials file or an nkey seed file, and TLS files. Every
+// field is a path; empty fields are not used.
+type Auth struct {
+	Creds string // .creds file (JWT and nkey seed)
+	NKey  string // nkey seed file
+	CA    string // CA certificate to verify the servers
+	Cert  string // client certificate (mutual TLS)
+	Key   string // client key (mutual TLS)
+}
 
 // Connect opens a client connection. urls is a comma-separated list; name
 // identifies the client in server monitoring. Credentials and TLS come from
 // c (which may be nil). Reconnection is unlimited: a switch or a sink rides
 // out server restarts.
-func Connect(urls, name string, c *config.NATS, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+func Connect(urls, name string, c *Auth, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -50,11 +59,11 @@ func Connect(urls, name string, c *config.NATS, log *slog.Logger, extra ...nats.
 			}
 			opts = append(opts, o)
 		}
-		if c.TLS.CA != "" {
-			opts = append(opts, nats.RootCAs(c.TLS.CA))
+		if c.CA != "" {
+			opts = append(opts, nats.RootCAs(c.CA))
 		}
-		if c.TLS.Cert != "" {
-			opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
+		if c.Cert != "" {
+			opts = append(opts, nats.ClientCert(c.Cert, c.Key))
 		}
 	}
 	opts = append(opts, extra...)

@@ -1,5 +1,8 @@
-// Package bus holds the NATS wiring of cofswitch: the embedded server,
-// client connections, and the provisioning of the exchange's streams.
+// Package bus is the NATS plumbing every side of the exchange shares: a
+// client connection with credentials, TLS and unlimited reconnection, URLs
+// redacted for logs, and an embedded nats-server with JetStream. It knows
+// nothing of the exchange's configuration, streams or accounts (those are
+// switch/exchange and accounts) and imports no other cofswitch package.
 package bus
 
 import (
@@ -24,7 +27,7 @@ type ServerConfig struct {
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 	// Config, when set, is a nats-server configuration (accounts, users,
-	// permissions: see package peers) applied on top of the above.
+	// permissions: see package accounts) applied on top of the above.
 	Config string
 }
 

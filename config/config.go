@@ -149,9 +149,6 @@ const (
 	maxBackoff = 30 * time.Second
 	// PassPolicy is the built-in policy that delivers every record as is.
 	PassPolicy = "pass"
-	// DefaultConsumer is the durable consumer provisioned on each peer
-	// stream for the peer's sink.
-	DefaultConsumer = "sink"
 	// Auth modes of the embedded server.
 	AuthNKeys = "nkeys"
 	AuthNone  = "none"
@@ -262,7 +259,7 @@ func (c *Config) ApplyDefaults() {
 	c.Streams.Peers.fill(DefaultPeer)
 	for i := range c.Peers {
 		if len(c.Peers[i].Consumers) == 0 {
-			c.Peers[i].Consumers = []string{DefaultConsumer}
+			c.Peers[i].Consumers = []string{routing.PeerConsumer}
 		}
 		c.Peers[i].Stream.fill(c.Streams.Peers)
 		for j := range c.Peers[i].Subscriptions {

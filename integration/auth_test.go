@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/peers"
 )
 
 var pubKey = regexp.MustCompile(`public key: (U[A-Z0-9]{55})`)
@@ -101,12 +101,12 @@ sensors:
 	// peer-b reads both records through its consumer, with its own seed.
 	kp := seedKey(t, pbSeed)
 	pub, _ := kp.PublicKey()
-	nc, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.CustomInboxPrefix(peers.PeerInbox("peer-b")))
+	nc, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.CustomInboxPrefix(accounts.PeerInbox("peer-b")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, _ := jetstream.NewWithAPIPrefix(nc, peers.APIPrefix)
+	js, _ := jetstream.NewWithAPIPrefix(nc, accounts.APIPrefix)
 	cons, err := js.Consumer(t.Context(), "PEER_peer-b", "sink")
 	if err != nil {
 		t.Fatal(err)

@@ -13,10 +13,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/pdnsdb/pgtest"
+	"github.com/cofswitch/cofswitch/peers/db/pgtest"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // dnsdbSummary asks the database's DNSDB API for the summary of a query.
@@ -61,7 +61,7 @@ func dbKill9(t *testing.T, extra []string) {
 	if err := ensureStreams(t.Context(), js, writeFile(t, "c.yaml", exchangeYAML)); err != nil {
 		t.Fatal(err)
 	}
-	cc := bus.PeerConsumerConfig("sink")
+	cc := exchange.PeerConsumerConfig("sink")
 	cc.AckWait = 2 * time.Second
 	cons, err := js.CreateOrUpdateConsumer(t.Context(), routing.PeerStream("peer-hub"), cc)
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/peers/sink"
 	"github.com/cofswitch/cofswitch/routing"
-	"github.com/cofswitch/cofswitch/sink"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // TestFileSinkSurvivesKill9: the file sink is killed with SIGKILL twice
@@ -43,7 +43,7 @@ func TestFileSinkSurvivesKill9(t *testing.T) {
 	}
 	<-js.PublishAsyncComplete()
 	// A short ack wait, so that what a killed sink held comes back soon.
-	cc := bus.PeerConsumerConfig("sink")
+	cc := exchange.PeerConsumerConfig("sink")
 	cc.AckWait = 2 * time.Second
 	cons, err := js.CreateOrUpdateConsumer(t.Context(), routing.PeerStream("peer-hub"), cc)
 	if err != nil {

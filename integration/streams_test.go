@@ -5,8 +5,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // ensureStreams provisions the exchange's streams from a config file, as
@@ -16,5 +16,5 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, path string) err
 	if err != nil {
 		return err
 	}
-	return bus.EnsureStreams(ctx, js, cfg)
+	return exchange.EnsureStreams(ctx, js, cfg)
 }

@@ -22,6 +22,11 @@ const (
 	PeerStreamPrefix = "PEER_"
 )
 
+// PeerConsumer is the durable consumer the switch provisions on each peer
+// stream unless the registry names others: the one a peer's sink or
+// database binds by default.
+const PeerConsumer = "sink"
+
 // ErrBadToken reports a subject token that is not the canonical escaping
 // of any id.
 var ErrBadToken = errors.New("routing: bad subject token")

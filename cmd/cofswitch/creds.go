@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"github.com/cofswitch/cofswitch/peers"
+	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -91,10 +91,10 @@ func creds(io stdio, f *credsFlags) error {
 	if err := fh.Close(); err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
-	inbox, usage := peers.SensorInbox(id), fmt.Sprintf("cofswitch publish --sensor %s --nkey %s FILE", id, out)
+	inbox, usage := accounts.SensorInbox(id), fmt.Sprintf("cofswitch publish --sensor %s --nkey %s FILE", id, out)
 	if kind == "peer" {
-		inbox = peers.PeerInbox(id)
-		usage = fmt.Sprintf("bind consumer %q of stream %s through the API prefix %s", "sink", routing.PeerStream(id), peers.APIPrefix)
+		inbox = accounts.PeerInbox(id)
+		usage = fmt.Sprintf("bind consumer %q of stream %s through the API prefix %s", "sink", routing.PeerStream(id), accounts.APIPrefix)
 	}
 	fmt.Fprintf(io.out, "%s %s: seed written to %s (mode 0600)\n", kind, id, out)
 	fmt.Fprintf(io.out, "public key: %s\n\n", pub)

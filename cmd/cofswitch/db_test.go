@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cofswitch/cofswitch/pdnsdb"
-	"github.com/cofswitch/cofswitch/pdnsdb/pgtest"
+	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/pgtest"
 )
 
 func TestDBImport(t *testing.T) {
@@ -32,11 +32,11 @@ func TestDBImport(t *testing.T) {
 	if got.code != exitOK || got.stdout != "imported 3 records from 2 files (0 invalid lines skipped)\n" {
 		t.Fatalf("import = %+v", got)
 	}
-	mem, err := pdnsdb.LoadMemStore(store)
+	mem, err := db.LoadMemStore(store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := mem.Lookup(t.Context(), pdnsdb.Query{Name: "www.example.com"})
+	rs, err := mem.Lookup(t.Context(), db.Query{Name: "www.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestDBImport(t *testing.T) {
 		!strings.Contains(got.stdout, "imported 1 records from 1 files (7 invalid lines skipped)") {
 		t.Fatalf("import of invalid lines = %+v", got)
 	}
-	mem, err = pdnsdb.LoadMemStore(store)
+	mem, err = db.LoadMemStore(store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestDBImport(t *testing.T) {
 
 func TestDBImportErrors(t *testing.T) {
 	store := t.TempDir()
-	lock, err := pdnsdb.LockDir(store)
+	lock, err := db.LockDir(store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +108,12 @@ not json
 	if got.code != exitFailure || got.stdout != "imported 2 records from 1 files (1 invalid lines skipped)\n" || !strings.Contains(got.stderr, "in.ndjson:3: ") {
 		t.Fatalf("import = %+v", got)
 	}
-	pg, err := pdnsdb.OpenPG(t.Context(), dsn)
+	pg, err := db.OpenPG(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pg.Close()
-	rs, err := pg.Lookup(t.Context(), pdnsdb.Query{IPFrom: netip.MustParseAddr("192.0.2.0"), IPTo: netip.MustParseAddr("192.0.2.255")})
+	rs, err := pg.Lookup(t.Context(), db.Query{IPFrom: netip.MustParseAddr("192.0.2.0"), IPTo: netip.MustParseAddr("192.0.2.255")})
 	if err != nil {
 		t.Fatal(err)
 	}

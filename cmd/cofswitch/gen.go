@@ -2,17 +2,12 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/cofswitch/cofswitch/gen"
 )
@@ -105,7 +100,7 @@ func genRun(ctx context.Context, std stdio, f *genFlags) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
-	n, err := generate(ctx, g, w, f)
+	n, err := gen.Write(ctx, g, w, genLimits(f))
 	if cerr := closeOut(); err == nil {
 		err = cerr
 	}
@@ -125,7 +120,7 @@ func genPublish(ctx context.Context, std stdio, f *genFlags, g *gen.Generator) e
 	defer stop()
 	go func() {
 		bw := bufio.NewWriterSize(pw, 1<<20)
-		_, err := generate(genCtx, g, bw, f)
+		_, err := gen.Write(genCtx, g, bw, genLimits(f))
 		if err == nil {
 			err = bw.Flush()
 		}
@@ -133,85 +128,22 @@ func genPublish(ctx context.Context, std stdio, f *genFlags, g *gen.Generator) e
 	}()
 	// The publisher ends on the pipe's end, not on ctx: Ctrl-C stops the
 	// generator, and what it made is still sent and acked.
-	err := publish(context.WithoutCancel(ctx), stdio{in: pr, out: std.out, err: std.err}, &f.pub, []string{"-"})
+	err := runPublish(context.WithoutCancel(ctx), stdio{in: pr, out: std.out, err: std.err}, &f.pub, []string{"-"})
 	stop()
 	pr.Close()
 	return err
 }
 
-// generate writes records to w until the count or the duration is
-// reached or ctx ends, at f.rate when it is set.
-func generate(ctx context.Context, g *gen.Generator, w io.Writer, f *genFlags) (int, error) {
-	const chunk = 100
-	start := time.Now()
-	var buf []byte
-	n := 0
-	for {
-		if ctx.Err() != nil {
-			return n, nil
-		}
-		k := chunk
-		if f.duration > 0 {
-			if time.Since(start) >= f.duration {
-				return n, nil
-			}
-		} else {
-			if n >= f.n {
-				return n, nil
-			}
-			k = min(k, f.n-n)
-		}
-		if f.rate > 0 {
-			due := start.Add(time.Duration(float64(n) / f.rate * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					return n, nil
-				}
-			}
-			k = min(k, max(1, int(f.rate/100)))
-		}
-		buf = g.AppendLines(buf[:0], k)
-		if _, err := w.Write(buf); err != nil {
-			return n, err
-		}
-		n += k
-	}
-}
-
-// genOutput opens the output, compressing by the file's extension.
+// genOutput opens the output: standard output for "-", else a file
+// compressed by its extension.
 func genOutput(std stdio, name string) (io.Writer, func() error, error) {
 	if name == "-" {
 		bw := bufio.NewWriterSize(std.out, 1<<20)
 		return bw, bw.Flush, nil
 	}
-	fh, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, nil, err
-	}
-	bw := bufio.NewWriterSize(fh, 1<<20)
-	var w io.Writer = bw
-	var closeEnc func() error = func() error { return nil }
-	switch {
-	case strings.HasSuffix(name, ".zst"):
-		zw, err := zstd.NewWriter(bw)
-		if err != nil {
-			fh.Close()
-			return nil, nil, err
-		}
-		w, closeEnc = zw, zw.Close
-	case strings.HasSuffix(name, ".gz"):
-		gw := gzip.NewWriter(bw)
-		w, closeEnc = gw, gw.Close
-	}
-	return w, func() error {
-		err := errors.Join(closeEnc(), bw.Flush())
-		// A file is synced so that a benchmark's input is whole on disk;
-		// /dev/null and pipes cannot be.
-		if st, serr := fh.Stat(); err == nil && serr == nil && st.Mode().IsRegular() {
-			err = fh.Sync()
-		}
-		return errors.Join(err, fh.Close())
-	}, nil
+	return gen.Create(name)
+}
+
+func genLimits(f *genFlags) gen.Limits {
+	return gen.Limits{N: f.n, Duration: f.duration, Rate: f.rate}
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/peers"
 )
 
 type natsConfigFlags struct {
@@ -57,7 +57,7 @@ embedded server by itself.`,
 			if !nkeys.IsValidPublicUserKey(key) {
 				return usageErrorf("the switch needs a public user nkey: set nats.nkey to its seed file or give --switch-nkey")
 			}
-			text, err := peers.ServerConfig(cfg, peers.ServerOptions{SwitchKey: key})
+			text, err := accounts.ServerConfig(cfg.Sensors, cfg.Peers, accounts.ServerOptions{SwitchKey: key, Version: cfg.Version})
 			if err != nil {
 				return err
 			}

@@ -10,10 +10,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/peers"
-	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/peers/feed"
 )
 
 // defaultURL is where the embedded server of 'cofswitch serve' listens.
@@ -54,9 +54,13 @@ func (f *natsFlags) overlay(c config.NATS) config.NATS {
 	return c
 }
 
+// auth is the client credentials and TLS files the flags name.
+func (f *natsFlags) auth() *bus.Auth {
+	return &bus.Auth{Creds: f.creds, NKey: f.nkey, CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey}
+}
+
 func (f *natsFlags) connect(name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
-	c := f.overlay(config.NATS{})
-	return bus.Connect(strings.Join(c.URLs, ","), name, &c, log, extra...)
+	return bus.Connect(f.url, name, f.auth(), log, extra...)
 }
 
 // connectJS connects for a client command and opens JetStream; a failure
@@ -114,29 +118,17 @@ func isTerminal(w any) bool {
 // prefix when the peer authenticates (its account imports the API there)
 // unless apiPrefix says otherwise. A failure exits 1.
 func (f *natsFlags) bindPeerFeed(ctx context.Context, name string, log *slog.Logger, peer, apiPrefix, consumer string) (*nats.Conn, jetstream.Consumer, error) {
-	nc, err := f.connect(name, log, nats.CustomInboxPrefix(peers.PeerInbox(peer)))
+	nc, err := f.connect(name, log, feed.InboxPrefix(peer))
 	if err != nil {
 		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
 	}
-	prefix := apiPrefix
-	if prefix == "" && (f.nkey != "" || f.creds != "") {
-		prefix = peers.APIPrefix
+	if apiPrefix == "" && (f.nkey != "" || f.creds != "") {
+		apiPrefix = accounts.APIPrefix
 	}
-	var js jetstream.JetStream
-	if prefix != "" {
-		js, err = jetstream.NewWithAPIPrefix(nc, strings.TrimSuffix(prefix, "."))
-	} else {
-		js, err = jetstream.New(nc)
-	}
+	cons, err := feed.Bind(ctx, nc, peer, apiPrefix, consumer)
 	if err != nil {
 		nc.Close()
-		return nil, nil, err
-	}
-	stream := routing.PeerStream(peer)
-	cons, err := js.Consumer(ctx, stream, consumer)
-	if err != nil {
-		nc.Close()
-		return nil, nil, &exitError{code: exitFailure, msg: "binding consumer " + consumer + " on " + stream + ": " + err.Error()}
+		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nc, cons, nil
 }

@@ -1,24 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
-
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/peers"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/sensor/publish"
 )
 
 type publishFlags struct {
@@ -56,41 +48,12 @@ their acks. A batch that fails is retried twice with the same message id
 			return f
 		},
 		run: func(ctx context.Context, io stdio, opts any, args []string) error {
-			return publish(ctx, io, opts.(*publishFlags), args)
+			return runPublish(ctx, io, opts.(*publishFlags), args)
 		},
 	}
 }
 
-// publisher batches lines and publishes them with bounded pending acks.
-type publisher struct {
-	js       jetstream.JetStream
-	codec    *cof.Codec
-	subject  string
-	enc      cof.Encoding
-	maxBody  int
-	maxLines int
-	runID    string
-	body     []byte
-	lines    int
-	seq      int
-	queue    []*pubItem
-	maxQueue int
-	records  int
-	bytes    int64
-	failed   int
-	failedN  int
-	progress *progress
-	denied   *atomic.Value // the server's permissions violation, if any
-}
-
-type pubItem struct {
-	msg      *nats.Msg
-	fut      jetstream.PubAckFuture
-	records  int
-	attempts int
-}
-
-func publish(ctx context.Context, io stdio, f *publishFlags, args []string) error {
+func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) error {
 	if f.sensor == "" {
 		return usageErrorf("--sensor is required")
 	}
@@ -113,246 +76,67 @@ func publish(ctx context.Context, io stdio, f *publishFlags, args []string) erro
 	if len(args) == 0 {
 		args = []string{"-"}
 	}
-	// The sensor's own inbox prefix: its permissions allow no other. A
-	// permissions violation ends the run at once rather than after every
+	// A permissions violation ends the run at once rather than after every
 	// batch has timed out.
-	var denied atomic.Value
-	nc, js, err := f.nats.connectJS("cofswitch-publish", nats.CustomInboxPrefix(peers.SensorInbox(f.sensor)),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrPermissionViolation) {
-				denied.CompareAndSwap(nil, err)
-			}
-		}))
+	refusals := &publish.Refusals{}
+	nc, js, err := f.nats.connectJS("cofswitch-publish", publish.ConnectOptions(f.sensor, refusals)...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	codec, err := cof.NewCodec()
+	prog := newProgress(std.err)
+	p, err := publish.New(nc, js, publish.Options{
+		Sensor: f.sensor, Batch: f.batch, Linger: f.linger, Encoding: enc, MaxPending: f.maxPending,
+		Refusals: refusals, Stored: prog.update,
+	})
 	if err != nil {
-		return err
-	}
-	defer codec.Close()
-	p := &publisher{
-		js: js, codec: codec, subject: routing.InSubject(f.sensor), enc: enc, denied: &denied,
-		maxBody: int(nc.MaxPayload()) - 64<<10, maxLines: f.batch, runID: nuid.Next(),
-		maxQueue: f.maxPending, progress: newProgress(io.err),
+		return usageErrorf("%v", err)
 	}
 	// Whatever happens (a bad file, Ctrl-C), what was read is sent and
 	// every ack awaited before the command reports.
 	var inputErr error
 	for _, name := range args {
-		if inputErr = p.readInput(ctx, io, name, f.linger); inputErr != nil {
+		if inputErr = p.ReadFrom(ctx, name, openInputFile(name, std.in)); inputErr != nil {
 			break
 		}
-		p.flush() // a partial batch does not wait for the next input
+		p.Flush() // a partial batch does not wait for the next input
 	}
-	p.flush()
 	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p.drain(drainCtx, 0)
-	p.progress.done()
-	summary := fmt.Sprintf("%d records in %d batches stored on %s", p.records, p.seq-p.failed, p.subject)
-	if v := denied.Load(); v != nil {
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("the server refused: %v (are these sensor %s's credentials?); %s%s", v, f.sensor, summary, p.failures())}
+	res := p.Close(drainCtx)
+	prog.done()
+	return publishOutcome(std, f.sensor, res, inputErr, ctx.Err() != nil, prog.on)
+}
+
+// openInputFile opens name, or reads in for "-".
+func openInputFile(name string, in io.Reader) func() (io.ReadCloser, error) {
+	if name == "-" {
+		return func() (io.ReadCloser, error) { return io.NopCloser(in), nil }
+	}
+	return func() (io.ReadCloser, error) { return os.Open(name) }
+}
+
+// publishOutcome maps a publisher's result to the exit code and message.
+func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error, interrupted, verbose bool) error {
+	summary := fmt.Sprintf("%d records in %d batches stored on %s", res.Records, res.Batches-res.Failed, res.Subject)
+	failures := ""
+	if res.Failed > 0 {
+		failures = fmt.Sprintf("; %d batches (%d records) not stored", res.Failed, res.FailedRecords)
 	}
 	switch {
-	case inputErr != nil && ctx.Err() != nil:
-		return &exitError{code: exitFailure, msg: "interrupted: " + summary + p.failures()}
+	case res.Refused != nil:
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("the server refused: %v (are these sensor %s's credentials?); %s%s", res.Refused, sensor, summary, failures)}
+	case inputErr != nil && interrupted:
+		return &exitError{code: exitFailure, msg: "interrupted: " + summary + failures}
 	case inputErr != nil:
-		return &exitError{code: exitUsage, msg: inputErr.Error() + " (" + summary + p.failures() + ")"}
-	case p.failed > 0:
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("%d of %d batches (%d records) were not stored", p.failed, p.seq, p.failedN)}
+		return &exitError{code: exitUsage, msg: inputErr.Error() + " (" + summary + failures + ")"}
+	case res.Failed > 0:
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("%d of %d batches (%d records) were not stored", res.Failed, res.Batches, res.FailedRecords)}
 	}
-	if p.progress.on {
-		fmt.Fprintln(io.err, "published "+summary)
+	if verbose {
+		fmt.Fprintln(std.err, "published "+summary)
 	}
 	return nil
-}
-
-// deniedSoon is closed within 100 ms of a permissions violation, so that
-// waits on acks that will never come end early.
-func (p *publisher) deniedSoon() <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		for i := 0; i < 100 && p.denied.Load() == nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if p.denied.Load() != nil {
-			close(ch)
-		}
-	}()
-	return ch
-}
-
-func (p *publisher) failures() string {
-	if p.failed == 0 {
-		return ""
-	}
-	return fmt.Sprintf("; %d batches (%d records) not stored", p.failed, p.failedN)
-}
-
-// readInput streams one input into batches. A goroutine owns the input
-// (opens, reads, closes it) and hands over lines, so that a quiet pipe
-// still sees its partial batch sent after --linger, and an interrupt never
-// races with the decompressor.
-func (p *publisher) readInput(ctx context.Context, std stdio, name string, linger time.Duration) error {
-	type item struct {
-		line []byte
-		err  error
-	}
-	items := make(chan item, 1024)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		defer close(items)
-		send := func(it item) bool {
-			select {
-			case items <- it:
-				return true
-			case <-stop:
-				return false
-			}
-		}
-		var src io.Reader = std.in
-		if name != "-" {
-			fh, err := os.Open(name)
-			if err != nil {
-				send(item{err: err})
-				return
-			}
-			defer fh.Close()
-			src = fh
-		}
-		dec, closeDec, err := cof.Decompressed(src)
-		if err != nil {
-			send(item{err: fmt.Errorf("%s: %w", name, err)})
-			return
-		}
-		defer closeDec()
-		br := bufio.NewReaderSize(dec, 1<<20)
-		for n := 1; ; n++ {
-			line, err := br.ReadBytes('\n')
-			if len(line) > p.maxBody {
-				send(item{err: fmt.Errorf("%s: line %d: %d bytes do not fit in a message", name, n, len(line))})
-				return
-			}
-			if len(line) > 0 && !send(item{line: line}) {
-				return
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					send(item{err: fmt.Errorf("%s: %w", name, err)})
-				}
-				return
-			}
-		}
-	}()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case it, ok := <-items:
-			switch {
-			case !ok:
-				return nil
-			case it.err != nil:
-				return it.err
-			}
-			p.add(it.line)
-			if p.lines == 1 {
-				timer.Reset(linger)
-			}
-		case <-timer.C:
-			p.flush()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (p *publisher) add(line []byte) {
-	if len(line) > 0 && line[len(line)-1] != '\n' {
-		line = append(line, '\n')
-	}
-	if p.lines > 0 && len(p.body)+len(line) > p.maxBody {
-		p.flush()
-	}
-	p.body = append(p.body, line...)
-	p.lines++
-	if p.lines >= p.maxLines {
-		p.flush()
-	}
-}
-
-func (p *publisher) flush() {
-	if p.lines == 0 {
-		return
-	}
-	data, err := p.codec.Compress(nil, p.body, p.enc)
-	if err != nil {
-		p.failed++
-		p.failedN += p.lines
-		return
-	}
-	p.seq++
-	m := nats.NewMsg(p.subject)
-	m.Data = data
-	m.Header.Set(jetstream.MsgIDHeader, p.runID+":"+strconv.Itoa(p.seq))
-	if p.enc != cof.Identity {
-		m.Header.Set("Content-Encoding", string(p.enc))
-	}
-	p.bytes += int64(len(p.body))
-	item := &pubItem{msg: m, records: p.lines}
-	p.body, p.lines = p.body[:0], 0
-	p.drain(context.Background(), p.maxQueue-1)
-	p.send(item)
-}
-
-func (p *publisher) send(item *pubItem) {
-	item.attempts++
-	fut, err := p.js.PublishMsgAsync(item.msg)
-	if err != nil {
-		item.fut = nil
-	} else {
-		item.fut = fut
-	}
-	p.queue = append(p.queue, item)
-}
-
-// drain waits for the oldest acks until at most keep remain pending.
-func (p *publisher) drain(ctx context.Context, keep int) {
-	for len(p.queue) > keep {
-		item := p.queue[0]
-		p.queue = p.queue[1:]
-		var err error
-		if v := p.denied.Load(); v != nil {
-			err = v.(error)
-		} else if item.fut == nil {
-			err = errors.New("not sent")
-		} else {
-			select {
-			case <-item.fut.Ok():
-			case err = <-item.fut.Err():
-			case <-time.After(10 * time.Second):
-				err = context.DeadlineExceeded
-			case <-p.deniedSoon():
-				err = p.denied.Load().(error)
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
-		}
-		switch {
-		case err == nil:
-			p.records += item.records
-			p.progress.update(p.records, p.bytes)
-		case item.attempts < 3 && ctx.Err() == nil && p.denied.Load() == nil:
-			time.Sleep(time.Duration(item.attempts) * 250 * time.Millisecond)
-			p.send(item) // same message id: stored at most once
-		default:
-			p.failed++
-			p.failedN += item.records
-		}
-	}
 }
 
 // progress shows records, rate and bytes on a terminal, at most 4 times a

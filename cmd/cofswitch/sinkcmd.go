@@ -5,13 +5,12 @@ import (
 	"flag"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/cofswitch/cofswitch/config"
-	"github.com/cofswitch/cofswitch/peers"
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/ops"
+	"github.com/cofswitch/cofswitch/peers/sink"
 	"github.com/cofswitch/cofswitch/routing"
-	"github.com/cofswitch/cofswitch/sink"
 )
 
 type sinkFlags struct {
@@ -49,8 +48,8 @@ Authorization header can be given in COFSWITCH_SINK_AUTHORIZATION.`,
 			f := &sinkFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
 			fs.StringVar(&f.to, "to", "", "the `destination` (required)")
-			fs.StringVar(&f.consumer, "consumer", config.DefaultConsumer, "the durable consumer `name` to bind")
-			fs.StringVar(&f.apiPrefix, "api-prefix", "", "JetStream API `prefix` (default "+peers.APIPrefix+" with --nkey or --creds, none otherwise)")
+			fs.StringVar(&f.consumer, "consumer", routing.PeerConsumer, "the durable consumer `name` to bind")
+			fs.StringVar(&f.apiPrefix, "api-prefix", "", "JetStream API `prefix` (default "+accounts.APIPrefix+" with --nkey or --creds, none otherwise)")
 			fs.StringVar(&f.httpEncoding, "http-encoding", "gzip", "HTTP body encoding: gzip, zstd or identity")
 			fs.Int64Var(&f.rotateBytes, "rotate-bytes", 64<<20, "start a new file after this many `bytes`")
 			fs.DurationVar(&f.rotateEvery, "rotate-every", time.Hour, "start a new file after this long")
@@ -100,25 +99,15 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 	stream := routing.PeerStream(f.peer)
 	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log}
 	if f.metrics != "" {
-		stop, err := serveCollectors(f.metrics, log, sink.NewCollector(r))
+		m, err := ops.Serve(f.metrics, log, sink.NewCollector(r))
 		if err != nil {
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
 		}
-		defer stop()
+		defer m.Close()
 	}
-	log.Info("sink running", "peer", f.peer, "consumer", f.consumer, "to", redactDest(f.to))
+	log.Info("sink running", "peer", f.peer, "consumer", f.consumer, "to", sink.Redact(f.to))
 	err = r.Run(ctx)
 	st := r.Stats()
 	log.Info("sink stopped", "batches", st.Batches, "records", st.Records, "refusals", st.Failures)
 	return err
-}
-
-// redactDest hides credentials in an HTTP destination before logging it.
-func redactDest(d string) string {
-	if i := strings.Index(d, "@"); i >= 0 {
-		if j := strings.Index(d, "://"); j >= 0 && j < i {
-			return d[:j+3] + "[redacted]" + d[i:]
-		}
-	}
-	return d
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/peers/feed"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -60,69 +56,9 @@ func tail(ctx context.Context, io stdio, f *tailFlags) error {
 		return err
 	}
 	defer nc.Close()
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
-	if f.fromStart {
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
-	}
-	cons, err := js.OrderedConsumer(ctx, routing.PeerStream(f.peer), cfg)
+	_, err = feed.Tail(ctx, js, f.peer, feed.TailOptions{FromStart: f.fromStart, Limit: f.n, Idle: f.wait}, io.out)
 	if err != nil {
-		return &exitError{code: exitFailure, msg: "peer " + f.peer + ": " + err.Error()}
+		return &exitError{code: exitFailure, msg: err.Error()}
 	}
-	codec, err := cof.NewCodec()
-	if err != nil {
-		return err
-	}
-	defer codec.Close()
-	br := codec.NewBatchReader()
-	out := bufio.NewWriterSize(io.out, 64<<10)
-	defer out.Flush()
-	printed := 0
-	idleSince := time.Now()
-	for {
-		// Short fetches, so that an interrupt is honoured within a second.
-		fetchWait := time.Second
-		if f.wait > 0 && f.wait < fetchWait {
-			fetchWait = f.wait
-		}
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(fetchWait))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			enc, err := cof.ParseEncoding(m.Headers().Get("Content-Encoding"))
-			if err == nil {
-				err = br.Reset(m.Data(), enc)
-			}
-			if err != nil {
-				return &exitError{code: exitFailure, msg: "undecodable delivery: " + err.Error()}
-			}
-			for br.Next() {
-				out.Write(br.Line())
-				out.WriteByte('\n')
-				printed++
-				if f.n > 0 && printed >= f.n {
-					return nil
-				}
-			}
-		}
-		if err := out.Flush(); err != nil {
-			return &exitError{code: exitUsage, msg: "writing output: " + err.Error()}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			return &exitError{code: exitFailure, msg: err.Error()}
-		}
-		if got > 0 {
-			idleSince = time.Now()
-		} else if f.wait > 0 && time.Since(idleSince) >= f.wait {
-			return nil
-		}
-	}
+	return nil
 }

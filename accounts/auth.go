@@ -1,0 +1,245 @@
+// Package accounts holds what makes an exchange safe between
+// organisations: the NATS accounts, users and permissions generated from
+// the registry, in which the NATS server (not only the switch) keeps each
+// organisation to its own data, and the names (inbox prefixes, the API
+// prefix) that sensors and peers must use under them.
+//
+// It renders text and imports no NATS client; of cofswitch it imports only
+// config (the registry's types) and routing (subjects and tokens).
+//
+// The model: one account per identity (each sensor, each peer), named for
+// its organisation, plus EXCHANGE (the streams and the switch) and SYS.
+// Identities do not share accounts, even within an organisation, because
+// what an account imports is reachable by more than its users'
+// permissions: a request's reply subject is free (a sensor could have a
+// publish ack planted on a sibling's input; a peer could have its feed
+// replayed onto a sensor input), and a leaf-node connection is not held to
+// the permissions on $JS.ACK (one peer's leaf could fetch and ack a
+// sibling peer's feed). With one identity per account, the only subjects
+// reachable are that identity's own. Organisations see nothing of EXCHANGE but what it
+// exports to them alone: to a sensor's account, the service cof.in.<sensor>
+// (publish with JetStream acks); to a peer's account, the consumer API of
+// the durable consumers provisioned on its stream PEER_<peer> (fetch, info,
+// ack; under APIPrefix), and nothing that creates or lists. Within its account each user
+// may publish only its own subjects and read only its own inbox prefix.
+package accounts
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Account names.
+const (
+	ExchangeAccount = "EXCHANGE"
+	SystemAccount   = "SYS"
+	orgPrefix       = "ORG:"
+)
+
+// SensorAccount is the account of one sensor. Escaped tokens never hold
+// ':', so the name is unambiguous.
+func SensorAccount(org, id string) string {
+	return orgPrefix + routing.EscapeToken(org) + ":sensor:" + routing.EscapeToken(id)
+}
+
+// PeerAccount is the account of one peer.
+func PeerAccount(org, id string) string {
+	return orgPrefix + routing.EscapeToken(org) + ":peer:" + routing.EscapeToken(id)
+}
+
+// accountLimits bound what one identity can hold on the exchange's
+// server: a handful of connections, its subscriptions, one leaf node.
+const accountLimits = "limits { max_connections: 16, max_subscriptions: 256, max_leafnodes: 1 }"
+
+// SensorInbox and PeerInbox are the inbox prefixes each identity must use
+// (nats.CustomInboxPrefix); its permissions allow no other.
+func SensorInbox(id string) string { return "_INBOX.s." + routing.EscapeToken(id) }
+
+// PeerInbox: see SensorInbox.
+func PeerInbox(id string) string { return "_INBOX.p." + routing.EscapeToken(id) }
+
+// APIPrefix is where a peer's account sees the exchange's JetStream API
+// (jetstream.NewWithAPIPrefix): the server answers $JS.API in every
+// account itself, so an import under that name would never reach
+// EXCHANGE.
+const APIPrefix = "JS.EXCHANGE.API"
+
+// service is one exported subject and its name in the importing account.
+// A fetch answers with many messages, so its export must allow a stream of
+// responses: the default (one response) would silently drop all but the
+// first message of every batch.
+type service struct {
+	remote, local string
+	stream        bool
+}
+
+// peerServices are the parts of the consumer API a peer may use for one of
+// its consumers: fetch, info and ack.
+func peerServices(peer, consumer string) []service {
+	stream := routing.PeerStream(peer)
+	next := "CONSUMER.MSG.NEXT." + stream + "." + consumer
+	info := "CONSUMER.INFO." + stream + "." + consumer
+	ack := "$JS.ACK." + stream + "." + consumer + ".>"
+	return []service{
+		{"$JS.API." + next, APIPrefix + "." + next, true},
+		{"$JS.API." + info, APIPrefix + "." + info, false},
+		{ack, ack, false},
+	}
+}
+
+// ServerOptions is what the generated configuration needs besides the
+// registry.
+type ServerOptions struct {
+	Version   string // the configuration's version, written in the header
+	Listen    string // host:port
+	StoreDir  string // JetStream store; "" for a config meant for an existing cluster
+	SwitchKey string // public nkey of the switch's user in EXCHANGE
+	Name      string // server name
+	TLS       *TLSFiles
+}
+
+// TLSFiles enables TLS on the client listener; with CA set, clients must
+// present certificates it signed (mutual TLS).
+type TLSFiles struct {
+	Cert, Key, CA string
+}
+
+// ServerConfig renders a nats-server configuration that enforces the
+// exchange's isolation for a registry of sensors and peers. Sensors and
+// peers without an nkey get no user. The same text configures the embedded
+// server and is what 'cofswitch nats-config' prints for an existing
+// deployment.
+func ServerConfig(sensors []config.Sensor, peers []config.Peer, o ServerOptions) (string, error) {
+	if o.SwitchKey == "" {
+		return "", fmt.Errorf("accounts: the switch needs an nkey")
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# Generated by cofswitch from configuration version %s. Do not edit:\n", o.Version)
+	w("# regenerate with 'cofswitch nats-config'.\n")
+	if o.Name != "" {
+		w("server_name: %s\n", q(o.Name))
+	}
+	if o.Listen != "" {
+		w("listen: %s\n", q(o.Listen))
+	}
+	if o.StoreDir != "" {
+		w("jetstream { store_dir: %s }\n", q(o.StoreDir))
+	} else {
+		w("jetstream {}\n")
+	}
+	b.WriteString(TLSConfig(o.TLS))
+	w("system_account: %s\n", SystemAccount)
+	w("accounts {\n")
+	w("  %s {}\n", SystemAccount)
+
+	orgs := map[string]*orgAccount{}
+	org := func(name string) *orgAccount {
+		if orgs[name] == nil {
+			orgs[name] = &orgAccount{}
+		}
+		return orgs[name]
+	}
+	var exports []string
+	for _, s := range sensors {
+		if s.NKey == "" {
+			continue
+		}
+		acc := SensorAccount(orgOf(s.Organisation), s.ID)
+		subj := routing.InSubject(s.ID)
+		exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s] }", q(subj), q(acc)))
+		a := org(acc)
+		a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s } }", ExchangeAccount, q(subj)))
+		a.users = append(a.users, user(s.NKey, []string{subj}, SensorInbox(s.ID)+".>"))
+	}
+	for _, p := range peers {
+		if p.NKey == "" {
+			continue
+		}
+		acc := PeerAccount(orgOf(p.Organisation), p.ID)
+		a := org(acc)
+		var allowed []string
+		for _, cons := range p.Consumers {
+			for _, svc := range peerServices(p.ID, cons) {
+				rt := ""
+				if svc.stream {
+					rt = ", response_type: stream"
+				}
+				exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s]%s }", q(svc.remote), q(acc), rt))
+				a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s }, to: %s }", ExchangeAccount, q(svc.remote), q(svc.local)))
+				allowed = append(allowed, svc.local)
+			}
+		}
+		a.users = append(a.users, user(p.NKey, allowed, PeerInbox(p.ID)+".>"))
+	}
+	w("  %s {\n    jetstream: enabled\n", ExchangeAccount)
+	w("    users: [ { nkey: %s } ]\n", q(o.SwitchKey))
+	w("    exports: [\n")
+	for _, e := range exports {
+		w("      %s\n", e)
+	}
+	w("    ]\n  }\n")
+	names := make([]string, 0, len(orgs))
+	for n := range orgs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		a := orgs[n]
+		w("  %s {\n    %s\n    users: [\n", q(n), accountLimits)
+		for _, u := range a.users {
+			w("      %s\n", u)
+		}
+		w("    ]\n    imports: [\n")
+		for _, i := range a.imports {
+			w("      %s\n", i)
+		}
+		w("    ]\n  }\n")
+	}
+	w("}\n")
+	return b.String(), nil
+}
+
+// TLSConfig renders the tls block of a server configuration, or "".
+func TLSConfig(t *TLSFiles) string {
+	if t == nil || t.Cert == "" {
+		return ""
+	}
+	s := fmt.Sprintf("tls {\n  cert_file: %s\n  key_file: %s\n", q(t.Cert), q(t.Key))
+	if t.CA != "" {
+		s += fmt.Sprintf("  ca_file: %s\n  verify: true\n", q(t.CA))
+	}
+	return s + "}\n"
+}
+
+type orgAccount struct {
+	users, imports []string
+}
+
+// orgOf is the organisation part of an account name.
+func orgOf(org string) string {
+	if org != "" {
+		return org
+	}
+	return "_"
+}
+
+// user renders an nkey user allowed to publish pubs and subscribe to its
+// inbox only. Responses to requests it makes need no extra grant.
+func user(nkey string, pubs []string, inbox string) string {
+	quoted := make([]string, len(pubs))
+	for i, p := range pubs {
+		quoted[i] = q(p)
+	}
+	return fmt.Sprintf("{ nkey: %s, permissions: { publish: { allow: [%s] }, subscribe: { allow: [%s] } } }",
+		q(nkey), strings.Join(quoted, ", "), q(inbox))
+}
+
+// q quotes a string for the server's configuration format, which accepts
+// JSON-style double-quoted strings.
+func q(s string) string { return strconv.Quote(s) }

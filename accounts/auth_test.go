@@ -1,0 +1,353 @@
+package accounts_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/exchange"
+)
+
+// identity is an nkey user for a test.
+type identity struct {
+	kp  nkeys.KeyPair
+	pub string
+}
+
+func newIdentity(t *testing.T) identity {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	return identity{kp: kp, pub: pub}
+}
+
+// testbed is a server running the generated authorisation.
+type testbed struct {
+	url      string
+	switchJS jetstream.JetStream
+	ids      map[string]identity
+}
+
+func newExchange(t *testing.T) *testbed {
+	t.Helper()
+	ids := map[string]identity{}
+	for _, n := range []string{"switch", "s1", "s1b", "s2", "pa", "pa2", "pb"} {
+		ids[n] = newIdentity(t)
+	}
+	yaml := fmt.Sprintf(`
+sensors:
+  - {id: s1, organisation: org-a, nkey: %s}
+  - {id: s1b, organisation: org-a, nkey: %s}
+  - {id: s2, organisation: org-b, nkey: %s}
+peers:
+  - {id: pa, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
+  - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
+  - {id: pb, organisation: org-b, nkey: %s, subscriptions: [{sensors: ["*"]}]}
+`, ids["s1"].pub, ids["s1b"].pub, ids["s2"].pub, ids["pa"].pub, ids["pa2"].pub, ids["pb"].pub)
+	cfg, err := config.Parse("t.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	text, err := accounts.ServerConfig(cfg.Sensors, cfg.Peers, accounts.ServerOptions{SwitchKey: ids["switch"].pub, Version: cfg.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: store, Config: text})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	x := &testbed{url: srv.ClientURL(), ids: ids}
+	nc := x.connect(t, "switch", "", nil)
+	x.switchJS, _ = jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := exchange.EnsureStreams(ctx, x.switchJS, cfg); err != nil {
+		t.Fatal(err)
+	}
+	// Something in every stream, so that a leak would show.
+	for _, subj := range []string{"cof.out.pa", "cof.out.pa2", "cof.out.pb", "cof.dlq.s1", "cof.in.s1"} {
+		if _, err := x.switchJS.Publish(ctx, subj, []byte(`{"from":"`+subj+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return x
+}
+
+// errs collects a connection's asynchronous errors (permission violations).
+type errs struct {
+	mu   sync.Mutex
+	list []error
+}
+
+func (e *errs) add(err error) {
+	e.mu.Lock()
+	e.list = append(e.list, err)
+	e.mu.Unlock()
+}
+
+// waitViolation waits for a permissions violation naming subject.
+func (e *errs) waitViolation(t *testing.T, subject string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		for _, err := range e.list {
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), subject) {
+				e.mu.Unlock()
+				return
+			}
+		}
+		e.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no permissions violation for %q; errors seen: %v", subject, e.list)
+}
+
+func (x *testbed) connect(t *testing.T, who, inbox string, e *errs) *nats.Conn {
+	t.Helper()
+	id := x.ids[who]
+	opts := []nats.Option{nats.Nkey(id.pub, id.kp.Sign)}
+	if inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(inbox))
+	}
+	if e != nil {
+		opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { e.add(err) }))
+	}
+	nc, err := nats.Connect(x.url, opts...)
+	if err != nil {
+		t.Fatalf("%s cannot connect: %v", who, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// TestEntitledUse: what each identity is meant to do works.
+func TestEntitledUse(t *testing.T) {
+	x := newExchange(t)
+	ctx := t.Context()
+
+	// A sensor publishes to its own subject and gets the JetStream ack.
+	s1 := x.connect(t, "s1", accounts.SensorInbox("s1"), nil)
+	js1, _ := jetstream.New(s1)
+	ack, err := js1.Publish(ctx, "cof.in.s1", []byte(`{"x":1}`))
+	if err != nil || ack.Stream != routing.InStream {
+		t.Fatalf("sensor publish: %v %+v", err, ack)
+	}
+
+	// A peer binds its consumer, fetches its own feed (several messages
+	// in one fetch: the export must allow a stream of responses) and acks.
+	for i := range 3 {
+		if _, err := x.switchJS.Publish(ctx, "cof.out.pa", []byte(fmt.Sprintf(`{"more":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa := x.connect(t, "pa", accounts.PeerInbox("pa"), nil)
+	jsa, _ := jetstream.NewWithAPIPrefix(pa, accounts.APIPrefix)
+	cons, err := jsa.Consumer(ctx, routing.PeerStream("pa"), routing.PeerConsumer)
+	if err != nil {
+		t.Fatalf("peer binds its consumer: %v", err)
+	}
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		if n == 1 && string(m.Data()) != `{"from":"cof.out.pa"}` {
+			t.Errorf("pa received %s", m.Data())
+		}
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Errorf("peer ack: %v", err)
+		}
+	}
+	if n != 4 {
+		t.Errorf("pa fetched %d messages in one fetch, want 4", n)
+	}
+	info, err := x.switchJS.Consumer(ctx, routing.PeerStream("pa"), routing.PeerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci, _ := info.Info(ctx); ci.AckFloor.Stream != 4 {
+		t.Errorf("the peer's ack did not reach the server: ack floor %d", ci.AckFloor.Stream)
+	}
+}
+
+// TestAdversarial: each attempt to step outside one's grant is denied by
+// the server, with a permissions violation.
+func TestAdversarial(t *testing.T) {
+	x := newExchange(t)
+	type attempt struct {
+		name string
+		do   func(t *testing.T, nc *nats.Conn) (subject string)
+	}
+	sub := func(subject string) func(*testing.T, *nats.Conn) string {
+		return func(t *testing.T, nc *nats.Conn) string {
+			if _, err := nc.SubscribeSync(subject); err != nil {
+				t.Fatal(err)
+			}
+			return subject
+		}
+	}
+	pub := func(subject string) func(*testing.T, *nats.Conn) string {
+		return func(t *testing.T, nc *nats.Conn) string {
+			_ = nc.Publish(subject, []byte(`{}`))
+			return subject
+		}
+	}
+	req := func(subject string) func(*testing.T, *nats.Conn) string {
+		return func(t *testing.T, nc *nats.Conn) string {
+			_, _ = nc.Request(subject, []byte(`{"batch":1}`), 300*time.Millisecond)
+			return subject
+		}
+	}
+	peerAttempts := []attempt{
+		{"subscribe to B's subject", sub("cof.out.pb")},
+		{"subscribe to its own subject (deliveries come through the consumer only)", sub("cof.out.pa")},
+		{"subscribe to every cof subject", sub("cof.>")},
+		{"read another identity's inbox", sub("_INBOX.s.s1.>")},
+		{"read every inbox", sub("_INBOX.>")},
+		{"read the system account", sub("$SYS.>")},
+		{"read COF_IN through the API", req("$JS.API.STREAM.INFO.COF_IN")},
+		{"fetch from the switch's consumer on COF_IN", req("$JS.API.CONSUMER.MSG.NEXT.COF_IN.cofswitch")},
+		{"read the DLQ", req("$JS.API.STREAM.MSG.GET.COF_DLQ")},
+		{"create a consumer on the DLQ", req("$JS.API.CONSUMER.CREATE.COF_DLQ")},
+		{"create a consumer on B's stream", req("$JS.API.CONSUMER.CREATE.PEER_pb")},
+		{"create a named consumer on B's stream", req("$JS.API.CONSUMER.CREATE.PEER_pb.mine.cof.out.pb")},
+		{"bind B's consumer", req("$JS.API.CONSUMER.MSG.NEXT.PEER_pb.sink")},
+		{"fetch a sibling peer's feed (same organisation)", req(accounts.APIPrefix + ".CONSUMER.MSG.NEXT.PEER_pa2.sink")},
+		{"ack-subject fetch on a sibling's consumer", pub("$JS.ACK.PEER_pa2.sink.1.1.1.0.0")},
+		{"bind B's consumer through the exchange prefix", req(accounts.APIPrefix + ".CONSUMER.MSG.NEXT.PEER_pb.sink")},
+		{"create a consumer through the exchange prefix", req(accounts.APIPrefix + ".CONSUMER.CREATE.PEER_pa.mine.cof.out.pa")},
+		{"ack B's messages", pub("$JS.ACK.PEER_pb.sink.1.1.1.1.1.0")},
+		{"create a consumer on its own stream", req("$JS.API.CONSUMER.CREATE.PEER_pa.mine.cof.out.pa")},
+		{"list streams", req("$JS.API.STREAM.NAMES")},
+		{"delete its stream", req("$JS.API.STREAM.DELETE.PEER_pa")},
+		{"publish into its own output", pub("cof.out.pa")},
+		{"publish into the input", pub("cof.in.s1")},
+		{"publish into the DLQ", pub("cof.dlq.s1")},
+	}
+	for _, a := range peerAttempts {
+		t.Run("peer A: "+a.name, func(t *testing.T) {
+			e := &errs{}
+			nc := x.connect(t, "pa", accounts.PeerInbox("pa"), e)
+			e.waitViolation(t, a.do(t, nc))
+		})
+	}
+	sensorAttempts := []attempt{
+		{"publish as another sensor", pub("cof.in.s2")},
+		{"publish to every input", pub("cof.in.>")},
+		{"publish into a peer's output", pub("cof.out.pa")},
+		{"read its peers' feed", sub("cof.out.pa")},
+		{"read another identity's inbox", sub("_INBOX.p.pa.>")},
+		{"fetch a peer's consumer", req("$JS.API.CONSUMER.MSG.NEXT.PEER_pa.sink")},
+	}
+	for _, a := range sensorAttempts {
+		t.Run("sensor S1: "+a.name, func(t *testing.T) {
+			e := &errs{}
+			nc := x.connect(t, "s1", accounts.SensorInbox("s1"), e)
+			e.waitViolation(t, a.do(t, nc))
+		})
+	}
+	t.Run("a client without credentials", func(t *testing.T) {
+		_, err := nats.Connect(x.url)
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+			t.Fatalf("connected, or wrong error: %v", err)
+		}
+	})
+	t.Run("an unknown nkey", func(t *testing.T) {
+		stranger := newIdentity(t)
+		_, err := nats.Connect(x.url, nats.Nkey(stranger.pub, stranger.kp.Sign))
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+			t.Fatalf("connected, or wrong error: %v", err)
+		}
+	})
+	t.Run("a known nkey with a forged signature", func(t *testing.T) {
+		forger := newIdentity(t)
+		_, err := nats.Connect(x.url, nats.Nkey(x.ids["pb"].pub, forger.kp.Sign))
+		if err == nil {
+			t.Fatal("connected as pb without pb's seed")
+		}
+	})
+}
+
+// TestSiblingSensorPlanting: a sensor's publish whose reply subject is a
+// sibling sensor's input (same organisation) must not store the ack there.
+func TestSiblingSensorPlanting(t *testing.T) {
+	x := newExchange(t)
+	s1 := x.connect(t, "s1", accounts.SensorInbox("s1"), nil)
+	before := streamSubjectMsgs(t, x.switchJS, "cof.in.s1b")
+	if err := s1.PublishRequest("cof.in.s1", "cof.in.s1b", []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if after := streamSubjectMsgs(t, x.switchJS, "cof.in.s1b"); after != before {
+		t.Errorf("cof.in.s1b went from %d to %d messages: s1 planted its ack on a sibling's input", before, after)
+	}
+}
+
+func streamSubjectMsgs(t *testing.T, js jetstream.JetStream, subject string) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), routing.InStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
+}
+
+// TestReplyRedirection: a pull request whose reply subject names a sensor
+// input cannot make the server deliver a peer's feed there, neither another
+// organisation's sensor nor its own (service responses go back to the
+// requester's account, which for a peer imports no input).
+func TestReplyRedirection(t *testing.T) {
+	x := newExchange(t)
+	for _, tc := range []struct{ peer, target string }{
+		{"pb", "cof.in.s1"}, // org-b's peer into org-a's sensor
+		{"pa", "cof.in.s1"}, // org-a's peer into org-a's own sensor
+	} {
+		nc := x.connect(t, tc.peer, accounts.PeerInbox(tc.peer), nil)
+		before := streamMsgs(t, x.switchJS, routing.InStream)
+		next := accounts.APIPrefix + ".CONSUMER.MSG.NEXT." + routing.PeerStream(tc.peer) + ".sink"
+		if err := nc.PublishRequest(next, tc.target, []byte(`{"batch":1,"expires":200000000}`)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if after := streamMsgs(t, x.switchJS, routing.InStream); after != before {
+			t.Errorf("COF_IN grew from %d to %d: %s redirected its feed into %s", before, after, tc.peer, tc.target)
+		}
+	}
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}

@@ -1,0 +1,150 @@
+// Package ingest feeds a peer database from the peer's stream: it pulls
+// batches through the peer's durable consumer, merges them into a db.Store
+// and acks a batch only once the store holds it durably.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/peers/db"
+)
+
+// Ingester applies a peer's feed to a store. A batch is acked only once it
+// is durable (for the embedded store, once a snapshot holds it): after a
+// crash the store reloads and the server redelivers the rest, which the
+// store applies once (it skips the sequences it has applied).
+type Ingester struct {
+	Consumer jetstream.Consumer
+	Stream   string // the peer stream, which names the applied sequence
+	Store    db.Store
+	// Save makes what Store holds durable (the embedded store's snapshot).
+	// Nil for a store whose every Apply is durable (PostgreSQL commits).
+	Save func() error
+	// A checkpoint (snapshot, then acks) is taken after Every or after
+	// Batches pending batches, whichever first; both stay well inside the
+	// consumer's ack wait and max ack pending. Defaults 5 s and 500.
+	Every   time.Duration
+	Batches int
+	Log     *slog.Logger
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// Stats counts an Ingester's work.
+type Stats struct {
+	Batches, Records, Skipped, Checkpoints uint64
+}
+
+// Stats returns a copy of the counters.
+func (in *Ingester) Stats() Stats {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.stats
+}
+
+// Run ingests until ctx ends, then takes a last checkpoint.
+func (in *Ingester) Run(ctx context.Context) error {
+	every, limit := in.Every, in.Batches
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	if limit == 0 {
+		limit = 500
+	}
+	codec, err := cof.NewCodec()
+	if err != nil {
+		return err
+	}
+	defer codec.Close()
+	br := codec.NewBatchReader()
+	var pending []jetstream.Msg
+	last := time.Now()
+	checkpoint := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if in.Save != nil {
+			if err := in.Save(); err != nil {
+				return err
+			}
+		}
+		for _, m := range pending {
+			_ = m.Ack() // a lost ack only brings a batch the store skips
+		}
+		// The ack floor also passes messages the stream no longer holds:
+		// holes in the applied set that no delivery would ever fill.
+		if ci, err := in.Consumer.Info(ctx); err == nil {
+			_ = in.Store.AdvanceApplied(ctx, in.Stream, ci.AckFloor.Stream)
+		}
+		in.mu.Lock()
+		in.stats.Checkpoints++
+		in.mu.Unlock()
+		pending, last = pending[:0], time.Now()
+		return nil
+	}
+	for {
+		if ctx.Err() != nil {
+			return checkpoint()
+		}
+		msg, err := in.Consumer.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+				in.Log.Warn("fetching from the peer stream failed; retrying", "err", err)
+			}
+			if time.Since(last) >= every {
+				if err := checkpoint(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		in.apply(ctx, codec, br, msg)
+		pending = append(pending, msg)
+		if len(pending) >= limit || time.Since(last) >= every {
+			if err := checkpoint(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchReader, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		in.Log.Error("delivery without metadata", "err", err)
+		return
+	}
+	enc, err := cof.ParseEncoding(msg.Headers().Get("Content-Encoding"))
+	if err == nil {
+		err = br.Reset(msg.Data(), enc)
+	}
+	if err != nil {
+		in.Log.Error("undecodable delivery skipped", "seq", meta.Sequence.Stream, "err", err)
+		return
+	}
+	var recs []*cof.Record
+	for br.Next() {
+		if r := br.Record(); r != nil {
+			c := *r
+			recs = append(recs, &c)
+		}
+	}
+	applied, err := in.Store.Apply(ctx, in.Stream, meta.Sequence.Stream, recs)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err != nil || !applied {
+		in.stats.Skipped++
+		return
+	}
+	in.stats.Batches++
+	in.stats.Records += uint64(len(recs))
+}

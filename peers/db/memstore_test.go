@@ -1,0 +1,200 @@
+package db
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cofswitch/cofswitch/cof"
+)
+
+func records(t *testing.T, lines ...string) []*cof.Record {
+	t.Helper()
+	var out []*cof.Record
+	for _, l := range lines {
+		out = append(out, mustRecord(t, l))
+	}
+	return out
+}
+
+// testStore fills a store of the kind newStore makes.
+func testStore(t *testing.T, newStore func(*testing.T) Store) Store {
+	t.Helper()
+	m := newStore(t)
+	batches := [][]*cof.Record{
+		records(t,
+			`{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":100,"time_last":200,"count":2,"bailiwick":"example.com","sensor_id":"s1"}`,
+			`{"rrname":"mail.example.com","rrtype":"A","rdata":["192.0.2.20","198.51.100.5"],"time_first":300,"time_last":400,"sensor_id":"s1"}`,
+			`{"rrname":"example.com","rrtype":"NS","rdata":["ns1.example.net.","ns2.example.net."],"time_first":50,"time_last":500,"bailiwick":"com"}`,
+			`{"rrname":"www.example.org","rrtype":"CNAME","rdata":["www.example.com."],"time_first":10,"time_last":20}`,
+			`{"rrname":"v6.example.com","rrtype":"AAAA","rdata":["2001:db8::1"],"time_first":1000,"time_last":2000}`,
+		),
+		records(t,
+			`{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":90,"time_last":250,"count":3,"bailiwick":"example.com","sensor_id":"s2"}`,
+			`{"rrname":"www.example.com","rrtype":"AAAA","rdata":["2001:db8::80"],"time_first":100,"time_last":200}`,
+			`{"rrname":"deep.www.example.com","rrtype":"A","rdata":["203.0.113.9"],"time_first":100,"time_last":200}`,
+		),
+	}
+	for i, b := range batches {
+		if ok, err := m.Apply(t.Context(), "PEER_p", uint64(i+1), b); err != nil || !ok {
+			t.Fatalf("batch %d: %v %v", i, ok, err)
+		}
+	}
+	return m
+}
+
+func names(sets []*RRset) string {
+	var out []string
+	for _, s := range sets {
+		out = append(out, s.RRName+"/"+s.RRType.String())
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+func TestLookups(t *testing.T) { forEachStore(t, testLookups) }
+
+func testLookups(t *testing.T, newStore func(*testing.T) Store) {
+	m := testStore(t, newStore)
+	tests := []struct {
+		name string
+		q    Query
+		want string
+	}{
+		{"exact", Query{Name: "www.example.com"}, "www.example.com/A www.example.com/AAAA"},
+		{"exact with type", Query{Name: "www.example.com", Type: cof.TypeA}, "www.example.com/A"},
+		{"exact with bailiwick", Query{Name: "www.example.com", Bailiwick: "example.com"}, "www.example.com/A"},
+		{"no such name", Query{Name: "nope.example.com"}, ""},
+		{"left-hand wildcard", Query{Name: "*.example.com"}, "deep.www.example.com/A mail.example.com/A v6.example.com/AAAA www.example.com/A www.example.com/AAAA"},
+		{"left-hand wildcard is below only", Query{Name: "*.www.example.com"}, "deep.www.example.com/A"},
+		{"right-hand wildcard", Query{Name: "www.example.*"}, "www.example.com/A www.example.com/AAAA www.example.org/CNAME"},
+		{"rdata name", Query{RData: "www.example.com."}, "www.example.org/CNAME"},
+		{"rdata right-hand wildcard", Query{RData: "ns1.example.*"}, "example.com/NS"},
+		{"rdata address", Query{RData: "198.51.100.5"}, "mail.example.com/A"},
+		{"cidr v4", Query{IPFrom: netip.MustParseAddr("192.0.2.0"), IPTo: netip.MustParseAddr("192.0.2.255")}, "mail.example.com/A www.example.com/A"},
+		{"cidr v6", Query{IPFrom: netip.MustParseAddr("2001:db8::"), IPTo: netip.MustParseAddr("2001:db8::ffff")}, "v6.example.com/AAAA www.example.com/AAAA"},
+		{"range", Query{IPFrom: netip.MustParseAddr("198.51.100.1"), IPTo: netip.MustParseAddr("203.0.113.255")}, "deep.www.example.com/A mail.example.com/A"},
+		{"single address", Query{IPFrom: netip.MustParseAddr("203.0.113.9"), IPTo: netip.MustParseAddr("203.0.113.9")}, "deep.www.example.com/A"},
+		{"time_first_before", Query{Name: "*.example.com", TimeFirstBefore: 100}, "www.example.com/A"},
+		{"time_first_after", Query{Name: "*.example.com", TimeFirstAfter: 200}, "mail.example.com/A v6.example.com/AAAA"},
+		{"time_last_before", Query{Name: "*.example.com", TimeLastBefore: 250}, "deep.www.example.com/A www.example.com/AAAA"},
+		{"time_last_after", Query{Name: "*.example.com", TimeLastAfter: 400}, "v6.example.com/AAAA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := m.Lookup(t.Context(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if names(got) != tt.want {
+				t.Errorf("got %q, want %q", names(got), tt.want)
+			}
+		})
+	}
+	if _, err := m.Lookup(t.Context(), Query{}); err == nil {
+		t.Error("an empty query was answered")
+	}
+}
+
+func TestAggregationAndExactlyOnce(t *testing.T) { forEachStore(t, testAggregation) }
+
+func testAggregation(t *testing.T, newStore func(*testing.T) Store) {
+	m := testStore(t, newStore)
+	got, _ := m.Lookup(t.Context(), Query{Name: "www.example.com", Type: cof.TypeA})
+	s := got[0]
+	if s.Count != 5 || s.TimeFirst != 90 || s.TimeLast != 250 || !slices.Equal(s.Sensors, []string{"s1", "s2"}) {
+		t.Errorf("aggregate %+v", s)
+	}
+	// A redelivered batch (same sequence) changes nothing.
+	again := records(t, `{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":999,"count":100}`)
+	if ok, err := m.Apply(t.Context(), "PEER_p", 2, again); err != nil || ok {
+		t.Fatalf("redelivery applied: %v %v", ok, err)
+	}
+	got, _ = m.Lookup(t.Context(), Query{Name: "www.example.com", Type: cof.TypeA})
+	if got[0].Count != 5 || got[0].TimeFirst != 90 {
+		t.Errorf("redelivery counted: %+v", got[0])
+	}
+	if seq, _ := m.Applied(t.Context(), "PEER_p"); seq != 2 {
+		t.Errorf("applied %d", seq)
+	}
+	// The returned rrset is a snapshot: later merges do not change it.
+	if ok, _ := m.Apply(t.Context(), "PEER_p", 3, again); !ok {
+		t.Fatal("next batch not applied")
+	}
+	if s.Count != 5 {
+		t.Errorf("an rrset handed out was modified by a later merge: count %d", s.Count)
+	}
+}
+
+// TestAppliedSet: a batch whose first delivery was lost is applied when it
+// comes again, even after later ones; a batch applied is never applied
+// twice; the consumer's ack floor fills holes left by deleted messages.
+func TestAppliedSet(t *testing.T) { forEachStore(t, testAppliedSet) }
+
+func testAppliedSet(t *testing.T, newStore func(*testing.T) Store) {
+	m := newStore(t)
+	rec := records(t, `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2}`)
+	apply := func(seq uint64) bool {
+		ok, err := m.Apply(t.Context(), "s", seq, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for _, seq := range []uint64{1, 2, 4, 5} { // 3 lost in transit
+		if !apply(seq) {
+			t.Fatalf("seq %d not applied", seq)
+		}
+	}
+	if apply(4) || apply(1) {
+		t.Error("a redelivery was applied twice")
+	}
+	if !apply(3) {
+		t.Error("the lost delivery was skipped when it came again")
+	}
+	if floor, _ := m.Applied(t.Context(), "s"); floor != 5 {
+		t.Errorf("floor %d, want 5", floor)
+	}
+	apply(8) // 6 and 7 deleted by retention
+	if err := m.AdvanceApplied(t.Context(), "s", 7); err != nil {
+		t.Fatal(err)
+	}
+	if floor, _ := m.Applied(t.Context(), "s"); floor != 8 {
+		t.Errorf("floor %d after the ack floor passed the holes, want 8", floor)
+	}
+	got, _ := m.Lookup(t.Context(), Query{Name: "a.example"})
+	if got[0].Count != 6 {
+		t.Errorf("count %d, want 6 (seqs 1-5 and 8)", got[0].Count)
+	}
+}
+
+func TestPagination(t *testing.T) { forEachStore(t, testPagination) }
+
+func testPagination(t *testing.T, newStore func(*testing.T) Store) {
+	m := newStore(t)
+	var batch []*cof.Record
+	for i := range 25 {
+		batch = append(batch, mustRecord(t, fmt.Sprintf(`{"rrname":"h%02d.example.com","rrtype":"A","rdata":["192.0.2.%d"],"time_first":1,"time_last":2}`, i, i+1)))
+	}
+	if _, err := m.Apply(t.Context(), "s", 1, batch); err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for off := 0; ; off += 10 {
+		page, err := m.Lookup(t.Context(), Query{Name: "*.example.com", Offset: off, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page {
+			all = append(all, s.RRName)
+		}
+		if len(page) < 10 {
+			break
+		}
+	}
+	if len(all) != 25 || len(slices.Compact(slices.Sorted(slices.Values(all)))) != 25 {
+		t.Errorf("pages gave %d records (%d distinct)", len(all), len(slices.Compact(slices.Sorted(slices.Values(all)))))
+	}
+}

@@ -1,0 +1,94 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+
+	"github.com/cofswitch/cofswitch/cof"
+)
+
+// Store keeps rrsets. Both implementations apply the same merge rules and
+// answer the same queries.
+type Store interface {
+	// Apply merges the records of the batch at sequence seq of stream,
+	// exactly once: a sequence already applied is skipped (a redelivery),
+	// and the sequence is recorded with the merge. Sequence 0 (an import)
+	// is always applied.
+	Apply(ctx context.Context, stream string, seq uint64, recs []*cof.Record) (applied bool, err error)
+	// Applied returns the sequence of stream up to which every batch is
+	// applied.
+	Applied(ctx context.Context, stream string) (uint64, error)
+	// AdvanceApplied records that every sequence up to floor is done (the
+	// consumer's ack floor, which also passes messages the stream lost).
+	AdvanceApplied(ctx context.Context, stream string, floor uint64) error
+	// Lookup answers a query.
+	Lookup(ctx context.Context, q Query) ([]*RRset, error)
+	Close() error
+}
+
+// Query selects rrsets. Exactly one of Name, RData and IP ranges is set.
+type Query struct {
+	// Name is an owner name: exact, "*.example.com" (every name below
+	// example.com) or "www.example.*" (every name under the prefix).
+	Name string
+	// RData is an rdata value, with the same wildcards as Name when it
+	// is a name.
+	RData string
+	// IPFrom and IPTo bound an address range (a CIDR is its first and
+	// last address), matched against A and AAAA data.
+	IPFrom, IPTo netip.Addr
+
+	Type      cof.Type // 0: any
+	Bailiwick string   // "": any
+
+	// Time fences, in seconds; 0 means unset.
+	TimeFirstBefore, TimeFirstAfter int64
+	TimeLastBefore, TimeLastAfter   int64
+
+	Offset, Limit int // Limit 0: DefaultLimit
+}
+
+// DefaultLimit bounds an answer when the query gives no limit.
+const DefaultLimit = 10000
+
+// ErrBadQuery reports a query that selects nothing answerable.
+var ErrBadQuery = errors.New("pdnsdb: bad query")
+
+// match applies the filters that every store applies after its index scan.
+func (q *Query) match(s *RRset) bool {
+	switch {
+	case q.Type != 0 && s.RRType != q.Type,
+		q.Bailiwick != "" && s.Bailiwick != q.Bailiwick,
+		q.TimeFirstBefore != 0 && s.TimeFirst >= q.TimeFirstBefore,
+		q.TimeFirstAfter != 0 && s.TimeFirst <= q.TimeFirstAfter,
+		q.TimeLastBefore != 0 && s.TimeLast >= q.TimeLastBefore,
+		q.TimeLastAfter != 0 && s.TimeLast <= q.TimeLastAfter:
+		return false
+	}
+	return true
+}
+
+// wildcard splits a name query into its kind and the literal part.
+func wildcard(name string) (kind byte, literal string) {
+	switch {
+	case strings.HasPrefix(name, "*."):
+		return 'L', name[2:]
+	case strings.HasSuffix(name, ".*"):
+		return 'R', name[:len(name)-2]
+	}
+	return 0, name
+}
+
+// ipKey is an address as 32 hex digits of its 16-byte form: keys sort as
+// addresses do, and IPv4 sorts in its mapped range.
+func ipKey(a netip.Addr) string {
+	b := a.As16()
+	const hexd = "0123456789abcdef"
+	out := make([]byte, 32)
+	for i, c := range b {
+		out[2*i], out[2*i+1] = hexd[c>>4], hexd[c&15]
+	}
+	return string(out)
+}

@@ -1,0 +1,55 @@
+// Package feed is a peer organisation's access to its feed on an exchange:
+// binding the durable consumer the switch provisioned on its stream,
+// through the API prefix its account imports, and reading the feed's
+// records as COF lines.
+//
+// It is what a peer runs, so it imports no switch package: cof, routing,
+// accounts (the names its permissions allow) and the NATS client.
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// ErrBind reports that the peer's durable consumer could not be bound: a
+// wrong peer id, consumer name or credentials, or a missing stream.
+var ErrBind = errors.New("feed: cannot bind the consumer")
+
+// InboxPrefix is the connect option a peer must use: its permissions allow
+// replies on its own inbox prefix only.
+func InboxPrefix(peer string) nats.Option {
+	return nats.CustomInboxPrefix(accounts.PeerInbox(peer))
+}
+
+// JetStream opens JetStream on nc under apiPrefix ("" for the account's
+// own API, as the operator and an unauthenticated exchange have it).
+func JetStream(nc *nats.Conn, apiPrefix string) (jetstream.JetStream, error) {
+	if apiPrefix == "" {
+		return jetstream.New(nc)
+	}
+	return jetstream.NewWithAPIPrefix(nc, strings.TrimSuffix(apiPrefix, "."))
+}
+
+// Bind binds the durable consumer named consumer on the peer's stream, over
+// a connection made with InboxPrefix(peer).
+func Bind(ctx context.Context, nc *nats.Conn, peer, apiPrefix, consumer string) (jetstream.Consumer, error) {
+	js, err := JetStream(nc, apiPrefix)
+	if err != nil {
+		return nil, err
+	}
+	stream := routing.PeerStream(peer)
+	cons, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s on %s: %w", ErrBind, consumer, stream, err)
+	}
+	return cons, nil
+}

@@ -1,0 +1,98 @@
+package policy
+
+import (
+	"fmt"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// DryRun answers "what would this peer receive of this record, and why",
+// through the routing table and the policies as the switch applies them,
+// without a bus. It is what 'cofswitch policy test' runs.
+type DryRun struct {
+	Table *routing.Table
+	Set   *Set
+	Peer  string
+	// Sensor is the sensor_id routed for records without one.
+	Sensor string
+}
+
+// Verdict is a DryRun's answer for one record.
+type Verdict struct {
+	// Routed is false when no subscription of the peer matches the
+	// record's sensor_id (Sensor says which was routed).
+	Routed bool
+	Sensor string
+	// Subscription is the index of the peer's deciding subscription, TLP
+	// its label ("" for none).
+	Subscription int
+	TLP          string
+	Explanation
+}
+
+// Check routes r to the peer and applies the deciding subscription's
+// policy. r may be changed (its sensor_id filled in); the output is
+// Verdict.Out.
+func (d *DryRun) Check(r *cof.Record) Verdict {
+	if r.SensorID == "" {
+		r.SensorID = d.Sensor
+	}
+	v := Verdict{Sensor: r.SensorID}
+	var route *routing.Route
+	for _, rt := range d.Table.Routes(r.SensorID) {
+		if rt.Peer == d.Peer {
+			route = &rt
+			break
+		}
+	}
+	if route == nil {
+		return v
+	}
+	p, ok := d.Set.Lookup(route.Subscription.Policy)
+	if !ok {
+		// A compiled configuration names no unknown policy; say so rather
+		// than pretend the record passed.
+		v.Routed, v.Explanation = true, Explanation{Policy: route.Subscription.Policy, Rule: "unknown policy"}
+		return v
+	}
+	v.Routed, v.Subscription, v.TLP = true, route.Subscription.Index, route.Subscription.TLP
+	v.Explanation = p.Explain(r)
+	return v
+}
+
+// Label names the outcome, for a tally: "not subscribed", "withheld by P:
+// RULE" or "kept by P".
+func (v Verdict) Label() string {
+	switch {
+	case !v.Routed:
+		return "not subscribed"
+	case !v.Kept:
+		return fmt.Sprintf("withheld by %s: %s", v.Policy, v.Rule)
+	}
+	return "kept by " + v.Policy
+}
+
+// Tally counts outcomes by label, in the order first seen.
+type Tally struct {
+	order []string
+	n     map[string]int
+}
+
+// Add counts one outcome.
+func (t *Tally) Add(label string) {
+	if t.n == nil {
+		t.n = map[string]int{}
+	}
+	if _, ok := t.n[label]; !ok {
+		t.order = append(t.order, label)
+	}
+	t.n[label]++
+}
+
+// Each calls fn for every label with its count, in the order first seen.
+func (t *Tally) Each(fn func(label string, n int)) {
+	for _, l := range t.order {
+		fn(l, t.n[l])
+	}
+}

@@ -1,0 +1,292 @@
+// Package publish is the sensor side of an exchange: it batches COF lines
+// and publishes them on the sensor's input subject with bounded pending
+// acks, retrying a failed batch under the same message id, so that a
+// partner's program can publish as 'cofswitch publish' does.
+//
+// Lines are sent as they are: the switch validates them. The package
+// imports cof, routing and accounts (the names a sensor's permissions
+// allow), and the NATS client; nothing of the switch.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Defaults.
+const (
+	DefaultBatch      = 500
+	DefaultLinger     = 200 * time.Millisecond
+	DefaultMaxPending = 64
+	// maxAttempts is how often a batch is sent before it counts as failed.
+	maxAttempts = 3
+	// ackTimeout bounds the wait for one batch's ack.
+	ackTimeout = 10 * time.Second
+	// headroom is kept below the server's max payload for headers.
+	headroom = 64 << 10
+)
+
+// ErrInvalidOption reports an option out of its range.
+var ErrInvalidOption = errors.New("publish: invalid option")
+
+// Options tune a Publisher. Zero values take the defaults.
+type Options struct {
+	Sensor     string        // the sensor id (required)
+	Batch      int           // lines per batch, 1..cof.DefaultMaxRecords
+	Linger     time.Duration // longest wait before a partial batch is sent
+	Encoding   cof.Encoding  // batch compression (cof.Identity for none)
+	MaxPending int           // most batches awaiting their acks
+	// Refusals, when set, is the connection's record of the server's
+	// refusals: a permissions violation then ends the waits at once.
+	Refusals *Refusals
+	// Stored, when set, is told of the records and bytes stored so far.
+	Stored func(records int, bytes int64)
+}
+
+// Result says what a publisher stored.
+type Result struct {
+	Subject       string
+	Records       int   // records in stored batches
+	Batches       int   // batches sent
+	Failed        int   // batches not stored
+	FailedRecords int   // records in those
+	Refused       error // the server's permissions violation, if any
+}
+
+// Refusals records the server's refusals on a sensor's connection, so that
+// a publisher stops waiting for acks that will never come. Pass Handler to
+// nats.ErrorHandler (ConnectOptions does).
+type Refusals struct{ v atomic.Value }
+
+// Handler is a nats.ErrHandler that records permission violations.
+func (r *Refusals) Handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		r.v.CompareAndSwap(nil, err)
+	}
+}
+
+// Err is the first refusal, or nil.
+func (r *Refusals) Err() error {
+	if r == nil {
+		return nil
+	}
+	if v := r.v.Load(); v != nil {
+		return v.(error)
+	}
+	return nil
+}
+
+// ConnectOptions are what a sensor's connection needs: its own inbox
+// prefix (its permissions allow no other) and r's handler.
+func ConnectOptions(sensor string, r *Refusals) []nats.Option {
+	return []nats.Option{nats.CustomInboxPrefix(accounts.SensorInbox(sensor)), nats.ErrorHandler(r.Handler)}
+}
+
+// Publisher batches lines for one sensor and publishes them. It is not
+// safe for concurrent use.
+type Publisher struct {
+	js      jetstream.JetStream
+	codec   *cof.Codec
+	o       Options
+	subject string
+	maxBody int
+	runID   string
+	body    []byte
+	lines   int
+	seq     int
+	queue   []*pending
+	records int
+	bytes   int64
+	failed  int
+	failedN int
+}
+
+type pending struct {
+	msg      *nats.Msg
+	fut      jetstream.PubAckFuture
+	records  int
+	attempts int
+}
+
+// New makes a publisher on the JetStream context of nc.
+func New(nc *nats.Conn, js jetstream.JetStream, o Options) (*Publisher, error) {
+	if err := routing.ValidateID("sensor", o.Sensor, false); err != nil {
+		return nil, fmt.Errorf("%w: sensor: %w", ErrInvalidOption, err)
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Batch < 1 || o.Batch > cof.DefaultMaxRecords {
+		return nil, fmt.Errorf("%w: batch %d: want 1..%d", ErrInvalidOption, o.Batch, cof.DefaultMaxRecords)
+	}
+	if o.Linger == 0 {
+		o.Linger = DefaultLinger
+	}
+	if o.MaxPending == 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.MaxPending < 1 || o.Linger < 0 {
+		return nil, fmt.Errorf("%w: max pending and linger must be positive", ErrInvalidOption)
+	}
+	switch o.Encoding {
+	case cof.Identity, cof.Zstd, cof.S2:
+	default:
+		return nil, fmt.Errorf("%w: encoding %q", ErrInvalidOption, string(o.Encoding))
+	}
+	codec, err := cof.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher{
+		js: js, codec: codec, o: o, subject: routing.InSubject(o.Sensor),
+		maxBody: int(nc.MaxPayload()) - headroom, runID: nuid.Next(),
+	}, nil
+}
+
+// MaxLine is the longest line that fits in a batch.
+func (p *Publisher) MaxLine() int { return p.maxBody }
+
+// Add appends a line (a trailing newline is added if missing), sending the
+// batch when it is full or the next line would not fit in a message.
+func (p *Publisher) Add(line []byte) {
+	if len(line) > 0 && line[len(line)-1] != '\n' {
+		line = append(line, '\n')
+	}
+	if p.lines > 0 && len(p.body)+len(line) > p.maxBody {
+		p.Flush()
+	}
+	p.body = append(p.body, line...)
+	p.lines++
+	if p.lines >= p.o.Batch {
+		p.Flush()
+	}
+}
+
+// Pending reports the lines of the batch being filled.
+func (p *Publisher) Pending() int { return p.lines }
+
+// Flush sends the partial batch, if any, waiting first for the oldest ack
+// when MaxPending batches are in flight.
+func (p *Publisher) Flush() {
+	if p.lines == 0 {
+		return
+	}
+	data, err := p.codec.Compress(nil, p.body, p.o.Encoding)
+	if err != nil {
+		p.failed++
+		p.failedN += p.lines
+		p.body, p.lines = p.body[:0], 0
+		return
+	}
+	p.seq++
+	m := nats.NewMsg(p.subject)
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, p.runID+":"+strconv.Itoa(p.seq))
+	if p.o.Encoding != cof.Identity {
+		m.Header.Set("Content-Encoding", string(p.o.Encoding))
+	}
+	p.bytes += int64(len(p.body))
+	item := &pending{msg: m, records: p.lines}
+	p.body, p.lines = p.body[:0], 0
+	p.drain(context.Background(), p.o.MaxPending-1)
+	p.send(item)
+}
+
+// Close sends the partial batch and waits (until ctx ends) for every ack,
+// then reports what was stored.
+func (p *Publisher) Close(ctx context.Context) Result {
+	p.Flush()
+	p.drain(ctx, 0)
+	p.codec.Close()
+	return Result{
+		Subject: p.subject, Records: p.records, Batches: p.seq,
+		Failed: p.failed, FailedRecords: p.failedN, Refused: p.o.Refusals.Err(),
+	}
+}
+
+func (p *Publisher) send(item *pending) {
+	item.attempts++
+	fut, err := p.js.PublishMsgAsync(item.msg)
+	if err != nil {
+		item.fut = nil
+	} else {
+		item.fut = fut
+	}
+	p.queue = append(p.queue, item)
+}
+
+// drain waits for the oldest acks until at most keep remain pending.
+func (p *Publisher) drain(ctx context.Context, keep int) {
+	for len(p.queue) > keep {
+		item := p.queue[0]
+		p.queue = p.queue[1:]
+		err := p.wait(ctx, item)
+		switch {
+		case err == nil:
+			p.records += item.records
+			if p.o.Stored != nil {
+				p.o.Stored(p.records, p.bytes)
+			}
+		case item.attempts < maxAttempts && ctx.Err() == nil && p.o.Refusals.Err() == nil:
+			time.Sleep(time.Duration(item.attempts) * 250 * time.Millisecond)
+			p.send(item) // same message id: stored at most once
+		default:
+			p.failed++
+			p.failedN += item.records
+		}
+	}
+}
+
+// wait waits for one batch's ack.
+func (p *Publisher) wait(ctx context.Context, item *pending) error {
+	if err := p.o.Refusals.Err(); err != nil {
+		return err
+	}
+	if item.fut == nil {
+		return errors.New("publish: not sent")
+	}
+	timer := time.NewTimer(ackTimeout)
+	defer timer.Stop()
+	select {
+	case <-item.fut.Ok():
+		return nil
+	case err := <-item.fut.Err():
+		return err
+	case <-timer.C:
+		return context.DeadlineExceeded
+	case <-p.refusedSoon():
+		return p.o.Refusals.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// refusedSoon is closed within 100 ms of a permissions violation, so that
+// waits on acks that will never come end early.
+func (p *Publisher) refusedSoon() <-chan struct{} {
+	ch := make(chan struct{})
+	if p.o.Refusals == nil {
+		return ch
+	}
+	go func() {
+		for i := 0; i < 100 && p.o.Refusals.Err() == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if p.o.Refusals.Err() != nil {
+			close(ch)
+		}
+	}()
+	return ch
+}

@@ -1,0 +1,53 @@
+package engine_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/policy"
+	"github.com/cofswitch/cofswitch/switch/engine"
+)
+
+func TestMetrics(t *testing.T) {
+	x := newExchange(t, exchangeYAML)
+	e := x.startSwitch()
+	x.publish("org-a-s2", append(records("m-", 4, ""), "garbage\n"...), cof.Identity)
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 1 })
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(engine.NewCollector(e)); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP cofswitch_switch_deliveries_total Records stored on a peer's stream.
+# TYPE cofswitch_switch_deliveries_total counter
+cofswitch_switch_deliveries_total{peer="peer-b"} 4
+cofswitch_switch_deliveries_total{peer="peer-c"} 4
+cofswitch_switch_deliveries_total{peer="peer-d"} 4
+# HELP cofswitch_switch_policy_info The policy version in force (value 1).
+# TYPE cofswitch_switch_policy_info gauge
+cofswitch_switch_policy_info{version="builtin"} 1
+# HELP cofswitch_switch_records_total Input records, by result: valid, invalid (dead-lettered).
+# TYPE cofswitch_switch_records_total counter
+cofswitch_switch_records_total{result="invalid"} 1
+cofswitch_switch_records_total{result="valid"} 4
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"cofswitch_switch_deliveries_total", "cofswitch_switch_policy_info", "cofswitch_switch_records_total"); err != nil {
+		t.Error(err)
+	}
+	tab, _ := x.cfg.Table()
+	e.SetRegistry(tab, policy.NewSet("v2", nil))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP cofswitch_switch_policy_info The policy version in force (value 1).
+# TYPE cofswitch_switch_policy_info gauge
+cofswitch_switch_policy_info{version="v2"} 1
+`), "cofswitch_switch_policy_info"); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,172 @@
+package exchange
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/config"
+)
+
+// SwitchSeedFile, in the data directory, holds the seed of the switch's
+// identity on the embedded server (mode 0600). Operators use it for the
+// exchange-wide tools: 'cofswitch tail --nkey cofswitch-data/switch.nk'.
+const SwitchSeedFile = "switch.nk"
+
+// Embedded is the in-process NATS server of an exchange and the switch's
+// identity on it.
+type Embedded struct {
+	srv  *server.Server
+	cfg  bus.ServerConfig
+	auth string
+	tls  *accounts.TLSFiles
+	key  nkeys.KeyPair // the switch's identity on the embedded server
+}
+
+// StartEmbedded starts the embedded server for cfg, listening on listen
+// (cfg.NATS.Listen when empty) with its store under dataDir. With nkeys
+// authentication (the default) it loads or makes the switch's seed in
+// dataDir and applies the authorisation of the registry; without
+// authentication it refuses any listener beyond loopback.
+func StartEmbedded(cfg *config.Config, listen, dataDir string, log *slog.Logger) (*Embedded, error) {
+	if listen == "" {
+		listen = cfg.NATS.Listen
+	}
+	if cfg.NATS.Auth == config.AuthNone {
+		if host, _, err := net.SplitHostPort(listen); err != nil || !IsLoopbackHost(host) {
+			return nil, fmt.Errorf("%w: listen %s: nats.auth none is refused beyond loopback", ErrUnsafe, listen)
+		}
+	}
+	// The server adds its own "jetstream" directory below the store.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("exchange: data directory: %w", err)
+	}
+	e := &Embedded{cfg: bus.ServerConfig{Listen: listen, StoreDir: dataDir, Logger: log}, auth: cfg.NATS.Auth}
+	if st := cfg.NATS.ServerTLS; st.Cert != "" {
+		e.tls = &accounts.TLSFiles{Cert: st.Cert, Key: st.Key, CA: st.CA}
+		e.cfg.Config = accounts.TLSConfig(e.tls)
+	}
+	if e.auth == config.AuthNKeys {
+		kp, err := LoadOrCreateSwitchKey(filepath.Join(dataDir, SwitchSeedFile))
+		if err != nil {
+			return nil, err
+		}
+		e.key = kp
+		if e.cfg.Config, err = e.authConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := bus.StartServer(e.cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.srv = srv
+	if log != nil {
+		log.Info("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(dataDir, "jetstream"),
+			"auth", e.auth, "identities", identities(cfg), "tls", e.tls != nil, "mtls", e.tls != nil && e.tls.CA != "")
+	}
+	return e, nil
+}
+
+// Server is the running nats-server.
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// ClientURL is the URL clients outside the process connect to.
+func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// ConnectOptions connect the switch to its own server in process: no
+// listener, no TLS to verify, still its own identity.
+func (e *Embedded) ConnectOptions() []nats.Option {
+	opts := []nats.Option{nats.InProcessServer(e.srv)}
+	if e.key != nil {
+		pub, _ := e.key.PublicKey()
+		opts = append(opts, nats.Nkey(pub, e.key.Sign))
+	}
+	return opts
+}
+
+// Reconfigure applies the authorisation of a new registry.
+func (e *Embedded) Reconfigure(cfg *config.Config) error {
+	if e == nil || e.auth != config.AuthNKeys {
+		return nil
+	}
+	text, err := e.authConfig(cfg)
+	if err != nil {
+		return err
+	}
+	next := e.cfg
+	next.Config = text
+	if err := bus.Reconfigure(e.srv, next); err != nil {
+		return err
+	}
+	e.cfg = next
+	return nil
+}
+
+// Stop shuts the server down and waits for it.
+func (e *Embedded) Stop() { e.srv.Shutdown(); e.srv.WaitForShutdown() }
+
+func (e *Embedded) authConfig(cfg *config.Config) (string, error) {
+	pub, err := e.key.PublicKey()
+	if err != nil {
+		return "", err
+	}
+	return accounts.ServerConfig(cfg.Sensors, cfg.Peers, accounts.ServerOptions{SwitchKey: pub, TLS: e.tls, Version: cfg.Version})
+}
+
+// LoadOrCreateSwitchKey reads the switch's seed at path, or makes one and
+// writes it there (mode 0600).
+func LoadOrCreateSwitchKey(path string) (nkeys.KeyPair, error) {
+	if seed, err := os.ReadFile(path); err == nil {
+		kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
+		if err != nil {
+			return nil, fmt.Errorf("exchange: %s: not an nkey seed", path)
+		}
+		return kp, nil
+	} else if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("exchange: the switch's seed: %w", err)
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	seed, _ := kp.Seed()
+	if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("exchange: writing the switch's seed: %w", err)
+	}
+	return kp, nil
+}
+
+// identities counts the sensors and peers that have an nkey.
+func identities(cfg *config.Config) int {
+	n := 0
+	for _, s := range cfg.Sensors {
+		if s.NKey != "" {
+			n++
+		}
+	}
+	for _, p := range cfg.Peers {
+		if p.NKey != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// IsLoopbackHost reports whether host names the loopback interface.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,173 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/policy"
+	"github.com/cofswitch/cofswitch/switch/engine"
+)
+
+// ErrUnsafe reports a configuration the exchange refuses to run because
+// it would expose the bus (no authentication beyond loopback).
+var ErrUnsafe = errors.New("exchange: unsafe configuration")
+
+// setupTimeout bounds provisioning the streams at a start or a reload.
+const setupTimeout = 30 * time.Second
+
+// Options say where an exchange runs.
+type Options struct {
+	// NATS is the connection: with no URLs, the exchange starts an
+	// embedded server listening on Listen (NATS.Listen when empty) with
+	// its store under DataDir.
+	NATS    config.NATS
+	Listen  string
+	DataDir string
+	// Logger receives the exchange's log; nil discards it.
+	Logger *slog.Logger
+}
+
+// Exchange is a running exchange: the bus connection (and the embedded
+// server, if any), the provisioned streams and the switch engine.
+type Exchange struct {
+	emb  *Embedded // nil with an external deployment
+	conn *nats.Conn
+	js   jetstream.JetStream
+	eng  *engine.Engine
+	url  string
+	log  *slog.Logger
+}
+
+// Start runs the exchange of cfg: it starts the embedded server or
+// connects to NATS, provisions the streams and consumers, compiles the
+// registry and policies and starts the engine. A configuration fault is
+// returned as the *config.Error(s) that name its line.
+func Start(ctx context.Context, cfg *config.Config, o Options) (x *Exchange, err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	x = &Exchange{log: log}
+	defer func() {
+		if err != nil {
+			x.close()
+		}
+	}()
+	url := strings.Join(o.NATS.URLs, ",")
+	var extra []nats.Option
+	connectURL := url
+	if url == "" {
+		if x.emb, err = StartEmbedded(cfg, o.Listen, o.DataDir, log); err != nil {
+			return nil, err
+		}
+		url = x.emb.ClientURL()
+		extra = x.emb.ConnectOptions()
+		// In process there is no TLS to do: a tls:// URL would demand it.
+		connectURL = "nats://" + strings.TrimPrefix(strings.TrimPrefix(url, "tls://"), "nats://")
+	}
+	x.url = url
+	if x.conn, err = bus.Connect(connectURL, "cofswitch-serve", AuthOf(o.NATS), log, extra...); err != nil {
+		return nil, err
+	}
+	if x.js, err = jetstream.New(x.conn); err != nil {
+		return nil, err
+	}
+	setup, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	if err := EnsureStreams(setup, x.js, cfg); err != nil {
+		return nil, err
+	}
+	table, pols, err := cfg.Compile(policy.DefaultEnv())
+	if err != nil {
+		return nil, err
+	}
+	if x.eng, err = engine.New(x.conn, table, pols, EngineOptions(cfg.Switch, log)...); err != nil {
+		return nil, err
+	}
+	if err := x.eng.Start(setup); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// Engine is the running switch.
+func (x *Exchange) Engine() *engine.Engine { return x.eng }
+
+// JetStream is the switch's own JetStream context.
+func (x *Exchange) JetStream() jetstream.JetStream { return x.js }
+
+// URL is where clients reach the bus (credentials redacted with
+// bus.Redact before logging).
+func (x *Exchange) URL() string { return x.url }
+
+// Embedded is the embedded server, nil with an external deployment.
+func (x *Exchange) Embedded() *Embedded { return x.emb }
+
+// Stop finishes the batches in hand, acks them, then closes the
+// connection and the embedded server.
+func (x *Exchange) Stop() {
+	if x.eng != nil {
+		x.eng.Stop()
+	}
+	if x.conn != nil {
+		if err := x.conn.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			x.log.Warn("drain", "err", err)
+		}
+		waitClosed(x.conn, 5*time.Second)
+	}
+	x.conn = nil
+	x.close()
+}
+
+func (x *Exchange) close() {
+	if x.conn != nil {
+		x.conn.Close()
+	}
+	if x.emb != nil {
+		x.emb.Stop()
+		x.emb = nil
+	}
+}
+
+func waitClosed(nc *nats.Conn, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// AuthOf is the client side of the configuration's NATS section.
+func AuthOf(c config.NATS) *bus.Auth {
+	return &bus.Auth{Creds: c.Creds, NKey: c.NKey, CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}
+}
+
+// EngineOptions are the engine options the configuration's switch
+// section sets.
+func EngineOptions(c config.Switch, log *slog.Logger) []engine.Option {
+	opts := []engine.Option{
+		engine.WithLogger(log),
+		engine.WithWorkers(c.Workers),
+		engine.WithMaxAckPending(c.MaxAckPending),
+		engine.WithAckWait(time.Duration(c.AckWait)),
+		engine.WithMaxAttempts(c.MaxAttempts),
+		engine.WithPublishTimeout(time.Duration(c.PublishTimeout)),
+	}
+	switch c.OutputEncoding {
+	case "input":
+		opts = append(opts, engine.WithOutputAsInput())
+	case "none":
+		opts = append(opts, engine.WithOutputEncoding(cof.Identity))
+	default: // checked by the config: s2 or zstd
+		opts = append(opts, engine.WithOutputEncoding(cof.Encoding(c.OutputEncoding)))
+	}
+	return opts
+}
