@@ -29,7 +29,7 @@ var exchangeYAML []byte
 var recordsNDJSON []byte
 
 // Config returns the demo exchange's configuration.
-func Config() (*config.Config, error) { return config.Parse("demo/exchange.yaml", exchangeYAML) }
+func Config() (*config.Config, error) { return config.Parse("switch/demo/exchange.yaml", exchangeYAML) }
 
 // spoofer is the demo sensor that publishes one record under another
 // sensor's subject, to show the switch rejecting it.
