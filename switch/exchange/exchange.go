@@ -51,23 +51,27 @@ type Exchange struct {
 // connects to NATS, provisions the streams and consumers, compiles the
 // registry and policies and starts the engine. A configuration fault is
 // returned as the *config.Error(s) that name its line.
-func Start(ctx context.Context, cfg *config.Config, o Options) (x *Exchange, err error) {
+func Start(ctx context.Context, cfg *config.Config, o Options) (*Exchange, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	x = &Exchange{log: log}
-	defer func() {
-		if err != nil {
-			x.close()
-		}
-	}()
+	x := &Exchange{log: log}
+	if err := x.start(ctx, cfg, o); err != nil {
+		x.close()
+		return nil, err
+	}
+	return x, nil
+}
+
+func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (err error) {
+	log := x.log
 	url := strings.Join(o.NATS.URLs, ",")
 	var extra []nats.Option
 	connectURL := url
 	if url == "" {
 		if x.emb, err = StartEmbedded(cfg, o.Listen, o.DataDir, log); err != nil {
-			return nil, err
+			return err
 		}
 		url = x.emb.ClientURL()
 		extra = x.emb.ConnectOptions()
@@ -76,27 +80,27 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (x *Exchange, err
 	}
 	x.url = url
 	if x.conn, err = bus.Connect(connectURL, "cofswitch-serve", AuthOf(o.NATS), log, extra...); err != nil {
-		return nil, err
+		return err
 	}
 	if x.js, err = jetstream.New(x.conn); err != nil {
-		return nil, err
+		return err
 	}
 	setup, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	if err := EnsureStreams(setup, x.js, cfg); err != nil {
-		return nil, err
+		return err
 	}
 	table, pols, err := cfg.Compile(policy.DefaultEnv())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if x.eng, err = engine.New(x.conn, table, pols, EngineOptions(cfg.Switch, log)...); err != nil {
-		return nil, err
+		return err
 	}
 	if err := x.eng.Start(setup); err != nil {
-		return nil, err
+		return err
 	}
-	return x, nil
+	return nil
 }
 
 // Engine is the running switch.

@@ -60,6 +60,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if limit == 0 {
 		limit = 500
 	}
+	if in.Log == nil {
+		in.Log = slog.New(slog.DiscardHandler)
+	}
 	codec, err := cof.NewCodec()
 	if err != nil {
 		return err
