@@ -3,7 +3,8 @@
 // the process under test (the switch, or the raw forwarding baseline) in a
 // child process so that its CPU time and peak RSS are its own. Each phase
 // runs on a fresh server and reports records/s in, record deliveries/s
-// out, and latency from publish to the peer stream.
+// out, and latency from publish to the peer stream. It may import every
+// package but the command's.
 package bench
 
 import (

@@ -1,6 +1,7 @@
 // Package cof reads and writes passive DNS records in the Common Output
 // Format (draft-dulaunoy-dnsop-passive-dns-cof-13). It knows nothing of the
-// bus: the switch, the sinks and the command-line tools all share it.
+// bus and imports no other cofswitch package: the switch, the sinks and the
+// command-line tools all share it.
 //
 // # Reading
 //

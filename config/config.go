@@ -1,7 +1,9 @@
 // Package config reads the cofswitch configuration file: the NATS
 // connection, stream limits, the switch's tuning, and the registry of
 // sensors and peers. Reading is strict: an unknown key or a bad value is an
-// error that names the file and the line.
+// error that names the file and the line. Config.Compile turns the
+// registry and policies into what the switch runs. It imports cof, routing
+// and policy, and no NATS package.
 package config
 
 import (

@@ -4,6 +4,7 @@
 // often, most rarely), a realistic rrtype mix with plausible rdata sets,
 // and a share of records that sharing policies exist to remove (internal
 // zones, private addresses). A generator is deterministic for a seed.
+// It imports cof only.
 package gen
 
 import (

@@ -1,5 +1,6 @@
 // Package policy decides, per subscription, which records a peer receives
-// and in what form. It knows records, not the bus.
+// and in what form. It knows records, not the bus: it imports cof and
+// routing only.
 //
 // A policy is data (the Spec in the configuration file), compiled once
 // into predicates and transforms (Compiled). A Set holds every compiled

@@ -1,5 +1,8 @@
-// Package routing holds the subject scheme of the bus and the routing table
-// that answers "which subscriptions want records of sensor X".
+// Package routing holds the subject scheme of the bus (subjects, stream
+// and consumer names, the one-to-one escaping of ids into subject tokens)
+// and the routing table that answers "which subscriptions want records of
+// sensor X". It names subjects but imports no NATS package and nothing of
+// cofswitch.
 package routing
 
 import (

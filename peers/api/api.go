@@ -1,8 +1,8 @@
-// Package pdnsapi serves a db.Store over the two query APIs passive DNS
+// Package api serves a db.Store over the two query APIs passive DNS
 // clients speak: DNSDB API v2 (dnsdbq's default, SAF framing, X-Api-Key)
 // and the CIRCL style (/pdns/query, HTTP Basic, dribble pagination). Both
 // answer application/x-ndjson with canonical COF: integer times and count,
-// rdata arrays, rrtype strings.
+// rdata arrays, rrtype strings. It imports cof and peers/db only.
 package api
 
 import (

@@ -1,7 +1,11 @@
-// Package pdnsdb is the reference passive DNS database a peer keeps: it
+// Package db is the reference passive DNS database a peer keeps: it
 // aggregates the COF records delivered to the peer into rrsets and answers
 // the lookups of the CIRCL and DNSDB APIs. Stores sit behind the Store
-// interface: an embedded one on go-memdb, and PostgreSQL.
+// interface: an embedded one (B-trees in memory with zstd snapshots), and
+// PostgreSQL. Open opens the one a process is given; ImportFile loads COF
+// files. Feeding a store from the peer's stream is peers/db/ingest.
+//
+// It imports cof only: no NATS, nothing of the switch.
 package db
 
 import (

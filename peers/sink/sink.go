@@ -2,7 +2,8 @@
 // organisation keeps them: an HTTP endpoint, rotating files, stdout, or (in
 // the next step) its pDNS database. A Runner pulls from the peer's durable
 // consumer and acks a batch only once its Sink has confirmed it, so a crash
-// or a failing destination redelivers, never loses.
+// or a failing destination redelivers, never loses. It imports cof and
+// the NATS client; nothing of the switch.
 package sink
 
 import (

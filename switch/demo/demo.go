@@ -1,7 +1,8 @@
 // Package demo is the built-in demo exchange that 'cofswitch serve' runs
 // when given no configuration: a registry of sensors and peers, demo
 // sensors that replay sample records into it, and watchers that log what
-// each peer receives and what is dead-lettered.
+// each peer receives and what is dead-lettered. It imports cof, routing,
+// config and switch/engine.
 package demo
 
 import (

@@ -4,7 +4,10 @@
 // one batch per peer, dead-letters what is invalid, and acks the input only
 // once every output is stored.
 //
-// (The folder is not called "switch": that is a Go keyword.)
+// It imports cof, routing and policy, and takes its settings as options:
+// the configuration file is switch/exchange's concern. (The package is
+// not called "switch": that is a Go keyword, so the switch's packages live
+// under a folder of that name, as golang.org/x/tools keeps its go/.)
 package engine
 
 import (

@@ -1,6 +1,7 @@
 // Package ingest feeds a peer database from the peer's stream: it pulls
 // batches through the peer's durable consumer, merges them into a db.Store
-// and acks a batch only once the store holds it durably.
+// and acks a batch only once the store holds it durably. It imports cof,
+// peers/db and the NATS client.
 package ingest
 
 import (
