@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -350,4 +352,34 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+func TestSeedFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s1.nk")
+	pub, err := accounts.NewUserSeed(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("seed file %v, %v: want mode 0600", st, err)
+	}
+	if got, err := accounts.PublicKeyOfSeedFile(path); err != nil || got != pub {
+		t.Fatalf("public key %q, %v; want %q", got, err, pub)
+	}
+	if _, err := accounts.NewUserSeed(path, false); !errors.Is(err, accounts.ErrSeedExists) {
+		t.Fatalf("overwrite without replace: %v", err)
+	}
+	// Replacing goes through a new file: a lax mode does not carry over.
+	os.Chmod(path, 0o644)
+	pub2, err := accounts.NewUserSeed(path, true)
+	if err != nil || pub2 == pub {
+		t.Fatalf("replace: %q, %v", pub2, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("replaced seed has mode %v", st.Mode().Perm())
+	}
+	os.WriteFile(path, []byte("SUNOTASEEDATALL"), 0o600)
+	if _, err := accounts.PublicKeyOfSeedFile(path); err == nil || strings.Contains(err.Error(), "SUNOTA") {
+		t.Fatalf("a corrupt seed: %v", err)
+	}
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-
-	"github.com/nats-io/nkeys"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/routing"
@@ -64,31 +61,11 @@ func creds(io stdio, f *credsFlags) error {
 	if out == "" {
 		out = routing.EscapeToken(id) + ".nk"
 	}
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		return err
-	}
-	seed, _ := kp.Seed()
-	pub, _ := kp.PublicKey()
-	if f.force {
-		// Replace, never write through: a symlink or a lax mode on the old
-		// file must not carry over to the new seed.
-		if err := os.Remove(out); err != nil && !os.IsNotExist(err) {
-			return &exitError{code: exitUsage, msg: err.Error()}
-		}
-	}
-	fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
+	pub, err := accounts.NewUserSeed(out, f.force)
+	switch {
+	case errors.Is(err, accounts.ErrSeedExists):
 		return usageErrorf("%s exists (use --force to replace it)", out)
-	}
-	if err != nil {
-		return &exitError{code: exitUsage, msg: err.Error()}
-	}
-	if _, err := fh.Write(append(seed, '\n')); err != nil {
-		fh.Close()
-		return &exitError{code: exitUsage, msg: err.Error()}
-	}
-	if err := fh.Close(); err != nil {
+	case err != nil:
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
 	inbox, usage := accounts.SensorInbox(id), fmt.Sprintf("cofswitch publish --sensor %s --nkey %s FILE", id, out)

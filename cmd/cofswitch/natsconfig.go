@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
+	"io/fs"
 
 	"github.com/nats-io/nkeys"
 
@@ -44,15 +44,13 @@ embedded server by itself.`,
 			}
 			key := f.switchKey
 			if key == "" && cfg.NATS.NKey != "" {
-				seed, err := os.ReadFile(cfg.NATS.NKey)
-				if err != nil {
-					return &exitError{code: exitUsage, msg: err.Error()}
+				if key, err = accounts.PublicKeyOfSeedFile(cfg.NATS.NKey); err != nil {
+					code := exitFailure // a file that is no seed
+					if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+						code = exitUsage
+					}
+					return &exitError{code: code, msg: "nats.nkey: " + err.Error()}
 				}
-				kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
-				if err != nil {
-					return &exitError{code: exitFailure, msg: "nats.nkey: not an nkey seed"}
-				}
-				key, _ = kp.PublicKey()
 			}
 			if !nkeys.IsValidPublicUserKey(key) {
 				return usageErrorf("the switch needs a public user nkey: set nats.nkey to its seed file or give --switch-nkey")
