@@ -149,7 +149,7 @@ func TestEntitledUse(t *testing.T) {
 	s1 := x.connect(t, "s1", accounts.SensorInbox("s1"), nil)
 	js1, _ := jetstream.New(s1)
 	ack, err := js1.Publish(ctx, "cof.in.s1", []byte(`{"x":1}`))
-	if err != nil || ack.Stream != routing.InStream {
+	if err != nil || ack.Stream != routing.InStream("s1") {
 		t.Fatalf("sensor publish: %v %+v", err, ack)
 	}
 
@@ -227,8 +227,8 @@ func TestAdversarial(t *testing.T) {
 		{"read another identity's inbox", sub("_INBOX.s.s1.>")},
 		{"read every inbox", sub("_INBOX.>")},
 		{"read the system account", sub("$SYS.>")},
-		{"read COF_IN through the API", req("$JS.API.STREAM.INFO.COF_IN")},
-		{"fetch from the switch's consumer on COF_IN", req("$JS.API.CONSUMER.MSG.NEXT.COF_IN.cofswitch")},
+		{"read a sensor input through the API", req("$JS.API.STREAM.INFO.COF_IN_s1")},
+		{"fetch from the switch's consumer on a sensor input", req("$JS.API.CONSUMER.MSG.NEXT.COF_IN_s1.cofswitch")},
 		{"read the DLQ", req("$JS.API.STREAM.MSG.GET.COF_DLQ")},
 		{"create a consumer on the DLQ", req("$JS.API.CONSUMER.CREATE.COF_DLQ")},
 		{"create a consumer on B's stream", req("$JS.API.CONSUMER.CREATE.PEER_pb")},
@@ -307,7 +307,11 @@ func TestSiblingSensorPlanting(t *testing.T) {
 
 func streamSubjectMsgs(t *testing.T, js jetstream.JetStream, subject string) uint64 {
 	t.Helper()
-	s, err := js.Stream(t.Context(), routing.InStream)
+	sensor, err := routing.SensorOf(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(t.Context(), routing.InStream(sensor))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,14 +333,14 @@ func TestReplyRedirection(t *testing.T) {
 		{"pa", "cof.in.s1"}, // org-a's peer into org-a's own sensor
 	} {
 		nc := x.connect(t, tc.peer, accounts.PeerInbox(tc.peer), nil)
-		before := streamMsgs(t, x.switchJS, routing.InStream)
+		before := streamMsgs(t, x.switchJS, routing.InStream("s1"))
 		next := accounts.APIPrefix + ".CONSUMER.MSG.NEXT." + routing.PeerStream(tc.peer) + ".sink"
 		if err := nc.PublishRequest(next, tc.target, []byte(`{"batch":1,"expires":200000000}`)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond)
-		if after := streamMsgs(t, x.switchJS, routing.InStream); after != before {
-			t.Errorf("COF_IN grew from %d to %d: %s redirected its feed into %s", before, after, tc.peer, tc.target)
+		if after := streamMsgs(t, x.switchJS, routing.InStream("s1")); after != before {
+			t.Errorf("COF_IN_s1 grew from %d to %d: %s redirected its feed into %s", before, after, tc.peer, tc.target)
 		}
 	}
 }

@@ -395,7 +395,7 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid in
 	// A few pulls' worth queued keeps every worker busy; more would only
 	// add latency.
 	g := &gate{high: int64(max(64, 2*spec.workers))}
-	go g.watch(gctx, e.js)
+	go g.watch(gctx, e.js, sensorIDsOf(e.cfg))
 	if o.Profile != "" && spec.name == PhaseSwitch {
 		stop, err := profileSelf(filepath.Join(o.Profile, "bus.pprof"))
 		if err != nil {
@@ -414,7 +414,7 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid in
 	if m.load, err = l.run(ctx); err != nil {
 		return nil, err
 	}
-	if err := waitDrained(ctx, e.js); err != nil {
+	if err := waitDrained(ctx, e.js, sensorIDsOf(e.cfg)); err != nil {
 		return nil, err
 	}
 	m.childCPU, m.benchCPU = procCPU(pid)-child0, selfCPU()-cpu0
@@ -487,22 +487,29 @@ func profileSelf(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-// waitDrained waits until COF_IN is empty: every input switched and acked
-// (the switch acks only once all its outputs are stored). It gives up when
-// the backlog makes no progress for a minute.
-func waitDrained(ctx context.Context, js jetstream.JetStream) error {
-	s, err := js.Stream(ctx, routing.InStream)
-	if err != nil {
-		return err
+// waitDrained waits until every input stream is empty: every input
+// switched and acked (the switch acks only once all its outputs are
+// stored). It gives up when the backlog makes no progress for a minute.
+func waitDrained(ctx context.Context, js jetstream.JetStream, sensors []string) error {
+	var streams []jetstream.Stream
+	for _, id := range sensors {
+		s, err := js.Stream(ctx, routing.InStream(id))
+		if err != nil {
+			return err
+		}
+		streams = append(streams, s)
 	}
 	var last uint64
 	progress := time.Now()
 	for {
-		info, err := s.Info(ctx)
-		if err != nil {
-			return err
+		var n uint64
+		for _, s := range streams {
+			info, err := s.Info(ctx)
+			if err != nil {
+				return err
+			}
+			n += info.State.Msgs
 		}
-		n := info.State.Msgs
 		if n == 0 {
 			return nil
 		}
@@ -517,6 +524,15 @@ func waitDrained(ctx context.Context, js jetstream.JetStream) error {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+}
+
+// sensorIDsOf lists the sensors of a configuration.
+func sensorIDsOf(cfg *config.Config) []string {
+	ids := make([]string, len(cfg.Sensors))
+	for i, s := range cfg.Sensors {
+		ids[i] = s.ID
+	}
+	return ids
 }
 
 // lastStored is when the last output was stored, across peer streams.

@@ -187,9 +187,11 @@ peers:
 			t.Errorf("%s got %q with %v", peer, m.Data, m.Header)
 		}
 	}
-	in, _ := js.Stream(ctx, routing.InStream)
-	if info, _ := in.Info(ctx); info.State.Msgs != 0 {
-		t.Errorf("COF_IN holds %d messages after forwarding", info.State.Msgs)
+	for _, s := range cfg.Sensors {
+		in, _ := js.Stream(ctx, routing.InStream(s.ID))
+		if info, _ := in.Info(ctx); info.State.Msgs != 0 {
+			t.Errorf("%s holds %d messages after forwarding", routing.InStream(s.ID), info.State.Msgs)
+		}
 	}
 }
 
@@ -202,9 +204,9 @@ func TestQuantileAndLatencies(t *testing.T) {
 	}
 	// Input 2 was sent at 1 ms and stored for two peers at 4 and 11 ms;
 	// an output of an input the sensors never sent is not counted.
-	sent := []sent{{seq: 1, at: 0}, {seq: 2, at: 1e6}}
-	o1 := &observer{got: []arrival{{seq: 1, at: 2e6}, {seq: 2, at: 4e6}, {seq: 9, at: 1}}}
-	o2 := &observer{got: []arrival{{seq: 2, at: 11e6}}}
+	sent := []sent{{sensor: "s", seq: 1, at: 0}, {sensor: "s", seq: 2, at: 1e6}}
+	o1 := &observer{got: []arrival{{input: inputKey{"s", 1}, at: 2e6}, {input: inputKey{"s", 2}, at: 4e6}, {input: inputKey{"s", 9}, at: 1}, {input: inputKey{"t", 1}, at: 1}}}
+	o2 := &observer{got: []arrival{{input: inputKey{"s", 2}, at: 11e6}}}
 	l := latencies(sent, []*observer{o1, o2})
 	if l == nil || l.Samples != 3 || l.P50 != 3 || l.Max != 10 {
 		t.Errorf("latencies %+v, want 3 samples, p50 3 ms, max 10 ms", l)

@@ -17,9 +17,10 @@ import (
 	"github.com/cofswitch/cofswitch/switch/engine"
 )
 
-// Forwarder is the raw baseline: it moves each COF_IN batch, unread, to
+// Forwarder is the raw baseline: it moves each input batch, unread, to
 // the stream of every peer subscribed to its sensor, with the switch's
-// consumer settings, message ids and acks. What it reaches is the bus's
+// inputs (engine.Inputs: every sensor's stream, pulled fairly), consumer
+// settings, message ids and acks. What it reaches is the bus's
 // own limit for the switch's shape of work (one stored input, one stored
 // output per peer, the acks); the switch cannot beat it.
 type Forwarder struct {
@@ -31,7 +32,7 @@ type Forwarder struct {
 	maxAck   int
 	timeout  time.Duration
 	log      *slog.Logger
-	iter     jetstream.MessagesContext
+	inputs   *engine.Inputs
 
 	batches, outputs atomic.Uint64
 }
@@ -54,83 +55,53 @@ func NewForwarder(nc *nats.Conn, table *routing.Table, consumer string, workers 
 // stored so far.
 func (f *Forwarder) Counts() (batches, outputs uint64) { return f.batches.Load(), f.outputs.Load() }
 
-// Start creates (or binds) the durable consumer on COF_IN and starts
-// pulling; Run then forwards.
+// Start creates (or binds) the durable consumer on every sensor's input
+// stream and starts pulling; Run then forwards.
 func (f *Forwarder) Start(ctx context.Context) error {
-	stream, err := f.js.Stream(ctx, routing.InStream)
-	if err != nil {
-		return fmt.Errorf("bench: stream %s: %w", routing.InStream, err)
+	// Every sensor's stream must be there: a feeder would otherwise wait
+	// for it in the background, and the benchmark measure its absence.
+	for _, s := range f.table.Sensors() {
+		if _, err := f.js.Stream(ctx, routing.InStream(s.ID)); err != nil {
+			return fmt.Errorf("bench: stream %s: %w", routing.InStream(s.ID), err)
+		}
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       f.consumer,
-		Description:   "cofswitch bench: raw forwarding baseline",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       engine.DefaultAckWait,
-		MaxAckPending: f.maxAck,
-		MaxDeliver:    -1,
-		FilterSubject: routing.InPrefix + ">",
+	f.inputs = engine.NewInputs(f.js, engine.InputOptions{
+		Consumer: f.consumer, Description: "cofswitch bench: raw forwarding baseline",
+		AckWait: engine.DefaultAckWait, MaxAckPending: f.maxAck, Log: f.log,
 	})
-	if err != nil {
-		return fmt.Errorf("bench: consumer %s: %w", f.consumer, err)
-	}
-	f.iter, err = cons.Messages(jetstream.PullMaxMessages(f.workers))
-	if err != nil {
-		return fmt.Errorf("bench: pull from %s: %w", routing.InStream, err)
-	}
+	f.inputs.Reconcile(f.table.Sensors())
 	return nil
 }
 
-// Run forwards until ctx ends, then finishes the batches in hand. It
-// returns why pulling stopped, unless ctx ended it.
+// Run forwards until ctx ends, then finishes the batches in hand.
 func (f *Forwarder) Run(ctx context.Context) error {
-	if f.iter == nil {
+	if f.inputs == nil {
 		return errors.New("bench: forwarder not started")
 	}
-	work := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	for range f.workers {
 		wg.Go(func() {
-			for msg := range work {
-				f.forward(msg)
+			for in := range f.inputs.C() {
+				f.forward(in)
 			}
 		})
 	}
-	stop := context.AfterFunc(ctx, f.iter.Stop)
-	defer stop()
-	var err error
-	for {
-		var msg jetstream.Msg
-		msg, err = f.iter.Next()
-		if engine.Recoverable(err) {
-			continue
-		}
-		if err != nil {
-			break
-		}
-		work <- msg
-	}
-	close(work)
+	<-ctx.Done()
+	f.inputs.Stop()
 	wg.Wait()
-	if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-		return nil
-	}
-	return fmt.Errorf("bench: pulling from %s: %w", routing.InStream, err)
+	return nil
 }
 
 // forward publishes one batch to each subscribed peer and acks it once
 // every copy is stored; a failure naks it for another try.
-func (f *Forwarder) forward(msg jetstream.Msg) {
+func (f *Forwarder) forward(in engine.Input) {
+	msg, sensor := in.Msg, in.Sensor
 	meta, err := msg.Metadata()
 	if err != nil {
 		_ = msg.Term()
 		return
 	}
 	seq := strconv.FormatUint(meta.Sequence.Stream, 10)
-	sensor, err := routing.SensorOf(msg.Subject())
-	if err != nil {
-		_ = msg.Term()
-		return
-	}
 	var futs []jetstream.PubAckFuture
 	seen := map[string]bool{}
 	for _, rt := range f.table.Routes(sensor) {
@@ -143,7 +114,7 @@ func (f *Forwarder) forward(msg jetstream.Msg) {
 		if enc := msg.Headers().Get(engine.HeaderEncoding); enc != "" {
 			m.Header.Set(engine.HeaderEncoding, enc)
 		}
-		m.Header.Set(jetstream.MsgIDHeader, "raw:"+seq+":"+rt.Peer)
+		m.Header.Set(jetstream.MsgIDHeader, "raw:"+routing.SensorName(sensor)+":"+in.Epoch+":"+seq+":"+rt.Peer)
 		m.Header.Set(engine.HeaderSensor, sensor)
 		m.Header.Set(engine.HeaderInputSeq, seq)
 		fut, err := f.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(rt.Peer)))

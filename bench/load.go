@@ -51,7 +51,8 @@ func makePool(g *gen.Generator, codec *cof.Codec, records, perBatch int, enc cof
 
 // sent is one input batch as its sensor saw it.
 type sent struct {
-	seq     uint64 // COF_IN sequence
+	sensor  string
+	seq     uint64 // the sequence in the sensor's input stream
 	at      int64  // unix ns: when it was due (paced) or sent (flat out)
 	records int32
 }
@@ -184,7 +185,7 @@ func (l *load) sensor(ctx context.Context, k int, id string, start time.Time) (l
 }
 
 // collect waits for each publish's ack. A publish refused at the
-// sensor's cap in COF_IN, or unanswered, is sent again (its message id
+// sensor's cap in its input stream, or unanswered, is sent again (its message id
 // makes that harmless) for up to a minute; any other refusal, or ctx
 // ending, fails the sensor.
 func (l *load) collect(ctx context.Context, id string, js jetstream.JetStream, acks <-chan inflight, res *loadResult) error {
@@ -224,7 +225,7 @@ func (l *load) collect(ctx context.Context, id string, js jetstream.JetStream, a
 		if ack == nil {
 			continue // failed: drain the channel
 		}
-		res.sent = append(res.sent, sent{seq: ack.Sequence, at: in.at, records: in.records})
+		res.sent = append(res.sent, sent{sensor: id, seq: ack.Sequence, at: in.at, records: in.records})
 		res.records += uint64(in.records)
 	}
 	return failed
@@ -256,13 +257,13 @@ func joinDistinct(errs []error) error {
 	return errors.Join(out...)
 }
 
-// gate holds flat-out sensors back while COF_IN's backlog, counting the
+// gate holds flat-out sensors back while the input backlog, counting the
 // publishes in flight, is at its high-water mark, so that they keep the
 // switch fed without a queue that would only add latency (or fill the
 // stream, whose per-sensor cap would then refuse them).
 type gate struct {
 	high     int64
-	msgs     atomic.Int64 // COF_IN's messages at the last poll
+	msgs     atomic.Int64 // the input streams' messages at the last poll
 	inflight atomic.Int64 // publishes not yet acked
 }
 
@@ -272,12 +273,16 @@ func (g *gate) wait(ctx context.Context) {
 	}
 }
 
-// watch polls COF_IN's message count every few milliseconds until ctx
-// ends.
-func (g *gate) watch(ctx context.Context, js jetstream.JetStream) {
-	stream, err := js.Stream(ctx, routing.InStream)
-	if err != nil {
-		return
+// watch polls the input streams' message counts every few milliseconds
+// until ctx ends.
+func (g *gate) watch(ctx context.Context, js jetstream.JetStream, sensors []string) {
+	var streams []jetstream.Stream
+	for _, id := range sensors {
+		s, err := js.Stream(ctx, routing.InStream(id))
+		if err != nil {
+			return
+		}
+		streams = append(streams, s)
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
@@ -287,8 +292,12 @@ func (g *gate) watch(ctx context.Context, js jetstream.JetStream) {
 			return
 		case <-t.C:
 		}
-		if info, err := stream.Info(ctx); err == nil {
-			g.msgs.Store(int64(info.State.Msgs))
+		var n int64
+		for _, s := range streams {
+			if info, err := s.Info(ctx); err == nil {
+				n += int64(info.State.Msgs)
+			}
 		}
+		g.msgs.Store(n)
 	}
 }

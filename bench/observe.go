@@ -16,8 +16,15 @@ import (
 
 // arrival is one output message as stored in a peer stream.
 type arrival struct {
-	seq int64 // the input's COF_IN sequence
-	at  int64 // unix ns: stored in the peer stream
+	input inputKey
+	at    int64 // unix ns: stored in the peer stream
+}
+
+// inputKey names an input batch: its sensor and its sequence in the
+// sensor's input stream.
+type inputKey struct {
+	sensor string
+	seq    uint64
 }
 
 // observer follows one peer stream, headers only, and notes when each
@@ -44,12 +51,13 @@ func observe(ctx context.Context, js jetstream.JetStream, peer string) (*observe
 		if err != nil {
 			return
 		}
-		seq, err := strconv.ParseInt(msg.Headers().Get(engine.HeaderInputSeq), 10, 64)
+		seq, err := strconv.ParseUint(msg.Headers().Get(engine.HeaderInputSeq), 10, 64)
+		sensor := msg.Headers().Get(engine.HeaderSensor)
 		o.mu.Lock()
-		if err != nil {
+		if err != nil || sensor == "" {
 			o.bad++
 		} else {
-			o.got = append(o.got, arrival{seq: seq, at: meta.Timestamp.UnixNano()})
+			o.got = append(o.got, arrival{input: inputKey{sensor, seq}, at: meta.Timestamp.UnixNano()})
 		}
 		o.mu.Unlock()
 		o.last.Store(meta.Sequence.Stream)

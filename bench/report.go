@@ -175,9 +175,9 @@ func (r *Report) evaluate(o Options) {
 
 // latencies joins what the sensors sent with what the observers saw.
 func latencies(sent []sent, obs []*observer) *Latency {
-	at := make(map[int64]int64, len(sent))
+	at := make(map[inputKey]int64, len(sent))
 	for _, s := range sent {
-		at[int64(s.seq)] = s.at
+		at[inputKey{s.sensor, s.seq}] = s.at
 	}
 	var ms []float64
 	unmatched := 0
@@ -185,7 +185,7 @@ func latencies(sent []sent, obs []*observer) *Latency {
 		o.mu.Lock()
 		unmatched += o.bad
 		for _, a := range o.got {
-			if t, ok := at[a.seq]; ok {
+			if t, ok := at[a.input]; ok {
 				ms = append(ms, float64(a.at-t)/1e6)
 			} else {
 				unmatched++

@@ -69,11 +69,19 @@ type TLS struct {
 
 // Streams holds the JetStream limits of the exchange's streams.
 type Streams struct {
-	Replicas        int          `yaml:"replicas"`
-	DuplicateWindow Duration     `yaml:"duplicate_window"`
-	In              StreamLimits `yaml:"in"`
-	DLQ             StreamLimits `yaml:"dlq"`
-	Peers           StreamLimits `yaml:"peers"` // defaults for every PEER_ stream
+	Replicas        int      `yaml:"replicas"`
+	DuplicateWindow Duration `yaml:"duplicate_window"`
+	// In is the default limits of each sensor's own input stream
+	// (COF_IN_<sensor>); a sensor's stream: overrides them. Its max_bytes
+	// is the sensor's quota of stored bytes: with discard new, a sensor
+	// over it is refused on its own (back-pressure), the others go on.
+	In StreamLimits `yaml:"in"`
+	// DLQ limits COF_DLQ. Its max_msgs_per_subject is each sensor's share
+	// (a sensor's dead letters are evicted only by its own); max_bytes,
+	// when set, must hold every sensor's share so that no sensor's dead
+	// letters can evict another's.
+	DLQ   StreamLimits `yaml:"dlq"`
+	Peers StreamLimits `yaml:"peers"` // defaults for every PEER_ stream
 }
 
 // StreamLimits bounds one stream. Zero values take the defaults.
@@ -81,10 +89,9 @@ type StreamLimits struct {
 	MaxAge   Duration `yaml:"max_age"`
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	MaxMsgs  int64    `yaml:"max_msgs"`
-	// MaxMsgsPerSubject bounds each subject, that is each sensor's
-	// backlog in COF_IN (where, with discard new, a full sensor is refused
-	// on its own) and its dead letters in COF_DLQ. It counts messages, not
-	// bytes: a sensor's share is at most this many batches of up to 1 MiB.
+	// MaxMsgsPerSubject bounds each subject: each sensor's dead letters
+	// in COF_DLQ. It counts messages, not bytes: a sensor's share is at
+	// most this many messages of up to 1 MiB.
 	MaxMsgsPerSubject int64  `yaml:"max_msgs_per_subject"`
 	Discard           string `yaml:"discard"` // "old" or "new"
 }
@@ -103,6 +110,11 @@ type Switch struct {
 	// RequireTLP refuses a configuration in which a subscription has no
 	// TLP label (its own or its policy's).
 	RequireTLP bool `yaml:"require_tlp"`
+	// SensorRate is the default quota of each sensor's input, in bytes a
+	// second as published (compressed); 0: none. A sensor over its quota
+	// is switched at that rate: its backlog waits in its own stream, and
+	// once that is full its publishes are refused.
+	SensorRate ByteSize `yaml:"sensor_rate"`
 }
 
 // Sensor is a registered publisher.
@@ -113,6 +125,11 @@ type Sensor struct {
 	// NKey is the public nkey (U...) the sensor connects with; see
 	// 'cofswitch creds'.
 	NKey string `yaml:"nkey"`
+	// Stream overrides streams.in for this sensor's input stream.
+	Stream StreamLimits `yaml:"stream"`
+	// Rate overrides switch.sensor_rate: bytes a second; 0 takes the
+	// default.
+	Rate ByteSize `yaml:"rate"`
 }
 
 // Peer is a registered recipient.
@@ -159,11 +176,20 @@ const (
 // Default stream limits: the input is a work queue that refuses new input
 // when full (so sensors see back-pressure and nothing is dropped unseen);
 // the DLQ keeps a week; peer streams keep three days and evict the oldest.
+//
+// JetStream reserves each stream's max_bytes on the server's storage when
+// the stream is made, so the per-sensor default is modest: 1,000 sensors
+// reserve 64 GiB. The DLQ has no byte limit of its own by default: each
+// sensor's share is max_msgs_per_subject messages (256 MiB at most).
 var (
-	DefaultIn   = StreamLimits{MaxAge: Duration(24 * time.Hour), MaxBytes: 8 << 30, MaxMsgsPerSubject: 2000, Discard: "new"}
-	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxBytes: 1 << 30, MaxMsgsPerSubject: 1000, Discard: "old"}
+	DefaultIn   = StreamLimits{MaxAge: Duration(24 * time.Hour), MaxBytes: 64 << 20, MaxMsgs: 2000, Discard: "new"}
+	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxMsgsPerSubject: 256, Discard: "old"}
 	DefaultPeer = StreamLimits{MaxAge: Duration(72 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
 )
+
+// MaxMessageBytes is the largest message on the exchange (the embedded
+// server's max_payload): the unit of a sensor's dead-letter share.
+const MaxMessageBytes = 1 << 20
 
 // Error is a configuration error with its place in the file.
 type Error struct {
@@ -259,6 +285,12 @@ func (c *Config) ApplyDefaults() {
 	c.Streams.In.fill(DefaultIn)
 	c.Streams.DLQ.fill(DefaultDLQ)
 	c.Streams.Peers.fill(DefaultPeer)
+	for i := range c.Sensors {
+		c.Sensors[i].Stream.fill(c.Streams.In)
+		if c.Sensors[i].Rate == 0 {
+			c.Sensors[i].Rate = c.Switch.SensorRate
+		}
+	}
 	for i := range c.Peers {
 		if len(c.Peers[i].Consumers) == 0 {
 			c.Peers[i].Consumers = []string{routing.PeerConsumer}
@@ -318,7 +350,7 @@ func (c *Config) Compile(env policy.Env) (*routing.Table, *policy.Set, error) {
 	}
 	var sensors []routing.Sensor
 	for _, s := range c.Sensors {
-		sensors = append(sensors, routing.Sensor{ID: s.ID, Organisation: s.Organisation, Relays: s.Relays})
+		sensors = append(sensors, routing.Sensor{ID: s.ID, Organisation: s.Organisation, Relays: s.Relays, Rate: int64(s.Rate)})
 	}
 	var peers []routing.Peer
 	var subs []routing.Subscription

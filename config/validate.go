@@ -88,10 +88,27 @@ func (c *Config) validate() []*Error {
 		if s.NKey != "" && !nkeys.IsValidPublicUserKey(s.NKey) {
 			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
 		}
+		s.Stream.check(p+".stream", bad)
+		if s.Rate < 0 {
+			bad(p+".rate", "must not be negative")
+		}
 		for j, r := range s.Relays {
 			if err := routing.ValidateID("relayed sensor", r, false); err != nil {
 				bad(p+".relays["+strconv.Itoa(j)+"]", "%v", err)
 			}
+		}
+	}
+	if c.Switch.SensorRate < 0 {
+		bad("switch.sensor_rate", "must not be negative")
+	}
+	// No sensor's dead letters may evict another's: the DLQ's byte limit,
+	// if any, must hold every sensor's share.
+	if d := c.Streams.DLQ; d.MaxBytes > 0 {
+		if d.MaxMsgsPerSubject <= 0 {
+			bad("streams.dlq.max_msgs_per_subject", "must be set with streams.dlq.max_bytes, or one sensor's dead letters could evict another's")
+		} else if need := int64(len(c.Sensors)) * d.MaxMsgsPerSubject * MaxMessageBytes; int64(d.MaxBytes) < need {
+			bad("streams.dlq.max_bytes", "%d bytes cannot hold every sensor's share (%d sensors x %d messages x 1 MiB = %d): one sensor's dead letters could evict another's; raise it or leave it unset",
+				int64(d.MaxBytes), len(c.Sensors), d.MaxMsgsPerSubject, need)
 		}
 	}
 	peers := map[string]bool{}

@@ -75,7 +75,7 @@ func TestPublishToTail(t *testing.T) {
 	if _, stderr, code := run(t, []byte(b.String()), "publish", "--sensor", "org-b-s1", "--nats-url", url, "--compression", "s2", "-"); code != 0 {
 		t.Fatalf("publish b: exit %d: %s", code, stderr)
 	}
-	waitFor(t, "input switched", 15*time.Second, func() bool { return streamMsgs(t, js, routing.InStream) == 0 })
+	waitFor(t, "input switched", 15*time.Second, func() bool { return inputMsgs(t, js) == 0 })
 
 	tail := func(peer string) []string {
 		out, stderr, code := run(t, nil, "tail", "--peer", peer, "--from-start", "--wait", "1s", "--nats-url", url)
@@ -142,7 +142,7 @@ func TestPublishSendsWhatItReadBeforeAnError(t *testing.T) {
 	if code != 2 || !contains(stderr, "no such file") || !contains(stderr, "1 records in 1 batches stored") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
-	if n := streamMsgs(t, js, routing.InStream); n != 1 {
+	if n := inputMsgs(t, js); n != 1 {
 		t.Errorf("COF_IN holds %d batches, want the good file's 1", n)
 	}
 }
@@ -243,7 +243,7 @@ func killAndRestart(t *testing.T) {
 	}
 
 	kills := 0
-	for round := 0; streamMsgs(t, js, routing.InStream) > 0; round++ {
+	for round := 0; inputMsgs(t, js) > 0; round++ {
 		if round > 50 {
 			t.Fatal("input not drained after 50 rounds")
 		}
@@ -268,7 +268,7 @@ func killAndRestart(t *testing.T) {
 			kills++
 			continue
 		}
-		waitFor(t, "input drained", 60*time.Second, func() bool { return streamMsgs(t, js, routing.InStream) == 0 })
+		waitFor(t, "input drained", 60*time.Second, func() bool { return inputMsgs(t, js) == 0 })
 		if err := sw.stop(t, syscall.SIGTERM); err != nil {
 			t.Errorf("final serve: %v", err)
 		}

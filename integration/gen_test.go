@@ -10,26 +10,31 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/routing"
 )
 
-// inputRecords counts the records of every batch in COF_IN, checking
-// that each one parses.
+// inputRecords counts the records of every batch in the sensors' input
+// streams, checking that each one parses.
 func inputRecords(t *testing.T, js jetstream.JetStream) int {
 	t.Helper()
-	s, err := js.Stream(context.Background(), routing.InStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	codec, err := cof.NewCodec()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer codec.Close()
+	n := 0
+	for _, s := range inputStreams(t, js) {
+		n += streamRecords(t, codec, s)
+	}
+	return n
+}
+
+// streamRecords counts the records of every batch in one input stream.
+func streamRecords(t *testing.T, codec *cof.Codec, s jetstream.Stream) int {
+	t.Helper()
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.GetMsg(context.Background(), seq)
@@ -61,7 +66,7 @@ func TestGenPublish(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("gen --publish: exit %d: %s", code, stderr)
 	}
-	if n := streamMsgs(t, js, routing.InStream); n != 3 {
+	if n := inputMsgs(t, js); n != 3 {
 		t.Errorf("COF_IN holds %d batches, want 3 (500 + 500 + 234)", n)
 	}
 	if n := inputRecords(t, js); n != 1234 {
@@ -77,7 +82,7 @@ func TestGenPublishInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := start(t, "gen", "--publish", "org-a-s1", "--duration", "1h", "--rate", "5000", "--batch", "100", "--nats-url", srv.ClientURL())
-	waitFor(t, "records on COF_IN", 10*time.Second, func() bool { n := streamMsgs(t, js, routing.InStream); return n > 5 && n != ^uint64(0) })
+	waitFor(t, "records on COF_IN", 10*time.Second, func() bool { n := inputMsgs(t, js); return n > 5 && n != ^uint64(0) })
 	if err := p.stop(t, syscall.SIGINT); err != nil {
 		t.Fatalf("gen after SIGINT: %v\n%s", err, p.output())
 	}

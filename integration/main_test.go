@@ -146,6 +146,41 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	return info.State.Msgs
 }
 
+// inputStreams lists the sensors' input streams that exist.
+func inputStreams(t *testing.T, js jetstream.JetStream) []jetstream.Stream {
+	t.Helper()
+	var out []jetstream.Stream
+	names := js.StreamNames(context.Background())
+	for name := range names.Name() {
+		if strings.HasPrefix(name, routing.InStreamPrefix) {
+			if s, err := js.Stream(context.Background(), name); err == nil {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// inputMsgs is the number of batches waiting in every sensor's input
+// stream, or the largest uint64 when one cannot be read (or none exists
+// yet).
+func inputMsgs(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	streams := inputStreams(t, js)
+	if len(streams) == 0 {
+		return ^uint64(0)
+	}
+	var n uint64
+	for _, s := range streams {
+		info, err := s.Info(context.Background())
+		if err != nil {
+			return ^uint64(0)
+		}
+		n += info.State.Msgs
+	}
+	return n
+}
+
 // batch is one delivered message: its headers and records.
 type batch struct {
 	header  nats.Header

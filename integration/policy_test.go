@@ -103,7 +103,7 @@ func TestTwoPoliciesTwoViews(t *testing.T) {
 	if _, stderr, code := run(t, nil, "publish", "--sensor", "org-a-s1", "--nats-url", url, data); code != 0 {
 		t.Fatalf("publish: %s", stderr)
 	}
-	waitFor(t, "input switched", 15*time.Second, func() bool { return streamMsgs(t, js, routing.InStream) == 0 })
+	waitFor(t, "input switched", 15*time.Second, func() bool { return inputMsgs(t, js) == 0 })
 
 	view := func(peer string) []map[string]any {
 		out, stderr, code := run(t, nil, "tail", "--peer", peer, "--from-start", "--wait", "1s", "--nats-url", url)
@@ -215,7 +215,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	waitFor(t, "input switched", 30*time.Second, func() bool { return streamMsgs(t, js, routing.InStream) == 0 })
+	waitFor(t, "input switched", 30*time.Second, func() bool { return inputMsgs(t, js) == 0 })
 
 	// peer-strict: every record once, and each batch wholly under the
 	// version its header names: its addresses cut to that version's bits.

@@ -24,7 +24,7 @@ func TestReloadOnHUP(t *testing.T) {
 		if _, stderr, code := run(t, []byte(rec), "publish", "--sensor", "org-a-s1", "--nats-url", url); code != 0 {
 			t.Fatalf("publish: %s", stderr)
 		}
-		waitFor(t, "input switched", 10*time.Second, func() bool { return streamMsgs(t, js, routing.InStream) == 0 })
+		waitFor(t, "input switched", 10*time.Second, func() bool { return inputMsgs(t, js) == 0 })
 	}
 
 	// An invalid file: logged, ignored.

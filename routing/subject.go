@@ -6,6 +6,8 @@
 package routing
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,9 +20,11 @@ const (
 	DLQPrefix = "cof.dlq." // cof.dlq.<sensor>: what was rejected, by sensor
 )
 
-// Stream names.
+// Stream names. Each sensor has an input stream of its own, so that
+// nothing a sensor sends (a message id, an expected-sequence header) is
+// ever judged against another sensor's input.
 const (
-	InStream         = "COF_IN"
+	InStreamPrefix   = "COF_IN_"
 	DLQStream        = "COF_DLQ"
 	PeerStreamPrefix = "PEER_"
 )
@@ -146,6 +150,30 @@ func OutSubject(peerID string) string { return OutPrefix + EscapeToken(peerID) }
 
 // DLQSubject is the subject of a sensor's rejected input.
 func DLQSubject(sensorID string) string { return DLQPrefix + EscapeToken(sensorID) }
+
+// maxNamePart bounds the sensor part of stream and consumer names, which
+// JetStream limits to 255 bytes and keeps as directory names.
+const maxNamePart = 200
+
+// SensorName is a sensor's part of the names of its stream and consumers:
+// its subject token, or for a token too long for a stream name, "~" and
+// 32 hex digits of the SHA-256 of the id ('~' never occurs in a token, so
+// the two forms cannot collide).
+func SensorName(sensorID string) string {
+	tok := EscapeToken(sensorID)
+	if len(tok) <= maxNamePart {
+		return tok
+	}
+	sum := sha256.Sum256([]byte(sensorID))
+	return "~" + hex.EncodeToString(sum[:16])
+}
+
+// InStream is the name of a sensor's input stream.
+func InStream(sensorID string) string { return InStreamPrefix + SensorName(sensorID) }
+
+// DLQConsumer is the durable consumer on COF_DLQ through which a sensor
+// reads its own dead letters (filtered to its DLQSubject).
+func DLQConsumer(sensorID string) string { return "dlq_" + SensorName(sensorID) }
 
 // PeerStream is the name of a peer's stream. Peer ids are restricted to
 // safe bytes (see ValidateID), so the name needs no escaping.

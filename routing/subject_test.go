@@ -110,3 +110,28 @@ func FuzzTokenRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestStreamNames(t *testing.T) {
+	long := strings.Repeat("é", MaxIDLen/2) // 64 runes, 128 bytes, 384 escaped
+	for _, tt := range []struct{ id, stream string }{
+		{"s1", "COF_IN_s1"},
+		{"org.a/s1", "COF_IN_org%2Ea%2Fs1"},
+	} {
+		if got := InStream(tt.id); got != tt.stream {
+			t.Errorf("InStream(%q) = %q, want %q", tt.id, got, tt.stream)
+		}
+	}
+	n := InStream(long)
+	if len(n) > 255 || !strings.HasPrefix(n, "COF_IN_~") || n == InStream(long[:len(long)-2]) {
+		t.Errorf("InStream of a long id = %q", n)
+	}
+	if InStream(long) != n || DLQConsumer(long) != "dlq_"+strings.TrimPrefix(n, InStreamPrefix) {
+		t.Error("names are not deterministic")
+	}
+	for _, id := range []string{"s1", "a b", long, strings.Repeat("x", MaxIDLen)} {
+		name := InStream(id)
+		if strings.ContainsAny(name, " \t\r\n.*>/\\") || len(name) > 255 {
+			t.Errorf("InStream(%q) = %q is not a valid stream name", id, name)
+		}
+	}
+}

@@ -17,6 +17,9 @@ type Sensor struct {
 	// Relays lists the other sensor_ids this sensor may publish records
 	// for (a collector forwarding for its own sensors).
 	Relays []string
+	// Rate is the sensor's input quota in bytes a second as published;
+	// 0: none.
+	Rate int64
 }
 
 // Peer is a registered recipient organisation's feed.
@@ -156,6 +159,19 @@ func (t *Table) Sensor(id string) (Sensor, bool) {
 		return Sensor{}, false
 	}
 	return *raw.(*Sensor), true
+}
+
+// Sensors returns every registered sensor, by id.
+func (t *Table) Sensors() []Sensor {
+	it, err := t.db.Txn(false).Get("sensor", "id")
+	if err != nil {
+		return nil
+	}
+	var out []Sensor
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, *raw.(*Sensor))
+	}
+	return out
 }
 
 // Peers returns every peer, by id.

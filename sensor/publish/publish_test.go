@@ -22,7 +22,7 @@ import (
 func input(t *testing.T) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
 	_, nc, js := bustest.Server(t)
-	st, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: routing.InStream, Subjects: []string{routing.InPrefix + ">"}, Duplicates: time.Minute})
+	st, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: routing.InStream("s1"), Subjects: []string{routing.InSubject("s1")}, Duplicates: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

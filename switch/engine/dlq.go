@@ -96,7 +96,8 @@ func appendDeadLine(dst []byte, line int, err error, sensor string, seq uint64, 
 
 // deadLetterWhole sends an input that cannot be read at all to the DLQ as
 // it is, with the reason in headers, then acks it.
-func (w *worker) deadLetterWhole(ctx context.Context, msg jetstream.Msg, seq uint64, delivered int, kind string, cause error) {
+func (w *worker) deadLetterWhole(ctx context.Context, in Input, seq uint64, delivered int, kind string, cause error) {
+	msg := in.Msg
 	// %00 is the token of no registrable sensor (ids hold no control
 	// characters), so unreadable subjects cannot mix with a real sensor.
 	sensorTok := "%00"
@@ -115,7 +116,7 @@ func (w *worker) deadLetterWhole(ctx context.Context, msg jetstream.Msg, seq uin
 		m.Header.Set(HeaderTruncated, strconv.Itoa(len(m.Data)))
 		m.Data = m.Data[:limit]
 	}
-	m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", w.e.epoch.Load().(string), seq, "whole", "", 0))
+	m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", in, seq, "whole", "", 0))
 	m.Header.Set(HeaderError, truncate(cause.Error(), 1024))
 	m.Header.Set(HeaderErrorKind, kind)
 	m.Header.Set(HeaderSubject, msg.Subject())

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,13 +197,10 @@ type Engine struct {
 
 	reg atomic.Pointer[registry]
 
-	epoch atomic.Value // string: COF_IN's creation time, base 36
-
-	mu       sync.Mutex
-	iter     jetstream.MessagesContext
-	stopping chan struct{}
-	wg       sync.WaitGroup
-	started  bool
+	mu      sync.Mutex
+	inputs  *Inputs // the sensors' input streams, pulled fairly
+	wg      sync.WaitGroup
+	started bool
 }
 
 // New returns an Engine over the connection nc, routing with table and
@@ -261,9 +257,17 @@ type registry struct {
 // SetRegistry swaps in a new routing table and policy set at once. Each
 // batch is switched under exactly one registry: those in hand finish under
 // the old one.
+//
+// Sensors added get a feeder; the feeders of removed sensors stop (their
+// input stays in their streams); rate quotas change at once.
 func (e *Engine) SetRegistry(t *routing.Table, s *policy.Set) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.reg.Store(&registry{table: t, policies: s})
-	e.log.Info("registry swapped in", "policies", s.Version())
+	if e.started {
+		e.inputs.Reconcile(t.Sensors())
+	}
+	e.log.Info("registry swapped in", "policies", s.Version(), "sensors", len(t.Sensors()))
 }
 
 // PolicyVersion returns the version of the policy set in force.
@@ -272,63 +276,35 @@ func (e *Engine) PolicyVersion() string { return e.reg.Load().policies.Version()
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Snapshot { return e.stats.snapshot() }
 
-// Start creates (or binds to) the durable consumer on COF_IN and starts
-// the workers. It returns once they run. Should the consumer or the stream
-// vanish later, the switch recreates its consumer, with backoff, until
-// stopped.
-func (e *Engine) Start(ctx context.Context) error {
+// Start starts the workers and a feeder for each registered sensor, which
+// creates (or binds to) the durable consumer on the sensor's input stream.
+// It returns once they run. A feeder whose stream or consumer is missing
+// or vanishes retries, with backoff, until stopped.
+func (e *Engine) Start(_ context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started {
 		return errors.New("engine: already started")
 	}
-	iter, err := e.subscribe(ctx)
-	if err != nil {
-		return err
-	}
-	e.iter, e.stopping = iter, make(chan struct{})
-	work := make(chan jetstream.Msg)
-	e.wg.Add(1 + e.o.workers)
-	go e.pull(iter, work)
+	e.inputs = NewInputs(e.js, InputOptions{
+		Consumer: e.o.consumer, Description: "cofswitch: switches sensor batches to peers",
+		AckWait: e.o.ackWait, MaxAckPending: e.o.maxAckPending, Throttled: e.stats.addThrottled, Log: e.log,
+	})
+	e.wg.Add(e.o.workers)
 	for range e.o.workers {
 		go func() {
 			defer e.wg.Done()
 			w := e.newWorker()
-			for msg := range work {
-				w.handle(msg)
+			for in := range e.inputs.C() {
+				w.handle(in)
 			}
 		}()
 	}
+	e.inputs.Reconcile(e.reg.Load().table.Sensors())
 	e.started = true
 	e.log.Info("switch started", "consumer", e.o.consumer, "workers", e.o.workers,
-		"policies", e.PolicyVersion())
+		"sensors", e.inputs.Len(), "policies", e.PolicyVersion())
 	return nil
-}
-
-// subscribe creates or updates the durable consumer and starts pulling.
-func (e *Engine) subscribe(ctx context.Context) (jetstream.MessagesContext, error) {
-	stream, err := e.js.Stream(ctx, routing.InStream)
-	if err != nil {
-		return nil, fmt.Errorf("engine: stream %s: %w", routing.InStream, err)
-	}
-	e.epoch.Store(strconv.FormatInt(stream.CachedInfo().Created.UnixNano(), 36))
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       e.o.consumer,
-		Description:   "cofswitch: switches sensor batches to peers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       e.o.ackWait,
-		MaxAckPending: e.o.maxAckPending,
-		MaxDeliver:    -1, // attempts are bounded by the engine, which terminates
-		FilterSubject: routing.InPrefix + ">",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("engine: consumer %s on %s: %w", e.o.consumer, routing.InStream, err)
-	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(e.o.workers))
-	if err != nil {
-		return nil, fmt.Errorf("engine: pull from %s: %w", routing.InStream, err)
-	}
-	return iter, nil
 }
 
 // Recoverable reports whether an error from a pull iterator's Next leaves
@@ -337,73 +313,19 @@ func Recoverable(err error) bool {
 	return errors.Is(err, jetstream.ErrNoHeartbeat)
 }
 
-// pull feeds the workers until Stop, resubscribing if pulling fails.
-func (e *Engine) pull(iter jetstream.MessagesContext, work chan<- jetstream.Msg) {
-	defer e.wg.Done()
-	defer close(work)
-	backoff := time.Second
-	for {
-		msg, err := iter.Next()
-		if err == nil {
-			backoff = time.Second
-			work <- msg
-			continue
-		}
-		if Recoverable(err) {
-			// The iterator pulls again by itself. Resubscribing instead
-			// would strand what the old subscription had pulled until
-			// the ack wait: a 30 s stall, seen under full CPU load.
-			e.log.Warn("pulling input: heartbeat missed; pulling again", "err", err)
-			continue
-		}
-		select {
-		case <-e.stopping:
-			return
-		default:
-		}
-		e.log.Error("pulling input failed; resubscribing", "err", err, "in", backoff)
-		for {
-			select {
-			case <-e.stopping:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 30*time.Second)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			next, err := e.subscribe(ctx)
-			cancel()
-			if err != nil {
-				e.log.Error("resubscribing failed", "err", err, "next_in", backoff)
-				continue
-			}
-			iter.Stop()
-			e.mu.Lock()
-			e.iter, iter = next, next
-			select {
-			case <-e.stopping: // Stop ran meanwhile and stopped the old one
-				next.Stop()
-			default:
-			}
-			e.mu.Unlock()
-			e.log.Info("resubscribed to the input")
-			break
-		}
-	}
-}
-
 // Stop stops pulling, finishes and acks the batches in hand, and returns
-// when every worker is done. Batches pulled but not started are left to
-// the server, which redelivers them to another process or after restart.
+// when every worker is done. Batches pulled but not started are handed
+// back to the server, which redelivers them to another process or after
+// restart.
 func (e *Engine) Stop() {
 	e.mu.Lock()
-	iter := e.iter
-	if e.stopping != nil {
-		close(e.stopping)
+	if !e.started {
+		e.mu.Unlock()
+		return
 	}
+	e.started = false
 	e.mu.Unlock()
-	if iter != nil {
-		iter.Stop()
-	}
+	e.inputs.Stop()
 	e.wg.Wait()
 	e.codec.Close()
 	e.drops.flush()

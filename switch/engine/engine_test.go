@@ -115,7 +115,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("output lacks headers: %v", m.Headers())
 		}
 	}
-	wantEnc := map[string]string{"org-a-s1/1": "s2", "org-a-s1/2": "s2", "org-a-s2/3": "s2", "org-b/s1/4": "s2"}
+	wantEnc := map[string]string{"org-a-s1/1": "s2", "org-a-s1/2": "s2", "org-a-s2/1": "s2", "org-b/s1/1": "s2"} // sequences are per sensor
 	if fmt.Sprint(encs) != fmt.Sprint(wantEnc) {
 		t.Errorf("output encodings %v, want %v", encs, wantEnc)
 	}
@@ -223,8 +223,13 @@ func TestUndecodableBatchesGoToDLQWhole(t *testing.T) {
 	}{
 		{name: "corrupt zstd", subject: "cof.in.org-a-s1", enc: "zstd", data: []byte("not zstd at all"), kind: "corrupt"},
 		{name: "unknown encoding", subject: "cof.in.org-a-s1", enc: "br", data: []byte("{}"), kind: "unknown_encoding"},
-		{name: "unregistered sensor", subject: "cof.in.intruder", data: records("x", 3, ""), kind: "unknown_sensor"},
-		{name: "non-canonical token", subject: "cof.in.org%2da-s1", data: records("x", 3, ""), kind: "unknown_sensor"},
+	}
+	// An unregistered sensor, or a subject that is not the canonical
+	// token of a registered one, has no input stream: nothing is stored.
+	for _, subject := range []string{"cof.in.intruder", "cof.in.org%2da-s1"} {
+		if _, err := x.js.PublishMsg(t.Context(), natsMsg(subject, records("x", 3, ""), "")); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			t.Errorf("publish on %s: %v, want no stream", subject, err)
+		}
 	}
 	for _, c := range cases {
 		m := natsMsg(c.subject, c.data, c.enc)

@@ -66,8 +66,8 @@ func (e *Engine) newWorker() *worker {
 // terminates it. Every retry path is bounded by maxAttempts, so that no
 // batch can loop forever, hold an ack-pending slot for good, or outlive the
 // duplicate window that makes its retries harmless.
-func (w *worker) handle(msg jetstream.Msg) {
-	e := w.e
+func (w *worker) handle(in Input) {
+	e, msg := w.e, in.Msg
 	meta, err := msg.Metadata()
 	if err != nil {
 		e.log.Error("input without metadata", "subject", msg.Subject(), "err", err)
@@ -82,14 +82,16 @@ func (w *worker) handle(msg jetstream.Msg) {
 	defer cancel()
 
 	reg := e.reg.Load()
-	sensor, err := routing.SensorOf(msg.Subject())
-	if err == nil {
-		if _, ok := reg.table.Sensor(sensor); !ok {
-			err = fmt.Errorf("sensor %q is not registered", sensor)
-		}
+	// The sensor's stream holds its subject alone; the check guards
+	// against a stream someone reconfigured by hand.
+	sensor := in.Sensor
+	if s, err := routing.SensorOf(msg.Subject()); err != nil || s != sensor {
+		w.deadLetterWhole(ctx, in, seq, attempt, "unknown_sensor", fmt.Errorf("subject %q in the input stream of sensor %q", msg.Subject(), sensor))
+		return
 	}
-	if err != nil {
-		w.deadLetterWhole(ctx, msg, seq, attempt, "unknown_sensor", err)
+	if _, ok := reg.table.Sensor(sensor); !ok {
+		// Removed by a reload while in hand: its feeder is stopping.
+		_ = msg.Nak()
 		return
 	}
 	enc, err := cof.ParseEncoding(msg.Headers().Get(HeaderEncoding))
@@ -97,18 +99,18 @@ func (w *worker) handle(msg jetstream.Msg) {
 		err = w.br.Reset(msg.Data(), enc)
 	}
 	if err != nil {
-		w.deadLetterWhole(ctx, msg, seq, attempt, batchErrorKind(err), err)
+		w.deadLetterWhole(ctx, in, seq, attempt, batchErrorKind(err), err)
 		return
 	}
-	in := w.route(sensor, seq, reg)
-	pubs, err := w.publish(sensor, seq, enc, reg.policies.Version())
+	counted := w.route(sensor, seq, reg)
+	pubs, err := w.publish(in, seq, enc, reg.policies.Version())
 	if err != nil {
 		if !last {
 			e.log.Warn("publishing outputs failed; will retry", "seq", seq, "attempt", attempt, "err", err)
 			w.retry(msg, meta.NumDelivered)
 			return
 		}
-		w.giveUp(msg, seq, in, err)
+		w.giveUp(msg, seq, counted, err)
 		return
 	}
 	outcome := w.await(ctx, pubs)
@@ -117,8 +119,8 @@ func (w *worker) handle(msg jetstream.Msg) {
 		return
 	}
 	if outcome.dlqFailed {
-		w.count(sensor, in, outcome) // what reached the peers is delivered
-		w.giveUp(msg, seq, in, errors.New("dead letters could not be stored: "+outcome.reasons[""]))
+		w.count(sensor, counted, outcome) // what reached the peers is delivered
+		w.giveUp(msg, seq, counted, errors.New("dead letters could not be stored: "+outcome.reasons[""]))
 		return
 	}
 	if err := w.ack(msg); err != nil {
@@ -127,7 +129,7 @@ func (w *worker) handle(msg jetstream.Msg) {
 		e.log.Warn("ack failed; the batch will be redelivered", "seq", seq, "err", err)
 		return
 	}
-	w.count(sensor, in, outcome)
+	w.count(sensor, counted, outcome)
 	w.trim()
 }
 

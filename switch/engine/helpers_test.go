@@ -178,15 +178,20 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-// inputDrained reports whether COF_IN has no message left (a work queue:
-// acked batches are removed).
+// inputDrained reports whether every sensor's input stream is empty (work
+// queues: acked batches are removed).
 func (x *testbed) inputDrained() bool {
-	s, err := x.js.Stream(context.Background(), routing.InStream)
-	if err != nil {
-		return false
+	for _, sensor := range x.cfg.Sensors {
+		s, err := x.js.Stream(context.Background(), routing.InStream(sensor.ID))
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		if err != nil || info.State.Msgs != 0 {
+			return false
+		}
 	}
-	info, err := s.Info(context.Background())
-	return err == nil && info.State.Msgs == 0
+	return true
 }
 
 func (x *testbed) streamMsgs(name string) uint64 {

@@ -10,7 +10,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, dropped, retries, lostDead, policy *prometheus.Desc
+	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -29,12 +29,13 @@ func NewCollector(e *Engine) *Collector {
 		retries:    d("retries_total", "Input batches handed back for another attempt."),
 		lostDead:   d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
 		policy:     d("policy_info", "The policy version in force (value 1).", "version"),
+		throttled:  d("throttled_seconds_total", "Time a sensor's batches were held to its rate quota.", "sensor"),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled} {
 		ch <- d
 	}
 }
@@ -60,6 +61,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for r, v := range m {
 			counter(c.dropped, v, p, r)
 		}
+	}
+	for sensor, d := range s.Throttled {
+		ch <- prometheus.MustNewConstMetric(c.throttled, prometheus.CounterValue, d.Seconds(), sensor)
 	}
 	counter(c.retries, s.Retries)
 	counter(c.lostDead, s.LostDead)

@@ -36,24 +36,24 @@ type pendingResult struct {
 
 // msgID is deterministic, so a redelivered input yields the same ids and
 // the peer stream's duplicate window drops the second copies. It names:
-// the kind, COF_IN's creation (so a recreated stream's restarted sequence
-// numbers never collide), the input's sequence, the registry version (the
-// chunks' contents depend on it: a batch retried under a new version is
-// delivered again rather than half-deduplicated), the output and the
-// chunk.
-func msgID(kind, epoch string, seq uint64, version, output string, chunk int) string {
-	return kind + ":" + epoch + ":" + strconv.FormatUint(seq, 10) + ":" + version + ":" + output + ":" + strconv.Itoa(chunk)
+// the kind, the sensor's input stream and its creation (so a recreated
+// stream's restarted sequence numbers never collide), the input's
+// sequence, the registry version (the chunks' contents depend on it: a
+// batch retried under a new version is delivered again rather than
+// half-deduplicated), the output and the chunk.
+func msgID(kind string, in Input, seq uint64, version, output string, chunk int) string {
+	return kind + ":" + routing.SensorName(in.Sensor) + ":" + in.Epoch + ":" + strconv.FormatUint(seq, 10) + ":" + version + ":" + output + ":" + strconv.Itoa(chunk)
 }
 
 // publish sends every non-empty output and the dead letters, without
-// waiting for acks. in is the input's encoding.
-func (w *worker) publish(sensor string, seq uint64, in cof.Encoding, version string) ([]pending, error) {
+// waiting for acks. inEnc is the input's encoding.
+func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version string) ([]pending, error) {
 	var pubs []pending
 	enc := w.e.o.outEnc
 	if w.e.o.outAsInput {
-		enc = in
+		enc = inEnc
 	}
-	epoch := w.e.epoch.Load().(string)
+	sensor := in.Sensor
 	for key, out := range w.bodies {
 		body := out.b
 		if len(body) == 0 {
@@ -69,7 +69,7 @@ func (w *worker) publish(sensor string, seq uint64, in cof.Encoding, version str
 			}
 			m := nats.NewMsg(routing.OutSubject(peer))
 			m.Data = data
-			m.Header.Set(jetstream.MsgIDHeader, msgID("in", epoch, seq, version, strings.TrimSuffix(peer+":"+tlp, ":"), i))
+			m.Header.Set(jetstream.MsgIDHeader, msgID("in", in, seq, version, strings.TrimSuffix(peer+":"+tlp, ":"), i))
 			if tlp != "" {
 				m.Header.Set(HeaderTLP, tlp)
 			}
@@ -91,7 +91,7 @@ func (w *worker) publish(sensor string, seq uint64, in cof.Encoding, version str
 	for i, chunk := range splitLines(w.dlq, w.e.o.maxOutput) {
 		m := nats.NewMsg(routing.DLQSubject(sensor))
 		m.Data = append([]byte(nil), chunk...)
-		m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", epoch, seq, version, "", i))
+		m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", in, seq, version, "", i))
 		m.Header.Set(HeaderSensor, sensor)
 		m.Header.Set(HeaderInputSeq, strconv.FormatUint(seq, 10))
 		m.Header.Set(HeaderRecords, strconv.Itoa(bytes.Count(chunk, []byte{'\n'})))

@@ -29,10 +29,20 @@ type Snapshot struct {
 	Delivered map[string]uint64
 	Filtered  map[string]uint64
 	Dropped   map[string]map[string]uint64 // peer -> reason -> records
+	// Throttled is how long each sensor's batches were held to its rate
+	// quota, by sensor.
+	Throttled map[string]time.Duration
 }
 
 func newStats() *Stats {
-	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{}}}
+	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{},
+		Throttled: map[string]time.Duration{}}}
+}
+
+func (st *Stats) addThrottled(sensor string, d time.Duration) {
+	st.mu.Lock()
+	st.s.Throttled[sensor] += d
+	st.mu.Unlock()
 }
 
 func (st *Stats) addRetry() {
@@ -61,6 +71,7 @@ func (st *Stats) snapshot() Snapshot {
 	c := st.s
 	c.Delivered = maps.Clone(st.s.Delivered)
 	c.Filtered = maps.Clone(st.s.Filtered)
+	c.Throttled = maps.Clone(st.s.Throttled)
 	c.Dropped = map[string]map[string]uint64{}
 	for p, m := range st.s.Dropped {
 		c.Dropped[p] = maps.Clone(m)

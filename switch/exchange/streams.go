@@ -2,7 +2,9 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,58 +13,71 @@ import (
 	"github.com/cofswitch/cofswitch/routing"
 )
 
-// StreamConfigs returns the configurations of every stream of the exchange:
-// COF_IN, COF_DLQ and one PEER_<peer> per peer. All use file storage, the
-// configured replicas and duplicate window, and S2 compression at rest
-// where the messages are not compressed already (outputEncoding is the
-// switch's, see config.Switch).
-func StreamConfigs(streams config.Streams, peers []config.Peer, outputEncoding string) []jetstream.StreamConfig {
-	base := func(name string, subjects []string, l config.StreamLimits) jetstream.StreamConfig {
-		sc := jetstream.StreamConfig{
-			Name:        name,
-			Subjects:    subjects,
-			Storage:     jetstream.FileStorage,
-			Replicas:    streams.Replicas,
-			Duplicates:  time.Duration(streams.DuplicateWindow),
-			Compression: jetstream.S2Compression,
-			MaxAge:      time.Duration(l.MaxAge),
-			MaxBytes:    int64(l.MaxBytes),
-			MaxMsgs:     -1,
-			Discard:     jetstream.DiscardOld,
-		}
-		if l.MaxMsgs > 0 {
-			sc.MaxMsgs = l.MaxMsgs
-		}
-		if l.MaxMsgsPerSubject > 0 {
-			sc.MaxMsgsPerSubject = l.MaxMsgsPerSubject
-		}
-		if sc.MaxBytes == 0 {
-			sc.MaxBytes = -1
-		}
-		if l.Discard == "new" {
-			sc.Discard = jetstream.DiscardNew
-		}
-		if sc.Duplicates > sc.MaxAge && sc.MaxAge > 0 {
-			sc.Duplicates = sc.MaxAge
-		}
-		return sc
+// streamConfig is the base configuration of every stream of the exchange:
+// file storage, the configured replicas and duplicate window, S2 at rest.
+func streamConfig(streams config.Streams, name string, subjects []string, l config.StreamLimits) jetstream.StreamConfig {
+	sc := jetstream.StreamConfig{
+		Name:        name,
+		Subjects:    subjects,
+		Storage:     jetstream.FileStorage,
+		Replicas:    streams.Replicas,
+		Duplicates:  time.Duration(streams.DuplicateWindow),
+		Compression: jetstream.S2Compression,
+		MaxAge:      time.Duration(l.MaxAge),
+		MaxBytes:    int64(l.MaxBytes),
+		MaxMsgs:     -1,
+		Discard:     jetstream.DiscardOld,
+		// Nothing a client sends may delete or roll up what is stored.
+		DenyDelete: true,
+		DenyPurge:  true,
 	}
-	// Compress at rest only what is not compressed already: the server
-	// recompresses each full block, which costs CPU and a rewrite for
-	// nothing on zstd or S2 payloads. Sensor batches are compressed by the
-	// sensors as a rule and live only until switched; outputs are
-	// compressed by the switch unless output_encoding says otherwise.
-	in := base(routing.InStream, []string{routing.InPrefix + ">"}, streams.In)
-	in.Compression = jetstream.NoCompression
-	in.Description = "cofswitch input: batches from sensors, removed once switched"
-	in.Retention = jetstream.WorkQueuePolicy
-	// A sensor at its own limit is refused alone; the others go on.
-	in.DiscardNewPerSubject = in.Discard == jetstream.DiscardNew && in.MaxMsgsPerSubject > 0
-	dlq := base(routing.DLQStream, []string{routing.DLQPrefix + ">"}, streams.DLQ)
-	dlq.Description = "cofswitch dead letters: rejected input with the reason"
-	out := []jetstream.StreamConfig{in, dlq}
+	if l.MaxMsgs > 0 {
+		sc.MaxMsgs = l.MaxMsgs
+	}
+	if l.MaxMsgsPerSubject > 0 {
+		sc.MaxMsgsPerSubject = l.MaxMsgsPerSubject
+	}
+	if sc.MaxBytes == 0 {
+		sc.MaxBytes = -1
+	}
+	if l.Discard == "new" {
+		sc.Discard = jetstream.DiscardNew
+	}
+	if sc.Duplicates > sc.MaxAge && sc.MaxAge > 0 {
+		sc.Duplicates = sc.MaxAge
+	}
+	return sc
+}
+
+// InputStreamConfig is a sensor's own input stream: a work queue holding
+// only its subject, so that a message id or an expected-sequence header it
+// sends is judged against its own input alone, and its limits (max_bytes:
+// its quota of stored bytes) refuse it alone when it is full.
+func InputStreamConfig(streams config.Streams, s config.Sensor) jetstream.StreamConfig {
+	sc := streamConfig(streams, routing.InStream(s.ID), []string{routing.InSubject(s.ID)}, s.Stream)
+	// Sensor batches are compressed by the sensors as a rule and live only
+	// until switched: not compressed again at rest.
+	sc.Compression = jetstream.NoCompression
+	sc.Description = "cofswitch input of sensor " + s.ID + ": batches removed once switched"
+	sc.Retention = jetstream.WorkQueuePolicy
+	return sc
+}
+
+// StreamConfigs returns the configurations of every stream of the exchange:
+// one COF_IN_<sensor> per sensor, COF_DLQ and one PEER_<peer> per peer.
+// outputEncoding is the switch's (config.Switch): outputs it compresses
+// are not compressed again at rest, since the server recompresses each
+// full block, which costs CPU and a rewrite for nothing.
+func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []config.Peer, outputEncoding string) []jetstream.StreamConfig {
+	out := make([]jetstream.StreamConfig, 0, len(sensors)+len(peers)+1)
+	for _, s := range sensors {
+		out = append(out, InputStreamConfig(streams, s))
+	}
+	dlq := streamConfig(streams, routing.DLQStream, []string{routing.DLQPrefix + ">"}, streams.DLQ)
+	dlq.Description = "cofswitch dead letters: rejected input with the reason, a share per sensor"
+	out = append(out, dlq)
 	for _, p := range peers {
-		sc := base(routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
+		sc := streamConfig(streams, routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
 		sc.Description = "cofswitch deliveries to peer " + p.ID
 		if e := outputEncoding; e == "s2" || e == "zstd" {
 			sc.Compression = jetstream.NoCompression
@@ -72,23 +87,98 @@ func StreamConfigs(streams config.Streams, peers []config.Peer, outputEncoding s
 	return out
 }
 
-// EnsureStreams creates the exchange's streams, or updates existing ones
-// to the configured limits. It is safe to run at every start, by several
-// switch processes at once.
+// EnsureStreams creates the exchange's streams and consumers, or updates
+// existing ones to the configured limits; what already matches is left
+// alone, so that a reload with a thousand sensors costs a listing, not a
+// thousand updates. It is safe to run at every start, by several switch
+// processes at once. Streams of removed sensors and peers are kept: their
+// data is not the switch's to delete.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config) error {
-	for _, sc := range StreamConfigs(c.Streams, c.Peers, c.Switch.OutputEncoding) {
+	have := map[string]jetstream.StreamConfig{}
+	streams := js.ListStreams(ctx)
+	for info := range streams.Info() {
+		have[info.Config.Name] = info.Config
+	}
+	if err := streams.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+		return fmt.Errorf("exchange: listing streams: %w", err)
+	}
+	for _, sc := range StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding) {
+		if old, ok := have[sc.Name]; ok && sameStream(old, sc) {
+			continue
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("exchange: stream %s: %w", sc.Name, err)
 		}
 	}
+	var dlq []jetstream.ConsumerConfig
+	for _, s := range c.Sensors {
+		if s.NKey != "" {
+			dlq = append(dlq, SensorDLQConsumerConfig(s.ID))
+		}
+	}
+	if err := ensureConsumers(ctx, js, routing.DLQStream, dlq); err != nil {
+		return err
+	}
 	for _, p := range c.Peers {
+		var ccs []jetstream.ConsumerConfig
 		for _, name := range p.Consumers {
-			if _, err := js.CreateOrUpdateConsumer(ctx, routing.PeerStream(p.ID), PeerConsumerConfig(name)); err != nil {
-				return fmt.Errorf("exchange: consumer %s on %s: %w", name, routing.PeerStream(p.ID), err)
-			}
+			ccs = append(ccs, PeerConsumerConfig(name))
+		}
+		if err := ensureConsumers(ctx, js, routing.PeerStream(p.ID), ccs); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// ensureConsumers creates or updates the durable consumers ccs on stream,
+// leaving those that match alone.
+func ensureConsumers(ctx context.Context, js jetstream.JetStream, stream string, ccs []jetstream.ConsumerConfig) error {
+	if len(ccs) == 0 {
+		return nil
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("exchange: stream %s: %w", stream, err)
+	}
+	have := map[string]jetstream.ConsumerConfig{}
+	list := st.ListConsumers(ctx)
+	for info := range list.Info() {
+		have[info.Name] = info.Config
+	}
+	if err := list.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+		return fmt.Errorf("exchange: listing the consumers of %s: %w", stream, err)
+	}
+	for _, cc := range ccs {
+		if old, ok := have[cc.Durable]; ok && sameConsumer(old, cc) {
+			continue
+		}
+		if _, err := st.CreateOrUpdateConsumer(ctx, cc); err != nil {
+			return fmt.Errorf("exchange: consumer %s on %s: %w", cc.Durable, stream, err)
+		}
+	}
+	return nil
+}
+
+// sameStream reports whether a stream as the server holds it already has
+// every setting the exchange gives it (the server fills in others).
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
+		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.MaxMsgs == want.MaxMsgs &&
+		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject && have.Discard == want.Discard &&
+		have.DiscardNewPerSubject == want.DiscardNewPerSubject && have.Duplicates == want.Duplicates &&
+		have.Compression == want.Compression && have.Replicas == want.Replicas &&
+		have.Description == want.Description && have.DenyDelete == want.DenyDelete &&
+		have.DenyPurge == want.DenyPurge && have.AllowDirect == want.AllowDirect &&
+		have.Storage == want.Storage
+}
+
+func sameConsumer(have, want jetstream.ConsumerConfig) bool {
+	return have.Description == want.Description && have.AckPolicy == want.AckPolicy &&
+		have.AckWait == want.AckWait && have.MaxAckPending == want.MaxAckPending &&
+		have.FilterSubject == want.FilterSubject && have.MaxWaiting == want.MaxWaiting &&
+		have.MaxRequestBatch == want.MaxRequestBatch && have.MaxRequestExpires == want.MaxRequestExpires &&
+		have.MaxRequestMaxBytes == want.MaxRequestMaxBytes
 }
 
 // PeerConsumerConfig is the durable pull consumer provisioned for a peer:
@@ -108,4 +198,15 @@ func PeerConsumerConfig(name string) jetstream.ConsumerConfig {
 		MaxRequestExpires:  time.Minute,
 		MaxRequestMaxBytes: 64 << 20,
 	}
+}
+
+// SensorDLQConsumerConfig is the durable consumer through which a sensor
+// reads its own dead letters, filtered to its subject of COF_DLQ.
+func SensorDLQConsumerConfig(sensorID string) jetstream.ConsumerConfig {
+	cc := PeerConsumerConfig(routing.DLQConsumer(sensorID))
+	cc.Description = "cofswitch: the dead letters of sensor " + sensorID
+	cc.FilterSubject = routing.DLQSubject(sensorID)
+	cc.MaxAckPending = 100
+	cc.MaxWaiting = 4
+	return cc
 }

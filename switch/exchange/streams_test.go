@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/bus/bustest"
@@ -58,9 +59,14 @@ func info(t *testing.T, js jetstream.JetStream, name string) *jetstream.StreamIn
 func TestEnsureStreams(t *testing.T) {
 	js := server(t)
 	ctx := context.Background()
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
 	c := mustConfig(t, `
 streams:
   duplicate_window: 4m
+sensors:
+  - {id: s1, nkey: `+pub+`}
+  - {id: org.b/s2, stream: {max_bytes: 8MiB, max_msgs: 100}}
 peers:
   - id: p1
     stream: {max_bytes: 10MiB, discard: new}
@@ -73,15 +79,33 @@ peers:
 			t.Fatal(err)
 		}
 	}
-	in := info(t, js, routing.InStream).Config
-	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew || !in.DiscardNewPerSubject || in.MaxMsgsPerSubject != 2000 || in.Storage != jetstream.FileStorage ||
-		in.Compression != jetstream.NoCompression || in.Duplicates != 4*time.Minute || in.Subjects[0] != "cof.in.>" {
-		t.Errorf("COF_IN config: %+v", in)
+	// Each sensor has its own input stream, holding its subject alone.
+	in := info(t, js, "COF_IN_s1").Config
+	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew || in.MaxMsgs != 2000 || in.MaxBytes != 64<<20 ||
+		in.Storage != jetstream.FileStorage || in.Compression != jetstream.NoCompression || in.Duplicates != 4*time.Minute ||
+		len(in.Subjects) != 1 || in.Subjects[0] != "cof.in.s1" || !in.DenyDelete || !in.DenyPurge || in.AllowRollup || in.AllowMsgTTL {
+		t.Errorf("COF_IN_s1 config: %+v", in)
+	}
+	in2 := info(t, js, "COF_IN_org%2Eb%2Fs2").Config
+	if in2.MaxBytes != 8<<20 || in2.MaxMsgs != 100 || in2.Subjects[0] != "cof.in.org%2Eb%2Fs2" {
+		t.Errorf("the second sensor's stream: %+v", in2)
 	}
 	dlq := info(t, js, routing.DLQStream).Config
-	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" || dlq.MaxMsgsPerSubject != 1000 ||
-		dlq.Compression != jetstream.S2Compression {
+	if dlq.Retention != jetstream.LimitsPolicy || dlq.MaxAge != 7*24*time.Hour || dlq.Subjects[0] != "cof.dlq.>" || dlq.MaxMsgsPerSubject != 256 ||
+		dlq.MaxBytes != -1 || dlq.Discard != jetstream.DiscardOld || dlq.Compression != jetstream.S2Compression {
 		t.Errorf("COF_DLQ config: %+v", dlq)
+	}
+	// A sensor that can connect (it has an nkey) can read its own dead
+	// letters through a consumer filtered to its subject.
+	dc, err := js.Consumer(ctx, routing.DLQStream, routing.DLQConsumer("s1"))
+	if err != nil {
+		t.Fatalf("the sensor's dead-letter consumer: %v", err)
+	}
+	if f := dc.CachedInfo().Config.FilterSubject; f != "cof.dlq.s1" {
+		t.Errorf("dead-letter consumer filter %q", f)
+	}
+	if _, err := js.Consumer(ctx, routing.DLQStream, routing.DLQConsumer("org.b/s2")); err == nil {
+		t.Error("a sensor without an nkey got a dead-letter consumer")
 	}
 	p1 := info(t, js, "PEER_p1").Config
 	// Outputs are S2 batches by default: not compressed a second time.
@@ -132,8 +156,8 @@ func TestEnsureStreamsNamesTheStreamOnError(t *testing.T) {
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SQUATTER", Subjects: []string{"cof.in.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	err := exchange.EnsureStreams(ctx, js, mustConfig(t, ""))
-	if err == nil || !strings.Contains(err.Error(), "stream COF_IN") {
-		t.Fatalf("got %v, want an error naming COF_IN", err)
+	err := exchange.EnsureStreams(ctx, js, mustConfig(t, "sensors: [{id: s1}]"))
+	if err == nil || !strings.Contains(err.Error(), "stream COF_IN_s1") {
+		t.Fatalf("got %v, want an error naming COF_IN_s1", err)
 	}
 }

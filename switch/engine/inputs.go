@@ -1,0 +1,333 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Feeder timings.
+const (
+	// feederRetryMax caps the backoff of a feeder whose stream or
+	// consumer is missing.
+	feederRetryMax = 30 * time.Second
+	// setupTimeout bounds creating a consumer.
+	setupTimeout = 10 * time.Second
+	// fetchWait is how long one pull request waits for a batch: an idle
+	// sensor costs one request per fetchWait.
+	fetchWait = 20 * time.Second
+	// fetchAhead is how many batches a feeder takes at once from a sensor
+	// with a backlog, to spare a round trip per batch. They wait for a
+	// worker one at a time, each sensor taking its turn.
+	fetchAhead = 4
+)
+
+// Input is one batch from a sensor's input stream.
+type Input struct {
+	Msg    jetstream.Msg
+	Sensor string // the sensor whose stream it came from
+	// Epoch is the stream's creation time in base 36: with the stream
+	// sequence, it names the batch for good (a recreated stream restarts
+	// its sequence).
+	Epoch string
+}
+
+// InputOptions set how Inputs pulls.
+type InputOptions struct {
+	Consumer      string // the durable consumer, shared by every process
+	Description   string
+	AckWait       time.Duration
+	MaxAckPending int
+	// Throttled, when set, is told how long a sensor's batch was held to
+	// its rate quota.
+	Throttled func(sensor string, d time.Duration)
+	Log       *slog.Logger
+}
+
+// Inputs pulls the input stream of every registered sensor, each through
+// the shared durable consumer, and hands the batches over one channel. A
+// feeder (one per sensor) holds one batch at a time, and a channel's
+// waiting senders are served first come, first served: each sensor with a
+// backlog gets its turn, whatever another sends, and a sensor's backlog
+// stays in its own stream. A sensor with a rate quota is pulled at that
+// rate.
+type Inputs struct {
+	js jetstream.JetStream
+	o  InputOptions
+	c  chan Input
+
+	mu      sync.Mutex
+	feeders map[string]*feeder // by sensor id
+	wg      sync.WaitGroup
+	closed  bool
+}
+
+// NewInputs returns Inputs over js; Reconcile starts pulling.
+func NewInputs(js jetstream.JetStream, o InputOptions) *Inputs {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Inputs{js: js, o: o, c: make(chan Input), feeders: map[string]*feeder{}}
+}
+
+// C is the channel of batches. It is closed by Stop.
+func (in *Inputs) C() <-chan Input { return in.c }
+
+// Len is the number of sensors pulled.
+func (in *Inputs) Len() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.feeders)
+}
+
+// Reconcile pulls exactly the sensors given: it starts a feeder for each
+// new one, stops those of sensors no longer given (their input stays in
+// their streams) and applies rate quotas.
+func (in *Inputs) Reconcile(sensors []routing.Sensor) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return
+	}
+	want := map[string]routing.Sensor{}
+	for _, s := range sensors {
+		want[s.ID] = s
+	}
+	for id, f := range in.feeders {
+		if _, ok := want[id]; !ok {
+			f.halt()
+			delete(in.feeders, id)
+			in.o.Log.Info("sensor removed: its input is no longer switched (it stays in its stream)", "sensor", id)
+		}
+	}
+	for id, s := range want {
+		if f, ok := in.feeders[id]; ok {
+			f.setRate(s.Rate)
+			continue
+		}
+		f := &feeder{in: in, sensor: id, stream: routing.InStream(id), stop: make(chan struct{})}
+		f.ctx, f.cancel = context.WithCancel(context.Background())
+		f.setRate(s.Rate)
+		in.feeders[id] = f
+		in.wg.Add(1)
+		go f.run()
+	}
+}
+
+// Stop stops every feeder (a batch one holds is handed back to the
+// server), waits for them, and closes C.
+func (in *Inputs) Stop() {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return
+	}
+	in.closed = true
+	for _, f := range in.feeders {
+		f.halt()
+	}
+	in.mu.Unlock()
+	in.wg.Wait()
+	close(in.c)
+}
+
+// feeder pulls one sensor's input stream.
+type feeder struct {
+	in     *Inputs
+	sensor string
+	stream string
+
+	// ctx ends when the feeder is halted: it cancels a pull in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	limiter *rate.Limiter // nil: no quota
+	stop    chan struct{}
+	stopped bool
+}
+
+// setRate sets the sensor's quota in bytes a second (0: none). The burst
+// holds the largest message, so that any batch can pass.
+func (f *feeder) setRate(bytesPerSecond int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case bytesPerSecond <= 0:
+		f.limiter = nil
+	case f.limiter == nil:
+		f.limiter = rate.NewLimiter(rate.Limit(bytesPerSecond), maxBurst(bytesPerSecond))
+	default:
+		f.limiter.SetLimit(rate.Limit(bytesPerSecond))
+		f.limiter.SetBurst(maxBurst(bytesPerSecond))
+	}
+}
+
+// maxBurst lets the largest message through a quota below its size.
+func maxBurst(bytesPerSecond int64) int {
+	return int(max(bytesPerSecond, 1<<20+64<<10))
+}
+
+// halt stops the feeder: it pulls no more, and hands back a batch it holds.
+func (f *feeder) halt() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return
+	}
+	f.stopped = true
+	close(f.stop)
+	f.cancel()
+}
+
+// run binds the consumer and feeds until halted, binding again (with
+// backoff) when the stream or the consumer is missing or vanishes.
+func (f *feeder) run() {
+	defer f.in.wg.Done()
+	log := f.in.o.Log
+	backoff, failing := time.Second, false
+	for {
+		cons, epoch, err := f.bind()
+		if err == nil {
+			if failing {
+				log.Info("pulling a sensor's input again", "sensor", f.sensor)
+			}
+			backoff, failing = time.Second, false
+			err = f.feed(cons, epoch)
+			if err == nil {
+				return // halted
+			}
+		}
+		if !failing {
+			log.Warn("cannot pull a sensor's input; retrying", "sensor", f.sensor, "stream", f.stream, "err", err)
+		}
+		failing = true
+		select {
+		case <-f.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, feederRetryMax)
+	}
+}
+
+// bind creates or updates the durable consumer on the sensor's stream.
+func (f *feeder) bind() (jetstream.Consumer, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	stream, err := f.in.js.Stream(ctx, f.stream)
+	if err != nil {
+		return nil, "", fmt.Errorf("engine: stream %s: %w", f.stream, err)
+	}
+	epoch := strconv.FormatInt(stream.CachedInfo().Created.UnixNano(), 36)
+	o := f.in.o
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       o.Consumer,
+		Description:   o.Description,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       o.AckWait,
+		MaxAckPending: o.MaxAckPending,
+		MaxDeliver:    -1, // attempts are bounded by the engine, which terminates
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("engine: consumer %s on %s: %w", o.Consumer, f.stream, err)
+	}
+	return cons, epoch, nil
+}
+
+// feed pulls batches and hands them over, until halted (nil) or pulling
+// fails. A sensor with a backlog is taken fetchAhead batches at a time,
+// without waiting; an idle one is waited on with one long pull. Batches
+// are pulled only once the previous ones were taken by workers, so that a
+// sensor's backlog stays in its stream, where the ack wait does not run.
+func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
+	idle := false
+	for {
+		if f.ctx.Err() != nil {
+			return nil
+		}
+		var batch jetstream.MessageBatch
+		var err error
+		cancel := func() {}
+		if idle {
+			var ctx context.Context
+			ctx, cancel = context.WithTimeout(f.ctx, fetchWait)
+			batch, err = cons.Fetch(1, jetstream.FetchContext(ctx))
+		} else {
+			batch, err = cons.FetchNoWait(fetchAhead)
+		}
+		n := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				n++
+				if !f.hand(Input{Msg: msg, Sensor: f.sensor, Epoch: epoch}) {
+					cancel()
+					return nil
+				}
+			}
+			err = batch.Error()
+		}
+		cancel()
+		idle = n == 0
+		switch {
+		case f.ctx.Err() != nil:
+			return nil
+		case err == nil, Recoverable(err), errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			// Nothing within fetchWait, or a missed heartbeat: pull again.
+		default:
+			return err
+		}
+	}
+}
+
+// hand waits for the sensor's quota, then for a worker. It reports false,
+// handing the batch back to the server, when the feeder is halted.
+func (f *feeder) hand(in Input) bool {
+	if f.wait(len(in.Msg.Data())) {
+		select {
+		case f.in.c <- in:
+			return true
+		case <-f.stop:
+		}
+	}
+	_ = in.Msg.Nak() // another process, or the next start, takes it
+	return false
+}
+
+// wait holds a batch of n bytes to the sensor's quota. It reports false
+// when the feeder was halted meanwhile.
+func (f *feeder) wait(n int) bool {
+	f.mu.Lock()
+	lim := f.limiter
+	f.mu.Unlock()
+	if lim == nil {
+		return true
+	}
+	r := lim.ReserveN(time.Now(), min(n, lim.Burst()))
+	d := r.Delay()
+	if !r.OK() || d <= 0 {
+		return true
+	}
+	if t := f.in.o.Throttled; t != nil {
+		t(f.sensor, d)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-f.stop:
+		r.Cancel()
+		return false
+	}
+}
