@@ -1,8 +1,10 @@
 // Package bus is the NATS plumbing every side of the exchange shares: a
 // client connection with credentials, TLS and unlimited reconnection, URLs
-// redacted for logs, and an embedded nats-server with JetStream. It knows
-// nothing of the exchange's configuration, streams or accounts (those are
-// switch/exchange and accounts) and imports no other cofswitch package.
+// redacted for logs, and an embedded nats-server with JetStream whose log
+// aggregates security events and which disconnects abusive connections
+// (seclog.go). It knows nothing of the exchange's configuration, streams
+// or accounts (those are switch/exchange and accounts) and imports no
+// other cofswitch package.
 package bus
 
 import (
@@ -24,8 +26,15 @@ type ServerConfig struct {
 	StoreDir string
 	// Name is the server name, shown in monitoring.
 	Name string
-	// Logger receives the server's log; nil discards it.
+	// Logger receives the server's log; nil discards it. Security events
+	// (permissions violations, authentication failures, protocol errors)
+	// are aggregated per identity and SecurityLogInterval: the first in
+	// full, the rest in one summary.
 	Logger *slog.Logger
+	// MaxViolations is how many permissions violations one connection may
+	// commit within SecurityLogInterval before the server disconnects it:
+	// 0 means DefaultMaxViolations, negative never disconnects.
+	MaxViolations int
 	// Config, when set, is a nats-server configuration (accounts, users,
 	// permissions: see package accounts) applied on top of the above.
 	Config string
@@ -62,9 +71,18 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
+	// The adapter is set even without a logger: it also disconnects
+	// abusive connections.
+	l := slog.New(slog.DiscardHandler)
 	if cfg.Logger != nil {
-		s.SetLoggerV2(slogAdapter{cfg.Logger.With("component", "nats-server")}, false, false, false)
+		l = cfg.Logger.With("component", "nats-server")
 	}
+	a := newSlogAdapter(l, cfg.MaxViolations)
+	a.setServer(s)
+	s.SetLoggerV2(a, false, false, false)
+	stop := make(chan struct{})
+	go a.run(stop)
+	go func() { s.WaitForShutdown(); close(stop) }()
 	go s.Start()
 	if !s.ReadyForConnections(15 * time.Second) {
 		s.Shutdown()
@@ -142,15 +160,3 @@ func Reconfigure(s *server.Server, cfg ServerConfig) error {
 	}
 	return nil
 }
-
-// slogAdapter lets the server log through slog.
-type slogAdapter struct{ l *slog.Logger }
-
-// Notices (the start-up banner among them) go to debug: cofswitch logs
-// what an operator needs of them itself.
-func (a slogAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
