@@ -19,6 +19,7 @@ import (
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/secretfile"
 	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
@@ -378,6 +379,11 @@ func TestSeedFiles(t *testing.T) {
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Fatalf("replaced seed has mode %v", st.Mode().Perm())
 	}
+	os.Chmod(path, 0o644)
+	if _, err := accounts.PublicKeyOfSeedFile(path); !errors.Is(err, secretfile.ErrLaxMode) {
+		t.Fatalf("a seed others may read: %v, want ErrLaxMode", err)
+	}
+	os.Chmod(path, 0o600)
 	os.WriteFile(path, []byte("SUNOTASEEDATALL"), 0o600)
 	if _, err := accounts.PublicKeyOfSeedFile(path); err == nil || strings.Contains(err.Error(), "SUNOTA") {
 		t.Fatalf("a corrupt seed: %v", err)

@@ -2,7 +2,8 @@
 // client connection with credentials, TLS and unlimited reconnection, URLs
 // redacted for logs, and an embedded nats-server with JetStream. It knows
 // nothing of the exchange's configuration, streams or accounts (those are
-// switch/exchange and accounts) and imports no other cofswitch package.
+// switch/exchange and accounts) and imports no other cofswitch package but
+// secretfile.
 package bus
 
 import (
