@@ -64,6 +64,10 @@ func StreamConfigs(streams config.Streams, peers []config.Peer, outputEncoding s
 	for _, p := range peers {
 		sc := base(routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
 		sc.Description = "cofswitch deliveries to peer " + p.ID
+		// Direct get lets the peer read its own stream without a consumer
+		// (cofswitch tail); its account imports that and the stream's info
+		// for this stream alone (see package accounts).
+		sc.AllowDirect = true
 		if e := outputEncoding; e == "s2" || e == "zstd" {
 			sc.Compression = jetstream.NoCompression
 		}
