@@ -20,7 +20,9 @@
 // exports to them alone: to a sensor's account, the service cof.in.<sensor>
 // (publish with JetStream acks); to a peer's account, the consumer API of
 // the durable consumers provisioned on its stream PEER_<peer> (fetch, info,
-// ack; under APIPrefix), and nothing that creates or lists. Within its account each user
+// ack; under APIPrefix), and that stream's info and direct get (so that it
+// can read its own feed without taking from its consumers), and nothing
+// that creates or lists. Within its account each user
 // may publish only its own subjects and read only its own inbox prefix.
 package accounts
 
@@ -89,6 +91,21 @@ func peerServices(peer, consumer string) []service {
 		{"$JS.API." + next, APIPrefix + "." + next, true},
 		{"$JS.API." + info, APIPrefix + "." + info, false},
 		{ack, ack, false},
+	}
+}
+
+// peerFeedServices are the parts of the stream API a peer may use to read
+// its own stream without a consumer (cofswitch tail): the stream's info
+// (first and last sequence) and direct get, one message per request. The
+// last-by-subject form of direct get ($JS.API.DIRECT.GET.<stream>.<subject>)
+// is not exported: get-next-by-subject needs only the plain subject.
+func peerFeedServices(peer string) []service {
+	stream := routing.PeerStream(peer)
+	info := "STREAM.INFO." + stream
+	get := "DIRECT.GET." + stream
+	return []service{
+		{"$JS.API." + info, APIPrefix + "." + info, false},
+		{"$JS.API." + get, APIPrefix + "." + get, false},
 	}
 }
 
@@ -163,17 +180,19 @@ func ServerConfig(sensors []config.Sensor, peers []config.Peer, o ServerOptions)
 		}
 		acc := PeerAccount(orgOf(p.Organisation), p.ID)
 		a := org(acc)
-		var allowed []string
+		svcs := peerFeedServices(p.ID)
 		for _, cons := range p.Consumers {
-			for _, svc := range peerServices(p.ID, cons) {
-				rt := ""
-				if svc.stream {
-					rt = ", response_type: stream"
-				}
-				exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s]%s }", q(svc.remote), q(acc), rt))
-				a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s }, to: %s }", ExchangeAccount, q(svc.remote), q(svc.local)))
-				allowed = append(allowed, svc.local)
+			svcs = append(svcs, peerServices(p.ID, cons)...)
+		}
+		var allowed []string
+		for _, svc := range svcs {
+			rt := ""
+			if svc.stream {
+				rt = ", response_type: stream"
 			}
+			exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s]%s }", q(svc.remote), q(acc), rt))
+			a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s }, to: %s }", ExchangeAccount, q(svc.remote), q(svc.local)))
+			allowed = append(allowed, svc.local)
 		}
 		a.users = append(a.users, user(p.NKey, allowed, PeerInbox(p.ID)+".>"))
 	}

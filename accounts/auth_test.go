@@ -19,6 +19,7 @@ import (
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/secretfile"
 	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
@@ -192,6 +193,42 @@ func TestEntitledUse(t *testing.T) {
 	}
 }
 
+// TestPeerReadsItsOwnStream: a peer reads its stream's info and its
+// messages by direct get (cofswitch tail with the peer's seed), through the
+// API prefix, without a consumer.
+func TestPeerReadsItsOwnStream(t *testing.T) {
+	x := newExchange(t)
+	ctx := t.Context()
+	if _, err := x.switchJS.Publish(ctx, "cof.out.pa", []byte(`{"second":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	pa := x.connect(t, "pa", accounts.PeerInbox("pa"), nil)
+	jsa, _ := jetstream.NewWithAPIPrefix(pa, accounts.APIPrefix)
+	stream, err := jsa.Stream(ctx, routing.PeerStream("pa"))
+	if err != nil {
+		t.Fatalf("the peer reads its stream's info: %v", err)
+	}
+	info := stream.CachedInfo()
+	if info.State.FirstSeq != 1 || info.State.LastSeq != 2 || !info.Config.AllowDirect {
+		t.Fatalf("stream info: first %d last %d direct %v", info.State.FirstSeq, info.State.LastSeq, info.Config.AllowDirect)
+	}
+	var got []string
+	for seq := info.State.FirstSeq; ; {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(routing.OutSubject("pa")))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("direct get from %d: %v", seq, err)
+		}
+		got = append(got, string(m.Data))
+		seq = m.Sequence + 1
+	}
+	if strings.Join(got, " ") != `{"from":"cof.out.pa"} {"second":true}` {
+		t.Errorf("the peer read %q", got)
+	}
+}
+
 // TestAdversarial: each attempt to step outside one's grant is denied by
 // the server, with a permissions violation.
 func TestAdversarial(t *testing.T) {
@@ -241,6 +278,21 @@ func TestAdversarial(t *testing.T) {
 		{"ack B's messages", pub("$JS.ACK.PEER_pb.sink.1.1.1.1.1.0")},
 		{"create a consumer on its own stream", req("$JS.API.CONSUMER.CREATE.PEER_pa.mine.cof.out.pa")},
 		{"list streams", req("$JS.API.STREAM.NAMES")},
+		{"read B's stream info through the exchange prefix", req(accounts.APIPrefix + ".STREAM.INFO.PEER_pb")},
+		{"direct-get B's stream through the exchange prefix", req(accounts.APIPrefix + ".DIRECT.GET.PEER_pb")},
+		{"direct-get a sibling peer's stream", req(accounts.APIPrefix + ".DIRECT.GET.PEER_pa2")},
+		{"read a sibling peer's stream info", req(accounts.APIPrefix + ".STREAM.INFO.PEER_pa2")},
+		{"direct-get COF_IN through the exchange prefix", req(accounts.APIPrefix + ".DIRECT.GET.COF_IN")},
+		{"read COF_IN's info through the exchange prefix", req(accounts.APIPrefix + ".STREAM.INFO.COF_IN")},
+		{"direct-get COF_DLQ through the exchange prefix", req(accounts.APIPrefix + ".DIRECT.GET.COF_DLQ")},
+		{"read COF_DLQ's info through the exchange prefix", req(accounts.APIPrefix + ".STREAM.INFO.COF_DLQ")},
+		{"direct-get B's stream", req("$JS.API.DIRECT.GET.PEER_pb")},
+		{"last-by-subject direct get on B's stream", req(accounts.APIPrefix + ".DIRECT.GET.PEER_pb.cof.out.pb")},
+		{"last-by-subject direct get (not exported, even its own)", req(accounts.APIPrefix + ".DIRECT.GET.PEER_pa.cof.out.pa")},
+		{"message get on its own stream (not exported)", req(accounts.APIPrefix + ".STREAM.MSG.GET.PEER_pa")},
+		{"list streams through the exchange prefix", req(accounts.APIPrefix + ".STREAM.NAMES")},
+		{"update its own stream", req(accounts.APIPrefix + ".STREAM.UPDATE.PEER_pa")},
+		{"purge its own stream", req(accounts.APIPrefix + ".STREAM.PURGE.PEER_pa")},
 		{"delete its stream", req("$JS.API.STREAM.DELETE.PEER_pa")},
 		{"publish into its own output", pub("cof.out.pa")},
 		{"publish into the input", pub("cof.in.s1")},
@@ -322,7 +374,7 @@ func streamSubjectMsgs(t *testing.T, js jetstream.JetStream, subject string) uin
 	return info.State.Subjects[subject]
 }
 
-// TestReplyRedirection: a pull request whose reply subject names a sensor
+// TestReplyRedirection: a pull request or a direct get whose reply subject names a sensor
 // input cannot make the server deliver a peer's feed there, neither another
 // organisation's sensor nor its own (service responses go back to the
 // requester's account, which for a peer imports no input).
@@ -336,6 +388,10 @@ func TestReplyRedirection(t *testing.T) {
 		before := streamMsgs(t, x.switchJS, routing.InStream("s1"))
 		next := accounts.APIPrefix + ".CONSUMER.MSG.NEXT." + routing.PeerStream(tc.peer) + ".sink"
 		if err := nc.PublishRequest(next, tc.target, []byte(`{"batch":1,"expires":200000000}`)); err != nil {
+			t.Fatal(err)
+		}
+		get := accounts.APIPrefix + ".DIRECT.GET." + routing.PeerStream(tc.peer)
+		if err := nc.PublishRequest(get, tc.target, []byte(`{"seq":1}`)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -382,6 +438,11 @@ func TestSeedFiles(t *testing.T) {
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Fatalf("replaced seed has mode %v", st.Mode().Perm())
 	}
+	os.Chmod(path, 0o644)
+	if _, err := accounts.PublicKeyOfSeedFile(path); !errors.Is(err, secretfile.ErrLaxMode) {
+		t.Fatalf("a seed others may read: %v, want ErrLaxMode", err)
+	}
+	os.Chmod(path, 0o600)
 	os.WriteFile(path, []byte("SUNOTASEEDATALL"), 0o600)
 	if _, err := accounts.PublicKeyOfSeedFile(path); err == nil || strings.Contains(err.Error(), "SUNOTA") {
 		t.Fatalf("a corrupt seed: %v", err)

@@ -154,6 +154,7 @@ leafnodes { remotes = [ { url: "nats://127.0.0.1:%d", nkey: %q, account: "CIRCL"
 	if _, err := ljs.Consumer(t.Context(), routing.PeerStream("pa2"), routing.PeerConsumer); err == nil {
 		t.Error("pa2's consumer is reachable through pa's leaf node")
 	}
+	checkLeafStreamReads(t, local, ljs)
 	// The ack-subject trick: "+NXT" to a sibling's ack subject, with our
 	// inbox as the reply, must bring nothing.
 	steal, _ := local.SubscribeSync(accounts.PeerInbox("pa") + ".steal")
@@ -170,5 +171,27 @@ leafnodes { remotes = [ { url: "nats://127.0.0.1:%d", nkey: %q, account: "CIRCL"
 	time.Sleep(1500 * time.Millisecond)
 	if n := hub.NumLeafNodes(); n != 0 {
 		t.Errorf("%d leaf nodes still connected after pa's key was removed", n)
+	}
+}
+
+// checkLeafStreamReads: through pa's leaf node, pa's own stream's info and
+// messages by direct get, and not those of pb, pa2 or the exchange's own
+// streams: the account imports none.
+func checkLeafStreamReads(t *testing.T, local *nats.Conn, ljs jetstream.JetStream) {
+	t.Helper()
+	own, err := ljs.Stream(t.Context(), routing.PeerStream("pa"))
+	if err != nil {
+		t.Fatalf("pa's stream info through the leaf node: %v", err)
+	}
+	if m, err := own.GetMsg(t.Context(), 1, jetstream.WithGetMsgSubject(routing.OutSubject("pa"))); err != nil || string(m.Data) != `{"to":"cof.out.pa"}` {
+		t.Errorf("direct get of pa's first message through the leaf node: %v", err)
+	}
+	for _, name := range []string{routing.PeerStream("pb"), routing.PeerStream("pa2"), routing.InStream("s1"), routing.DLQStream} {
+		if _, err := ljs.Stream(t.Context(), name); err == nil {
+			t.Errorf("%s's info is reachable through pa's leaf node", name)
+		}
+		if m, err := local.Request(accounts.APIPrefix+".DIRECT.GET."+name, []byte(`{"seq":1}`), 300*time.Millisecond); err == nil {
+			t.Errorf("direct get on %s through pa's leaf node answered %q %v", name, m.Data, m.Header)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 // ErrSeedExists reports a seed file that would be overwritten without
@@ -47,9 +49,10 @@ func NewUserSeed(path string, replace bool) (string, error) {
 }
 
 // PublicKeyOfSeedFile reads an nkey seed file and returns its public key.
-// The error never shows the file's content.
+// A seed file others than its owner may read is refused (see package
+// secretfile). The error never shows the file's content.
 func PublicKeyOfSeedFile(path string) (string, error) {
-	seed, err := os.ReadFile(path)
+	seed, err := secretfile.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("accounts: %w", err)
 	}

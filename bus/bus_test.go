@@ -1,10 +1,14 @@
 package bus_test
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 func TestStartServerErrors(t *testing.T) {
@@ -40,5 +44,24 @@ func TestConnectErrorsRedactSecrets(t *testing.T) {
 	c := &bus.Auth{NKey: "/nonexistent/seed"}
 	if _, err := bus.Connect("nats://127.0.0.1:1", "t", c, nil); err == nil || !strings.Contains(err.Error(), "nkey") {
 		t.Errorf("missing nkey seed file: %v", err)
+	}
+}
+
+// A seed or credentials file that others may read is refused before
+// anything is sent.
+func TestConnectRefusesLaxSecrets(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []*bus.Auth{{NKey: filepath.Join(dir, "seed.nk")}, {Creds: filepath.Join(dir, "user.creds")}} {
+		path := c.NKey + c.Creds
+		if err := os.WriteFile(path, []byte("SUNOTAREALSEED\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		_, err := bus.Connect("nats://127.0.0.1:1", "t", c, nil)
+		if !errors.Is(err, secretfile.ErrLaxMode) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s with mode 0640: %v, want ErrLaxMode naming it", path, err)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 // Auth is how a client proves who it is to the servers and checks theirs:
@@ -22,7 +24,8 @@ type Auth struct {
 
 // Connect opens a client connection. urls is a comma-separated list; name
 // identifies the client in server monitoring. Credentials and TLS come from
-// c (which may be nil). Reconnection is unlimited: a switch or a sink rides
+// c (which may be nil); a seed or credentials file that others than its
+// owner may read is refused (see package secretfile). Reconnection is unlimited: a switch or a sink rides
 // out server restarts.
 func Connect(urls, name string, c *Auth, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
@@ -51,8 +54,14 @@ func Connect(urls, name string, c *Auth, log *slog.Logger, extra ...nats.Option)
 	if c != nil {
 		switch {
 		case c.Creds != "":
+			if err := secretfile.Check(c.Creds); err != nil {
+				return nil, fmt.Errorf("bus: credentials file: %w", err)
+			}
 			opts = append(opts, nats.UserCredentials(c.Creds))
 		case c.NKey != "":
+			if err := secretfile.Check(c.NKey); err != nil {
+				return nil, fmt.Errorf("bus: nkey seed: %w", err)
+			}
 			o, err := nats.NkeyOptionFromSeed(c.NKey)
 			if err != nil {
 				return nil, fmt.Errorf("bus: nkey seed %s: %w", c.NKey, err)

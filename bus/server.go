@@ -4,7 +4,7 @@
 // aggregates security events and which disconnects abusive connections
 // (seclog.go). It knows nothing of the exchange's configuration, streams
 // or accounts (those are switch/exchange and accounts) and imports no
-// other cofswitch package.
+// other cofswitch package but secretfile.
 package bus
 
 import (

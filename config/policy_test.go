@@ -67,6 +67,13 @@ func TestPolicyErrorsHaveLines(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("abcd"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	laxKey := filepath.Join(dir, "lax")
+	if err := os.WriteFile(laxKey, []byte("abcd"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(laxKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, yaml string
 		want       []string
@@ -81,6 +88,8 @@ func TestPolicyErrorsHaveLines(t *testing.T) {
 		{"bad rrtype", "policies:\n  x:\n    include:\n      rrtypes: [A, BOGUS]\n", []string{`f.yaml:4: policies.x.include.rrtypes[1]: unknown rrtype "BOGUS"`}},
 		{"short key", "policies:\n  x:\n    transforms:\n      hash_labels:\n        key_file: " + keyFile + "\n",
 			[]string{"f.yaml:4: policies.x.transforms.hash_labels: the key has 2 bytes"}},
+		{"a key file others may read", "policies:\n  x:\n    transforms:\n      hash_labels:\n        key_file: " + laxKey + "\n",
+			[]string{"hash_labels.key_file", laxKey, "mode 0644", "chmod 600 " + laxKey}},
 		{"pass is reserved", "policies:\n  pass: {}\n", []string{"reserved"}},
 	}
 	for _, tt := range tests {

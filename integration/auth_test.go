@@ -145,9 +145,7 @@ sensors:
 	if code != 0 || strings.Count(out, "\n") != 2 {
 		t.Errorf("tail with the switch's seed: exit %d, %q, %s", code, out, stderr)
 	}
-	if _, _, code := run(t, nil, "tail", "--peer", "peer-b", "--from-start", "-n", "1", "--nats-url", url, "--nkey", pbSeed); code == 0 {
-		t.Error("a peer could create a consumer with tail")
-	}
+	checkPeerTail(t, url, pbSeed, cons)
 	for _, f := range []string{s1Seed, s2Seed, pbSeed, switchSeed} {
 		seed, _ := os.ReadFile(f)
 		if contains(sw.output(), strings.TrimSpace(string(seed))) {
@@ -167,4 +165,43 @@ func seedKey(t *testing.T, file string) nkeys.KeyPair {
 		t.Fatal(err)
 	}
 	return kp
+}
+
+// checkPeerTail: peer-b tails its own feed with its own seed (direct get,
+// no consumer made, nothing acked), cannot tail another stream, and a seed
+// others may read is refused unless COFSWITCH_ALLOW_LAX_SECRETS=1.
+func checkPeerTail(t *testing.T, url, pbSeed string, cons jetstream.Consumer) {
+	t.Helper()
+	ci := func() *jetstream.ConsumerInfo {
+		t.Helper()
+		info, err := cons.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	before := ci()
+	out, stderr, code := run(t, nil, "tail", "--peer", "peer-b", "--from-start", "--wait", "500ms", "--nats-url", url, "--nkey", pbSeed)
+	if code != 0 || !contains(out, `"a.example"`) || !contains(out, `"b.example"`) || strings.Count(out, "\n") != 2 {
+		t.Errorf("tail with the peer's own seed: exit %d, %q, %s", code, out, stderr)
+	}
+	if after := ci(); after.AckFloor.Stream != before.AckFloor.Stream || after.NumPending != before.NumPending ||
+		after.Delivered.Stream != before.Delivered.Stream || after.NumAckPending != before.NumAckPending {
+		t.Errorf("the peer's tail moved its consumer: ack floor %d -> %d, pending %d -> %d, delivered %d -> %d",
+			before.AckFloor.Stream, after.AckFloor.Stream, before.NumPending, after.NumPending, before.Delivered.Stream, after.Delivered.Stream)
+	}
+	if _, stderr, code := run(t, nil, "tail", "--peer", "peer-x", "-n", "1", "--nats-url", url, "--nkey", pbSeed); code != 1 {
+		t.Errorf("peer-b tailing another stream: exit %d, %s", code, stderr)
+	}
+	// A seed others may read is refused, or only warned of on request.
+	if err := os.Chmod(pbSeed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := run(t, nil, "tail", "--peer", "peer-b", "-n", "1", "--nats-url", url, "--nkey", pbSeed); code != 1 || !contains(stderr, "chmod 600 "+pbSeed) {
+		t.Errorf("tail with a seed others may read: exit %d, %s", code, stderr)
+	}
+	t.Setenv("COFSWITCH_ALLOW_LAX_SECRETS", "1")
+	if _, stderr, code := run(t, nil, "tail", "--peer", "peer-b", "--from-start", "-n", "1", "--nats-url", url, "--nkey", pbSeed); code != 0 || !contains(stderr, "WARN") {
+		t.Errorf("tail with a lax seed and COFSWITCH_ALLOW_LAX_SECRETS=1: exit %d, %s", code, stderr)
+	}
 }

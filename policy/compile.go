@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 // Env is what compiling needs from the world, injectable for tests.
@@ -19,7 +20,9 @@ type Env struct {
 }
 
 // DefaultEnv reads the process environment, the file system and the clock.
-func DefaultEnv() Env { return Env{Getenv: os.Getenv, ReadFile: os.ReadFile, Now: time.Now} }
+// Key files are read as secrets: one that others than its owner may read
+// is refused (see package secretfile).
+func DefaultEnv() Env { return Env{Getenv: os.Getenv, ReadFile: secretfile.ReadFile, Now: time.Now} }
 
 // Defaults of the transforms.
 const (

@@ -52,7 +52,8 @@ reloaded and the rest redelivered, applied once.
 
 Credentials: API keys, one per line, in --api-keys (or COFSWITCH_DB_API_KEYS,
 comma-separated); users as user:password lines in --users. At least one is
-required: the database does not answer anonymous queries.`,
+required: the database does not answer anonymous queries. Both files must
+be their owner's alone (chmod 600): one that others may read is refused.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")

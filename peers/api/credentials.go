@@ -3,8 +3,9 @@ package api
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 // ErrNoCredentials reports a query server given no API key and no user:
@@ -13,7 +14,8 @@ var ErrNoCredentials = errors.New("api: no API key and no user")
 
 // LoadCredentials reads API keys, one per line, from keysFile and the
 // comma-separated list envKeys, and users as user:password lines from
-// usersFile (either file may be ""). Blank lines and # comments are
+// usersFile (either file may be ""; a file that others than its owner may
+// read is refused, see package secretfile). Blank lines and # comments are
 // skipped. Having neither keys nor users is ErrNoCredentials.
 func LoadCredentials(keysFile, usersFile, envKeys string) (keys []string, users map[string]string, err error) {
 	users = map[string]string{}
@@ -46,7 +48,7 @@ func readLines(path string) ([]string, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := secretfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 func TestLoadCredentials(t *testing.T) {
@@ -20,6 +22,13 @@ func TestLoadCredentials(t *testing.T) {
 	keys := write("keys", "# analysts\nk1\n\n  k2  \n")
 	users := write("users", "alice:pw1\n# bob:old\nbob:pw:with:colons\n")
 	badUsers := write("bad", "alice\n")
+	lax := func(name, text string) string {
+		p := write(name, text)
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	for _, tt := range []struct {
 		name              string
 		keysFile, users   string
@@ -36,6 +45,8 @@ func TestLoadCredentials(t *testing.T) {
 		{name: "comments only", keysFile: write("empty", "# none\n"), wantErr: ErrNoCredentials},
 		{name: "a user line without password", users: badUsers, wantErrContaining: "not user:password"},
 		{name: "a missing file", keysFile: filepath.Join(dir, "nope"), wantErrContaining: "nope"},
+		{name: "a keys file others may read", keysFile: lax("lax-keys", "k1\n"), wantErr: secretfile.ErrLaxMode},
+		{name: "a users file others may read", users: lax("lax-users", "alice:pw1\n"), wantErrContaining: "chmod 600"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			k, u, err := LoadCredentials(tt.keysFile, tt.users, tt.env)

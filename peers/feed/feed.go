@@ -1,7 +1,9 @@
 // Package feed is a peer organisation's access to its feed on an exchange:
 // binding the durable consumer the switch provisioned on its stream,
 // through the API prefix its account imports, and reading the feed's
-// records as COF lines.
+// records as COF lines without acking them (Tail): through an ordered
+// consumer, or by direct get, which is what the peer's own identity may do
+// on its stream.
 //
 // It is what a peer runs, so it imports no switch package: cof, routing,
 // accounts (the names its permissions allow) and the NATS client.

@@ -34,6 +34,13 @@ const (
 	headerLen     = 16
 )
 
+// The sink's directory and files are its owner's alone: a feed may be
+// TLP:RED, which no other local account may read.
+const (
+	dirMode  os.FileMode = 0o700
+	fileMode os.FileMode = 0o600
+)
+
 type fileSink struct {
 	lock *os.File // holds DIR/.lock: one sink per directory
 	dir  string
@@ -47,8 +54,10 @@ type fileSink struct {
 	n    int
 }
 
-// NewFiles returns a Sink writing rotating files in dir. Files left
-// unfinished by a crash are repaired and closed first.
+// NewFiles returns a Sink writing rotating files in dir, made with mode
+// 0700 when it does not exist (an existing directory keeps its mode); the
+// files are 0600. Files left unfinished by a crash are repaired and closed
+// first.
 func NewFiles(dir string, o FileOptions) (Sink, error) {
 	if o.MaxBytes == 0 {
 		o.MaxBytes = 64 << 20
@@ -59,7 +68,7 @@ func NewFiles(dir string, o FileOptions) (Sink, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
@@ -213,7 +222,7 @@ func (s *fileSink) open(now time.Time) error {
 		if exists(base + finalSuffix) {
 			continue
 		}
-		f, err := os.OpenFile(base+partialSuffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		f, err := os.OpenFile(base+partialSuffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
@@ -270,7 +279,7 @@ func (s *fileSink) Close() error {
 // second sink on the same directory would "repair" the first one's open
 // file, which holds acked batches, away.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}

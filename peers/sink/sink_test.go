@@ -353,3 +353,46 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// The file sink's directory and files are its owner's alone, under the
+// usual umask too: a feed may be TLP:RED.
+func TestFileSinkModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "feed", "files")
+	s, err := sink.NewFiles(dir, sink.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Deliver(t.Context(), sink.Batch{Key: "1", Body: []byte("{}\n"), Records: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mode := func(path string) os.FileMode {
+		t.Helper()
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode().Perm()
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if m := mode(d); m != 0o700 {
+			t.Errorf("directory %s has mode %04o, want 0700", d, m)
+		}
+	}
+	partials, _ := filepath.Glob(filepath.Join(dir, "*.partial"))
+	if len(partials) != 1 {
+		t.Fatalf("partial files: %v", partials)
+	}
+	if m := mode(partials[0]); m != 0o600 {
+		t.Errorf("open file has mode %04o, want 0600", m)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files = append(files, filepath.Join(dir, ".lock"))
+	for _, f := range files {
+		if m := mode(f); m != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", f, m)
+		}
+	}
+}

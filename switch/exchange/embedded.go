@@ -1,7 +1,9 @@
 package exchange
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 // SwitchSeedFile, in the data directory, holds the seed of the switch's
@@ -36,7 +39,8 @@ type Embedded struct {
 // (cfg.NATS.Listen when empty) with its store under dataDir. With nkeys
 // authentication (the default) it loads or makes the switch's seed in
 // dataDir and applies the authorisation of the registry; without
-// authentication it refuses any listener beyond loopback.
+// authentication it refuses any listener beyond loopback; with nkeys but
+// without TLS (nats.server_tls) beyond loopback it logs a warning.
 func StartEmbedded(cfg *config.Config, listen, dataDir string, log *slog.Logger) (*Embedded, error) {
 	if listen == "" {
 		listen = cfg.NATS.Listen
@@ -55,6 +59,7 @@ func StartEmbedded(cfg *config.Config, listen, dataDir string, log *slog.Logger)
 		e.tls = &accounts.TLSFiles{Cert: st.Cert, Key: st.Key, CA: st.CA}
 		e.cfg.Config = accounts.TLSConfig(e.tls)
 	}
+	warnCleartext(log, e.auth, listen, e.tls != nil)
 	if e.auth == config.AuthNKeys {
 		kp, err := LoadOrCreateSwitchKey(filepath.Join(dataDir, SwitchSeedFile))
 		if err != nil {
@@ -124,15 +129,16 @@ func (e *Embedded) authConfig(cfg *config.Config) (string, error) {
 }
 
 // LoadOrCreateSwitchKey reads the switch's seed at path, or makes one and
-// writes it there (mode 0600).
+// writes it there (mode 0600). A seed file that others than its owner may
+// read is refused (see package secretfile).
 func LoadOrCreateSwitchKey(path string) (nkeys.KeyPair, error) {
-	if seed, err := os.ReadFile(path); err == nil {
+	if seed, err := secretfile.ReadFile(path); err == nil {
 		kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
 		if err != nil {
 			return nil, fmt.Errorf("exchange: %s: not an nkey seed", path)
 		}
 		return kp, nil
-	} else if !os.IsNotExist(err) {
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("exchange: the switch's seed: %w", err)
 	}
 	kp, err := nkeys.CreateUser()
@@ -160,6 +166,21 @@ func identities(cfg *config.Config) int {
 		}
 	}
 	return n
+}
+
+// warnCleartext logs one warning when the server authenticates with nkeys
+// but listens beyond loopback without TLS: the nkeys prove who connects,
+// but the feeds themselves (TLP:RED among them) then cross the network in
+// the clear, readable and alterable on the way.
+func warnCleartext(log *slog.Logger, auth, listen string, tls bool) {
+	if log == nil || auth != config.AuthNKeys || tls {
+		return
+	}
+	if host, _, err := net.SplitHostPort(listen); err == nil && IsLoopbackHost(host) {
+		return
+	}
+	log.Warn("NATS listens beyond loopback without TLS: every sensor's input and every peer's feed crosses the network unencrypted, "+
+		"readable and alterable on the way; set nats.server_tls (cert, key, and ca for mutual TLS)", "listen", listen)
 }
 
 // IsLoopbackHost reports whether host names the loopback interface.

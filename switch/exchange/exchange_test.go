@@ -1,8 +1,10 @@
 package exchange_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/secretfile"
 	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
@@ -138,6 +141,12 @@ func TestSwitchKey(t *testing.T) {
 	if pa != pb {
 		t.Fatal("a second start made a new identity")
 	}
+	// A seed others may read is refused, naming the fix.
+	os.Chmod(path, 0o640)
+	if _, err := exchange.LoadOrCreateSwitchKey(path); !errors.Is(err, secretfile.ErrLaxMode) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a seed others may read: %v", err)
+	}
+	os.Chmod(path, 0o600)
 	// A corrupt seed is refused without its content in the error.
 	os.WriteFile(path, []byte("SUSECRETBUTBROKEN"), 0o600)
 	if _, err := exchange.LoadOrCreateSwitchKey(path); err == nil || strings.Contains(err.Error(), "SUSECRET") {
@@ -183,5 +192,51 @@ func TestReloader(t *testing.T) {
 			t.Fatal("the changed file was not reloaded")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// With nkeys but without TLS, a listener beyond loopback is warned of in
+// one line that says the risk and the fix; loopback and TLS are quiet.
+func TestCleartextWarning(t *testing.T) {
+	for _, tt := range []struct {
+		name, auth, listen string
+		tls, warn          bool
+	}{
+		{name: "every interface", auth: config.AuthNKeys, listen: "0.0.0.0:4222", warn: true},
+		{name: "no host", auth: config.AuthNKeys, listen: ":4222", warn: true},
+		{name: "a public address", auth: config.AuthNKeys, listen: "192.0.2.7:4222", warn: true},
+		{name: "an IPv6 address", auth: config.AuthNKeys, listen: "[2001:db8::1]:4222", warn: true},
+		{name: "with TLS", auth: config.AuthNKeys, listen: "0.0.0.0:4222", tls: true},
+		{name: "loopback", auth: config.AuthNKeys, listen: "127.0.0.1:4222"},
+		{name: "IPv6 loopback", auth: config.AuthNKeys, listen: "[::1]:4222"},
+		{name: "localhost", auth: config.AuthNKeys, listen: "localhost:4222"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			exchange.WarnCleartext(slog.New(slog.NewTextHandler(&buf, nil)), tt.auth, tt.listen, tt.tls)
+			got := buf.String()
+			if !tt.warn {
+				if got != "" {
+					t.Fatalf("logged %q", got)
+				}
+				return
+			}
+			if strings.Count(got, "\n") != 1 || !strings.Contains(got, "level=WARN") || !strings.Contains(got, "without TLS") ||
+				!strings.Contains(got, "nats.server_tls") || !strings.Contains(got, tt.listen) {
+				t.Fatalf("want one WARN line with the risk, the fix and the address; got %q", got)
+			}
+		})
+	}
+
+	// The real start on loopback says nothing of it.
+	cfg := writeConfig(t, filepath.Join(t.TempDir(), "x.yaml"), "sensors: [{id: s1}]\n")
+	var buf bytes.Buffer
+	e, err := exchange.StartEmbedded(cfg, "127.0.0.1:0", t.TempDir(), slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Stop()
+	if strings.Contains(buf.String(), "without TLS") || !strings.Contains(buf.String(), "auth=nkeys") {
+		t.Fatalf("log of a loopback start: %s", buf.String())
 	}
 }

@@ -79,6 +79,10 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	for _, p := range peers {
 		sc := streamConfig(streams, routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
 		sc.Description = "cofswitch deliveries to peer " + p.ID
+		// Direct get lets the peer read its own stream without a consumer
+		// (cofswitch tail); its account imports that and the stream's info
+		// for this stream alone (see package accounts).
+		sc.AllowDirect = true
 		if e := outputEncoding; e == "s2" || e == "zstd" {
 			sc.Compression = jetstream.NoCompression
 		}

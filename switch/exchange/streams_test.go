@@ -116,6 +116,10 @@ peers:
 	if p2 := info(t, js, "PEER_p2").Config; p2.MaxBytes != 1<<30 || p2.Discard != jetstream.DiscardOld {
 		t.Errorf("PEER_p2 config: %+v", p2)
 	}
+	// Peers read their own stream by direct get; nothing else allows it.
+	if !p1.AllowDirect || in.AllowDirect || dlq.AllowDirect {
+		t.Errorf("direct get: PEER_p1 %v, COF_IN %v, COF_DLQ %v; want only the peer stream", p1.AllowDirect, in.AllowDirect, dlq.AllowDirect)
+	}
 	cons, err := js.Consumer(ctx, "PEER_p1", routing.PeerConsumer)
 	if err != nil {
 		t.Fatalf("the peer's consumer was not provisioned: %v", err)
@@ -146,6 +150,25 @@ peers:
 	// A removed peer's stream is kept: its data is not ours to delete.
 	if _, err := js.Stream(ctx, "PEER_p2"); err != nil {
 		t.Errorf("PEER_p2 was removed: %v", err)
+	}
+}
+
+// A peer stream made before direct get was allowed gets it at the next
+// start.
+func TestEnsureStreamsAllowsDirectGet(t *testing.T) {
+	js := server(t)
+	ctx := t.Context()
+	c := mustConfig(t, "peers: [{id: p1, subscriptions: [{sensors: ['*']}]}]\n")
+	old := exchange.StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding)[1] // no sensors: DLQ, then PEER_p1
+	old.AllowDirect = false
+	if si, err := js.CreateStream(ctx, old); err != nil || si.CachedInfo().Config.AllowDirect {
+		t.Fatalf("a stream without direct get: %v", err)
+	}
+	if err := exchange.EnsureStreams(ctx, js, c); err != nil {
+		t.Fatal(err)
+	}
+	if !info(t, js, "PEER_p1").Config.AllowDirect {
+		t.Error("an existing peer stream was not given direct get")
 	}
 }
 
