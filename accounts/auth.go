@@ -83,7 +83,18 @@ type service struct {
 // peerServices are the parts of the consumer API a peer may use for one of
 // its consumers: fetch, info and ack.
 func peerServices(peer, consumer string) []service {
-	stream := routing.PeerStream(peer)
+	return consumerServices(routing.PeerStream(peer), consumer)
+}
+
+// sensorServices are the parts of the consumer API a sensor may use to
+// read its own dead letters: fetch, info and ack of its consumer on
+// COF_DLQ, which the switch filters to the sensor's subject.
+func sensorServices(sensor string) []service {
+	return consumerServices(routing.DLQStream, routing.DLQConsumer(sensor))
+}
+
+// consumerServices are fetch, info and ack of one durable consumer.
+func consumerServices(stream, consumer string) []service {
 	next := "CONSUMER.MSG.NEXT." + stream + "." + consumer
 	info := "CONSUMER.INFO." + stream + "." + consumer
 	ack := "$JS.ACK." + stream + "." + consumer + ".>"
@@ -172,7 +183,8 @@ func ServerConfig(sensors []config.Sensor, peers []config.Peer, o ServerOptions)
 		exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s] }", q(subj), q(acc)))
 		a := org(acc)
 		a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s } }", ExchangeAccount, q(subj)))
-		a.users = append(a.users, user(s.NKey, []string{subj}, SensorInbox(s.ID)+".>"))
+		allowed := append([]string{subj}, grant(a, acc, sensorServices(s.ID), &exports)...)
+		a.users = append(a.users, user(s.NKey, allowed, SensorInbox(s.ID)+".>"))
 	}
 	for _, p := range peers {
 		if p.NKey == "" {
@@ -184,16 +196,7 @@ func ServerConfig(sensors []config.Sensor, peers []config.Peer, o ServerOptions)
 		for _, cons := range p.Consumers {
 			svcs = append(svcs, peerServices(p.ID, cons)...)
 		}
-		var allowed []string
-		for _, svc := range svcs {
-			rt := ""
-			if svc.stream {
-				rt = ", response_type: stream"
-			}
-			exports = append(exports, fmt.Sprintf("{ service: %s, accounts: [%s]%s }", q(svc.remote), q(acc), rt))
-			a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s }, to: %s }", ExchangeAccount, q(svc.remote), q(svc.local)))
-			allowed = append(allowed, svc.local)
-		}
+		allowed := grant(a, acc, svcs, &exports)
 		a.users = append(a.users, user(p.NKey, allowed, PeerInbox(p.ID)+".>"))
 	}
 	w("  %s {\n    jetstream: enabled\n", ExchangeAccount)
@@ -234,6 +237,22 @@ func TLSConfig(t *TLSFiles) string {
 		s += fmt.Sprintf("  ca_file: %s\n  verify: true\n", q(t.CA))
 	}
 	return s + "}\n"
+}
+
+// grant exports svcs of EXCHANGE to the account acc alone, imports them
+// into a, and returns the local subjects its user may publish to.
+func grant(a *orgAccount, acc string, svcs []service, exports *[]string) []string {
+	var allowed []string
+	for _, svc := range svcs {
+		rt := ""
+		if svc.stream {
+			rt = ", response_type: stream"
+		}
+		*exports = append(*exports, fmt.Sprintf("{ service: %s, accounts: [%s]%s }", q(svc.remote), q(acc), rt))
+		a.imports = append(a.imports, fmt.Sprintf("{ service: { account: %s, subject: %s }, to: %s }", ExchangeAccount, q(svc.remote), q(svc.local)))
+		allowed = append(allowed, svc.local)
+	}
+	return allowed
 }
 
 type orgAccount struct {

@@ -42,8 +42,10 @@ func newIdentity(t *testing.T) identity {
 // testbed is a server running the generated authorisation.
 type testbed struct {
 	url      string
+	switchNC *nats.Conn
 	switchJS jetstream.JetStream
 	ids      map[string]identity
+	cfg      *config.Config
 }
 
 func newExchange(t *testing.T) *testbed {
@@ -76,8 +78,9 @@ peers:
 		t.Fatalf("%v\n%s", err, text)
 	}
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	x := &testbed{url: srv.ClientURL(), ids: ids}
+	x := &testbed{url: srv.ClientURL(), ids: ids, cfg: cfg}
 	nc := x.connect(t, "switch", "", nil)
+	x.switchNC = nc
 	x.switchJS, _ = jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -34,8 +34,11 @@ what is invalid. A batch is sent when it holds --batch lines, when it
 would pass the server's message size, or --linger after its first line.
 
 Publishing is asynchronous with at most --max-pending batches awaiting
-their acks. A batch that fails is retried twice with the same message id
-(so the stream stores it once). The command waits for every ack and exits
+their acks. Each batch's message id is the hash of its lines, judged in
+the sensor's own input stream: a batch that fails is retried twice under
+the same id, and a file published again within the duplicate window is
+stored once; such batches are reported apart ("N batches were already
+stored"), never counted as new. The command waits for every ack and exits
 1 if any batch was not stored. On a terminal it shows progress.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &publishFlags{}
@@ -118,7 +121,12 @@ func openInputFile(name string, in io.Reader) func() (io.ReadCloser, error) {
 
 // publishOutcome maps a publisher's result to the exit code and message.
 func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error, interrupted, verbose bool) error {
-	summary := fmt.Sprintf("%d records in %d batches stored on %s", res.Records, res.Batches-res.Failed, res.Subject)
+	summary := fmt.Sprintf("%d records in %d batches stored on %s", res.Records, res.Batches-res.Failed-res.Duplicates, res.Subject)
+	if res.Duplicates > 0 {
+		// Only this sensor's own batches can be duplicates: its input
+		// stream is its own.
+		summary += fmt.Sprintf("; %d batches (%d records) were already stored", res.Duplicates, res.DuplicateRecords)
+	}
 	failures := ""
 	if res.Failed > 0 {
 		failures = fmt.Sprintf("; %d batches (%d records) not stored", res.Failed, res.FailedRecords)
@@ -133,7 +141,7 @@ func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error
 	case res.Failed > 0:
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("%d of %d batches (%d records) were not stored", res.Failed, res.Batches, res.FailedRecords)}
 	}
-	if verbose {
+	if verbose || res.Duplicates > 0 {
 		fmt.Fprintln(std.err, "published "+summary)
 	}
 	return nil

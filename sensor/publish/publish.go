@@ -10,15 +10,15 @@ package publish
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/cof"
@@ -57,12 +57,17 @@ type Options struct {
 
 // Result says what a publisher stored.
 type Result struct {
-	Subject       string
-	Records       int   // records in stored batches
-	Batches       int   // batches sent
-	Failed        int   // batches not stored
-	FailedRecords int   // records in those
-	Refused       error // the server's permissions violation, if any
+	Subject string
+	Records int // records in batches stored by this publisher
+	Batches int // batches sent
+	// Duplicates are batches the sensor's stream already held (the same
+	// content, within the duplicate window): a re-published file, or a
+	// retry whose first ack was lost. Their records are not in Records.
+	Duplicates       int
+	DuplicateRecords int
+	Failed           int   // batches not stored
+	FailedRecords    int   // records in those
+	Refused          error // the server's permissions violation, if any
 }
 
 // Refusals records the server's refusals on a sensor's connection, so that
@@ -102,7 +107,6 @@ type Publisher struct {
 	o       Options
 	subject string
 	maxBody int
-	runID   string
 	body    []byte
 	lines   int
 	seq     int
@@ -111,6 +115,8 @@ type Publisher struct {
 	bytes   int64
 	failed  int
 	failedN int
+	dups    int // batches the stream already held
+	dupsN   int
 }
 
 type pending struct {
@@ -151,7 +157,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, o Options) (*Publisher, error) {
 	}
 	return &Publisher{
 		js: js, codec: codec, o: o, subject: routing.InSubject(o.Sensor),
-		maxBody: int(nc.MaxPayload()) - headroom, runID: nuid.Next(),
+		maxBody: int(nc.MaxPayload()) - headroom,
 	}, nil
 }
 
@@ -193,7 +199,7 @@ func (p *Publisher) Flush() {
 	p.seq++
 	m := nats.NewMsg(p.subject)
 	m.Data = data
-	m.Header.Set(jetstream.MsgIDHeader, p.runID+":"+strconv.Itoa(p.seq))
+	m.Header.Set(jetstream.MsgIDHeader, BatchID(p.body))
 	if p.o.Encoding != cof.Identity {
 		m.Header.Set("Content-Encoding", string(p.o.Encoding))
 	}
@@ -211,7 +217,7 @@ func (p *Publisher) Close(ctx context.Context) Result {
 	p.drain(ctx, 0)
 	p.codec.Close()
 	return Result{
-		Subject: p.subject, Records: p.records, Batches: p.seq,
+		Subject: p.subject, Records: p.records, Batches: p.seq, Duplicates: p.dups, DuplicateRecords: p.dupsN,
 		Failed: p.failed, FailedRecords: p.failedN, Refused: p.o.Refusals.Err(),
 	}
 }
@@ -232,8 +238,11 @@ func (p *Publisher) drain(ctx context.Context, keep int) {
 	for len(p.queue) > keep {
 		item := p.queue[0]
 		p.queue = p.queue[1:]
-		err := p.wait(ctx, item)
+		ack, err := p.wait(ctx, item)
 		switch {
+		case err == nil && ack.Duplicate:
+			p.dups++
+			p.dupsN += item.records
 		case err == nil:
 			p.records += item.records
 			if p.o.Stored != nil {
@@ -250,27 +259,36 @@ func (p *Publisher) drain(ctx context.Context, keep int) {
 }
 
 // wait waits for one batch's ack.
-func (p *Publisher) wait(ctx context.Context, item *pending) error {
+func (p *Publisher) wait(ctx context.Context, item *pending) (*jetstream.PubAck, error) {
 	if err := p.o.Refusals.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if item.fut == nil {
-		return errors.New("publish: not sent")
+		return nil, errors.New("publish: not sent")
 	}
 	timer := time.NewTimer(ackTimeout)
 	defer timer.Stop()
 	select {
-	case <-item.fut.Ok():
-		return nil
+	case ack := <-item.fut.Ok():
+		return ack, nil
 	case err := <-item.fut.Err():
-		return err
+		return nil, err
 	case <-timer.C:
-		return context.DeadlineExceeded
+		return nil, context.DeadlineExceeded
 	case <-p.refusedSoon():
-		return p.o.Refusals.Err()
+		return nil, p.o.Refusals.Err()
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
+}
+
+// BatchID is the message id of a batch: the SHA-256 of its lines, in hex.
+// It is deterministic, so that a re-published file or a retried batch is
+// stored once; a sensor's ids are judged in its own input stream only, so
+// knowing or guessing them gains another sensor nothing.
+func BatchID(lines []byte) string {
+	sum := sha256.Sum256(lines)
+	return hex.EncodeToString(sum[:16])
 }
 
 // refusedSoon is closed within 100 ms of a permissions violation, so that
