@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -35,13 +34,37 @@ type dbFlags struct {
 	every                                      time.Duration
 	nats                                       natsFlags
 	log                                        logFlags
+	limits                                     apiLimitFlags
+}
+
+// apiLimitFlags bound what the query API's clients can take.
+type apiLimitFlags struct {
+	maxConns, burst int
+	rate            api.Rate
+	timeouts        api.Timeouts
+}
+
+func addAPILimitFlags(fs *flag.FlagSet, f *apiLimitFlags) {
+	f.rate = api.DefaultRate()
+	fs.IntVar(&f.maxConns, "max-conns", api.DefaultMaxConns, "most query API connections at once; more wait (0: no cap)")
+	fs.Var(&f.rate, "rate-limit", "requests per API key and per user: `RATE` as N/s, N/m or N/h (0: no limit)")
+	fs.IntVar(&f.burst, "burst", api.DefaultBurst, "requests an API key or user may make at once, beyond --rate-limit")
+	fs.DurationVar(&f.timeouts.Idle, "idle-timeout", api.DefaultIdleTimeout, "close a keep-alive connection idle this long")
+	fs.DurationVar(&f.timeouts.Read, "read-timeout", api.DefaultReadTimeout, "most time to read a request")
+	fs.DurationVar(&f.timeouts.Write, "write-timeout", api.DefaultWriteTimeout, "most time an answer may wait for the client to read (per 32 KiB: long answers complete)")
+}
+
+func (f *apiLimitFlags) options() []api.Option {
+	return []api.Option{
+		api.WithMaxConns(f.maxConns), api.WithRateLimit(f.rate, f.burst), api.WithTimeouts(f.timeouts),
+	}
 }
 
 func dbServeCommand() *command {
 	return &command{
 		name:    "serve",
 		summary: "ingest a peer's feed and answer queries",
-		doc: `Consume the peer's stream through its durable consumer, aggregate the
+		doc: fmt.Sprintf(`Consume the peer's stream through its durable consumer, aggregate the
 records into rrsets (first seen, last seen, count, bailiwick, sensors) in the
 embedded store under --store, and answer the DNSDB API v2 (under /dnsdb/v2,
 X-Api-Key) and the CIRCL API (/pdns/query, HTTP Basic) on --http.
@@ -51,9 +74,25 @@ is acked only once a snapshot holds it, so after a crash the snapshot is
 reloaded and the rest redelivered, applied once.
 
 Credentials: API keys, one per line, in --api-keys (or COFSWITCH_DB_API_KEYS,
-comma-separated); users as user:password lines in --users. At least one is
-required: the database does not answer anonymous queries. Both files must
-be their owner's alone (chmod 600): one that others may read is refused.`,
+comma-separated); users in --users in htpasswd format with bcrypt hashes, as
+'htpasswd -B -c users NAME' writes them (user:$2y$...; $2a$ and $2b$ too). A
+user:password line in plaintext is still taken, with a warning naming the
+user; other hash schemes (htpasswd -m, -s, crypt) are refused. At least one
+key or user is required: the database does not answer anonymous queries.
+Both files must be their owner's alone (chmod 600): one that others may
+read is refused.
+
+Limits, so that no client can starve the others: --max-conns connections at
+once (more wait to be accepted); idle keep-alive connections closed after
+--idle-timeout; each API key and user limited to --rate-limit requests with
+bursts of --burst (beyond: 429 with Retry-After; /dnsdb/v2/rate_limit says
+where a key stands); an answer may wait --write-timeout for the client per
+32 KiB, so a long answer to a slow reader completes. Each client address
+may fail %d logins in a row, then one per %v (beyond: 429 with Retry-After,
+its credentials not even checked); failed logins are logged, the first in
+full and then a count per %v, never with the secret tried. A query skips
+at most %d matches (DNSDB offset, CIRCL cursor; beyond: 400) and
+returns at most %d.`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
@@ -63,8 +102,9 @@ be their owner's alone (chmod 600): one that others may read is refused.`,
 			fs.StringVar(&f.consumer, "consumer", routing.PeerConsumer, "the durable consumer `name` to bind")
 			fs.StringVar(&f.apiPrefix, "api-prefix", "", "JetStream API `prefix` (default "+accounts.APIPrefix+" with --nkey or --creds)")
 			fs.StringVar(&f.keysFile, "api-keys", "", "`file` of API keys, one per line")
-			fs.StringVar(&f.usersFile, "users", "", "`file` of user:password lines for HTTP Basic")
+			fs.StringVar(&f.usersFile, "users", "", "htpasswd `file` of users for HTTP Basic (bcrypt: htpasswd -B)")
 			fs.DurationVar(&f.every, "checkpoint", 5*time.Second, "how often to save the store and ack what it holds")
+			addAPILimitFlags(fs, &f.limits)
 			addNATSFlags(fs, &f.nats, defaultURL)
 			addLogFlags(fs, &f.log)
 			return f
@@ -89,7 +129,10 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	if err != nil {
 		return err
 	}
-	keys, users, err := api.LoadCredentials(f.keysFile, f.usersFile, os.Getenv("COFSWITCH_DB_API_KEYS"))
+	if err := api.CheckOptions(f.limits.options()...); err != nil {
+		return usageErrorf("%v", err)
+	}
+	creds, err := api.LoadCredentials(f.keysFile, f.usersFile, os.Getenv("COFSWITCH_DB_API_KEYS"))
 	if err != nil {
 		if errors.Is(err, api.ErrNoCredentials) {
 			err = fmt.Errorf("%w: give --api-keys, --users or COFSWITCH_DB_API_KEYS", err)
@@ -114,11 +157,22 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "--http: " + err.Error()}
 	}
-	srv := &api.Server{Store: st.Store, APIKeys: keys, Users: users, Log: log}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
-	log.Info("query API ready", "url", "http://"+ln.Addr().String(), "dnsdb", "/dnsdb/v2", "circl", "/pdns/query")
+	srv, err := api.New(st.Store, creds, append(f.limits.options(), api.WithLogger(log))...)
+	if err != nil {
+		ln.Close()
+		return usageErrorf("%v", err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(sctx, ln); err != nil {
+			log.Error("query API stopped", "err", err)
+		}
+	}()
+	defer func() { stop(); <-served }()
+	log.Info("query API ready", "url", "http://"+ln.Addr().String(), "dnsdb", "/dnsdb/v2", "circl", "/pdns/query",
+		"max_conns", f.limits.maxConns, "rate_limit", f.limits.rate.String(), "burst", f.limits.burst)
 	in := &ingest.Ingester{Consumer: cons, Stream: stream, Store: st.Store, Save: st.Save, Every: f.every, Log: log}
 	err = in.Run(ctx)
 	stats := in.Stats()

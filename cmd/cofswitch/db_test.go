@@ -121,3 +121,33 @@ not json
 		t.Fatalf("rrsets = %+v, want one: 50..200 count 4", rs)
 	}
 }
+
+// TestDBServeRefusesBadLimits: the query API's limits and users file are
+// checked before anything is opened, and refused as usage errors.
+func TestDBServeRefusesBadLimits(t *testing.T) {
+	t.Setenv("COFSWITCH_DB_API_KEYS", "k")
+	apr1 := writeTemp(t, "users", []byte("alice:$apr1$8zVpL0Qk$2d6SgS4y7Ck7n9z8m3m0a/\n"))
+	if err := os.Chmod(apr1, 0o600); err != nil { // a secret file: its owner's alone
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no burst with a rate", []string{"--burst", "0"}, "burst 0: want 1 or more"},
+		{"a rate in an unknown unit", []string{"--rate-limit", "10/fortnight"}, `invalid value "10/fortnight" for flag -rate-limit`},
+		{"a negative connection cap", []string{"--max-conns", "-1"}, "max conns -1"},
+		{"a negative timeout", []string{"--idle-timeout", "-1s"}, "negative timeout"},
+		{"an apr1 users file", []string{"--users", apr1}, `users:1: user "alice": api: password format: apr1 (MD5, htpasswd -m) hashes are not accepted`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"db", "serve", "--peer", "p", "--store", t.TempDir(), "--nats-url", "nats://127.0.0.1:1"}, tt.args...)
+			got := runCLI(t, nil, args...)
+			if got.code != exitUsage || !strings.Contains(got.stderr, tt.want) {
+				t.Fatalf("%q = %+v, want exit %d and %q", tt.args, got, exitUsage, tt.want)
+			}
+		})
+	}
+}

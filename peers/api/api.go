@@ -2,64 +2,249 @@
 // clients speak: DNSDB API v2 (dnsdbq's default, SAF framing, X-Api-Key)
 // and the CIRCL style (/pdns/query, HTTP Basic, dribble pagination). Both
 // answer application/x-ndjson with canonical COF: integer times and count,
-// rdata arrays, rrtype strings. It imports cof and peers/db only.
+// rdata arrays, rrtype strings.
+//
+// The server is meant to face clients it does not trust: connections are
+// capped and time out (serve.go), failed logins are logged in bounded
+// volume and throttled per client address (guard.go), each key and user
+// has a request rate (ratelimit.go), and the work of one query is bounded
+// (MaxOffset, DefaultLimit). Of this module it imports cof and peers/db
+// only.
 package api
 
 import (
-	"crypto/subtle"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/cofswitch/cofswitch/peers/db"
 )
 
-// Server answers queries from a store.
+// Server answers queries from a store. Make it with New.
 type Server struct {
-	Store db.Store
-	// APIKeys are accepted in X-Api-Key (DNSDB clients).
-	APIKeys []string
-	// Users are accepted with HTTP Basic (CIRCL clients): user -> password.
-	Users map[string]string
-	Log   *slog.Logger
+	store    db.Store
+	log      *slog.Logger
+	now      func() time.Time
+	keys     []apiKey
+	users    map[string]*account
+	dummy    *Password // a real bcrypt hash, spent on unknown users
+	verified *verifyCache
+	guard    *loginGuard
+	rate     Rate
+	burst    int
+	timeouts Timeouts
+	maxConns int
+}
+
+// identity is who a request authenticated as: an API key (named by its
+// position, never by its value) or a user, with its request budget.
+type identity struct {
+	name string
+	lim  *rate.Limiter // nil: unlimited
+}
+
+type apiKey struct {
+	secret []byte
+	who    *identity
+}
+
+type account struct {
+	pw  Password
+	who *identity
+}
+
+// ErrInvalidOption wraps the error of an Option given an argument out of
+// range.
+var ErrInvalidOption = errors.New("api: invalid option")
+
+// Option configures a Server.
+type Option func(*options) error
+
+type options struct {
+	log        *slog.Logger
+	now        func() time.Time
+	rate       Rate
+	burst      int
+	timeouts   Timeouts
+	maxConns   int
+	loginBurst int
+	loginEvery time.Duration
+}
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithClock sets the clock of the rate limits and the failed-login guard
+// (tests); connection deadlines always use the real time.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithRateLimit sets the request rate of each API key and each user and
+// the burst it may spend at once (default DefaultRate, DefaultBurst). A
+// zero rate is unlimited.
+func WithRateLimit(r Rate, burst int) Option {
+	return func(o *options) error {
+		if !r.Unlimited() && burst < 1 {
+			return fmt.Errorf("%w: burst %d: want 1 or more", ErrInvalidOption, burst)
+		}
+		o.rate, o.burst = r, burst
+		return nil
+	}
+}
+
+// WithTimeouts sets the connection timeouts; a zero field keeps its
+// default.
+func WithTimeouts(t Timeouts) Option {
+	return func(o *options) error {
+		for _, d := range []time.Duration{t.ReadHeader, t.Read, t.Write, t.Idle} {
+			if d < 0 {
+				return fmt.Errorf("%w: negative timeout %v", ErrInvalidOption, d)
+			}
+		}
+		o.timeouts = t.withDefaults(o.timeouts)
+		return nil
+	}
+}
+
+// WithMaxConns caps the connections served at once (default
+// DefaultMaxConns); more wait to be accepted. 0 is no cap.
+func WithMaxConns(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("%w: max conns %d: want 0 (no cap) or more", ErrInvalidOption, n)
+		}
+		o.maxConns = n
+		return nil
+	}
+}
+
+// WithLoginLimit sets how many failed logins a client address may make at
+// once, and after how long it may make one more (default
+// DefaultLoginBurst, DefaultLoginEvery).
+func WithLoginLimit(burst int, every time.Duration) Option {
+	return func(o *options) error {
+		if burst < 1 || every <= 0 {
+			return fmt.Errorf("%w: login limit %d per %v: want both positive", ErrInvalidOption, burst, every)
+		}
+		o.loginBurst, o.loginEvery = burst, every
+		return nil
+	}
+}
+
+// CheckOptions reports the first option given an argument out of range,
+// as New would: a command can refuse its flags before it opens anything.
+func CheckOptions(opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// New returns a server of store for creds, with every default set:
+// DefaultRate and DefaultBurst per key and user, the Default* timeouts,
+// DefaultMaxConns, DefaultLoginBurst failed logins per DefaultLoginEvery.
+// Options: WithLogger, WithClock, WithRateLimit, WithTimeouts,
+// WithMaxConns, WithLoginLimit. Having no key and no user is
+// ErrNoCredentials. Each user whose password is in plaintext is warned
+// about in the log.
+func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidOption)
+	}
+	if len(creds.Keys) == 0 && len(creds.Users) == 0 {
+		return nil, ErrNoCredentials
+	}
+	o := options{
+		log: slog.Default(), now: time.Now,
+		rate: DefaultRate(), burst: DefaultBurst,
+		timeouts: defaultTimeouts, maxConns: DefaultMaxConns,
+		loginBurst: DefaultLoginBurst, loginEvery: DefaultLoginEvery,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{
+		store: store, log: o.log, now: o.now,
+		users:    map[string]*account{},
+		verified: newVerifyCache(DefaultVerifiedTTL, DefaultVerifiedMax),
+		guard:    newLoginGuard(o.loginBurst, o.loginEvery, DefaultLoginLogEvery, o.log),
+		rate:     o.rate, burst: o.burst, timeouts: o.timeouts, maxConns: o.maxConns,
+	}
+	for i, k := range creds.Keys {
+		s.keys = append(s.keys, apiKey{[]byte(k), s.identity("api key " + strconv.Itoa(i+1))})
+	}
+	for _, name := range slices.Sorted(mapKeys(creds.Users)) {
+		pw := creds.Users[name]
+		s.users[name] = &account{pw, s.identity("user " + name)}
+		if pw.Plaintext() {
+			s.warnPlaintext(name, creds.UsersFile)
+		} else if s.dummy == nil {
+			s.dummy = &pw
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) identity(name string) *identity {
+	id := &identity{name: name}
+	if !s.rate.Unlimited() {
+		id.lim = rate.NewLimiter(s.rate.Limit(), s.burst)
+	}
+	return id
+}
+
+func (s *Server) warnPlaintext(user, file string) {
+	if file == "" {
+		file = "USERS"
+	}
+	s.log.Warn("PLAINTEXT PASSWORD: a user's password is stored in the clear; replace its line with a bcrypt hash",
+		"user", user, "fix", fmt.Sprintf("htpasswd -B %s %s (htpasswd -B -c %s %s starts a new file)", file, user, file, user))
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
 }
 
 // Handler returns the HTTP handler of both APIs.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /dnsdb/v2/rate_limit", s.auth(s.rateLimit))
-	mux.HandleFunc("GET /dnsdb/v2/{verb}/{kind}/{by}/", s.auth(s.dnsdb))
-	mux.HandleFunc("GET /pdns/query/", s.auth(s.circl))
+	mux.HandleFunc("GET /dnsdb/v2/rate_limit", s.auth(s.rateLimit, false))
+	mux.HandleFunc("GET /dnsdb/v2/{verb}/{kind}/{by}/", s.auth(s.dnsdb, true))
+	mux.HandleFunc("GET /pdns/query/", s.auth(s.circl, true))
 	return mux
-}
-
-// auth admits a request with a known API key or Basic credentials.
-func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if key := r.Header.Get("X-Api-Key"); key != "" {
-			for _, k := range s.APIKeys {
-				if subtle.ConstantTimeCompare([]byte(k), []byte(key)) == 1 {
-					next(w, r)
-					return
-				}
-			}
-		}
-		if user, pass, ok := r.BasicAuth(); ok {
-			if want, known := s.Users[user]; known && subtle.ConstantTimeCompare([]byte(want), []byte(pass)) == 1 {
-				next(w, r)
-				return
-			}
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="cofswitch pdns"`)
-		http.Error(w, "missing or wrong credentials (X-Api-Key, or HTTP Basic)", http.StatusUnauthorized)
-	}
-}
-
-// rateLimit answers what dnsdbq -I asks: no quota here.
-func (s *Server) rateLimit(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(`{"rate":{"reset":"n/a","limit":"unlimited","remaining":"n/a"}}` + "\n"))
 }
 
 // pathParts splits what follows prefix in the escaped path and decodes

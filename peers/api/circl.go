@@ -1,8 +1,10 @@
 package api
 
 import (
-	"bufio"
+	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,82 +12,61 @@ import (
 	"github.com/cofswitch/cofswitch/peers/db"
 )
 
+const (
+	// cursorSpan separates the parts of a CIRCL cursor: phase*cursorSpan
+	// + the offset within the phase. It exceeds MaxOffset plus a page.
+	cursorSpan = 1_000_000_000
+	// maxFilterTypes bounds dribble-filter-rrtype: each type is a lookup
+	// of its own.
+	maxFilterTypes = 16
+	// minChunk is the least a CIRCL page asks the store for at once.
+	minChunk = 1000
+)
+
 // circl serves GET /pdns/query/<name-or-ip>: records whose rrname is the
 // name or whose rdata is the name or address. Headers, as CIRCL's server
 // reads them: dribble-filter-rrtype (types, comma-separated),
-// dribble-paginate-count (page size) and dribble-paginate-cursor (where
-// to resume); the answer's x-dribble-cursor says where the next page
-// starts, and is absent on the last page.
-func (s *Server) circl(w http.ResponseWriter, r *http.Request) {
+// dribble-paginate-count (page size, at most DefaultLimit) and
+// dribble-paginate-cursor (where to resume); the answer's x-dribble-cursor
+// says where the next page starts, and is absent on the last page.
+//
+// The matches are the concatenation of phases, each one store lookup: the
+// name's rrsets, then those whose rdata names it (or holds the address);
+// per type when types are given. A cursor is a phase and an offset within
+// it, so a page costs one walk to its offset (at most MaxOffset), never a
+// collection of every match before it.
+func (s *Server) circl(w http.ResponseWriter, r *http.Request, _ *identity) {
 	parts, ok := pathParts(r, "/pdns/query/")
 	if !ok || len(parts) != 1 || parts[0] == "" {
 		http.Error(w, "want /pdns/query/<name or address>", http.StatusBadRequest)
 		return
 	}
 	value := strings.TrimSuffix(strings.ToLower(parts[0]), ".")
-	var types []cof.Type
-	if f := r.Header.Get("dribble-filter-rrtype"); f != "" {
-		for _, t := range strings.Split(f, ",") {
-			typ, ok := cof.ParseType(strings.TrimSpace(t))
-			if !ok {
-				http.Error(w, "dribble-filter-rrtype: unknown type "+strconv.Quote(t), http.StatusBadRequest)
-				return
-			}
-			types = append(types, typ)
-		}
+	types, err := circlTypes(r.Header.Get("dribble-filter-rrtype"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
-	count, cursor := DefaultLimit, 0
-	if v := r.Header.Get("dribble-paginate-count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			http.Error(w, "dribble-paginate-count: want a positive number", http.StatusBadRequest)
-			return
-		}
-		count = min(n, DefaultLimit)
+	count, at, err := circlPaging(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
-	if v := r.Header.Get("dribble-paginate-cursor"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			http.Error(w, "dribble-paginate-cursor: not a cursor this server gave", http.StatusBadRequest)
-			return
-		}
-		cursor = n
+	phases := circlPhases(value, types)
+	if at.phase >= len(phases) {
+		http.Error(w, "dribble-paginate-cursor: not a cursor this server gave", http.StatusBadRequest)
+		return
 	}
-	// Every match, in a stable order: the name's rrsets, then the rrsets
-	// whose rdata names it (or holds the address). Besides one address,
-	// a prefix and a range are taken in the DNSDB forms, because dnsdbq
-	// in CIRCL mode sends "-i 192.0.2.0/24" as "192.0.2.0,24".
-	var queries []db.Query
-	if from, to, err := parseIPQuery(value); err == nil {
-		queries = []db.Query{{IPFrom: from, IPTo: to}}
-	} else {
-		queries = []db.Query{{Name: value}, {RData: value + "."}, {RData: value}}
+	page, next, more, err := s.circlPage(r.Context(), phases, at, count)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
-	var all []*db.RRset
-	seen := map[string]bool{}
-	for _, q := range queries {
-		q.Limit = cursor + count + 1
-		sets, err := s.Store.Lookup(r.Context(), q)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		for _, set := range sets {
-			k := set.Key()
-			if seen[k] || (len(types) > 0 && !hasType(types, set.RRType)) {
-				continue
-			}
-			seen[k] = true
-			all = append(all, set)
-		}
-	}
-	page := all[min(cursor, len(all)):]
-	if len(page) > count {
-		page = page[:count]
-		w.Header().Set("x-dribble-cursor", strconv.Itoa(cursor+count))
+	if more {
+		w.Header().Set("x-dribble-cursor", strconv.Itoa(next.phase*cursorSpan+next.offset))
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	bw := bufio.NewWriter(w)
+	bw := s.answer(w)
 	defer bw.Flush()
 	var line []byte
 	for _, set := range page {
@@ -94,11 +75,141 @@ func (s *Server) circl(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func hasType(types []cof.Type, t cof.Type) bool {
-	for _, x := range types {
-		if x == t {
-			return true
+// circlPos is a position in the matches: a phase, an offset within it.
+type circlPos struct{ phase, offset int }
+
+// circlPhase is one lookup of a CIRCL query; dup tells an rrset an
+// earlier phase of the same type already gave.
+type circlPhase struct {
+	q   db.Query
+	dup func(*db.RRset) bool
+}
+
+func circlTypes(header string) ([]cof.Type, error) {
+	var types []cof.Type
+	if header == "" {
+		return nil, nil
+	}
+	for _, t := range strings.Split(header, ",") {
+		typ, ok := cof.ParseType(strings.TrimSpace(t))
+		if !ok {
+			return nil, fmt.Errorf("dribble-filter-rrtype: unknown type %q", t)
+		}
+		if !slices.Contains(types, typ) {
+			types = append(types, typ)
 		}
 	}
-	return false
+	if len(types) > maxFilterTypes {
+		return nil, fmt.Errorf("dribble-filter-rrtype: more than %d types", maxFilterTypes)
+	}
+	return types, nil
+}
+
+// circlPaging reads the page size and the cursor.
+func circlPaging(r *http.Request) (int, circlPos, error) {
+	count := DefaultLimit
+	if v := r.Header.Get("dribble-paginate-count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return 0, circlPos{}, fmt.Errorf("dribble-paginate-count: want a positive number")
+		}
+		count = min(n, DefaultLimit)
+	}
+	var at circlPos
+	if v := r.Header.Get("dribble-paginate-cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, circlPos{}, fmt.Errorf("dribble-paginate-cursor: not a cursor this server gave")
+		}
+		at = circlPos{int(n / cursorSpan), int(n % cursorSpan)}
+		if at.offset > MaxOffset {
+			return 0, circlPos{}, fmt.Errorf("dribble-paginate-cursor: %d is past this server's maximum offset of %d: narrow the query with dribble-filter-rrtype", n, MaxOffset)
+		}
+	}
+	return count, at, nil
+}
+
+// circlPhases lists the lookups of a value: one for an address, a prefix
+// or a range (in the DNSDB forms, because dnsdbq in CIRCL mode sends "-i
+// 192.0.2.0/24" as "192.0.2.0,24"); else the name, then the rdata naming
+// it with and without the final dot (none for a left-hand wildcard, which
+// rdata lookups do not take). Per type, when types are given.
+func circlPhases(value string, types []cof.Type) []circlPhase {
+	var kinds []circlPhase
+	if from, to, err := parseIPQuery(value); err == nil {
+		kinds = []circlPhase{{q: db.Query{IPFrom: from, IPTo: to}}}
+	} else {
+		kinds = []circlPhase{{q: db.Query{Name: value}}}
+		if !strings.HasPrefix(value, "*.") {
+			named := func(s *db.RRset) bool { return nameMatches(value, s.RRName) }
+			kinds = append(kinds,
+				circlPhase{q: db.Query{RData: value + "."}, dup: named},
+				circlPhase{q: db.Query{RData: value}, dup: func(s *db.RRset) bool {
+					return named(s) || slices.Contains(s.RData, value+".")
+				}})
+		}
+	}
+	if len(types) == 0 {
+		return kinds
+	}
+	var out []circlPhase
+	for _, k := range kinds {
+		for _, t := range types {
+			p := k
+			p.q.Type = t
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// nameMatches applies a name query (exact, "*.zone" or "prefix.*") to an
+// owner name, as the stores do.
+func nameMatches(pattern, name string) bool {
+	switch {
+	case strings.HasPrefix(pattern, "*."):
+		return strings.HasSuffix(name, pattern[1:])
+	case strings.HasSuffix(pattern, ".*"):
+		return strings.HasPrefix(name, pattern[:len(pattern)-1])
+	}
+	return name == pattern
+}
+
+// circlPage collects up to count rrsets from position at, in chunks of at
+// least minChunk, and says where the next page starts if there is one.
+// A walk that passes MaxOffset within a phase stops there: its cursor is
+// then refused, so the client learns the query is too broad.
+func (s *Server) circlPage(ctx context.Context, phases []circlPhase, at circlPos, count int) ([]*db.RRset, circlPos, bool, error) {
+	chunk := max(count+1, minChunk)
+	var page []*db.RRset
+	for ph := at.phase; ph < len(phases); ph++ {
+		off := 0
+		if ph == at.phase {
+			off = at.offset
+		}
+		for {
+			q := phases[ph].q
+			q.Offset, q.Limit = off, chunk
+			sets, err := s.store.Lookup(ctx, q)
+			if err != nil {
+				return nil, circlPos{}, false, err
+			}
+			for i, set := range sets {
+				if d := phases[ph].dup; d != nil && d(set) {
+					continue
+				}
+				if len(page) == count {
+					return page, circlPos{ph, off + i}, true, nil
+				}
+				page = append(page, set)
+			}
+			if len(sets) < chunk {
+				break
+			}
+			if off += len(sets); off > MaxOffset {
+				return page, circlPos{ph, off}, true, nil
+			}
+		}
+	}
+	return page, circlPos{}, false, nil
 }

@@ -15,13 +15,24 @@ import (
 
 var urlUnescape = url.PathUnescape
 
-// DefaultLimit is what a DNSDB query without limit gets, as DNSDB does.
-const DefaultLimit = 10000
+// Bounds of the work of one query.
+const (
+	// DefaultLimit is what a DNSDB query without limit gets, as DNSDB
+	// does, and the most any query gets (DNSDB limit, CIRCL
+	// dribble-paginate-count): results_max in /dnsdb/v2/rate_limit.
+	DefaultLimit = 10000
+	// MaxOffset is the furthest a query may skip into its matches (DNSDB
+	// offset, the position in a CIRCL cursor): offset_max in
+	// /dnsdb/v2/rate_limit. Skipping costs a walk of the index, so
+	// beyond this a query is refused (400) and must be narrowed with time
+	// fences or an rrtype instead.
+	MaxOffset = 100000
+)
 
 // dnsdb serves /dnsdb/v2/{lookup|summarize}/{rrset|rdata}/{name|ip}/...
 // in SAF framing: a begin line, one {"obj":...} per result, then
 // succeeded, limited (the limit was reached) or failed.
-func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request) {
+func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request, _ *identity) {
 	verb, kind, by := r.PathValue("verb"), r.PathValue("kind"), r.PathValue("by")
 	parts, ok := pathParts(r, "/dnsdb/v2/"+verb+"/"+kind+"/"+by+"/")
 	if !ok || len(parts) == 0 || parts[0] == "" || (verb != "lookup" && verb != "summarize") {
@@ -35,7 +46,7 @@ func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := q.Limit
 	q.Limit++ // one more than asked tells "limited" from "succeeded"
-	sets, err := s.Store.Lookup(r.Context(), q)
+	sets, err := s.store.Lookup(r.Context(), q)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, db.ErrBadQuery) {
@@ -49,7 +60,7 @@ func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request) {
 		sets = sets[:limit]
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	bw := bufio.NewWriter(w)
+	bw := s.answer(w)
 	defer bw.Flush()
 	bw.WriteString(`{"cond":"begin"}` + "\n")
 	if verb == "summarize" {
@@ -135,6 +146,9 @@ func dnsdbQuery(kind, by string, parts []string, r *http.Request) (db.Query, err
 	offset, ok := intParam(r, "offset")
 	if !ok {
 		return q, fmt.Errorf("offset: want a number")
+	}
+	if offset > MaxOffset {
+		return q, fmt.Errorf("offset %d is beyond this server's maximum of %d (offset_max in /dnsdb/v2/rate_limit): narrow the query with time fences or an rrtype", offset, MaxOffset)
 	}
 	q.Limit, q.Offset = int(limit), int(offset)
 	if q.Limit <= 0 || q.Limit > DefaultLimit {

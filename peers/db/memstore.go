@@ -235,23 +235,21 @@ func (m *MemStore) Applied(_ context.Context, stream string) (uint64, error) {
 }
 
 // collector applies a query's filters, offset and limit to candidates.
+// It keeps nothing for what it skips: an offset costs a walk of the index,
+// not memory, so a huge offset cannot make a lookup hold every match.
 type collector struct {
 	q       *Query
 	limit   int
 	skipped int
-	seen    map[uint64]bool
 	out     []*RRset
 }
 
-func (c *collector) take(sl *slot) bool {
-	if c.seen[sl.id] {
-		return true
-	}
-	s := sl.cur.Load()
+// take considers an rrset met for the first time in the walk; it returns
+// false once the limit is reached.
+func (c *collector) take(s *RRset) bool {
 	if !c.q.match(s) {
 		return true
 	}
-	c.seen[sl.id] = true
 	if c.skipped < c.q.Offset {
 		c.skipped++
 		return true
@@ -260,31 +258,38 @@ func (c *collector) take(sl *slot) bool {
 	return len(c.out) < c.limit
 }
 
-// Lookup answers a query from the index it names.
+// Lookup answers a query from the index it names. The name indexes hold
+// one entry per rrset; the rdata and address indexes one per value, so a
+// walk over them takes an rrset only at its first value in index order
+// (firstData, firstAddr) instead of remembering the rrsets it has seen.
 func (m *MemStore) Lookup(_ context.Context, q Query) ([]*RRset, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	c := &collector{q: &q, limit: q.Limit, seen: map[uint64]bool{}}
+	c := &collector{q: &q, limit: q.Limit}
 	if c.limit <= 0 {
 		c.limit = DefaultLimit
 	}
 	exact := func(t *btree.BTreeG[entry], v string) {
 		t.AscendGreaterOrEqual(entry{v, &slot{}}, func(e entry) bool {
-			return e.v == v && c.take(e.s)
+			return e.v == v && c.take(e.s.cur.Load())
 		})
 	}
-	prefix := func(t *btree.BTreeG[entry], p string) {
+	prefix := func(t *btree.BTreeG[entry], p string, data bool) {
 		t.AscendGreaterOrEqual(entry{p, &slot{}}, func(e entry) bool {
-			return strings.HasPrefix(e.v, p) && c.take(e.s)
+			if !strings.HasPrefix(e.v, p) {
+				return false
+			}
+			s := e.s.cur.Load()
+			return (data && !firstData(s, e.v, p)) || c.take(s)
 		})
 	}
 	switch {
 	case q.Name != "":
 		switch kind, lit := wildcard(q.Name); kind {
 		case 'L':
-			prefix(m.byRev, reverseName(lit)+".")
+			prefix(m.byRev, reverseName(lit)+".", false)
 		case 'R':
-			prefix(m.byName, lit+".")
+			prefix(m.byName, lit+".", false)
 		default:
 			exact(m.byName, lit)
 		}
@@ -292,7 +297,7 @@ func (m *MemStore) Lookup(_ context.Context, q Query) ([]*RRset, error) {
 		kind, lit := wildcard(q.RData)
 		switch {
 		case kind == 'R':
-			prefix(m.byData, lit+".")
+			prefix(m.byData, lit+".", true)
 		case kind == 'L':
 			return nil, fmt.Errorf("%w: left-hand wildcards on rdata are not supported", ErrBadQuery)
 		default:
@@ -312,8 +317,51 @@ func (m *MemStore) Lookup(_ context.Context, q Query) ([]*RRset, error) {
 
 func (m *MemStore) ipRange(from, to netip.Addr, c *collector) {
 	m.byIP.AscendGreaterOrEqual(ipEntry{from, &slot{}}, func(e ipEntry) bool {
-		return e.a.Compare(to) <= 0 && c.take(e.s)
+		if e.a.Compare(to) > 0 {
+			return false
+		}
+		s := e.s.cur.Load()
+		return !firstAddr(s, e.a, from, to) || c.take(s)
 	})
+}
+
+// dataIndexed reports whether value v of s is in the rdata index (an
+// address of A and AAAA data is in the address index instead).
+func dataIndexed(s *RRset, v string) bool {
+	if s.RRType != cof.TypeA && s.RRType != cof.TypeAAAA {
+		return true
+	}
+	_, err := netip.ParseAddr(v)
+	return err != nil
+}
+
+// firstData reports whether v is the smallest of s's indexed rdata values
+// with prefix p: where a prefix walk of the rdata index meets s first.
+func firstData(s *RRset, v, p string) bool {
+	if len(s.RData) == 1 {
+		return true
+	}
+	for _, r := range s.RData {
+		if r < v && strings.HasPrefix(r, p) && dataIndexed(s, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// firstAddr reports whether a is the smallest of s's addresses within
+// [from, to]: where a walk of the address index meets s first.
+func firstAddr(s *RRset, a, from, to netip.Addr) bool {
+	if len(s.RData) == 1 {
+		return true
+	}
+	for _, r := range s.RData {
+		b, err := netip.ParseAddr(r)
+		if err == nil && b.Less(a) && b.Compare(from) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Len returns the number of rrsets held.

@@ -172,29 +172,84 @@ func testAppliedSet(t *testing.T, newStore func(*testing.T) Store) {
 
 func TestPagination(t *testing.T) { forEachStore(t, testPagination) }
 
+// testPagination pages through walks of each index kind: every rrset comes
+// once, although an rrset with several addresses in the range (or several
+// values under the prefix) has several entries in the walk.
 func testPagination(t *testing.T, newStore func(*testing.T) Store) {
 	m := newStore(t)
 	var batch []*cof.Record
 	for i := range 25 {
-		batch = append(batch, mustRecord(t, fmt.Sprintf(`{"rrname":"h%02d.example.com","rrtype":"A","rdata":["192.0.2.%d"],"time_first":1,"time_last":2}`, i, i+1)))
+		batch = append(batch,
+			mustRecord(t, fmt.Sprintf(`{"rrname":"h%02d.example.com","rrtype":"A","rdata":["192.0.2.%d","192.0.2.%d","198.51.100.1"],"time_first":1,"time_last":2}`, i, i+1, 200-i)),
+			mustRecord(t, fmt.Sprintf(`{"rrname":"z%02d.example.net","rrtype":"NS","rdata":["pool.hoster%d.example.","pool.hoster%d.example."],"time_first":1,"time_last":2}`, i, i, 99-i)))
 	}
 	if _, err := m.Apply(t.Context(), "s", 1, batch); err != nil {
 		t.Fatal(err)
 	}
-	var all []string
-	for off := 0; ; off += 10 {
-		page, err := m.Lookup(t.Context(), Query{Name: "*.example.com", Offset: off, Limit: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range page {
-			all = append(all, s.RRName)
-		}
-		if len(page) < 10 {
-			break
-		}
+	tests := []struct {
+		name string
+		q    Query
+	}{
+		{name: "names", q: Query{Name: "*.example.com"}},
+		{name: "addresses, three per rrset", q: Query{IPFrom: netip.MustParseAddr("192.0.0.0"), IPTo: netip.MustParseAddr("199.0.0.0")}},
+		{name: "rdata prefix, two values per rrset", q: Query{RData: "pool.*"}},
 	}
-	if len(all) != 25 || len(slices.Compact(slices.Sorted(slices.Values(all)))) != 25 {
-		t.Errorf("pages gave %d records (%d distinct)", len(all), len(slices.Compact(slices.Sorted(slices.Values(all)))))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var all []string
+			for off := 0; ; off += 10 {
+				q := tt.q
+				q.Offset, q.Limit = off, 10
+				page, err := m.Lookup(t.Context(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range page {
+					all = append(all, s.RRName)
+				}
+				if len(page) < 10 {
+					break
+				}
+			}
+			distinct := len(slices.Compact(slices.Sorted(slices.Values(all))))
+			if len(all) != 25 || distinct != 25 {
+				t.Errorf("pages gave %d rrsets (%d distinct), want 25", len(all), distinct)
+			}
+		})
+	}
+}
+
+// TestHugeOffsetIsCheap: skipping to an offset keeps nothing of what it
+// skips, so an offset past every match costs a walk, not memory.
+func TestHugeOffsetIsCheap(t *testing.T) {
+	m, _ := NewMemStore()
+	const n = 50000
+	var batch []*cof.Record
+	for i := range n {
+		batch = append(batch, mustRecord(t, fmt.Sprintf(`{"rrname":"h%d.big.example","rrtype":"A","rdata":["10.0.%d.%d","10.1.%d.%d"],"time_first":1,"time_last":2}`, i, i>>8&255, i&255, i>>8&255, i&255)))
+	}
+	if _, err := m.Apply(t.Context(), "s", 1, batch); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    Query
+	}{
+		{name: "names", q: Query{Name: "*.big.example"}},
+		{name: "addresses", q: Query{IPFrom: netip.MustParseAddr("10.0.0.0"), IPTo: netip.MustParseAddr("10.255.255.255")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := tt.q
+			q.Offset = 1 << 40
+			allocs := testing.AllocsPerRun(3, func() {
+				if got, err := m.Lookup(t.Context(), q); err != nil || len(got) != 0 {
+					t.Fatalf("offset past the end: %d rrsets, %v", len(got), err)
+				}
+			})
+			if allocs > 20 {
+				t.Errorf("a lookup skipping %d matches made %.0f allocations: it keeps what it skips", n, allocs)
+			}
+		})
 	}
 }
