@@ -54,6 +54,12 @@ func TestParseGood(t *testing.T) {
 	if c.Streams.In.Discard != "new" || c.Switch.Workers != DefaultWorkers {
 		t.Errorf("defaults not applied: %+v %+v", c.Streams.In, c.Switch)
 	}
+	// Each sensor's stream takes streams.in unless it says otherwise.
+	for _, s := range c.Sensors {
+		if s.Stream.MaxBytes != DefaultIn.MaxBytes || s.Stream.Discard != "new" || s.Stream.MaxMsgs != DefaultIn.MaxMsgs {
+			t.Errorf("sensor %s stream: %+v", s.ID, s.Stream)
+		}
+	}
 	tab, err := c.Table()
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +98,12 @@ func TestParseErrors(t *testing.T) {
 		{name: "ack wait too short", yaml: "switch:\n  ack_wait: 100ms\n", want: []string{"switch.ack_wait: 100ms is below 1s"}},
 		{name: "reserved organisation", yaml: "sensors:\n  - {id: s, organisation: _sensor_x}\n", want: []string{"sensors[0].organisation", "reserved"}},
 		{name: "creds and nkey", yaml: "nats:\n  creds: a\n  nkey: b\n", want: []string{"give creds or nkey, not both"}},
+		{name: "a DLQ byte limit that cannot hold every share", yaml: "sensors: [{id: a}, {id: b}]\nstreams:\n  dlq:\n    max_bytes: 100MiB\n    max_msgs_per_subject: 100\n",
+			want: []string{"f.yaml:4: streams.dlq.max_bytes", "2 sensors x 100 messages x 1 MiB", "could evict another's"}},
+		{name: "a DLQ byte limit without per-sensor shares", yaml: "streams:\n  dlq:\n    max_bytes: 1GiB\n    max_msgs_per_subject: -1\n",
+			want: []string{"streams.dlq.max_msgs_per_subject: must be set with streams.dlq.max_bytes"}},
+		{name: "a negative sensor rate", yaml: "sensors:\n  - {id: a, rate: -5}\n", want: []string{"f.yaml: line 2", `bad size "-5"`}},
+		{name: "a bad sensor stream", yaml: "sensors:\n  - {id: a, stream: {discard: never}}\n", want: []string{`sensors[0].stream.discard: "never" is not old or new`}},
 		{name: "several errors at once", yaml: "sensors:\n  - id: ''\npeers:\n  - id: 'a b'\n    subscriptions: [{sensors: ['*']}]\n",
 			want: []string{"sensors[0].id", "peers[0].id"}},
 	}
@@ -107,6 +119,35 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSensorLimits(t *testing.T) {
+	c, err := Parse("s.yaml", []byte(`
+streams:
+  in: {max_bytes: 32MiB}
+  dlq: {max_bytes: 1GiB, max_msgs_per_subject: 100}
+switch: {sensor_rate: 2MiB}
+sensors:
+  - {id: a}
+  - {id: b, rate: 10MiB, stream: {max_bytes: 8MiB, max_age: 1h}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Sensors[0], c.Sensors[1]
+	if a.Rate != 2<<20 || a.Stream.MaxBytes != 32<<20 || a.Stream.MaxMsgs != DefaultIn.MaxMsgs {
+		t.Errorf("sensor a: %+v", a)
+	}
+	if b.Rate != 10<<20 || b.Stream.MaxBytes != 8<<20 || time.Duration(b.Stream.MaxAge) != time.Hour || b.Stream.Discard != "new" {
+		t.Errorf("sensor b: %+v", b)
+	}
+	tab, err := c.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := tab.Sensor("b"); s.Rate != 10<<20 {
+		t.Errorf("the routing table's sensor b: %+v", s)
 	}
 }
 
