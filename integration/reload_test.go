@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -18,9 +19,13 @@ func TestReloadOnHUP(t *testing.T) {
 	cfg := writeFile(t, "cofswitch.yaml", exchangeYAML)
 	sw := start(t, "serve", "--config", cfg, "--nats-url", url)
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
-	rec := `{"rrname":"x.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}` + "\n"
+	n := 0
 	publish := func() {
 		t.Helper()
+		// A new record each time: the same batch again would be a
+		// duplicate of the first (batch ids are the hash of the lines).
+		n++
+		rec := fmt.Sprintf(`{"rrname":"x%d.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}`+"\n", n)
 		if _, stderr, code := run(t, []byte(rec), "publish", "--sensor", "org-a-s1", "--nats-url", url); code != 0 {
 			t.Fatalf("publish: %s", stderr)
 		}
