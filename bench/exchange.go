@@ -92,6 +92,12 @@ func exchangeYAML(dir string, sensors int, policies []string, output string) (st
 	if output != "" {
 		fmt.Fprintf(&b, "switch:\n  output_encoding: %s\n", output)
 	}
+	// JetStream reserves each input stream's max_bytes on the disk: with
+	// many sensors, each gets a share of 16 GiB (at least 4 MiB, the
+	// default 64 MiB at most).
+	if perSensor := min(64<<20, max(4<<20, (16<<30)/max(sensors, 1))); perSensor < 64<<20 {
+		fmt.Fprintf(&b, "streams:\n  in: {max_bytes: %d}\n", perSensor)
+	}
 	// The streams keep their default limits: a peer stream's 1 GiB holds
 	// a minute of the target rate, and older messages go first.
 	used := map[string]bool{}

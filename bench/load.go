@@ -273,9 +273,12 @@ func (g *gate) wait(ctx context.Context) {
 	}
 }
 
-// watch polls the input streams' message counts every few milliseconds
-// until ctx ends.
+// watch polls the input streams' message counts until ctx ends: every
+// few milliseconds, a few streams each time (all of them with a handful of
+// sensors; with a thousand, each is seen every second or so), summing the
+// last count seen of each.
 func (g *gate) watch(ctx context.Context, js jetstream.JetStream, sensors []string) {
+	const perTick = 8
 	var streams []jetstream.Stream
 	for _, id := range sensors {
 		s, err := js.Stream(ctx, routing.InStream(id))
@@ -284,20 +287,25 @@ func (g *gate) watch(ctx context.Context, js jetstream.JetStream, sensors []stri
 		}
 		streams = append(streams, s)
 	}
+	counts := make([]int64, len(streams))
+	var total int64
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
+	next := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		var n int64
-		for _, s := range streams {
-			if info, err := s.Info(ctx); err == nil {
-				n += int64(info.State.Msgs)
+		for range min(perTick, len(streams)) {
+			if info, err := streams[next].Info(ctx); err == nil {
+				n := int64(info.State.Msgs)
+				total += n - counts[next]
+				counts[next] = n
 			}
+			next = (next + 1) % len(streams)
 		}
-		g.msgs.Store(n)
+		g.msgs.Store(total)
 	}
 }

@@ -32,6 +32,7 @@ type dbFlags struct {
 	postgres                                   string
 	keysFile, usersFile                        string
 	every                                      time.Duration
+	sensorQuota                                int
 	nats                                       natsFlags
 	log                                        logFlags
 	limits                                     apiLimitFlags
@@ -104,6 +105,7 @@ returns at most %d.`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultL
 			fs.StringVar(&f.keysFile, "api-keys", "", "`file` of API keys, one per line")
 			fs.StringVar(&f.usersFile, "users", "", "htpasswd `file` of users for HTTP Basic (bcrypt: htpasswd -B)")
 			fs.DurationVar(&f.every, "checkpoint", 5*time.Second, "how often to save the store and ack what it holds")
+			fs.IntVar(&f.sensorQuota, "max-rrsets-per-sensor", db.DefaultSensorQuota, "most rrsets one sensor_id may create in the embedded store (about 460 bytes each); past it its new rrsets are refused and counted (0: no bound)")
 			addAPILimitFlags(fs, &f.limits)
 			addNATSFlags(fs, &f.nats, defaultURL)
 			addLogFlags(fs, &f.log)
@@ -145,6 +147,13 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	}
 	defer st.Close()
 	stream := routing.PeerStream(f.peer)
+	mem, _ := st.Store.(*db.MemStore)
+	if mem != nil && f.sensorQuota > 0 {
+		mem.SetSensorQuota(f.sensorQuota, func(sensor string) {
+			log.Warn("a sensor reached its quota of rrsets: its new rrsets are refused (records of known rrsets still merge)",
+				"sensor_id", sensor, "quota", f.sensorQuota)
+		})
+	}
 	applied, _ := st.Store.Applied(ctx, stream)
 	log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied)
 
@@ -176,7 +185,11 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	in := &ingest.Ingester{Consumer: cons, Stream: stream, Store: st.Store, Save: st.Save, Every: f.every, Log: log}
 	err = in.Run(ctx)
 	stats := in.Stats()
-	log.Info("db stopped", "batches", stats.Batches, "records", stats.Records, "skipped", stats.Skipped)
+	refused := map[string]uint64{}
+	if mem != nil {
+		refused = mem.Refused()
+	}
+	log.Info("db stopped", "batches", stats.Batches, "records", stats.Records, "skipped", stats.Skipped, "refused_over_quota", refused)
 	return err
 }
 

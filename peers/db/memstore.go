@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -35,6 +36,13 @@ type MemStore struct {
 	applied map[string]*appliedSet
 	nextID  uint64
 	size    int
+
+	// quota bounds the rrsets one sensor may create (0: none), so that
+	// one sensor's feed cannot take the whole memory; see SetSensorQuota.
+	quota    int
+	created  map[string]int    // rrsets created, by the sensor that created them
+	refused  map[string]uint64 // new rrsets refused over the quota, by sensor
+	onRefuse func(sensor string)
 }
 
 // slot holds the current version of one rrset. Versions are immutable:
@@ -79,7 +87,32 @@ func NewMemStore() (*MemStore, error) {
 		byData:  btree.NewG(32, entryLess),
 		byIP:    btree.NewG(32, ipLess),
 		applied: map[string]*appliedSet{},
+		created: map[string]int{},
+		refused: map[string]uint64{},
 	}, nil
+}
+
+// DefaultSensorQuota is the rrsets one sensor may create in the embedded
+// store by default: about 900 MiB of memory at 460 bytes an rrset.
+const DefaultSensorQuota = 2_000_000
+
+// SetSensorQuota bounds the rrsets each sensor may create in the store
+// (0: no bound): past it, a record of that sensor that would make a new
+// rrset is refused and counted (Refused); records that merge into existing
+// rrsets are still merged. onRefuse, if set, is told the first time each
+// sensor is refused. An rrset counts against the sensor whose record made
+// it (after a reload from a snapshot, against the first of its sensors).
+func (m *MemStore) SetSensorQuota(max int, onRefuse func(sensor string)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.quota, m.onRefuse = max, onRefuse
+}
+
+// Refused returns the new rrsets refused over the quota, by sensor.
+func (m *MemStore) Refused() map[string]uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.refused)
 }
 
 // Apply merges a batch under the write lock, with its sequence.
@@ -107,6 +140,13 @@ func (m *MemStore) Apply(_ context.Context, stream string, seq uint64, recs []*c
 			sl.cur.Store(&merged)
 			continue
 		}
+		if m.quota > 0 && m.created[rec.SensorID] >= m.quota {
+			if m.refused[rec.SensorID]++; m.refused[rec.SensorID] == 1 && m.onRefuse != nil {
+				m.onRefuse(rec.SensorID)
+			}
+			continue
+		}
+		m.created[rec.SensorID]++
 		m.insertHashed(h, s)
 	}
 	if as != nil {
@@ -169,7 +209,12 @@ func (m *MemStore) AdvanceApplied(_ context.Context, stream string, floor uint64
 
 // insert adds a new rrset (from a snapshot); the caller holds the lock or
 // owns the store.
-func (m *MemStore) insert(s *RRset) { m.insertHashed(m.hash(s), s) }
+func (m *MemStore) insert(s *RRset) {
+	if len(s.Sensors) > 0 {
+		m.created[s.Sensors[0]]++
+	}
+	m.insertHashed(m.hash(s), s)
+}
 
 func (m *MemStore) insertHashed(h uint64, s *RRset) {
 	m.nextID++

@@ -253,3 +253,36 @@ func TestHugeOffsetIsCheap(t *testing.T) {
 		})
 	}
 }
+
+// TestSensorQuota: past its quota a sensor creates no new rrset; its
+// records of known rrsets still merge, and another sensor is unaffected.
+func TestSensorQuota(t *testing.T) {
+	m, _ := NewMemStore()
+	var told []string
+	m.SetSensorQuota(3, func(s string) { told = append(told, s) })
+	rec := func(name, sensor string) *cof.Record {
+		r, err := cof.Parse(fmt.Appendf(nil, `{"rrname":%q,"rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2,"count":1,"sensor_id":%q}`, name, sensor))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &r
+	}
+	var batch []*cof.Record
+	for i := range 10 {
+		batch = append(batch, rec(fmt.Sprintf("n%d.example", i), "flood"))
+	}
+	batch = append(batch, rec("n0.example", "flood"), rec("other.example", "calm"))
+	if _, err := m.Apply(t.Context(), "s", 1, batch); err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 4 {
+		t.Fatalf("store holds %d rrsets, want 3 of the flood's and 1 of the other", m.Len())
+	}
+	rs, _ := m.Lookup(t.Context(), Query{Name: "n0.example"})
+	if len(rs) != 1 || rs[0].Count != 2 {
+		t.Fatalf("a known rrset of the capped sensor did not merge: %+v", rs)
+	}
+	if r := m.Refused(); r["flood"] != 7 || r["calm"] != 0 || len(told) != 1 || told[0] != "flood" {
+		t.Fatalf("refused %v, told %v", r, told)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
 )
@@ -106,4 +107,47 @@ func BenchmarkFairness(b *testing.B) {
 	b.ReportMetric(float64(alone[len(alone)/2].Microseconds())/1000, "alone-ms")
 	b.ReportMetric(float64(flooded[len(flooded)/2].Microseconds())/1000, "flooded-ms")
 	b.ReportMetric(float64(flooded[len(flooded)/2])/float64(alone[len(alone)/2]), "ratio")
+}
+
+// TestRateQuota: a sensor over its rate quota is held in its own stream
+// (counted as throttled time) while another goes on; a reload that lifts
+// the quota releases it at once.
+func TestRateQuota(t *testing.T) {
+	x := newExchange(t, fairYAML)
+	cfg := x.cfg
+	// One byte a second: the burst lets one largest message through, then
+	// the sensor is held.
+	cfg.Sensors[0].Rate = 1
+	tab, pols, err := cfg.Compile(policy.DefaultEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := x.startSwitchWith(tab, pols)
+	big := records("q-", 5000, "") // about 800 KB uncompressed
+	x.publish("org-a-s1", big, cof.Identity)
+	x.publish("org-a-s1", big, cof.Identity)
+	x.publish("org-b/s1", records("v-", 10, ""), cof.Identity)
+	waitFor(t, "the first batch and the other sensor's", 10*time.Second, func() bool {
+		return x.streamMsgs(routing.PeerStream("peer-a")) == 1 && x.streamMsgs(routing.PeerStream("peer-b")) == 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := x.streamMsgs(routing.PeerStream("peer-a")); n != 1 {
+		t.Fatalf("peer-a holds %d batches: the second passed the quota", n)
+	}
+	if n := x.streamMsgs(routing.InStream("org-a-s1")); n != 1 {
+		t.Fatalf("the throttled sensor's stream holds %d batches, want its second one", n)
+	}
+
+	cfg.Sensors[0].Rate = 0
+	tab2, pols2, err := cfg.Compile(policy.DefaultEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetRegistry(tab2, pols2)
+	waitFor(t, "the held batch released by the reload", 10*time.Second, func() bool {
+		return x.streamMsgs(routing.PeerStream("peer-a")) == 2
+	})
+	if d := e.Stats().Throttled["org-a-s1"]; d < 300*time.Millisecond {
+		t.Errorf("throttled time %v, want the time the batch was held", d)
+	}
 }

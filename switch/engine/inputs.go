@@ -115,7 +115,7 @@ func (in *Inputs) Reconcile(sensors []routing.Sensor) {
 			f.setRate(s.Rate)
 			continue
 		}
-		f := &feeder{in: in, sensor: id, stream: routing.InStream(id), stop: make(chan struct{})}
+		f := &feeder{in: in, sensor: id, stream: routing.InStream(id), stop: make(chan struct{}), rated: make(chan struct{}, 1)}
 		f.ctx, f.cancel = context.WithCancel(context.Background())
 		f.setRate(s.Rate)
 		in.feeders[id] = f
@@ -155,6 +155,8 @@ type feeder struct {
 	limiter *rate.Limiter // nil: no quota
 	stop    chan struct{}
 	stopped bool
+	// rated wakes a batch held to the quota when the quota changes.
+	rated chan struct{}
 }
 
 // setRate sets the sensor's quota in bytes a second (0: none). The burst
@@ -162,6 +164,10 @@ type feeder struct {
 func (f *feeder) setRate(bytesPerSecond int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	select {
+	case f.rated <- struct{}{}:
+	default:
+	}
 	switch {
 	case bytesPerSecond <= 0:
 		f.limiter = nil
@@ -304,30 +310,42 @@ func (f *feeder) hand(in Input) bool {
 	return false
 }
 
-// wait holds a batch of n bytes to the sensor's quota. It reports false
-// when the feeder was halted meanwhile.
+// wait holds a batch of n bytes to the sensor's quota, looking again
+// when the quota changes. It reports false when the feeder was halted
+// meanwhile.
 func (f *feeder) wait(n int) bool {
-	f.mu.Lock()
-	lim := f.limiter
-	f.mu.Unlock()
-	if lim == nil {
-		return true
+	for {
+		f.mu.Lock()
+		lim := f.limiter
+		f.mu.Unlock()
+		if lim == nil {
+			return true
+		}
+		r := lim.ReserveN(time.Now(), min(n, lim.Burst()))
+		d := r.Delay()
+		if !r.OK() || d <= 0 {
+			return true
+		}
+		start := time.Now()
+		timer := time.NewTimer(d)
+		select {
+		case <-timer.C:
+			f.throttled(time.Since(start))
+			return true
+		case <-f.rated:
+			timer.Stop()
+			r.Cancel()
+			f.throttled(time.Since(start))
+		case <-f.stop:
+			timer.Stop()
+			r.Cancel()
+			return false
+		}
 	}
-	r := lim.ReserveN(time.Now(), min(n, lim.Burst()))
-	d := r.Delay()
-	if !r.OK() || d <= 0 {
-		return true
-	}
+}
+
+func (f *feeder) throttled(d time.Duration) {
 	if t := f.in.o.Throttled; t != nil {
 		t(f.sensor, d)
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-f.stop:
-		r.Cancel()
-		return false
 	}
 }
