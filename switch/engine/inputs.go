@@ -23,12 +23,14 @@ const (
 	feederRetryMax = 30 * time.Second
 	// setupTimeout bounds creating a consumer.
 	setupTimeout = 10 * time.Second
-	// fetchWait is how long one pull request waits for a batch: an idle
-	// sensor costs one request per fetchWait.
-	fetchWait = 20 * time.Second
-	// fetchAhead is how many batches a feeder takes at once from a sensor
-	// with a backlog, to spare a round trip per batch. They wait for a
-	// worker one at a time, each sensor taking its turn.
+	// fetchWait is how long one pull request stays open: an idle sensor
+	// costs one request per fetchWait. Up to 10 s, the client asks for no
+	// idle heartbeats, which a thousand idle sensors would pay for.
+	fetchWait = 10 * time.Second
+	// fetchAhead is how many batches one pull request may bring: a sensor
+	// with a backlog gets them at once, a quiet one as they come, each
+	// handed to the workers as it arrives, one at a time, each sensor
+	// taking its turn.
 	fetchAhead = 4
 )
 
@@ -244,6 +246,14 @@ func (f *feeder) bind() (jetstream.Consumer, string, error) {
 		AckWait:       o.AckWait,
 		MaxAckPending: o.MaxAckPending,
 		MaxDeliver:    -1, // attempts are bounded by the engine, which terminates
+		// The consumer's state (delivered, acked) lives in memory: on a
+		// work queue an acked batch leaves the stream, so after a server
+		// restart a new state delivers exactly what was not acked, and
+		// the outputs' message ids drop what was already delivered. On
+		// disk, every consumer wrote its state file up to ten times a
+		// second: with a thousand sensors that was a core's worth of
+		// file writes.
+		MemoryStorage: true,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("engine: consumer %s on %s: %w", o.Consumer, f.stream, err)
@@ -252,44 +262,36 @@ func (f *feeder) bind() (jetstream.Consumer, string, error) {
 }
 
 // feed pulls batches and hands them over, until halted (nil) or pulling
-// fails. A sensor with a backlog is taken fetchAhead batches at a time,
-// without waiting; an idle one is waited on with one long pull. Batches
-// are pulled only once the previous ones were taken by workers, so that a
-// sensor's backlog stays in its stream, where the ack wait does not run.
+// fails. One pull request at a time asks for up to fetchAhead batches and
+// stays open up to fetchWait; each batch is handed over as it arrives. A
+// sensor's backlog thus stays in its stream, where the ack wait does not
+// run, but for the few batches of the request in hand.
 func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
-	idle := false
 	for {
 		if f.ctx.Err() != nil {
 			return nil
 		}
-		var batch jetstream.MessageBatch
-		var err error
-		cancel := func() {}
-		if idle {
-			var ctx context.Context
-			ctx, cancel = context.WithTimeout(f.ctx, fetchWait)
-			batch, err = cons.Fetch(1, jetstream.FetchContext(ctx))
-		} else {
-			batch, err = cons.FetchNoWait(fetchAhead)
-		}
-		n := 0
+		ctx, cancel := context.WithTimeout(f.ctx, fetchWait)
+		batch, err := cons.Fetch(fetchAhead, jetstream.FetchContext(ctx))
 		if err == nil {
 			for msg := range batch.Messages() {
-				n++
 				if !f.hand(Input{Msg: msg, Sensor: f.sensor, Epoch: epoch}) {
+					// Halted: hand back what the request still brings.
 					cancel()
+					for rest := range batch.Messages() {
+						_ = rest.Nak()
+					}
 					return nil
 				}
 			}
 			err = batch.Error()
 		}
 		cancel()
-		idle = n == 0
 		switch {
 		case f.ctx.Err() != nil:
 			return nil
 		case err == nil, Recoverable(err), errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-			// Nothing within fetchWait, or a missed heartbeat: pull again.
+			// The request ended (full, or its time was up): pull again.
 		default:
 			return err
 		}
