@@ -67,7 +67,7 @@ func (f *Forwarder) Start(ctx context.Context) error {
 	}
 	f.inputs = engine.NewInputs(f.js, engine.InputOptions{
 		Consumer: f.consumer, Description: "cofswitch bench: raw forwarding baseline",
-		AckWait: engine.DefaultAckWait, MaxAckPending: f.maxAck, Log: f.log,
+		AckWait: engine.DefaultAckWait, MaxAckPending: f.maxAck, Log: f.log, MaxInFlight: max(1, f.workers/2),
 	})
 	f.inputs.Reconcile(f.table.Sensors())
 	return nil
@@ -83,6 +83,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		wg.Go(func() {
 			for in := range f.inputs.C() {
 				f.forward(in)
+				in.Done()
 			}
 		})
 	}

@@ -289,6 +289,12 @@ func (e *Engine) Start(_ context.Context) error {
 	e.inputs = NewInputs(e.js, InputOptions{
 		Consumer: e.o.consumer, Description: "cofswitch: switches sensor batches to peers",
 		AckWait: e.o.ackWait, MaxAckPending: e.o.maxAckPending, Throttled: e.stats.addThrottled, Log: e.log,
+		// All workers but one at most for one sensor: a sensor with a
+		// backlog still saturates the CPU on its own, and another
+		// sensor's batch finds a worker free rather than waiting for one
+		// of the flooder's to finish. (Half the workers cost a lone
+		// sensor 15% of its throughput.)
+		MaxInFlight: max(1, e.o.workers-1),
 	})
 	e.wg.Add(e.o.workers)
 	for range e.o.workers {
@@ -297,6 +303,7 @@ func (e *Engine) Start(_ context.Context) error {
 			w := e.newWorker()
 			for in := range e.inputs.C() {
 				w.handle(in)
+				in.Done()
 			}
 		}()
 	}

@@ -42,6 +42,16 @@ type Input struct {
 	// sequence, it names the batch for good (a recreated stream restarts
 	// its sequence).
 	Epoch string
+
+	done func()
+}
+
+// Done says the batch was handled (acked, naked or terminated): its
+// sensor may have another one in hand. Every Input must be Done once.
+func (in Input) Done() {
+	if in.done != nil {
+		in.done()
+	}
 }
 
 // InputOptions set how Inputs pulls.
@@ -50,6 +60,10 @@ type InputOptions struct {
 	Description   string
 	AckWait       time.Duration
 	MaxAckPending int
+	// MaxInFlight bounds the batches of one sensor handed over and not yet
+	// Done (0: no bound), so that a sensor with a backlog cannot take
+	// every worker: another sensor's batch finds one free.
+	MaxInFlight int
 	// Throttled, when set, is told how long a sensor's batch was held to
 	// its rate quota.
 	Throttled func(sensor string, d time.Duration)
@@ -118,6 +132,9 @@ func (in *Inputs) Reconcile(sensors []routing.Sensor) {
 			continue
 		}
 		f := &feeder{in: in, sensor: id, stream: routing.InStream(id), stop: make(chan struct{}), rated: make(chan struct{}, 1)}
+		if in.o.MaxInFlight > 0 {
+			f.inFlight = make(chan struct{}, in.o.MaxInFlight)
+		}
 		f.ctx, f.cancel = context.WithCancel(context.Background())
 		f.setRate(s.Rate)
 		in.feeders[id] = f
@@ -159,6 +176,8 @@ type feeder struct {
 	stopped bool
 	// rated wakes a batch held to the quota when the quota changes.
 	rated chan struct{}
+	// inFlight holds a token per batch handed over and not yet Done.
+	inFlight chan struct{}
 }
 
 // setRate sets the sensor's quota in bytes a second (0: none). The burst
@@ -301,15 +320,39 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 // hand waits for the sensor's quota, then for a worker. It reports false,
 // handing the batch back to the server, when the feeder is halted.
 func (f *feeder) hand(in Input) bool {
-	if f.wait(len(in.Msg.Data())) {
+	if f.wait(len(in.Msg.Data())) && f.acquire() {
+		if f.inFlight != nil {
+			in.done = f.release
+		}
 		select {
 		case f.in.c <- in:
 			return true
 		case <-f.stop:
+			f.release()
 		}
 	}
 	_ = in.Msg.Nak() // another process, or the next start, takes it
 	return false
+}
+
+// acquire waits until the sensor has fewer than MaxInFlight batches in
+// hand; false when the feeder is halted meanwhile.
+func (f *feeder) acquire() bool {
+	if f.inFlight == nil {
+		return true
+	}
+	select {
+	case f.inFlight <- struct{}{}:
+		return true
+	case <-f.stop:
+		return false
+	}
+}
+
+func (f *feeder) release() {
+	if f.inFlight != nil {
+		<-f.inFlight
+	}
 }
 
 // wait holds a batch of n bytes to the sensor's quota, looking again
