@@ -115,6 +115,10 @@ type Switch struct {
 	// is switched at that rate: its backlog waits in its own stream, and
 	// once that is full its publishes are refused.
 	SensorRate ByteSize `yaml:"sensor_rate"`
+	// MaxBatchesPerSensor bounds one sensor's batches in hand at once
+	// (0: half the workers): fewer keep other sensors' latency close to
+	// their own under a flood; more let a lone sensor use every worker.
+	MaxBatchesPerSensor int `yaml:"max_batches_per_sensor"`
 }
 
 // Sensor is a registered publisher.

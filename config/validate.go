@@ -98,6 +98,9 @@ func (c *Config) validate() []*Error {
 			}
 		}
 	}
+	if n := c.Switch.MaxBatchesPerSensor; n < 0 || n > c.Switch.Workers {
+		bad("switch.max_batches_per_sensor", "%d is not in 0..workers (%d)", n, c.Switch.Workers)
+	}
 	if c.Switch.SensorRate < 0 {
 		bad("switch.sensor_rate", "must not be negative")
 	}

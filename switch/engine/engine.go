@@ -60,6 +60,7 @@ type options struct {
 	maxOutput      int
 	outEnc         cof.Encoding
 	outAsInput     bool
+	perSensor      int
 	log            *slog.Logger
 }
 
@@ -173,6 +174,22 @@ func WithOutputAsInput() Option {
 	}
 }
 
+// WithMaxBatchesPerSensor bounds the batches of one sensor in hand at once
+// (at most the workers). Default: half the workers. Fewer keep another
+// sensor's latency close to its own under a flood (a victim's batch shares
+// the CPU with fewer of the flooder's); more let a lone sensor use every
+// worker (measured on 2 cores: half the workers cost a lone sensor about
+// 10% of its throughput and halved a victim's latency under a flood).
+func WithMaxBatchesPerSensor(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("%w: max batches per sensor %d", ErrInvalidOption, n)
+		}
+		o.perSensor = n
+		return nil
+	}
+}
+
 // WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
@@ -206,6 +223,7 @@ type Engine struct {
 // New returns an Engine over the connection nc, routing with table and
 // applying policies from pols. Options: WithConsumer, WithWorkers,
 // WithMaxAckPending, WithAckWait, WithMaxAttempts, WithPublishTimeout,
+// WithMaxBatchesPerSensor,
 // WithMaxOutputBytes, WithOutputEncoding, WithOutputAsInput, WithLogger.
 func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) (*Engine, error) {
 	o := options{
@@ -225,6 +243,11 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	}
 	if o.maxOutput == 0 {
 		o.maxOutput = DefaultMaxOutputBytes
+	}
+	if o.perSensor == 0 || o.perSensor > o.workers {
+		// Half the workers: another sensor's batch finds a worker free,
+		// and shares the CPU with fewer of a flooder's.
+		o.perSensor = max(1, o.workers/2)
 	}
 	if limit := int(nc.MaxPayload()) - outputHeadroom; o.maxOutput > limit {
 		o.maxOutput = max(limit, 1024)
@@ -289,12 +312,7 @@ func (e *Engine) Start(_ context.Context) error {
 	e.inputs = NewInputs(e.js, InputOptions{
 		Consumer: e.o.consumer, Description: "cofswitch: switches sensor batches to peers",
 		AckWait: e.o.ackWait, MaxAckPending: e.o.maxAckPending, Throttled: e.stats.addThrottled, Log: e.log,
-		// All workers but one at most for one sensor: a sensor with a
-		// backlog still saturates the CPU on its own, and another
-		// sensor's batch finds a worker free rather than waiting for one
-		// of the flooder's to finish. (Half the workers cost a lone
-		// sensor 15% of its throughput.)
-		MaxInFlight: max(1, e.o.workers-1),
+		MaxInFlight: e.o.perSensor,
 	})
 	e.wg.Add(e.o.workers)
 	for range e.o.workers {

@@ -164,6 +164,7 @@ func EngineOptions(c config.Switch, log *slog.Logger) []engine.Option {
 		engine.WithAckWait(time.Duration(c.AckWait)),
 		engine.WithMaxAttempts(c.MaxAttempts),
 		engine.WithPublishTimeout(time.Duration(c.PublishTimeout)),
+		engine.WithMaxBatchesPerSensor(c.MaxBatchesPerSensor),
 	}
 	switch c.OutputEncoding {
 	case "input":
