@@ -44,11 +44,13 @@ var rules = map[string]rule{
 	"switch/engine":   {may: []string{"cof", "routing", "policy"}},
 	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "switch/engine"}},
 	"switch/demo":     {may: []string{"cof", "routing", "config", "switch/engine"}},
-	"sensor/...":      {may: []string{"cof", "routing", "accounts", "bus"}},
-	"peers/...":       {may: []string{"cof", "routing", "accounts", "bus", "secretfile", "peers/..."}},
-	"bench":           {may: []string{"cof", "routing", "policy", "config", "gen", "bus", "switch/..."}},
-	"cmd/...":         {may: []string{"..."}},
-	"integration":     {},
+	// Test support for the peer side: a feed as the switch leaves it.
+	"switch/exchange/exchangetest": {may: []string{"cof", "routing", "config", "bus/bustest", "switch/exchange"}},
+	"sensor/...":                   {may: []string{"cof", "routing", "accounts", "bus"}},
+	"peers/...":                    {may: []string{"cof", "routing", "accounts", "bus", "secretfile", "peers/..."}},
+	"bench":                        {may: []string{"cof", "routing", "policy", "config", "gen", "bus", "switch/..."}},
+	"cmd/...":                      {may: []string{"..."}},
+	"integration":                  {},
 }
 
 // ruleFor finds the rule of a package: its own, or the nearest "x/...".

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,41 +11,19 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/peers/feed"
 	"github.com/cofswitch/cofswitch/routing"
-	"github.com/cofswitch/cofswitch/switch/exchange"
+	"github.com/cofswitch/cofswitch/switch/exchange/exchangetest"
 )
 
 // peerFeed starts a server with peer p's stream and consumer, holding n
 // batches of per records in encoding enc, as the switch writes them.
 func peerFeed(t *testing.T, n, per int, enc cof.Encoding) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	_, nc, js := bustest.Server(t)
-	cfg, err := config.Parse("t.yaml", []byte("peers:\n  - {id: p, subscriptions: [{sensors: ['*']}]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exchange.EnsureStreams(t.Context(), js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	codec, _ := cof.NewCodec()
-	defer codec.Close()
+	nc, js := exchangetest.PeerFeed(t)
 	for i := range n {
-		var body []byte
-		for j := range per {
-			body = fmt.Appendf(body, `{"rrname":"b%d-r%d.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2}`+"\n", i, j)
-		}
-		m := nats.NewMsg(routing.OutSubject("p"))
-		m.Data, _ = codec.Compress(nil, body, enc)
-		if enc != cof.Identity {
-			m.Header.Set("Content-Encoding", string(enc))
-		}
-		if _, err := js.PublishMsg(t.Context(), m); err != nil {
-			t.Fatal(err)
-		}
+		exchangetest.Store(t, js, exchangetest.Batch(i, per), enc, nil)
 	}
 	return nc, js
 }

@@ -18,53 +18,25 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/peers/sink"
-	"github.com/cofswitch/cofswitch/routing"
-	"github.com/cofswitch/cofswitch/switch/exchange"
+	"github.com/cofswitch/cofswitch/switch/exchange/exchangetest"
 )
 
 // peerStream starts a server with one peer's stream and its consumer, and
 // fills the stream with n batches of per records, as the switch would.
 func peerStream(t *testing.T, n, per int) jetstream.Consumer {
 	t.Helper()
-	_, _, js := bustest.Server(t)
-	cfg, err := config.Parse("t.yaml", []byte("peers:\n  - {id: p, subscriptions: [{sensors: ['*']}]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exchange.EnsureStreams(t.Context(), js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	codec, _ := cof.NewCodec()
-	defer codec.Close()
+	_, js := exchangetest.PeerFeed(t)
+	hdr := map[string]string{"Cofswitch-Records": fmt.Sprint(per), "Cofswitch-TLP": "TLP:AMBER"}
 	for i := range n {
-		var body []byte
-		for j := range per {
-			body = fmt.Appendf(body, `{"rrname":"b%d-r%d.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2}`+"\n", i, j)
-		}
-		data, _ := codec.Compress(nil, body, cof.Zstd)
-		m := nats.NewMsg(routing.OutSubject("p"))
-		m.Data = data
-		m.Header.Set("Content-Encoding", "zstd")
-		m.Header.Set("Cofswitch-Records", fmt.Sprint(per))
-		m.Header.Set("Cofswitch-TLP", "TLP:AMBER")
-		if _, err := js.PublishMsg(t.Context(), m); err != nil {
-			t.Fatal(err)
-		}
+		exchangetest.Store(t, js, exchangetest.Batch(i, per), cof.Zstd, hdr)
 	}
-	cons, err := js.Consumer(t.Context(), routing.PeerStream("p"), routing.PeerConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cons
+	return exchangetest.Consumer(t, js)
 }
 
 func run(t *testing.T, r *sink.Runner, done func() bool) {

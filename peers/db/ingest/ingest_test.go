@@ -9,13 +9,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/peers/db"
 	"github.com/cofswitch/cofswitch/peers/db/ingest"
 	"github.com/cofswitch/cofswitch/routing"
-	"github.com/cofswitch/cofswitch/switch/exchange"
+	"github.com/cofswitch/cofswitch/switch/exchange/exchangetest"
 )
 
 // feedOf starts a server with peer p's stream holding n batches of per
@@ -23,39 +21,22 @@ import (
 // one undecodable batch.
 func feedOf(t *testing.T, n, per int) (jetstream.JetStream, jetstream.Consumer) {
 	t.Helper()
-	_, _, js := bustest.Server(t)
-	cfg, err := config.Parse("t.yaml", []byte("peers:\n  - {id: p, subscriptions: [{sensors: ['*']}]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exchange.EnsureStreams(t.Context(), js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	codec, _ := cof.NewCodec()
-	defer codec.Close()
-	pub := func(data []byte, enc cof.Encoding) {
-		m := nats.NewMsg(routing.OutSubject("p"))
-		m.Data = data
-		m.Header.Set("Content-Encoding", string(enc))
-		if _, err := js.PublishMsg(t.Context(), m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, js := exchangetest.PeerFeed(t)
 	for i := range n {
 		var body []byte
 		for j := range per {
 			body = fmt.Appendf(body, `{"rrname":"r%d.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":%d,"time_last":%d,"count":1}`+"\n",
 				(i/2)*per+j, 100+i, 200+i)
 		}
-		data, _ := codec.Compress(nil, body, cof.S2)
-		pub(data, cof.S2)
+		exchangetest.Store(t, js, body, cof.S2, nil)
 	}
-	pub([]byte("garbage"), cof.Zstd)
-	cons, err := js.Consumer(t.Context(), routing.PeerStream("p"), routing.PeerConsumer)
-	if err != nil {
+	m := nats.NewMsg(routing.OutSubject("p"))
+	m.Data = []byte("garbage")
+	m.Header.Set("Content-Encoding", "zstd")
+	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
-	return js, cons
+	return js, exchangetest.Consumer(t, js)
 }
 
 func TestIngester(t *testing.T) {
