@@ -75,90 +75,8 @@ func (c *Config) validate() []*Error {
 		bad("streams.duplicate_window", "%v is shorter than the %v a batch may be retried for (ack_wait + max_attempts x (publish_timeout + 30s)): retries could duplicate deliveries", w, span)
 	}
 
-	sensors := map[string]bool{}
-	for i, s := range c.Sensors {
-		p := "sensors[" + strconv.Itoa(i) + "]"
-		if err := routing.ValidateID("sensor", s.ID, false); err != nil {
-			bad(p+".id", "%v", err)
-		} else if sensors[s.ID] {
-			bad(p+".id", "sensor %q is defined twice", s.ID)
-		}
-		sensors[s.ID] = true
-		checkOrg(p+".organisation", s.Organisation, bad)
-		if s.NKey != "" && !nkeys.IsValidPublicUserKey(s.NKey) {
-			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
-		}
-		s.Stream.check(p+".stream", bad)
-		if s.Rate < 0 {
-			bad(p+".rate", "must not be negative")
-		}
-		for j, r := range s.Relays {
-			if err := routing.ValidateID("relayed sensor", r, false); err != nil {
-				bad(p+".relays["+strconv.Itoa(j)+"]", "%v", err)
-			}
-		}
-	}
-	if n := c.Switch.MaxBatchesPerSensor; n < 0 || n > c.Switch.Workers {
-		bad("switch.max_batches_per_sensor", "%d is not in 0..workers (%d)", n, c.Switch.Workers)
-	}
-	if c.Switch.SensorRate < 0 {
-		bad("switch.sensor_rate", "must not be negative")
-	}
-	// No sensor's dead letters may evict another's: the DLQ's byte limit,
-	// if any, must hold every sensor's share.
-	if d := c.Streams.DLQ; d.MaxBytes > 0 {
-		if d.MaxMsgsPerSubject <= 0 {
-			bad("streams.dlq.max_msgs_per_subject", "must be set with streams.dlq.max_bytes, or one sensor's dead letters could evict another's")
-		} else if need := int64(len(c.Sensors)) * d.MaxMsgsPerSubject * MaxMessageBytes; int64(d.MaxBytes) < need {
-			bad("streams.dlq.max_bytes", "%d bytes cannot hold every sensor's share (%d sensors x %d messages x 1 MiB = %d): one sensor's dead letters could evict another's; raise it or leave it unset",
-				int64(d.MaxBytes), len(c.Sensors), d.MaxMsgsPerSubject, need)
-		}
-	}
-	peers := map[string]bool{}
-	for i, pe := range c.Peers {
-		p := "peers[" + strconv.Itoa(i) + "]"
-		if err := routing.ValidateID("peer", pe.ID, true); err != nil {
-			bad(p+".id", "%v", err)
-		} else if peers[pe.ID] {
-			bad(p+".id", "peer %q is defined twice", pe.ID)
-		}
-		peers[pe.ID] = true
-		checkOrg(p+".organisation", pe.Organisation, bad)
-		if pe.NKey != "" && !nkeys.IsValidPublicUserKey(pe.NKey) {
-			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
-		}
-		for j, cn := range pe.Consumers {
-			if err := routing.ValidateID("consumer", cn, true); err != nil {
-				bad(p+".consumers["+strconv.Itoa(j)+"]", "%v", err)
-			}
-		}
-		pe.Stream.check(p+".stream", bad)
-		if len(pe.Subscriptions) == 0 {
-			bad(p+".subscriptions", "peer %q subscribes to nothing", pe.ID)
-		}
-		for j, sub := range pe.Subscriptions {
-			sp := p + ".subscriptions[" + strconv.Itoa(j) + "]"
-			if len(sub.Sensors) == 0 {
-				bad(sp+".sensors", "no sensors (use [\"*\"] for all)")
-			}
-			for k, pat := range sub.Sensors {
-				if pat == "" {
-					bad(sp+".sensors["+strconv.Itoa(k)+"]", "empty pattern")
-				}
-			}
-			spec, known := c.Policies[sub.Policy]
-			if !known && sub.Policy != PassPolicy {
-				bad(sp+".policy", "unknown policy %q (define it under policies, or use the built-in %q)", sub.Policy, PassPolicy)
-			}
-			tlp, err := policy.ParseTLP(sub.TLP)
-			if err != nil {
-				bad(sp+".tlp", "%v", err)
-			}
-			if c.Switch.RequireTLP && tlp == "" && (spec == nil || spec.TLP == "") {
-				bad(sp+".tlp", "no TLP label (switch.require_tlp is set): label the subscription or its policy")
-			}
-		}
-	}
+	c.validateSensors(bad)
+	c.validatePeers(bad)
 	for name, spec := range c.Policies {
 		if spec == nil {
 			bad("policies."+name, "empty policy (write {} for one that delivers everything)")
@@ -244,4 +162,98 @@ func mapValue(n *yaml.Node, key string) (*yaml.Node, *yaml.Node) {
 		}
 	}
 	return nil, nil
+}
+
+// validateSensors checks the sensors' ids, keys, limits and relays, and
+// that no sensor's dead letters can evict another's.
+func (c *Config) validateSensors(bad func(string, string, ...any)) {
+	sensors := map[string]bool{}
+	for i, s := range c.Sensors {
+		p := "sensors[" + strconv.Itoa(i) + "]"
+		if err := routing.ValidateID("sensor", s.ID, false); err != nil {
+			bad(p+".id", "%v", err)
+		} else if sensors[s.ID] {
+			bad(p+".id", "sensor %q is defined twice", s.ID)
+		}
+		sensors[s.ID] = true
+		checkOrg(p+".organisation", s.Organisation, bad)
+		if s.NKey != "" && !nkeys.IsValidPublicUserKey(s.NKey) {
+			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
+		}
+		s.Stream.check(p+".stream", bad)
+		if s.Rate < 0 {
+			bad(p+".rate", "must not be negative")
+		}
+		for j, r := range s.Relays {
+			if err := routing.ValidateID("relayed sensor", r, false); err != nil {
+				bad(p+".relays["+strconv.Itoa(j)+"]", "%v", err)
+			}
+		}
+	}
+	if n := c.Switch.MaxBatchesPerSensor; n < 0 || n > c.Switch.Workers {
+		bad("switch.max_batches_per_sensor", "%d is not in 0..workers (%d)", n, c.Switch.Workers)
+	}
+	if c.Switch.SensorRate < 0 {
+		bad("switch.sensor_rate", "must not be negative")
+	}
+	// No sensor's dead letters may evict another's: the DLQ's byte limit,
+	// if any, must hold every sensor's share.
+	if d := c.Streams.DLQ; d.MaxBytes > 0 {
+		if d.MaxMsgsPerSubject <= 0 {
+			bad("streams.dlq.max_msgs_per_subject", "must be set with streams.dlq.max_bytes, or one sensor's dead letters could evict another's")
+		} else if need := int64(len(c.Sensors)) * d.MaxMsgsPerSubject * MaxMessageBytes; int64(d.MaxBytes) < need {
+			bad("streams.dlq.max_bytes", "%d bytes cannot hold every sensor's share (%d sensors x %d messages x 1 MiB = %d): one sensor's dead letters could evict another's; raise it or leave it unset",
+				int64(d.MaxBytes), len(c.Sensors), d.MaxMsgsPerSubject, need)
+		}
+	}
+}
+
+// validatePeers checks the peers' ids, keys, consumers, limits and
+// subscriptions.
+func (c *Config) validatePeers(bad func(string, string, ...any)) {
+	peers := map[string]bool{}
+	for i, pe := range c.Peers {
+		p := "peers[" + strconv.Itoa(i) + "]"
+		if err := routing.ValidateID("peer", pe.ID, true); err != nil {
+			bad(p+".id", "%v", err)
+		} else if peers[pe.ID] {
+			bad(p+".id", "peer %q is defined twice", pe.ID)
+		}
+		peers[pe.ID] = true
+		checkOrg(p+".organisation", pe.Organisation, bad)
+		if pe.NKey != "" && !nkeys.IsValidPublicUserKey(pe.NKey) {
+			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
+		}
+		for j, cn := range pe.Consumers {
+			if err := routing.ValidateID("consumer", cn, true); err != nil {
+				bad(p+".consumers["+strconv.Itoa(j)+"]", "%v", err)
+			}
+		}
+		pe.Stream.check(p+".stream", bad)
+		if len(pe.Subscriptions) == 0 {
+			bad(p+".subscriptions", "peer %q subscribes to nothing", pe.ID)
+		}
+		for j, sub := range pe.Subscriptions {
+			sp := p + ".subscriptions[" + strconv.Itoa(j) + "]"
+			if len(sub.Sensors) == 0 {
+				bad(sp+".sensors", "no sensors (use [\"*\"] for all)")
+			}
+			for k, pat := range sub.Sensors {
+				if pat == "" {
+					bad(sp+".sensors["+strconv.Itoa(k)+"]", "empty pattern")
+				}
+			}
+			spec, known := c.Policies[sub.Policy]
+			if !known && sub.Policy != PassPolicy {
+				bad(sp+".policy", "unknown policy %q (define it under policies, or use the built-in %q)", sub.Policy, PassPolicy)
+			}
+			tlp, err := policy.ParseTLP(sub.TLP)
+			if err != nil {
+				bad(sp+".tlp", "%v", err)
+			}
+			if c.Switch.RequireTLP && tlp == "" && (spec == nil || spec.TLP == "") {
+				bad(sp+".tlp", "no TLP label (switch.require_tlp is set): label the subscription or its policy")
+			}
+		}
+	}
 }
