@@ -28,6 +28,7 @@ package accounts
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,25 +207,25 @@ func ServerConfig(sensors []config.Sensor, peers []config.Peer, o ServerOptions)
 		w("      %s\n", e)
 	}
 	w("    ]\n  }\n")
-	names := make([]string, 0, len(orgs))
-	for n := range orgs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		a := orgs[n]
-		w("  %s {\n    %s\n    users: [\n", q(n), accountLimits)
-		for _, u := range a.users {
-			w("      %s\n", u)
-		}
-		w("    ]\n    imports: [\n")
-		for _, i := range a.imports {
-			w("      %s\n", i)
-		}
-		w("    ]\n  }\n")
-	}
+	writeOrgAccounts(&b, orgs)
 	w("}\n")
 	return b.String(), nil
+}
+
+// writeOrgAccounts renders the identities' accounts, by name.
+func writeOrgAccounts(b *strings.Builder, orgs map[string]*orgAccount) {
+	for _, n := range slices.Sorted(maps.Keys(orgs)) {
+		a := orgs[n]
+		fmt.Fprintf(b, "  %s {\n    %s\n    users: [\n", q(n), accountLimits)
+		for _, u := range a.users {
+			fmt.Fprintf(b, "      %s\n", u)
+		}
+		b.WriteString("    ]\n    imports: [\n")
+		for _, i := range a.imports {
+			fmt.Fprintf(b, "      %s\n", i)
+		}
+		b.WriteString("    ]\n  }\n")
+	}
 }
 
 // TLSConfig renders the tls block of a server configuration, or "".
