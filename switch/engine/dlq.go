@@ -98,13 +98,10 @@ func appendDeadLine(dst []byte, line int, err error, sensor string, seq uint64, 
 // it is, with the reason in headers, then acks it.
 func (w *worker) deadLetterWhole(ctx context.Context, in Input, seq uint64, delivered int, kind string, cause error) {
 	msg := in.Msg
-	// %00 is the token of no registrable sensor (ids hold no control
-	// characters), so unreadable subjects cannot mix with a real sensor.
-	sensorTok := "%00"
-	if s, err := routing.SensorOf(msg.Subject()); err == nil {
-		sensorTok = routing.EscapeToken(s)
-	}
-	m := nats.NewMsg(routing.DLQPrefix + sensorTok)
+	// The batch is the sensor's whose stream held it, whatever its subject
+	// says (a reply the sensor redirected into its own input has another):
+	// its dead letters count against that sensor's share alone.
+	m := nats.NewMsg(routing.DLQSubject(in.Sensor))
 	m.Data = msg.Data()
 	// Only the encoding is kept of the sender's headers: its Nats-*
 	// headers could make the DLQ refuse the message, and its Cofswitch-*

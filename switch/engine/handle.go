@@ -90,8 +90,9 @@ func (w *worker) handle(in Input) {
 		return
 	}
 	if _, ok := reg.table.Sensor(sensor); !ok {
-		// Removed by a reload while in hand: its feeder is stopping.
-		_ = msg.Nak()
+		// Removed by a reload while in hand: its feeder is stopping, and
+		// its open pull request must end before the batch is offered again.
+		_ = msg.NakWithDelay(handBack)
 		return
 	}
 	enc, err := cof.ParseEncoding(msg.Headers().Get(HeaderEncoding))

@@ -27,6 +27,11 @@ const (
 	// costs one request per fetchWait. Up to 10 s, the client asks for no
 	// idle heartbeats, which a thousand idle sensors would pay for.
 	fetchWait = 10 * time.Second
+	// handBack delays a batch handed back by a halted feeder past the end
+	// of its open pull request: the server would otherwise deliver it at
+	// once to that request, which nobody reads any more, and it would wait
+	// out the ack wait.
+	handBack = fetchWait + time.Second
 	// fetchAhead is how many batches one pull request may bring: a sensor
 	// with a backlog gets them at once, a quiet one as they come, each
 	// handed to the workers as it arrives, one at a time, each sensor
@@ -298,7 +303,7 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 					// Halted: hand back what the request still brings.
 					cancel()
 					for rest := range batch.Messages() {
-						_ = rest.Nak()
+						_ = rest.NakWithDelay(handBack)
 					}
 					return nil
 				}
@@ -331,7 +336,7 @@ func (f *feeder) hand(in Input) bool {
 			f.release()
 		}
 	}
-	_ = in.Msg.Nak() // another process, or the next start, takes it
+	_ = in.Msg.NakWithDelay(handBack) // another process, or the next start, takes it
 	return false
 }
 

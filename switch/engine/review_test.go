@@ -66,14 +66,15 @@ func TestReviewInputsLifecycle(t *testing.T) {
 		t.Fatal("Done blocked after the sensor was removed")
 	}
 	_ = first.Msg.Ack()
-	// Added again: the two others come (handed back by the halted feeder).
+	// Added again: the two others come, handed back by the halted feeder
+	// with a delay past the end of its open pull request (11 s).
 	in.Reconcile([]routing.Sensor{a, b})
 	seen := map[uint64]int{}
 	for i := range 2 {
 		var got engine.Input
 		select {
 		case got = <-in.C():
-		case <-time.After(10 * time.Second):
+		case <-time.After(20 * time.Second):
 			st, _ := x.js.Stream(t.Context(), routing.InStream(a.ID))
 			c, _ := st.Consumer(t.Context(), "rv")
 			ci, _ := c.Info(t.Context())
