@@ -172,6 +172,20 @@ func TestTransforms(t *testing.T) {
 			want: `{"rrname":"a.example","rrtype":"A","rdata":["8.8.8.0","1.2.3.0"],"time_first":1,"time_last":2}`,
 		},
 		{
+			// A set stays a set: the duplicates truncation makes are
+			// dropped (they would also count the hosts behind the prefix).
+			name: "truncation keeps an rdata set",
+			spec: TransformSpec{TruncateIP: &TruncateSpec{IPv4: 24, IPv6: 48}},
+			in:   `{"rrname":"a.example","rrtype":"A","rdata":["93.184.216.34","93.184.216.35","1.2.3.4","93.184.216.1"],"time_first":1,"time_last":2}`,
+			want: `{"rrname":"a.example","rrtype":"A","rdata":["93.184.216.0","1.2.3.0"],"time_first":1,"time_last":2}`,
+		},
+		{
+			name: "truncation keeps an AAAA set",
+			spec: TransformSpec{TruncateIP: &TruncateSpec{IPv4: 24, IPv6: 48}},
+			in:   `{"rrname":"a.example","rrtype":"AAAA","rdata":["2606:4700:1234:5678::1","2606:4700:1234:9999::2"],"time_first":1,"time_last":2}`,
+			want: `{"rrname":"a.example","rrtype":"AAAA","rdata":["2606:4700:1234::"],"time_first":1,"time_last":2}`,
+		},
+		{
 			name: "truncate AAAA",
 			spec: TransformSpec{TruncateIP: &TruncateSpec{IPv4: 24, IPv6: 48}},
 			in:   `{"rrname":"a.example","rrtype":"AAAA","rdata":"2606:4700:1234:5678::1","time_first":1,"time_last":2}`,

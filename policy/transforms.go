@@ -88,7 +88,7 @@ func (m addrMapper) apply(r *cof.Record, s *Scratch) {
 			}
 		}
 		if changed {
-			r.RData, r.Addrs = s.rdata, s.addrs
+			r.RData, r.Addrs = dedupe(s.rdata, s.addrs)
 		}
 	case cof.TypePTR:
 		if p, ok := parseReverse(r.RRName); ok {
@@ -98,6 +98,22 @@ func (m addrMapper) apply(r *cof.Record, s *Scratch) {
 			}
 		}
 	}
+}
+
+// dedupe drops repeated addresses, keeping the first of each in order: an
+// rdata set stays a set after truncation (["93.184.216.0",
+// "93.184.216.0"] would also tell how many hosts stood behind the prefix).
+// rdata and addrs are parallel and owned by the caller's scratch.
+func dedupe(rdata []string, addrs []netip.Addr) ([]string, []netip.Addr) {
+	n := 0
+	for i := range rdata {
+		if slices.Contains(addrs[:n], addrs[i]) {
+			continue
+		}
+		rdata[n], addrs[n] = rdata[i], addrs[i]
+		n++
+	}
+	return rdata[:n], addrs[:n]
 }
 
 func reverseNameOf(p netip.Prefix) string {
