@@ -127,3 +127,26 @@ func TestExampleConfig(t *testing.T) {
 		t.Error("the example shows no peers or no policies")
 	}
 }
+
+// TestKeepFieldsFromYAML: "keep_fields: []" is an empty allow-list, not an
+// absent one.
+func TestKeepFieldsFromYAML(t *testing.T) {
+	c, err := Parse("k.yaml", []byte(`
+policies:
+  strict: {transforms: {keep_fields: []}}
+  some: {transforms: {keep_fields: [seen_by]}}
+  none: {}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.Policies["strict"].Transforms.KeepFields; k == nil || len(*k) != 0 {
+		t.Errorf("keep_fields: [] read as %v", k)
+	}
+	if k := c.Policies["some"].Transforms.KeepFields; k == nil || len(*k) != 1 {
+		t.Errorf("keep_fields: [seen_by] read as %v", k)
+	}
+	if c.Policies["none"].Transforms.KeepFields != nil {
+		t.Error("an absent keep_fields read as set")
+	}
+}

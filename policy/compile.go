@@ -259,6 +259,9 @@ func compileTransforms(t *TransformSpec, env Env, errs *errList) []transform {
 		}
 		out = append(out, transform{"drop_fields", dropFields(slices.Clone(t.DropFields))})
 	}
+	if t.KeepFields != nil {
+		out = append(out, transform{"keep_fields", keepFields(slices.Clone(*t.KeepFields))})
+	}
 	if len(t.SetFields) > 0 {
 		vals := map[string]string{}
 		for k, v := range t.SetFields {

@@ -172,6 +172,18 @@ func TestTransforms(t *testing.T) {
 			want: `{"rrname":"a.example","rrtype":"A","rdata":["8.8.8.0","1.2.3.0"],"time_first":1,"time_last":2}`,
 		},
 		{
+			name: "keep_fields keeps the draft's fields and the listed ones",
+			spec: TransformSpec{KeepFields: &[]string{"seen_by"}},
+			in:   `{"rrname":"a.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2,"sensor_id":"s","origin":"o","client_ip":"10.1.2.3","seen_by":"x","nested":{"ip":"10.0.0.1"}}`,
+			want: `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2,"sensor_id":"s","origin":"o","seen_by":"x"}`,
+		},
+		{
+			name: "keep_fields: [] keeps the draft's fields only",
+			spec: TransformSpec{KeepFields: &[]string{}},
+			in:   `{"rrname":"a.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2,"count":3,"bailiwick":"example","client_ip":"10.1.2.3"}`,
+			want: `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2,"count":3,"bailiwick":"example"}`,
+		},
+		{
 			// A set stays a set: the duplicates truncation makes are
 			// dropped (they would also count the hosts behind the prefix).
 			name: "truncation keeps an rdata set",

@@ -51,6 +51,10 @@ type TransformSpec struct {
 	CoarsenTime        string            `yaml:"coarsen_time"`
 	BucketCount        []int64           `yaml:"bucket_count"`
 	DropFields         []string          `yaml:"drop_fields"`
+	// KeepFields, when set (even empty), keeps only the draft's fields and
+	// the additional fields it lists: every other additional field
+	// (client_ip, sensor_hostname, nested objects) is dropped.
+	KeepFields *[]string `yaml:"keep_fields"`
 	SetFields          map[string]string `yaml:"set_fields"`
 }
 

@@ -277,6 +277,17 @@ func dropFields(names []string) func(r *cof.Record, _ *Scratch) {
 	}
 }
 
+// keepFields drops every additional field (those the draft does not
+// define) but the ones named: an allow-list, so that a field a sensor adds
+// tomorrow does not reach a peer unless a policy says so.
+func keepFields(names []string) func(r *cof.Record, _ *Scratch) {
+	return func(r *cof.Record, _ *Scratch) {
+		if slices.ContainsFunc(r.Extra, func(f cof.Field) bool { return !slices.Contains(names, f.Name) }) {
+			r.Extra = slices.DeleteFunc(slices.Clone(r.Extra), func(f cof.Field) bool { return !slices.Contains(names, f.Name) })
+		}
+	}
+}
+
 // setFields sets string fields: origin, sensor_id, bailiwick (given in
 // canonical form), or an additional field holding a JSON string.
 func setFields(values map[string]string) func(r *cof.Record, _ *Scratch) {
