@@ -44,18 +44,18 @@ type FilterSpec struct {
 
 // TransformSpec lists the transforms of a policy. Unset ones do not run.
 type TransformSpec struct {
-	PseudonymiseSensor *PseudonymSpec    `yaml:"pseudonymise_sensor"`
-	TruncateIP         *TruncateSpec     `yaml:"truncate_ip"`
-	CryptoPAn          *KeySpec          `yaml:"cryptopan"`
-	HashLabels         *KeySpec          `yaml:"hash_labels"`
-	CoarsenTime        string            `yaml:"coarsen_time"`
-	BucketCount        []int64           `yaml:"bucket_count"`
-	DropFields         []string          `yaml:"drop_fields"`
+	PseudonymiseSensor *PseudonymSpec `yaml:"pseudonymise_sensor"`
+	TruncateIP         *TruncateSpec  `yaml:"truncate_ip"`
+	CryptoPAn          *KeySpec       `yaml:"cryptopan"`
+	HashLabels         *KeySpec       `yaml:"hash_labels"`
+	CoarsenTime        string         `yaml:"coarsen_time"`
+	BucketCount        []int64        `yaml:"bucket_count"`
+	DropFields         []string       `yaml:"drop_fields"`
 	// KeepFields, when set (even empty), keeps only the draft's fields and
 	// the additional fields it lists: every other additional field
 	// (client_ip, sensor_hostname, nested objects) is dropped.
-	KeepFields *[]string `yaml:"keep_fields"`
-	SetFields          map[string]string `yaml:"set_fields"`
+	KeepFields *[]string         `yaml:"keep_fields"`
+	SetFields  map[string]string `yaml:"set_fields"`
 }
 
 // KeySpec names where a secret key is read from: a file or an environment
