@@ -214,17 +214,3 @@ func TestTailDirect(t *testing.T) {
 		t.Fatalf("a stream without direct get: %v", err)
 	}
 }
-
-func TestTailDirectUndecodable(t *testing.T) {
-	_, js := peerFeed(t, 0, 0, cof.S2)
-	m := nats.NewMsg(routing.OutSubject("p"))
-	m.Data = []byte("not zstd at all")
-	m.Header.Set("Content-Encoding", "zstd")
-	if _, err := js.PublishMsg(t.Context(), m); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if _, err := feed.Tail(t.Context(), js, "p", feed.TailOptions{Direct: true, FromStart: true, Idle: time.Second}, &out); !errors.Is(err, feed.ErrUndecodable) {
-		t.Fatalf("err = %v, want ErrUndecodable", err)
-	}
-}

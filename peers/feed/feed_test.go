@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -92,16 +93,23 @@ func TestTail(t *testing.T) {
 	}
 }
 
+// TestTailUndecodable: in both read modes (ordered consumer, direct get),
+// a delivery that cannot be decompressed is an ErrUndecodable.
 func TestTailUndecodable(t *testing.T) {
-	_, js := peerFeed(t, 0, 0, cof.S2)
-	m := nats.NewMsg(routing.OutSubject("p"))
-	m.Data = []byte("not zstd at all")
-	m.Header.Set("Content-Encoding", "zstd")
-	if _, err := js.PublishMsg(t.Context(), m); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if _, err := feed.Tail(t.Context(), js, "p", feed.TailOptions{FromStart: true, Idle: time.Second}, &out); !errors.Is(err, feed.ErrUndecodable) {
-		t.Fatalf("err = %v, want ErrUndecodable", err)
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
+			_, js := peerFeed(t, 0, 0, cof.S2)
+			m := nats.NewMsg(routing.OutSubject("p"))
+			m.Data = []byte("not zstd at all")
+			m.Header.Set("Content-Encoding", "zstd")
+			if _, err := js.PublishMsg(t.Context(), m); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			o := feed.TailOptions{Direct: direct, FromStart: true, Idle: time.Second}
+			if _, err := feed.Tail(t.Context(), js, "p", o, &out); !errors.Is(err, feed.ErrUndecodable) {
+				t.Fatalf("err = %v, want ErrUndecodable", err)
+			}
+		})
 	}
 }
