@@ -41,7 +41,19 @@ type Compiled struct {
 	include    []criterion
 	exclude    []criterion
 	transforms []transform
+	release    time.Duration // outputs held to the end of their bucket; 0: not held
+	version    string
 }
+
+// Version identifies the policy's rules: the first 12 hex digits of the
+// SHA-256 of its name and specification (not of its keys). A peer sees it
+// in the Cofswitch-Policy-Version header, and only its own policies'.
+func (c *Compiled) Version() string { return c.version }
+
+// Release is how long outputs are held: the switch releases a record
+// when the bucket of coarsen_time in which it handled it ends, so that the
+// moment of delivery tells no more than the bucket. 0: at once.
+func (c *Compiled) Release() time.Duration { return c.release }
 
 // Name returns the policy's name.
 func (c *Compiled) Name() string { return c.name }
@@ -178,7 +190,8 @@ func Compile(name string, s *Spec, env Env) (*Compiled, error) {
 	}
 	c.include = compileFilter("include", s.Include, now, errs)
 	c.exclude = compileFilter("exclude", s.Exclude, now, errs)
-	c.transforms = compileTransforms(&s.Transforms, env, errs)
+	c.transforms = compileTransforms(c, &s.Transforms, env, errs)
+	c.version = specVersion(name, s)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -186,7 +199,7 @@ func Compile(name string, s *Spec, env Env) (*Compiled, error) {
 }
 
 // The transforms, in the order they run. Documented in the package README.
-func compileTransforms(t *TransformSpec, env Env, errs *errList) []transform {
+func compileTransforms(c *Compiled, t *TransformSpec, env Env, errs *errList) []transform {
 	var out []transform
 	if p := t.PseudonymiseSensor; p != nil {
 		key := readKey(KeySpec{KeyFile: p.KeyFile, KeyEnv: p.KeyEnv}, env, "transforms.pseudonymise_sensor", 16, 0, errs)
@@ -236,13 +249,9 @@ func compileTransforms(t *TransformSpec, env Env, errs *errList) []transform {
 		h := &labelHasher{key: key, cache: newStringCache(labelCacheSize), names: newStringCache(nameCacheSize)}
 		out = append(out, transform{"hash_labels", h.apply})
 	}
-	if t.CoarsenTime != "" {
-		d, err := parseDuration(t.CoarsenTime)
-		if err != nil || d < time.Second || d%time.Second != 0 {
-			errs.add("transforms.coarsen_time", "bad duration %q (want whole seconds, e.g. 1h)", t.CoarsenTime)
-		} else {
-			out = append(out, transform{"coarsen_time", coarsen(int64(d / time.Second))})
-		}
+	if tr, hold, ok := compileCoarsen(t, errs); ok {
+		out = append(out, tr)
+		c.release = hold
 	}
 	if len(t.BucketCount) > 0 {
 		b := t.BucketCount

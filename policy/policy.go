@@ -11,6 +11,7 @@ package policy
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
 )
@@ -31,6 +32,10 @@ type Policy interface {
 	Explain(r *cof.Record) Explanation
 	// TLP is the default label of subscriptions using the policy.
 	TLP() TLP
+	// Version identifies the policy's own rules, for the peer's headers.
+	Version() string
+	// Release is how long outputs are held before delivery (0: none).
+	Release() time.Duration
 }
 
 // Pass is the policy that delivers every record as it is.
@@ -49,6 +54,12 @@ func (Pass) Explain(r *cof.Record) Explanation {
 
 // TLP is empty: pass carries no label of its own.
 func (Pass) TLP() TLP { return "" }
+
+// Version is "pass": the built-in policy has no rules to version.
+func (Pass) Version() string { return PassName }
+
+// Release is 0: pass delivers at once.
+func (Pass) Release() time.Duration { return 0 }
 
 // Set is an immutable, versioned set of named policies.
 type Set struct {

@@ -145,7 +145,7 @@ func TestExplainNamesTheRule(t *testing.T) {
 		{record("nas.lan", "A", "8.8.8.8"), "exclude.zones", ""},
 		{record("a.example", "A", "192.168.1.1"), "exclude.rdata_cidrs", ""},
 		{record("a.example", "A", "8.8.8.8"), "", "truncate_ip coarsen_time"},
-		{`{"rrname":"a.example","rrtype":"A","rdata":"8.8.8.0","time_first":3600,"time_last":7200}`, "", ""},
+		{`{"rrname":"a.example","rrtype":"A","rdata":"8.8.8.0","time_first":3600,"time_last":7200}`, "", "coarsen_time"}, // 8.8.8.0 is already a /24
 	}
 	for _, tt := range tests {
 		e := c.Explain(rec(t, tt.line))
@@ -234,10 +234,28 @@ func TestTransforms(t *testing.T) {
 			want: `{"rrname":"a","rrtype":"A","rdata":["8.8.8.8"],"time_first":1699999200,"time_last":1700006400,"zone_time_first":7200,"zone_time_last":10800}`,
 		},
 		{
-			name: "coarsen keeps aligned times",
+			name: "coarsen widens a last time on a boundary to its whole bucket",
 			spec: TransformSpec{CoarsenTime: "1h"},
 			in:   `{"rrname":"a","rrtype":"A","rdata":"8.8.8.8","time_first":3600,"time_last":7200}`,
-			want: `{"rrname":"a","rrtype":"A","rdata":["8.8.8.8"],"time_first":3600,"time_last":7200}`,
+			want: `{"rrname":"a","rrtype":"A","rdata":["8.8.8.8"],"time_first":3600,"time_last":10800}`,
+		},
+		{
+			name: "coarsen widens a record seen once on a boundary",
+			spec: TransformSpec{CoarsenTime: "1h"},
+			in:   `{"rrname":"a","rrtype":"A","rdata":"8.8.8.8","time_first":7200,"time_last":7200}`,
+			want: `{"rrname":"a","rrtype":"A","rdata":["8.8.8.8"],"time_first":7200,"time_last":10800}`,
+		},
+		{
+			name: "coarsen drops time-like additional fields",
+			spec: TransformSpec{CoarsenTime: "1h"},
+			in:   `{"rrname":"a","rrtype":"A","rdata":"8.8.8.8","time_first":1,"time_last":2,"seen_at":"2026-11-30T10:11:12Z","event_ts":1764497472,"queryTime":5,"Timestamp":1,"rcode":"NOERROR"}`,
+			want: `{"rrname":"a","rrtype":"A","rdata":["8.8.8.8"],"time_first":0,"time_last":3600,"rcode":"NOERROR"}`,
+		},
+		{
+			name: "coarsen keeps a time-like field keep_fields names",
+			spec: TransformSpec{CoarsenTime: "1h", KeepFields: &[]string{"seen_at"}},
+			in:   `{"rrname":"a","rrtype":"A","rdata":"8.8.8.8","time_first":1,"time_last":2,"seen_at":"x","event_ts":1}`,
+			want: `{"rrname":"a","rrtype":"A","rdata":["8.8.8.8"],"time_first":0,"time_last":3600,"seen_at":"x"}`,
 		},
 		{
 			name: "bucket count",
@@ -406,7 +424,7 @@ func TestAddressTransformsKeepAddrs(t *testing.T) {
 }
 
 func TestTimeOrderHoldsAfterCoarsening(t *testing.T) {
-	for _, bucket := range []string{"1s", "7s", "1h", "1d", "30d"} {
+	for _, bucket := range []string{"1s", "8s", "1h", "1d", "30d"} {
 		c := mustCompile(t, &Spec{Transforms: TransformSpec{CoarsenTime: bucket}})
 		for _, pair := range [][2]int64{{0, 0}, {1, 1}, {59, 61}, {1700000000, 1700000000}, {1700000001, 1700000002}, {cof.MaxTime - 5, cof.MaxTime}} {
 			r := rec(t, fmt.Sprintf(`{"rrname":"a","rrtype":"A","rdata":"8.8.8.8","time_first":%d,"time_last":%d}`, pair[0], pair[1]))

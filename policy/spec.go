@@ -49,8 +49,12 @@ type TransformSpec struct {
 	CryptoPAn          *KeySpec       `yaml:"cryptopan"`
 	HashLabels         *KeySpec       `yaml:"hash_labels"`
 	CoarsenTime        string         `yaml:"coarsen_time"`
-	BucketCount        []int64        `yaml:"bucket_count"`
-	DropFields         []string       `yaml:"drop_fields"`
+	// Release says when records coarsened by CoarsenTime are delivered:
+	// bucket_end (the default: held until the bucket in which the switch
+	// handled them ends) or immediate (the delivery moment tells the time).
+	Release     string   `yaml:"release"`
+	BucketCount []int64  `yaml:"bucket_count"`
+	DropFields  []string `yaml:"drop_fields"`
 	// KeepFields, when set (even empty), keeps only the draft's fields and
 	// the additional fields it lists: every other additional field
 	// (client_ip, sensor_hostname, nested objects) is dropped.

@@ -206,27 +206,6 @@ func labelSuffix(n, s string) bool {
 	return len(n) > len(s) && n[len(n)-len(s)-1] == '.' && n[len(n)-len(s):] == s
 }
 
-// coarsen floors the first-seen and ceils the last-seen times to a bucket
-// of secs seconds, so that the interval only grows and first <= last
-// holds. The millisecond fields would betray the precision: they go.
-func coarsen(secs int64) func(r *cof.Record, _ *Scratch) {
-	floor := func(t int64) int64 { return t - t%secs }
-	ceil := func(t int64) int64 {
-		if t%secs == 0 {
-			return t
-		}
-		return min(t-t%secs+secs, cof.MaxTime)
-	}
-	return func(r *cof.Record, _ *Scratch) {
-		r.TimeFirst, r.TimeLast = floor(r.TimeFirst), ceil(r.TimeLast)
-		if r.Has&cof.HasZoneTimes != 0 {
-			r.ZoneTimeFirst, r.ZoneTimeLast = floor(r.ZoneTimeFirst), ceil(r.ZoneTimeLast)
-		}
-		r.Has &^= cof.HasTimeFirstMS | cof.HasTimeLastMS
-		r.TimeFirstMS, r.TimeLastMS = 0, 0
-	}
-}
-
 // bucketCount maps count to the largest boundary not above it (0 below
 // the first boundary). Boundaries are sorted and positive.
 func bucketCount(bounds []int64) func(r *cof.Record, _ *Scratch) {
