@@ -381,8 +381,16 @@ type measured struct {
 func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid int) (*measured, error) {
 	m := &measured{}
 	if spec.latency {
+		secret, err := exchange.Secret(e.cfg.Switch, "")
+		if err != nil {
+			return nil, err
+		}
+		traces, err := engine.NewTraceOpener(secret)
+		if err != nil {
+			return nil, err
+		}
 		for _, p := range e.cfg.Peers {
-			ob, err := observe(ctx, e.js, p.ID)
+			ob, err := observe(ctx, e.js, p.ID, traces)
 			if err != nil {
 				return nil, err
 			}

@@ -9,11 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // TypicalPolicies are the policies a benchmark peer can be given by name:
 // what CSIRT exchanges, research feeds and aggregation hubs ask for. Their
-// keys come from the file {{KEY}}, which the benchmark writes.
+// keys come from the file {{KEY}}, which the benchmark writes. Their
+// coarsened outputs are released at once (release: immediate): the
+// benchmark measures switching, and would otherwise wait for the hour.
 var TypicalPolicies = map[string]string{
 	// A CSIRT partner: no internal names or special-purpose addresses,
 	// sensors pseudonymised, addresses truncated, times to the hour.
@@ -22,13 +26,15 @@ var TypicalPolicies = map[string]string{
     transforms:
       pseudonymise_sensor: {key_file: {{KEY}}}
       truncate_ip: {ipv4: 24, ipv6: 48}
-      coarsen_time: 1h`,
+      coarsen_time: 1h
+      release: immediate`,
 	// A research feed: prefix-preserving address encryption, days.
 	"research": `
     exclude: {rdata_cidrs: [special-purpose]}
     transforms:
       cryptopan: {key_file: {{KEY}}}
-      coarsen_time: 1d`,
+      coarsen_time: 1d
+      release: immediate`,
 	// An aggregation hub: the common types only, no internal names.
 	"hub": `
     include: {rrtypes: [A, AAAA, CNAME, NS, MX]}
@@ -88,9 +94,15 @@ func exchangeYAML(dir string, sensors int, policies []string, output string) (st
 	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("bench: %w", err)
 	}
+	if _, err := exchange.LoadOrCreateSecret(filepath.Join(dir, "switch.secret")); err != nil {
+		return "", err
+	}
 	var b strings.Builder
+	// The trace header lets the observers join outputs to inputs; the
+	// secret that seals it is the benchmark's own.
+	fmt.Fprintf(&b, "switch:\n  trace: true\n  secret_file: %s\n", strconv.Quote(filepath.Join(dir, "switch.secret")))
 	if output != "" {
-		fmt.Fprintf(&b, "switch:\n  output_encoding: %s\n", output)
+		fmt.Fprintf(&b, "  output_encoding: %s\n", output)
 	}
 	// JetStream reserves each input stream's max_bytes on the disk: with
 	// many sensors, each gets a share of 16 GiB (at least 4 MiB, the

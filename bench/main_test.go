@@ -16,6 +16,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/switch/engine"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // childEnv makes this test binary the process under test, as
@@ -68,7 +69,12 @@ func testChild(args []string) int {
 		return 1
 	}
 	log := slog.New(slog.DiscardHandler)
-	opts := []engine.Option{engine.WithLogger(log), engine.WithWorkers(*workers)}
+	secret, err := exchange.Secret(cfg.Switch, *data)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	opts := []engine.Option{engine.WithLogger(log), engine.WithWorkers(*workers), engine.WithSecret(secret), engine.WithTrace()}
 	if err := ServeChild(ctx, args[1], nc, *url, cfg, opts, os.Stdout, log); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

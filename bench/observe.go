@@ -40,7 +40,10 @@ type observer struct {
 	bad    int // outputs without a readable input sequence
 }
 
-func observe(ctx context.Context, js jetstream.JetStream, peer string) (*observer, error) {
+// observe follows a peer's stream. The switch's outputs name their input
+// in a trace header sealed under the switch's secret (traces opens it);
+// the raw forwarder's, in clear.
+func observe(ctx context.Context, js jetstream.JetStream, peer string, traces *engine.TraceOpener) (*observer, error) {
 	o := &observer{stream: routing.PeerStream(peer)}
 	cons, err := js.OrderedConsumer(ctx, o.stream, jetstream.OrderedConsumerConfig{HeadersOnly: true})
 	if err != nil {
@@ -51,8 +54,14 @@ func observe(ctx context.Context, js jetstream.JetStream, peer string) (*observe
 		if err != nil {
 			return
 		}
-		seq, err := strconv.ParseUint(msg.Headers().Get(engine.HeaderInputSeq), 10, 64)
-		sensor := msg.Headers().Get(engine.HeaderSensor)
+		var sensor string
+		var seq uint64
+		if tr := msg.Headers().Get(engine.HeaderTrace); tr != "" {
+			sensor, seq, err = traces.Open(tr)
+		} else {
+			sensor = msg.Headers().Get(engine.HeaderSensor)
+			seq, err = strconv.ParseUint(msg.Headers().Get(engine.HeaderInputSeq), 10, 64)
+		}
 		o.mu.Lock()
 		if err != nil || sensor == "" {
 			o.bad++

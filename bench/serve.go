@@ -171,7 +171,12 @@ func RunChild(ctx context.Context, o ChildOptions, out io.Writer, log *slog.Logg
 		}
 		defer nc.Close()
 	}
-	err = ServeChild(ctx, o.Kind, nc, url, cfg, exchange.EngineOptions(cfg.Switch, log), out, log)
+	secret, err := exchange.Secret(cfg.Switch, o.DataDir)
+	if err != nil {
+		return err
+	}
+	opts := append(exchange.EngineOptions(cfg.Switch, log), engine.WithSecret(secret))
+	err = ServeChild(ctx, o.Kind, nc, url, cfg, opts, out, log)
 	var cerr *config.Error
 	if errors.As(err, &cerr) {
 		return fmt.Errorf("%w: %w", ErrOptions, err)

@@ -82,6 +82,11 @@ type Streams struct {
 	// letters can evict another's.
 	DLQ   StreamLimits `yaml:"dlq"`
 	Peers StreamLimits `yaml:"peers"` // defaults for every PEER_ stream
+	// Hold limits COF_HOLD, where outputs of policies with coarsen_time
+	// wait for their bucket to end. It must discard new and keep no
+	// max_age: when it is full, inputs wait in their own streams rather
+	// than held records being lost.
+	Hold StreamLimits `yaml:"hold"`
 }
 
 // StreamLimits bounds one stream. Zero values take the defaults.
@@ -119,6 +124,15 @@ type Switch struct {
 	// (0: half the workers): fewer keep other sensors' latency close to
 	// their own under a flood; more let a lone sensor use every worker.
 	MaxBatchesPerSensor int `yaml:"max_batches_per_sensor"`
+	// SecretFile holds the switch's secret (hex, at least 16 bytes), from
+	// which the opaque message ids peers see and the trace headers are
+	// derived. Default: switch.secret in the data directory, made at the
+	// first start. Every switch process of one exchange needs the same.
+	SecretFile string `yaml:"secret_file"`
+	// Trace adds to every output delivered at once a Cofswitch-Trace
+	// header: its input, sealed under the secret, for the operator to
+	// join outputs to inputs. Peers see an opaque value.
+	Trace bool `yaml:"trace"`
 }
 
 // Sensor is a registered publisher.
@@ -189,6 +203,7 @@ var (
 	DefaultIn   = StreamLimits{MaxAge: Duration(24 * time.Hour), MaxBytes: 64 << 20, MaxMsgs: 2000, Discard: "new"}
 	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxMsgsPerSubject: 256, Discard: "old"}
 	DefaultPeer = StreamLimits{MaxAge: Duration(72 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
+	DefaultHold = StreamLimits{Discard: "new"}
 )
 
 // MaxMessageBytes is the largest message on the exchange (the embedded
@@ -289,6 +304,7 @@ func (c *Config) ApplyDefaults() {
 	c.Streams.In.fill(DefaultIn)
 	c.Streams.DLQ.fill(DefaultDLQ)
 	c.Streams.Peers.fill(DefaultPeer)
+	c.Streams.Hold.fill(DefaultHold)
 	for i := range c.Sensors {
 		c.Sensors[i].Stream.fill(c.Streams.In)
 		if c.Sensors[i].Rate == 0 {

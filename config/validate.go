@@ -48,6 +48,10 @@ func (c *Config) validate() []*Error {
 	c.Streams.In.check("streams.in", bad)
 	c.Streams.DLQ.check("streams.dlq", bad)
 	c.Streams.Peers.check("streams.peers", bad)
+	c.Streams.Hold.check("streams.hold", bad)
+	if h := c.Streams.Hold; h.Discard != "new" || h.MaxAge != 0 || h.MaxMsgsPerSubject != 0 {
+		bad("streams.hold", "must discard new, without max_age or max_msgs_per_subject: held records may not be evicted")
+	}
 	if c.Switch.Workers < 1 || c.Switch.Workers > 1024 {
 		bad("switch.workers", "%d is not in 1..1024", c.Switch.Workers)
 	}

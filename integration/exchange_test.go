@@ -174,7 +174,8 @@ func TestDemoExchange(t *testing.T) {
 	sw := start(t, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--demo-interval", "1h")
 	waitFor(t, "demo deliveries", 20*time.Second, func() bool {
 		out := sw.output()
-		return strings.Count(out, `msg="peer received"`) >= 6 && strings.Count(out, "dead-lettered") >= 2
+		// circl's records are held until the minute ends: not waited for.
+		return strings.Count(out, `msg="peer received"`) >= 5 && strings.Count(out, "dead-lettered") >= 2
 	})
 	out := sw.output()
 	for _, want := range []string{"peer=ipv6-study records=1", "sensor_mismatch", "bad_rdata", "exchange ready"} {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -34,6 +35,7 @@ policies:
       pseudonymise_sensor: {key_env: COFSWITCH_KEY_STRICT}
       truncate_ip: {ipv4: 24, ipv6: 48}
       coarsen_time: 1h
+      release: immediate # these tests are about views and reloads, not timing
       drop_fields: [origin]
   research:
     tlp: RED
@@ -225,11 +227,11 @@ func TestReloadUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bitsOf[c.Version] = bits
+		bitsOf[policy.VersionOf("strict", c.Policies["strict"])] = bits
 	}
 	names := map[string]bool{}
 	for _, b := range readBatches(t, js, "peer-strict") {
-		version := b.header.Get("Cofswitch-Policies")
+		version := b.header.Get("Cofswitch-Policy-Version")
 		bits, ok := bitsOf[version]
 		if !ok {
 			t.Fatalf("batch under unknown version %q", version)

@@ -100,9 +100,10 @@ func TimeLike(name string) bool {
 	return false
 }
 
-// specVersion hashes a policy's name and specification. JSON of the Spec
-// is deterministic (struct fields in order, map keys sorted).
-func specVersion(name string, s *Spec) string {
+// VersionOf is the version a policy of this name and specification has
+// once compiled (Compiled.Version). JSON of the Spec is deterministic
+// (struct fields in order, map keys sorted).
+func VersionOf(name string, s *Spec) string {
 	b, _ := json.Marshal(struct {
 		Name string
 		Spec *Spec

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +19,10 @@ const (
 	InPrefix  = "cof.in."  // cof.in.<sensor>: what a sensor publishes
 	OutPrefix = "cof.out." // cof.out.<peer>: what a peer receives
 	DLQPrefix = "cof.dlq." // cof.dlq.<sensor>: what was rejected, by sensor
+	// HoldPrefix: cof.hold.<release>.<peer>, outputs held until the Unix
+	// second <release>, when their coarsen_time bucket ends. The
+	// operator's alone: no peer or sensor has any right on it.
+	HoldPrefix = "cof.hold."
 )
 
 // Stream names. Each sensor has an input stream of its own, so that
@@ -27,6 +32,7 @@ const (
 	InStreamPrefix   = "COF_IN_"
 	DLQStream        = "COF_DLQ"
 	PeerStreamPrefix = "PEER_"
+	HoldStream       = "COF_HOLD"
 )
 
 // PeerConsumer is the durable consumer the switch provisions on each peer
@@ -186,4 +192,24 @@ func SensorOf(subject string) (string, error) {
 		return "", fmt.Errorf("%w: %q is not %s<sensor>", ErrBadToken, subject, InPrefix)
 	}
 	return UnescapeToken(tok)
+}
+
+// HoldSubject is where outputs for peer wait until the Unix second release.
+func HoldSubject(release int64, peerID string) string {
+	return HoldPrefix + strconv.FormatInt(release, 10) + "." + EscapeToken(peerID)
+}
+
+// ParseHoldSubject returns the release second and the peer of a hold
+// subject.
+func ParseHoldSubject(subject string) (release int64, peerID string, err error) {
+	rest, ok := strings.CutPrefix(subject, HoldPrefix)
+	r, tok, ok2 := strings.Cut(rest, ".")
+	if ok && ok2 && !strings.Contains(tok, ".") {
+		if release, err = strconv.ParseInt(r, 10, 64); err == nil && release > 0 {
+			if peerID, err = UnescapeToken(tok); err == nil {
+				return release, peerID, nil
+			}
+		}
+	}
+	return 0, "", fmt.Errorf("%w: %q is not %s<release>.<peer>", ErrBadToken, subject, HoldPrefix)
 }

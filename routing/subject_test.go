@@ -135,3 +135,18 @@ func TestStreamNames(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldSubject(t *testing.T) {
+	for _, peer := range []string{"circl", "org-b_db", "p"} {
+		s := HoldSubject(1764500400, peer)
+		r, p, err := ParseHoldSubject(s)
+		if err != nil || r != 1764500400 || p != peer {
+			t.Errorf("%s: %d %q %v", s, r, p, err)
+		}
+	}
+	for _, bad := range []string{"cof.hold.x.p", "cof.hold.0.p", "cof.hold.12", "cof.hold.12.p.q", "cof.out.p", "cof.hold.-5.p", "cof.hold.12.%zz"} {
+		if _, _, err := ParseHoldSubject(bad); err == nil {
+			t.Errorf("%s parsed", bad)
+		}
+	}
+}

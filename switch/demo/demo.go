@@ -148,7 +148,7 @@ func watch(ctx context.Context, cons jetstream.Consumer, stream string, log *slo
 				names = append(names, r.RRName+" "+r.RRType.String()+" from "+r.SensorID)
 			}
 		}
-		log.Info("peer received", "records", len(names), "batch_from", m.Headers().Get("Cofswitch-Sensor"),
+		log.Info("peer received", "records", len(names), "tlp", m.Headers().Get(engine.HeaderTLP),
 			"records_seen", strings.Join(names, "; "))
 	}
 }

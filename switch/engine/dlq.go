@@ -113,7 +113,7 @@ func (w *worker) deadLetterWhole(ctx context.Context, in Input, seq uint64, deli
 		m.Header.Set(HeaderTruncated, strconv.Itoa(len(m.Data)))
 		m.Data = m.Data[:limit]
 	}
-	m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", in, seq, "whole", "", 0))
+	m.Header.Set(jetstream.MsgIDHeader, internalID("dlq", in, seq, "whole", "", 0))
 	m.Header.Set(HeaderError, truncate(cause.Error(), 1024))
 	m.Header.Set(HeaderErrorKind, kind)
 	m.Header.Set(HeaderSubject, msg.Subject())

@@ -12,6 +12,7 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,9 @@ type options struct {
 	outEnc         cof.Encoding
 	outAsInput     bool
 	perSensor      int
+	secret         []byte
+	trace          bool
+	releaseEvery   time.Duration
 	log            *slog.Logger
 }
 
@@ -190,6 +194,45 @@ func WithMaxBatchesPerSensor(n int) Option {
 	}
 }
 
+// WithSecret sets the switch's secret (at least MinSecretLen bytes), from
+// which the opaque message ids of outputs and the trace headers are
+// derived. Every switch process sharing the work must have the same, and
+// keep it across restarts: a redelivered input then yields the same ids
+// and is deduplicated. Without it a random one is made, and a batch
+// redelivered after a restart may reach a peer twice.
+func WithSecret(secret []byte) Option {
+	return func(o *options) error {
+		if len(secret) < MinSecretLen {
+			return fmt.Errorf("%w: secret of %d bytes, want at least %d", ErrInvalidOption, len(secret), MinSecretLen)
+		}
+		o.secret = append([]byte(nil), secret...)
+		return nil
+	}
+}
+
+// WithTrace adds a Cofswitch-Trace header to every output delivered at
+// once: the input's sensor and sequence, sealed under the secret, for the
+// operator (and cofswitch bench) to join outputs to inputs. Peers see an
+// opaque value that differs in every copy. Off by default.
+func WithTrace() Option {
+	return func(o *options) error {
+		o.trace = true
+		return nil
+	}
+}
+
+// WithReleaseInterval sets how often held outputs whose bucket has ended
+// are looked for. Default 1s.
+func WithReleaseInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: release interval %v", ErrInvalidOption, d)
+		}
+		o.releaseEvery = d
+		return nil
+	}
+}
+
 // WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
@@ -208,6 +251,7 @@ type Engine struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	codec *cof.Codec
+	sec   *secrets
 	log   *slog.Logger
 	stats *Stats
 	drops *dropLog
@@ -217,6 +261,8 @@ type Engine struct {
 	mu      sync.Mutex
 	inputs  *Inputs // the sensors' input streams, pulled fairly
 	wg      sync.WaitGroup
+	release context.CancelFunc // stops the releaser
+	relDone chan struct{}
 	started bool
 }
 
@@ -252,6 +298,18 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if limit := int(nc.MaxPayload()) - outputHeadroom; o.maxOutput > limit {
 		o.maxOutput = max(limit, 1024)
 	}
+	if o.releaseEvery == 0 {
+		o.releaseEvery = time.Second
+	}
+	if o.secret == nil {
+		o.secret = make([]byte, 32)
+		_, _ = rand.Read(o.secret)
+		o.log.Warn("no switch secret given: message ids change at every restart, so a batch redelivered after one may reach a peer twice")
+	}
+	sec, err := newSecrets(o.secret)
+	if err != nil {
+		return nil, err
+	}
 	if table == nil || pols == nil {
 		return nil, fmt.Errorf("%w: nil routing table or policy set", ErrInvalidOption)
 	}
@@ -264,7 +322,7 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats()}
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec}
 	e.drops = newDropLog(o.log, 10*time.Second)
 	e.reg.Store(&registry{table: table, policies: pols})
 	return e, nil
@@ -326,6 +384,12 @@ func (e *Engine) Start(_ context.Context) error {
 		}()
 	}
 	e.inputs.Reconcile(e.reg.Load().table.Sensors())
+	ctx, cancel := context.WithCancel(context.Background())
+	e.release, e.relDone = cancel, make(chan struct{})
+	go func() {
+		defer close(e.relDone)
+		e.runReleaser(ctx)
+	}()
 	e.started = true
 	e.log.Info("switch started", "consumer", e.o.consumer, "workers", e.o.workers,
 		"sensors", e.inputs.Len(), "policies", e.PolicyVersion())
@@ -351,6 +415,8 @@ func (e *Engine) Stop() {
 	e.started = false
 	e.mu.Unlock()
 	e.inputs.Stop()
+	e.release()
+	<-e.relDone
 	e.wg.Wait()
 	e.codec.Close()
 	e.drops.flush()

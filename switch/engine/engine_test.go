@@ -69,7 +69,7 @@ func TestOutputEncoding(t *testing.T) {
 			d := x.read(routing.PeerStream("peer-d"), true)
 			got := make([]string, len(inputs))
 			for _, m := range d.msgs {
-				seq, _ := strconv.Atoi(m.Headers().Get(engine.HeaderInputSeq))
+				_, seq := traceOf(t, m)
 				if seq < 1 || seq > len(got) {
 					t.Fatalf("output of input %d", seq)
 				}
@@ -110,7 +110,8 @@ func TestEndToEnd(t *testing.T) {
 	// Each output is compressed with S2 by default, and carries its headers.
 	encs := map[string]string{}
 	for _, m := range x.read(routing.PeerStream("peer-c"), false).msgs {
-		encs[m.Headers().Get(engine.HeaderSensor)+"/"+m.Headers().Get(engine.HeaderInputSeq)] = m.Headers().Get("Content-Encoding")
+		sensor, seq := traceOf(t, m)
+		encs[sensor+"/"+strconv.Itoa(seq)] = m.Headers().Get("Content-Encoding")
 		if m.Headers().Get("Nats-Msg-Id") == "" || m.Headers().Get(engine.HeaderRecords) == "" {
 			t.Errorf("output lacks headers: %v", m.Headers())
 		}

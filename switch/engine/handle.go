@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,15 +24,21 @@ const (
 	HeaderError     = "Cofswitch-Error"      // why a whole input was dead-lettered
 	HeaderErrorKind = "Cofswitch-Error-Kind" // the class of that error
 	HeaderSubject   = "Cofswitch-Subject"    // the input's subject, on a dead-lettered whole
-	HeaderPolicies  = "Cofswitch-Policies"   // the policy set version applied
 	HeaderTLP       = "Cofswitch-TLP"        // the TLP 2.0 label of the batch ("TLP:AMBER")
+	// HeaderPolicyVersion names the versions of the peer's own policies
+	// that made the batch (comma-separated, sorted), never the whole
+	// configuration's.
+	HeaderPolicyVersion = "Cofswitch-Policy-Version"
+	// HeaderTrace is the input a batch came from, sealed under the
+	// switch's secret (see WithTrace and TraceOpener).
+	HeaderTrace = "Cofswitch-Trace"
 )
 
 // worker holds the buffers one goroutine reuses from batch to batch.
 type worker struct {
 	e      *Engine
 	br     *cof.BatchReader
-	bodies map[string]*outBody // outputKey(peer, tlp) -> NDJSON for this batch
+	bodies map[string]*outBody // outputKey(peer, tlp, hold) -> NDJSON for this batch
 	counts map[string]*peerCount
 	dlq    []byte
 	policy policy.Scratch // each output is encoded before the next is made
@@ -44,8 +50,15 @@ type worker struct {
 	targets  []target
 }
 
-// outBody is one output's NDJSON for the batch in hand.
-type outBody struct{ b []byte }
+// outBody is one output's NDJSON for the batch in hand, and what its
+// headers say.
+type outBody struct {
+	b        []byte
+	peer     string
+	tlp      string
+	hold     time.Duration // held to the end of the bucket; 0: delivered at once
+	versions []string      // of the policies that fed it, sorted
+}
 
 // target is one route of a sensor_id, resolved.
 type target struct {
@@ -190,17 +203,10 @@ func (w *worker) trim() {
 }
 
 // outputKey names one output of a batch: a peer receives one batch per
-// TLP label of its subscriptions, so that every batch carries one label.
-func outputKey(peer, tlp string) string {
-	if tlp == "" {
-		return peer
-	}
-	return peer + "\x00" + tlp
-}
-
-func splitOutputKey(k string) (peer, tlp string) {
-	peer, tlp, _ = strings.Cut(k, "\x00")
-	return peer, tlp
+// TLP label of its subscriptions, so that every batch carries one label,
+// and one per holding time.
+func outputKey(peer, tlp string, hold time.Duration) string {
+	return peer + "\x00" + tlp + "\x00" + strconv.FormatInt(int64(hold/time.Second), 10)
 }
 
 // inCount summarises one input batch.
@@ -213,7 +219,7 @@ type inCount struct {
 func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 	clear(w.counts)
 	for _, b := range w.bodies {
-		b.b = b.b[:0]
+		b.b, b.versions = b.b[:0], b.versions[:0]
 	}
 	w.dlq = w.dlq[:0]
 	w.routesOf, w.targets = "", w.targets[:0]
@@ -269,13 +275,22 @@ func (w *worker) resolve(sensorID string, reg *registry) {
 			c = &peerCount{}
 			w.counts[rt.Peer] = c
 		}
-		key := outputKey(rt.Peer, rt.Subscription.TLP)
+		p, _ := reg.policies.Lookup(rt.Subscription.Policy)
+		var hold time.Duration
+		if p != nil {
+			hold = p.Release()
+		}
+		key := outputKey(rt.Peer, rt.Subscription.TLP, hold)
 		b := w.bodies[key]
 		if b == nil {
-			b = &outBody{}
+			b = &outBody{peer: rt.Peer, tlp: rt.Subscription.TLP, hold: hold}
 			w.bodies[key] = b
 		}
-		p, _ := reg.policies.Lookup(rt.Subscription.Policy)
+		if p != nil {
+			if i, found := slices.BinarySearch(b.versions, p.Version()); !found {
+				b.versions = slices.Insert(b.versions, i, p.Version())
+			}
+		}
 		w.targets = append(w.targets, target{count: c, policy: p, out: b})
 	}
 }

@@ -78,7 +78,8 @@ func (x *testbed) startSwitchWith(tab *routing.Table, pols *policy.Set, opts ...
 	if err != nil {
 		x.t.Fatal(err)
 	}
-	opts = append([]engine.Option{engine.WithLogger(testLogger(x.t)), engine.WithAckWait(2 * time.Second)}, opts...)
+	opts = append([]engine.Option{engine.WithLogger(testLogger(x.t)), engine.WithAckWait(2 * time.Second),
+		engine.WithSecret(testSecret), engine.WithTrace()}, opts...)
 	e, err := engine.New(nc, tab, pols, opts...)
 	if err != nil {
 		x.t.Fatal(err)
@@ -88,6 +89,24 @@ func (x *testbed) startSwitchWith(tab *routing.Table, pols *policy.Set, opts ...
 	}
 	x.t.Cleanup(func() { e.Stop(); nc.Close() })
 	return e
+}
+
+// testSecret is the switch secret of every test engine.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// traceOf opens an output's Cofswitch-Trace: the sensor and input
+// sequence it came from.
+func traceOf(t testing.TB, m jetstream.Msg) (string, int) {
+	t.Helper()
+	o, err := engine.NewTraceOpener(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sensor, seq, err := o.Open(m.Headers().Get(engine.HeaderTrace))
+	if err != nil {
+		t.Fatalf("trace of %v: %v", m.Headers(), err)
+	}
+	return sensor, int(seq)
 }
 
 // publish sends one batch as a sensor would.

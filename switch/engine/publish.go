@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,64 +35,59 @@ type pendingResult struct {
 	reason string // "" when stored
 }
 
-// msgID is deterministic, so a redelivered input yields the same ids and
-// the peer stream's duplicate window drops the second copies. It names:
-// the kind, the sensor's input stream and its creation (so a recreated
-// stream's restarted sequence numbers never collide), the input's
-// sequence, the registry version (the chunks' contents depend on it: a
-// batch retried under a new version is delivered again rather than
-// half-deduplicated), the output and the chunk.
-func msgID(kind string, in Input, seq uint64, version, output string, chunk int) string {
+// internalID names an output deterministically, so that a redelivered
+// input yields the same ids and the duplicate window drops the second
+// copies. It names: the kind, the sensor's input stream and its creation
+// (so a recreated stream's restarted sequence numbers never collide), the
+// input's sequence, the registry version (the chunks' contents depend on
+// it: a batch retried under a new version is delivered again rather than
+// half-deduplicated), the output and the chunk. It reaches the operator's
+// own streams as is, and a peer only through secrets.msgID.
+func internalID(kind string, in Input, seq uint64, version, output string, chunk int) string {
 	return kind + ":" + routing.SensorName(in.Sensor) + ":" + in.Epoch + ":" + strconv.FormatUint(seq, 10) + ":" + version + ":" + output + ":" + strconv.Itoa(chunk)
 }
 
 // publish sends every non-empty output and the dead letters, without
-// waiting for acks. inEnc is the input's encoding.
+// waiting for acks. inEnc is the input's encoding. Outputs of policies
+// that hold their records go to the hold stream, to be released when
+// their bucket ends (see release.go); the others to the peer's stream.
 func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version string) ([]pending, error) {
 	var pubs []pending
 	enc := w.e.o.outEnc
 	if w.e.o.outAsInput {
 		enc = inEnc
 	}
-	sensor := in.Sensor
-	for key, out := range w.bodies {
-		body := out.b
-		if len(body) == 0 {
+	now := time.Now()
+	for _, out := range w.bodies {
+		if len(out.b) == 0 {
 			continue
 		}
-		peer, tlp := splitOutputKey(key)
-		for i, chunk := range splitLines(body, w.e.o.maxOutput) {
+		output := out.peer + ":" + out.tlp + ":" + strconv.FormatInt(int64(out.hold/time.Second), 10)
+		for i, chunk := range splitLines(out.b, w.e.o.maxOutput) {
 			// A fresh buffer per message: the client may resend it
 			// after this batch's buffers are reused.
 			data, err := w.e.codec.Compress(nil, chunk, enc)
 			if err != nil {
 				return pubs, err
 			}
-			m := nats.NewMsg(routing.OutSubject(peer))
-			m.Data = data
-			m.Header.Set(jetstream.MsgIDHeader, msgID("in", in, seq, version, strings.TrimSuffix(peer+":"+tlp, ":"), i))
-			if tlp != "" {
-				m.Header.Set(HeaderTLP, tlp)
-			}
-			if enc != cof.Identity {
-				m.Header.Set(HeaderEncoding, string(enc))
-			}
 			n := bytes.Count(chunk, []byte{'\n'})
-			m.Header.Set(HeaderSensor, sensor)
-			m.Header.Set(HeaderInputSeq, strconv.FormatUint(seq, 10))
-			m.Header.Set(HeaderRecords, strconv.Itoa(n))
-			m.Header.Set(HeaderPolicies, version)
-			fut, err := w.e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(peer)))
+			id := internalID("in", in, seq, version, output, i)
+			m, stream := w.outputMsg(out, id, in, seq, now)
+			m.Data = data
+			setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
+			fut, err := w.e.js.PublishMsgAsync(m, jetstream.WithExpectStream(stream))
 			if err != nil {
 				return pubs, err
 			}
-			pubs = append(pubs, pending{peer: peer, records: n, fut: fut})
+			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut})
 		}
 	}
+	sensor := in.Sensor
 	for i, chunk := range splitLines(w.dlq, w.e.o.maxOutput) {
 		m := nats.NewMsg(routing.DLQSubject(sensor))
 		m.Data = append([]byte(nil), chunk...)
-		m.Header.Set(jetstream.MsgIDHeader, msgID("dlq", in, seq, version, "", i))
+		// The DLQ is the operator's and the sensor's own: ids in clear.
+		m.Header.Set(jetstream.MsgIDHeader, internalID("dlq", in, seq, version, "", i))
 		m.Header.Set(HeaderSensor, sensor)
 		m.Header.Set(HeaderInputSeq, strconv.FormatUint(seq, 10))
 		m.Header.Set(HeaderRecords, strconv.Itoa(bytes.Count(chunk, []byte{'\n'})))
@@ -102,6 +98,49 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 		pubs = append(pubs, pending{records: bytes.Count(chunk, []byte{'\n'}), fut: fut})
 	}
 	return pubs, nil
+}
+
+// outputMsg addresses one output chunk: to the peer, with an opaque id (and
+// the sealed trace when asked for), or to the hold stream until the end of
+// the bucket in which it was handled, with the internal id (the hold
+// stream is the operator's alone; the id deduplicates a redelivered input
+// even when it comes back in a later bucket).
+func (w *worker) outputMsg(out *outBody, id string, in Input, seq uint64, now time.Time) (*nats.Msg, string) {
+	if out.hold > 0 {
+		m := nats.NewMsg(routing.HoldSubject(releaseAt(now, out.hold), out.peer))
+		m.Header.Set(jetstream.MsgIDHeader, id)
+		return m, routing.HoldStream
+	}
+	m := nats.NewMsg(routing.OutSubject(out.peer))
+	m.Header.Set(jetstream.MsgIDHeader, w.e.sec.msgID(id))
+	if w.e.o.trace {
+		m.Header.Set(HeaderTrace, w.e.sec.seal(in.Sensor, seq))
+	}
+	return m, routing.PeerStream(out.peer)
+}
+
+// setBatchHeaders writes what a peer may know of a batch: its TLP label,
+// encoding, record count and the versions of its own policies. Nothing
+// else: not the sensor (the body shows sensor_id as the policy allows),
+// not the input's sequence, not the configuration's version.
+func setBatchHeaders(h nats.Header, tlp string, enc cof.Encoding, records int, versions string) {
+	if tlp != "" {
+		h.Set(HeaderTLP, tlp)
+	}
+	if enc != cof.Identity {
+		h.Set(HeaderEncoding, string(enc))
+	}
+	h.Set(HeaderRecords, strconv.Itoa(records))
+	if versions != "" {
+		h.Set(HeaderPolicyVersion, versions)
+	}
+}
+
+// releaseAt is the end of the bucket of size d holding now: buckets are
+// aligned on the Unix epoch, like coarsen_time's.
+func releaseAt(now time.Time, d time.Duration) int64 {
+	s, secs := now.Unix(), int64(d/time.Second)
+	return s - s%secs + secs
 }
 
 // await collects the acks of every publish.

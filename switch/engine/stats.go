@@ -32,6 +32,9 @@ type Snapshot struct {
 	// Throttled is how long each sensor's batches were held to its rate
 	// quota, by sensor.
 	Throttled map[string]time.Duration
+	// Released counts held records delivered when their bucket ended, and
+	// ReleasedMerged what they became once identical rrsets were merged.
+	Released, ReleasedMerged uint64
 }
 
 func newStats() *Stats {
@@ -42,6 +45,13 @@ func newStats() *Stats {
 func (st *Stats) addThrottled(sensor string, d time.Duration) {
 	st.mu.Lock()
 	st.s.Throttled[sensor] += d
+	st.mu.Unlock()
+}
+
+func (st *Stats) addReleased(in, out int) {
+	st.mu.Lock()
+	st.s.Released += uint64(in)
+	st.s.ReleasedMerged += uint64(out)
 	st.mu.Unlock()
 }
 

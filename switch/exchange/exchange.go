@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,7 +95,12 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if err != nil {
 		return err
 	}
-	if x.eng, err = engine.New(x.conn, table, pols, EngineOptions(cfg.Switch, log)...); err != nil {
+	secret, err := Secret(cfg.Switch, o.DataDir)
+	if err != nil {
+		return err
+	}
+	opts := append(EngineOptions(cfg.Switch, log), engine.WithSecret(secret))
+	if x.eng, err = engine.New(x.conn, table, pols, opts...); err != nil {
 		return err
 	}
 	if err := x.eng.Start(setup); err != nil {
@@ -154,6 +160,16 @@ func AuthOf(c config.NATS) *bus.Auth {
 	return &bus.Auth{Creds: c.Creds, NKey: c.NKey, CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}
 }
 
+// Secret is the switch's secret: switch.secret_file's, or that in the data
+// directory, made at the first start.
+func Secret(c config.Switch, dataDir string) ([]byte, error) {
+	path := c.SecretFile
+	if path == "" {
+		path = filepath.Join(dataDir, SecretFile)
+	}
+	return LoadOrCreateSecret(path)
+}
+
 // EngineOptions are the engine options the configuration's switch
 // section sets.
 func EngineOptions(c config.Switch, log *slog.Logger) []engine.Option {
@@ -165,6 +181,9 @@ func EngineOptions(c config.Switch, log *slog.Logger) []engine.Option {
 		engine.WithMaxAttempts(c.MaxAttempts),
 		engine.WithPublishTimeout(time.Duration(c.PublishTimeout)),
 		engine.WithMaxBatchesPerSensor(c.MaxBatchesPerSensor),
+	}
+	if c.Trace {
+		opts = append(opts, engine.WithTrace())
 	}
 	switch c.OutputEncoding {
 	case "input":

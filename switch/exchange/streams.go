@@ -64,7 +64,8 @@ func InputStreamConfig(streams config.Streams, s config.Sensor) jetstream.Stream
 }
 
 // StreamConfigs returns the configurations of every stream of the exchange:
-// one COF_IN_<sensor> per sensor, COF_DLQ and one PEER_<peer> per peer.
+// one COF_IN_<sensor> per sensor, COF_DLQ, COF_HOLD and one PEER_<peer>
+// per peer.
 // outputEncoding is the switch's (config.Switch): outputs it compresses
 // are not compressed again at rest, since the server recompresses each
 // full block, which costs CPU and a rewrite for nothing.
@@ -76,6 +77,11 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	dlq := streamConfig(streams, routing.DLQStream, []string{routing.DLQPrefix + ">"}, streams.DLQ)
 	dlq.Description = "cofswitch dead letters: rejected input with the reason, a share per sensor"
 	out = append(out, dlq)
+	hold := streamConfig(streams, routing.HoldStream, []string{routing.HoldPrefix + ">"}, streams.Hold)
+	hold.Description = "cofswitch outputs held until their coarsen_time bucket ends; the operator's alone"
+	// The switch purges what it released; no peer or sensor has rights here.
+	hold.DenyPurge = false
+	out = append(out, hold)
 	for _, p := range peers {
 		sc := streamConfig(streams, routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
 		sc.Description = "cofswitch deliveries to peer " + p.ID
