@@ -56,9 +56,10 @@ peers:
 func TestPublishToTail(t *testing.T) {
 	srv, _, js := startServer(t)
 	url := srv.ClientURL()
+	data := t.TempDir() // the switch keeps its secret here
 	cfg := writeFile(t, "cofswitch.yaml", exchangeYAML)
 	metrics := freeAddr(t)
-	sw := start(t, "serve", "--config", cfg, "--nats-url", url, "--metrics", metrics)
+	sw := start(t, "serve", "--config", cfg, "--data", data, "--nats-url", url, "--metrics", metrics)
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
 
 	var a, b strings.Builder
@@ -209,6 +210,7 @@ func TestKillNineAndRestart(t *testing.T) {
 func killAndRestart(t *testing.T) {
 	srv, _, js := startServer(t)
 	url := srv.ClientURL()
+	data := t.TempDir() // the switch keeps its secret here
 	cfg := writeFile(t, "cofswitch.yaml", exchangeYAML)
 	codec, _ := cof.NewCodec()
 	defer codec.Close()
@@ -249,7 +251,7 @@ func killAndRestart(t *testing.T) {
 			t.Fatal("input not drained after 50 rounds")
 		}
 		before := streamMsgs(t, js, routing.PeerStream("peer-hub"))
-		sw := start(t, "serve", "--config", cfg, "--nats-url", url)
+		sw := start(t, "serve", "--config", cfg, "--data", data, "--nats-url", url)
 		if round < 4 {
 			// Once it delivers, let it run a moment, then kill it
 			// without warning: mid-stream, with batches in hand. The

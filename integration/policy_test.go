@@ -98,11 +98,12 @@ func TestTwoPoliciesTwoViews(t *testing.T) {
 	policyEnv(t)
 	srv, _, js := startServer(t)
 	url := srv.ClientURL()
+	data := t.TempDir() // the switch keeps its secret here
 	cfg := writeFile(t, "c.yaml", policyYAML)
-	sw := start(t, "serve", "--config", cfg, "--nats-url", url)
+	sw := start(t, "serve", "--config", cfg, "--data", data, "--nats-url", url)
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
-	data := writeFile(t, "d.ndjson", string(sensorData(500)))
-	if _, stderr, code := run(t, nil, "publish", "--sensor", "org-a-s1", "--nats-url", url, data); code != 0 {
+	input := writeFile(t, "d.ndjson", string(sensorData(500)))
+	if _, stderr, code := run(t, nil, "publish", "--sensor", "org-a-s1", "--nats-url", url, input); code != 0 {
 		t.Fatalf("publish: %s", stderr)
 	}
 	waitFor(t, "input switched", 15*time.Second, func() bool { return inputMsgs(t, js) == 0 })
@@ -179,11 +180,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	policyEnv(t)
 	srv, _, js := startServer(t)
 	url := srv.ClientURL()
+	data := t.TempDir() // the switch keeps its secret here
 	cfgYAML := func(bits int) string {
 		return strings.Replace(policyYAML, "ipv4: 24, ipv6: 48", fmt.Sprintf("ipv4: %d, ipv6: 48", bits), 1)
 	}
 	cfg := writeFile(t, "c.yaml", cfgYAML(24))
-	sw := start(t, "serve", "--config", cfg, "--nats-url", url, "--reload-check", "100ms")
+	sw := start(t, "serve", "--config", cfg, "--data", data, "--nats-url", url, "--reload-check", "100ms")
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
 	codec, _ := cof.NewCodec()
 	defer codec.Close()

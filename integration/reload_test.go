@@ -16,8 +16,9 @@ import (
 func TestReloadOnHUP(t *testing.T) {
 	srv, _, js := startServer(t)
 	url := srv.ClientURL()
+	data := t.TempDir() // the switch keeps its secret here
 	cfg := writeFile(t, "cofswitch.yaml", exchangeYAML)
-	sw := start(t, "serve", "--config", cfg, "--nats-url", url)
+	sw := start(t, "serve", "--config", cfg, "--data", data, "--nats-url", url)
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
 	n := 0
 	publish := func() {

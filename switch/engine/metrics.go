@@ -10,7 +10,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled *prometheus.Desc
+	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -30,12 +30,13 @@ func NewCollector(e *Engine) *Collector {
 		lostDead:   d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
 		policy:     d("policy_info", "The policy version in force (value 1).", "version"),
 		throttled:  d("throttled_seconds_total", "Time a sensor's batches were held to its rate quota.", "sensor"),
+		released:   d("released_records_total", "Held records (coarsen_time) released when their bucket ended, by stage: held (as switched), merged (as delivered).", "stage"),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released} {
 		ch <- d
 	}
 }
@@ -67,5 +68,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.retries, s.Retries)
 	counter(c.lostDead, s.LostDead)
+	counter(c.released, s.Released, "held")
+	counter(c.released, s.ReleasedMerged, "merged")
 	ch <- prometheus.MustNewConstMetric(c.policy, prometheus.GaugeValue, 1, c.e.PolicyVersion())
 }
