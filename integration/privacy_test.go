@@ -1,0 +1,172 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/cof"
+)
+
+// peerView is what a peer reads from its own stream with its own seed.
+type peerView struct {
+	headers []nats.Header
+	stored  []time.Time
+	records []cof.Record
+	bodies  []string
+}
+
+// readAsPeer drains a peer's stream through its consumer, with its seed.
+func readAsPeer(t *testing.T, url, peer, seed string, want int) peerView {
+	t.Helper()
+	kp := seedKey(t, seed)
+	pub, _ := kp.PublicKey()
+	nc, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.CustomInboxPrefix(accounts.PeerInbox(peer)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.NewWithAPIPrefix(nc, accounts.APIPrefix)
+	if _, err := js.Stream(t.Context(), "COF_HOLD"); err == nil {
+		t.Errorf("%s can see the hold stream", peer)
+	}
+	cons, err := js.Consumer(t.Context(), "PEER_"+peer, "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, _ := cof.NewCodec()
+	defer codec.Close()
+	br := codec.NewBatchReader()
+	var v peerView
+	waitFor(t, peer+"'s records", 30*time.Second, func() bool {
+		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			return false
+		}
+		for m := range batch.Messages() {
+			meta, _ := m.Metadata()
+			v.headers, v.stored = append(v.headers, m.Headers()), append(v.stored, meta.Timestamp)
+			enc, _ := cof.ParseEncoding(m.Headers().Get("Content-Encoding"))
+			if err := br.Reset(m.Data(), enc); err != nil {
+				t.Fatal(err)
+			}
+			v.bodies = append(v.bodies, string(br.Body()))
+			for br.Next() {
+				if r := br.Record(); r != nil {
+					v.records = append(v.records, *r)
+				}
+			}
+			_ = m.Ack()
+		}
+		return len(v.records) >= want
+	})
+	return v
+}
+
+// TestStrictPeerLearnsOnlyWhatItsPolicyGrants runs the exchange with two
+// peers of other organisations under a strict policy that holds to a 2 s
+// bucket, publishes records written to catch leaks, and reads what each
+// peer receives with its own seed: headers, bodies and timestamps.
+func TestStrictPeerLearnsOnlyWhatItsPolicyGrants(t *testing.T) {
+	dir := t.TempDir()
+	sSeed, sPub := makeCreds(t, dir, "sensor", "org-a-s1")
+	p1Seed, p1Pub := makeCreds(t, dir, "peer", "strict-1")
+	p2Seed, p2Pub := makeCreds(t, dir, "peer", "strict-2")
+	key := filepath.Join(dir, "pseudo.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	cfg := filepath.Join(dir, "c.yaml")
+	yaml := fmt.Sprintf(`nats:
+  listen: %s
+policies:
+  strict:
+    tlp: AMBER
+    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
+    transforms:
+      pseudonymise_sensor: {key_file: %q}
+      truncate_ip: {ipv4: 24, ipv6: 48}
+      coarsen_time: 2s
+      keep_fields: []
+sensors:
+  - {id: org-a-s1, organisation: org-a, nkey: %s}
+peers:
+  - {id: strict-1, organisation: org-b, nkey: %s, subscriptions: [{sensors: ["org-a-*"], policy: strict}]}
+  - {id: strict-2, organisation: org-c, nkey: %s, subscriptions: [{sensors: ["org-a-*"], policy: strict}]}
+`, listen, key, sPub, p1Pub, p2Pub)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sw := start(t, "serve", "--config", cfg, "--data", filepath.Join(dir, "data"), "--reload-check", "0")
+	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
+	url := "nats://" + listen
+
+	var in strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&in, `{"rrname":"w%d.example.com","rrtype":"A","rdata":"93.184.216.%d","time_first":1700000001,"time_last":1700000003,"seen_at":"2023-11-14T22:13:21.123Z","client_ip":"10.9.8.7","sensor_hostname":"resolver-7.corp"}`+"\n", i, i+1)
+	}
+	// Seen once, exactly on a bucket boundary: still widened to the bucket.
+	in.WriteString(`{"rrname":"edge.example.com","rrtype":"A","rdata":"93.184.216.99","time_first":1700000000,"time_last":1700000000}` + "\n")
+	published := time.Now()
+	if _, stderr, code := run(t, []byte(in.String()), "publish", "--sensor", "org-a-s1", "--nats-url", url, "--nkey", sSeed, "--batch", "7"); code != 0 {
+		t.Fatalf("publish: %s", stderr)
+	}
+	views := map[string]peerView{
+		"strict-1": readAsPeer(t, url, "strict-1", p1Seed, 21),
+		"strict-2": readAsPeer(t, url, "strict-2", p2Seed, 21),
+	}
+	allowed := map[string]bool{"Nats-Msg-Id": true, "Cofswitch-TLP": true, "Cofswitch-Records": true, "Content-Encoding": true,
+		"Cofswitch-Policy-Version": true, "Nats-Expected-Stream": true}
+	ids := map[string]string{}
+	firstBucketEnd := time.Unix(published.Unix()-published.Unix()%2+2, 0)
+	for peer, v := range views {
+		for i, h := range v.headers {
+			for name, vals := range h {
+				if !allowed[name] {
+					t.Errorf("%s sees header %s=%v", peer, name, vals)
+				}
+				if strings.Contains(vals[0], "org-a") {
+					t.Errorf("%s: header %s names the sensor: %q", peer, name, vals[0])
+				}
+			}
+			id := h.Get("Nats-Msg-Id")
+			if other, ok := ids[id]; ok {
+				t.Errorf("%s and %s can join on message id %q", other, peer, id)
+			}
+			ids[id] = peer
+			// Released when a bucket ended, no earlier than the first
+			// bucket end after the publish, and soon after a boundary.
+			ts := v.stored[i]
+			boundary := time.Unix(ts.Unix()-ts.Unix()%2, 0)
+			if ts.Before(firstBucketEnd) || ts.Sub(boundary) > 1500*time.Millisecond {
+				t.Errorf("%s: stored at %v: not just after a 2 s boundary at or after %v", peer, ts, firstBucketEnd)
+			}
+		}
+		for _, body := range v.bodies {
+			for _, leak := range []string{"org-a-s1", "seen_at", "client_ip", "sensor_hostname", "10.9.8.7", ".123", "1700000001", "1700000003"} {
+				if strings.Contains(body, leak) {
+					t.Errorf("%s's body holds %q: %s", peer, leak, body)
+				}
+			}
+		}
+		for _, r := range v.records {
+			if r.TimeFirst%2 != 0 || r.TimeLast%2 != 0 || r.TimeLast-r.TimeFirst < 2 || !strings.HasPrefix(r.SensorID, "pseudo-") {
+				t.Errorf("%s: %+v: times not widened to 2 s buckets or sensor in clear", peer, r)
+			}
+		}
+		if len(v.records) != 21 {
+			t.Errorf("%s got %d records, want 21", peer, len(v.records))
+		}
+	}
+	if contains(sw.output(), strings.Repeat("ab", 32)) {
+		t.Error("the policy key appears in the log")
+	}
+}
