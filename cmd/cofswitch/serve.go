@@ -44,7 +44,7 @@ peer receives; --demo=false keeps the demo registry but not its sensors.
 SIGHUP, or a change of the config file's content (checked every
 --reload-check), reloads it: the registry and the compiled policies are
 swapped in together, atomically, and new peer streams are created; every
-batch is switched under exactly one version (the Cofswitch-Policies header).
+batch is switched under exactly one version (logged, and in the metrics).
 An invalid file is logged and the running configuration stays.
 SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
 		flags: func(fs *flag.FlagSet) any {
