@@ -57,6 +57,7 @@ peers:
   - id: peer-raw
     subscriptions:
       - sensors: ["org-a-*"]
+        policy: pass
         tlp: RED
 `
 
