@@ -60,9 +60,9 @@ sensors:
   - {id: s1b, organisation: org-a, nkey: %s}
   - {id: s2, organisation: org-b, nkey: %s}
 peers:
-  - {id: pa, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
-  - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
-  - {id: pb, organisation: org-b, nkey: %s, subscriptions: [{sensors: ["*"]}]}
+  - {id: pa, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: pb, organisation: org-b, nkey: %s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
 `, ids["s1"].pub, ids["s1b"].pub, ids["s2"].pub, ids["pa"].pub, ids["pa2"].pub, ids["pb"].pub)
 	cfg, err := config.Parse("t.yaml", []byte(yaml))
 	if err != nil {

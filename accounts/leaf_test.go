@@ -42,9 +42,9 @@ func TestPartnerLeafNode(t *testing.T) {
 		}
 		cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf(`
 peers:
-  - {id: pa, organisation: org-a%s, subscriptions: [{sensors: ["*"]}]}
-  - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"]}]}
-  - {id: pb, organisation: org-b, subscriptions: [{sensors: ["*"]}]}
+  - {id: pa, organisation: org-a%s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: pb, organisation: org-b, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
 `, pa, ids["pa2"].pub)))
 		if err != nil {
 			t.Fatal(err)

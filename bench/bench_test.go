@@ -113,9 +113,9 @@ func TestForwarder(t *testing.T) {
 	cfg, err := config.Parse("x.yaml", []byte(`
 sensors: [{id: s1}, {id: s2}]
 peers:
-  - {id: p1, subscriptions: [{sensors: ["*"]}]}
-  - {id: p2, subscriptions: [{sensors: ["s2"]}, {sensors: ["*"], policy: pass}]}
-  - {id: p3, subscriptions: [{sensors: ["s1"]}]}
+  - {id: p1, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: p2, subscriptions: [{sensors: ["s2"], policy: pass, tlp: CLEAR}, {sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: p3, subscriptions: [{sensors: ["s1"], policy: pass, tlp: CLEAR}]}
 `))
 	if err != nil {
 		t.Fatal(err)

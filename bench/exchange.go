@@ -131,9 +131,11 @@ func exchangeYAML(dir string, sensors int, policies []string, output string) (st
 	for _, id := range sensorIDs(sensors) {
 		fmt.Fprintf(&b, "  - id: %s\n", id)
 	}
+	// The peers stand for other organisations than the sensors': each
+	// subscription names its policy and a TLP label, as such sharing must.
 	b.WriteString("peers:\n")
 	for i, id := range peerIDs(len(policies)) {
-		fmt.Fprintf(&b, "  - {id: %s, subscriptions: [{sensors: [\"*\"], policy: %s}]}\n", id, policies[i])
+		fmt.Fprintf(&b, "  - {id: %s, subscriptions: [{sensors: [\"*\"], policy: %s, tlp: AMBER}]}\n", id, policies[i])
 	}
 	path := filepath.Join(dir, "exchange.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

@@ -170,6 +170,10 @@ type Subscription struct {
 	// TLP labels what the peer receives through this subscription; empty
 	// takes the policy's label.
 	TLP string `yaml:"tlp"`
+
+	// defaultPolicy is set when Policy was not written and defaulted to
+	// pass, which a cross-organisation subscription may not rely on.
+	defaultPolicy bool
 }
 
 // Defaults.
@@ -317,8 +321,8 @@ func (c *Config) ApplyDefaults() {
 		}
 		c.Peers[i].Stream.fill(c.Streams.Peers)
 		for j := range c.Peers[i].Subscriptions {
-			if c.Peers[i].Subscriptions[j].Policy == "" {
-				c.Peers[i].Subscriptions[j].Policy = PassPolicy
+			if sub := &c.Peers[i].Subscriptions[j]; sub.Policy == "" {
+				sub.Policy, sub.defaultPolicy = PassPolicy, true
 			}
 		}
 	}
@@ -361,10 +365,12 @@ func (l *StreamLimits) fill(d StreamLimits) {
 }
 
 // Compile builds what the switch runs: the routing table of the registry
-// and the compiled policies (reading their keys through env). Errors name
-// the file and line of the value at fault.
+// and the compiled policies (reading their keys through env). A policy
+// used by a cross-organisation subscription keeps the draft's fields only
+// unless it sets keep_fields (see orgs.go). Errors name the file and line
+// of the value at fault.
 func (c *Config) Compile(env policy.Env) (*routing.Table, *policy.Set, error) {
-	set, err := policy.CompileSet(c.Version, c.Policies, env)
+	set, err := policy.CompileSet(c.Version, c.effectivePolicies(), env)
 	if err != nil {
 		return nil, nil, c.locate(err)
 	}

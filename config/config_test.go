@@ -27,10 +27,17 @@ peers:
     subscriptions:
       - sensors: ["org-a-*"]
         policy: pass
+        tlp: GREEN
   - id: peer-c
     organisation: org-c
     subscriptions:
       - sensors: ["*"]
+        policy: pass
+        tlp: clear
+  - id: peer-b-own
+    organisation: org-b
+    subscriptions:
+      - sensors: ["org-b/s1"]
 `
 
 func TestParseGood(t *testing.T) {
@@ -48,8 +55,8 @@ func TestParseGood(t *testing.T) {
 	if cc.Discard != "old" || cc.MaxBytes != 512<<20 {
 		t.Errorf("peer-c stream: %+v (streams.peers defaults)", cc)
 	}
-	if c.Peers[1].Subscriptions[0].Policy != PassPolicy {
-		t.Errorf("default policy: %q", c.Peers[1].Subscriptions[0].Policy)
+	if c.Peers[2].Subscriptions[0].Policy != PassPolicy {
+		t.Errorf("default policy within an organisation: %q", c.Peers[2].Subscriptions[0].Policy)
 	}
 	if c.Streams.In.Discard != "new" || c.Switch.Workers != DefaultWorkers {
 		t.Errorf("defaults not applied: %+v %+v", c.Streams.In, c.Switch)

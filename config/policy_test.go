@@ -33,6 +33,7 @@ peers:
   - id: p2
     subscriptions:
       - sensors: ["*"]
+        policy: pass
         tlp: TLP:CLEAR
 `
 

@@ -81,6 +81,7 @@ func (c *Config) validate() []*Error {
 
 	c.validateSensors(bad)
 	c.validatePeers(bad)
+	c.validateCrossOrg(bad)
 	for name, spec := range c.Policies {
 		if spec == nil {
 			bad("policies."+name, "empty policy (write {} for one that delivers everything)")

@@ -63,7 +63,7 @@ sensors:
   - id: peer-b
     organisation: org-b
     nkey: %s
-    subscriptions: [{sensors: ["org-a-*"]}]
+    subscriptions: [{sensors: ["org-a-*"], policy: pass, tlp: CLEAR}]
 `, listen, s1Pub, s2, pbPub)
 	}
 	cfg := filepath.Join(dir, "c.yaml")

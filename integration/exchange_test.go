@@ -37,18 +37,26 @@ peers:
     organisation: org-a
     subscriptions:
       - sensors: ["org-b-*"]
+        policy: pass
+        tlp: CLEAR
   - id: peer-b
     organisation: org-b
     subscriptions:
       - sensors: ["org-a-*"]
+        policy: pass
+        tlp: CLEAR
   - id: peer-hub
     organisation: hub
     subscriptions:
       - sensors: ["*"]
+        policy: pass
+        tlp: CLEAR
   - id: peer-none
     organisation: none
     subscriptions:
       - sensors: ["org-z-*"]
+        policy: pass
+        tlp: CLEAR
 `
 
 // TestPublishToTail: sensor files published with 'cofswitch publish'

@@ -59,6 +59,7 @@ peers:
   - id: peer-raw
     subscriptions:
       - sensors: ["org-a-*"]
+        policy: pass
         tlp: RED
 `
 

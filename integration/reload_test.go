@@ -45,7 +45,7 @@ func TestReloadOnHUP(t *testing.T) {
 	}
 
 	// A valid file with a new peer.
-	newPeer := "  - id: peer-new\n    organisation: new\n    subscriptions: [{sensors: ['org-a-s1']}]\n"
+	newPeer := "  - id: peer-new\n    organisation: new\n    subscriptions: [{sensors: ['org-a-s1'], policy: pass, tlp: CLEAR}]\n"
 	if err := os.WriteFile(cfg, []byte(exchangeYAML+newPeer), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestMutualTLS(t *testing.T) {
 sensors:
   - {id: s1, organisation: org-a, nkey: %s}
 peers:
-  - {id: p1, organisation: org-b, subscriptions: [{sensors: ["*"]}]}
+  - {id: p1, organisation: org-b, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
 `, listen, sc, sk, ca, pub))
 	sw := start(t, "serve", "--config", cfg, "--data", filepath.Join(dir, "data"))
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })

@@ -22,9 +22,11 @@ func configCheckCommand() *command {
 		args:    "FILE",
 		summary: "check a configuration file",
 		doc: `Read a configuration file strictly, as 'serve' does: an unknown key, a bad
-value, a duplicate id, a reference to an unknown peer or policy, or a
-policy that does not compile (its keys are read) is reported with its line. Exit 0 when the file is valid, 1 when it is not,
-2 when it cannot be read.`,
+value, a duplicate id, a reference to an unknown peer or policy, a
+subscription that may receive another organisation's records but names
+no policy or has no TLP label, or a policy that does not compile (its
+keys are read) is reported with its line. Exit 0 when the file is valid,
+1 when it is not, 2 when it cannot be read.`,
 		run: func(_ context.Context, io stdio, _ any, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("config check takes one FILE")

@@ -62,7 +62,7 @@ func TestNATSConfig(t *testing.T) {
 	pub, _ := kp.PublicKey()
 	sensorKP, _ := nkeys.CreateUser()
 	sensorPub, _ := sensorKP.PublicKey()
-	cfg := writeTemp(t, "c.yaml", []byte("sensors:\n  - {id: s1, organisation: org-a, nkey: "+sensorPub+"}\npeers:\n  - {id: p1, subscriptions: [{sensors: ['*']}]}\n"))
+	cfg := writeTemp(t, "c.yaml", []byte("sensors:\n  - {id: s1, organisation: org-a, nkey: "+sensorPub+"}\npeers:\n  - {id: p1, subscriptions: [{sensors: ['*'], policy: pass, tlp: CLEAR}]}\n"))
 	res := runCLI(t, nil, "nats-config", "--config", cfg, "--switch-nkey", pub)
 	if res.code != exitOK {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)

@@ -55,9 +55,14 @@ func policyCheckCommand() *command {
 		name:    "check",
 		summary: "compile the policies of a configuration and show them",
 		doc: `Compile every policy of the configuration file as 'serve' would, reading
-their keys, and print what each does and which subscriptions use it.
-Exit 0 when all compile, 1 when any fault is found (each with its line),
-2 when the file cannot be read.`,
+their keys, and print what each does and which subscriptions use it; then,
+per peer and subscription, a privacy summary: the fields it gets, the
+precision of times and addresses, whether names are clear, hashed or
+filtered, whether sensor ids are clear, and its TLP label. A WARNING line
+marks a peer of another organisation that gets exact times, full
+addresses or clear sensor ids. Exit 0 when all compile (warnings
+included), 1 when any fault is found (each with its line), 2 when the
+file cannot be read.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &policyFlags{}
 			fs.StringVar(&f.config, "config", "", "configuration `file` (required)")
@@ -71,7 +76,11 @@ Exit 0 when all compile, 1 when any fault is found (each with its line),
 			if err != nil {
 				return err
 			}
-			return describePolicies(io.out, cfg, set)
+			if err := describePolicies(io.out, cfg, set); err != nil {
+				return err
+			}
+			fmt.Fprintln(io.out)
+			return config.WritePrivacy(io.out, cfg.PrivacySummary())
 		},
 	}
 }

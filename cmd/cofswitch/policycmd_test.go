@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -112,5 +115,65 @@ func TestPolicyCheck(t *testing.T) {
 	res = runCLI(t, nil, "policy", "check", "--config", cfg)
 	if res.code != exitFailure || strings.Contains(res.stderr, "secretbutnothex") {
 		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+const (
+	exampleConfig     = "../../deploy/examples/cofswitch.yaml"
+	policyCheckGolden = "testdata/policy-check.golden"
+)
+
+// TestPolicyCheckExample compares 'policy check' of the example
+// configuration, privacy summary included, with the golden file, which
+// -update rewrites. A warning leaves the exit status 0.
+func TestPolicyCheckExample(t *testing.T) {
+	t.Setenv("COFSWITCH_KEY_CIRCL", strings.Repeat("ab", 32))
+	got := runCLI(t, nil, "policy", "check", "--config", exampleConfig)
+	if got.code != exitOK || got.stderr != "" {
+		t.Fatalf("exit %d, stderr:\n%s", got.code, got.stderr)
+	}
+	if !strings.Contains(got.stdout, "\n  WARNING: peer research-hub, subscription 0: another organisation's records with exact times, full addresses, clear sensor ids (policy pass)\n") {
+		t.Errorf("no warning for the hub that gets everything:\n%s", got.stdout)
+	}
+	// The version is the file's hash: the golden file says VERSION, so
+	// that a comment changed in the example does not change it.
+	out := regexp.MustCompile(`version [0-9a-f]{12}`).ReplaceAllString(got.stdout, "version VERSION")
+	if *update {
+		if err := os.WriteFile(policyCheckGolden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := string(readFile(t, policyCheckGolden)); out != want {
+		t.Errorf("policy check %s differs from %s (run go test ./cmd/cofswitch -update if the change is intended)\ngot:\n%s\nwant:\n%s",
+			exampleConfig, policyCheckGolden, out, want)
+	}
+}
+
+// TestConfigCheckDeniesByDefault: 'config check' (and so serve, which reads
+// the file the same way) refuses a peer of another organisation that
+// relies on the default policy or has no label, naming the line; the same
+// subscription within one organisation passes.
+func TestConfigCheckDeniesByDefault(t *testing.T) {
+	const registry = `
+sensors:
+  - {id: a-1, organisation: org-a}
+peers:
+  - id: p
+    organisation: %s
+    subscriptions:
+      - sensors: [a-1]
+`
+	cross := writeTemp(t, "cross.yaml", []byte(fmt.Sprintf(registry, "org-b")))
+	res := runCLI(t, nil, "config", "check", cross)
+	want := cross + `:8: peers[0].subscriptions[0]: peer "p" may receive another organisation's records (sensor "a-1" belongs to organisation "org-a"): name its policy (policy: pass, if every record as it is is really meant) and give it a TLP label (its own tlp: or its policy's)`
+	if res.code != exitFailure || strings.TrimSpace(res.stderr) != want {
+		t.Errorf("exit %d, stderr %q\nwant exit 1, %q", res.code, res.stderr, want)
+	}
+	if r := runCLI(t, nil, "policy", "check", "--config", cross); r.code != exitFailure || !strings.Contains(r.stderr, want) {
+		t.Errorf("policy check: exit %d, stderr %q", r.code, r.stderr)
+	}
+	own := writeTemp(t, "own.yaml", []byte(fmt.Sprintf(registry, "org-a")))
+	if r := runCLI(t, nil, "config", "check", own); r.code != exitOK || !strings.Contains(r.stdout, "ok: version") {
+		t.Errorf("within one organisation: exit %d, %s%s", r.code, r.stdout, r.stderr)
 	}
 }

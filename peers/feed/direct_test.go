@@ -40,8 +40,8 @@ func newAuthExchange(t *testing.T) *authExchange {
 	qPub, _ := qKP.PublicKey()
 	cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf(`
 peers:
-  - {id: p, organisation: org-p, nkey: %s, subscriptions: [{sensors: ['*']}]}
-  - {id: q, organisation: org-q, nkey: %s, subscriptions: [{sensors: ['*']}]}
+  - {id: p, organisation: org-p, nkey: %s, subscriptions: [{sensors: ['*'], policy: pass, tlp: CLEAR}]}
+  - {id: q, organisation: org-q, nkey: %s, subscriptions: [{sensors: ['*'], policy: pass, tlp: CLEAR}]}
 `, pPub, qPub)))
 	if err != nil {
 		t.Fatal(err)

@@ -25,10 +25,10 @@ sensors:
   - id: s3
   - id: s4
 peers:
-  - {id: p1, subscriptions: [{sensors: ["*"]}]}
-  - {id: p2, subscriptions: [{sensors: ["*"]}]}
-  - {id: p3, subscriptions: [{sensors: ["s1", "s2"]}]}
-  - {id: p4, subscriptions: [{sensors: ["s3", "s4"]}]}
+  - {id: p1, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: p2, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: p3, subscriptions: [{sensors: ["s1", "s2"], policy: pass, tlp: CLEAR}]}
+  - {id: p4, subscriptions: [{sensors: ["s3", "s4"], policy: pass, tlp: CLEAR}]}
 `
 
 // BenchmarkSwitch measures the whole engine on an embedded server with file

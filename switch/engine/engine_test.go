@@ -31,18 +31,26 @@ peers:
     organisation: org-a
     subscriptions:
       - sensors: ["org-b/*"]
+        policy: pass
+        tlp: CLEAR
   - id: peer-b
     organisation: org-b
     subscriptions:
       - sensors: ["org-a-*"]
+        policy: pass
+        tlp: CLEAR
   - id: peer-c
     organisation: org-c
     subscriptions:
       - sensors: ["*"]
+        policy: pass
+        tlp: CLEAR
   - id: peer-d
     organisation: org-d
     subscriptions:
       - sensors: ["org-a-s2"]
+        policy: pass
+        tlp: CLEAR
 `
 
 // TestOutputEncoding: outputs take the configured compression whatever the
@@ -278,6 +286,8 @@ func TestFullPeerDoesNotBlockOthers(t *testing.T) {
     stream: {max_msgs: 3, discard: new}
     subscriptions:
       - sensors: ["*"]
+        policy: pass
+        tlp: CLEAR
 `)
 	e := x.startSwitch()
 	start := time.Now()

@@ -20,8 +20,8 @@ sensors:
   - {id: org-a-s1, organisation: org-a}
   - {id: org-b/s1, organisation: org-b}
 peers:
-  - {id: peer-a, organisation: org-c, subscriptions: [{sensors: ["org-a-s1"]}]}
-  - {id: peer-b, organisation: org-c, subscriptions: [{sensors: ["org-b/s1"]}]}
+  - {id: peer-a, organisation: org-c, subscriptions: [{sensors: ["org-a-s1"], policy: pass, tlp: CLEAR}]}
+  - {id: peer-b, organisation: org-c, subscriptions: [{sensors: ["org-b/s1"], policy: pass, tlp: CLEAR}]}
 `
 
 // victimLatency publishes one 100-record batch as the victim and returns

@@ -28,7 +28,7 @@ import (
 func TestServerRestartMidStream(t *testing.T) {
 	cfg, err := config.Parse("t.yaml", []byte(`
 sensors: [{id: s1}, {id: s2}, {id: s3}]
-peers: [{id: p, subscriptions: [{sensors: ["*"]}]}]
+peers: [{id: p, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}]
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -18,23 +18,27 @@ streams:
   peers: {max_bytes: 4GiB}
 policies:
   csirt:
+    tlp: AMBER
     exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
     transforms:
       pseudonymise_sensor: {key_env: K}
       truncate_ip: {ipv4: 24, ipv6: 48}
       coarsen_time: 1h
   research:
+    tlp: AMBER
     exclude: {rdata_cidrs: [special-purpose]}
     transforms:
       cryptopan: {key_env: K}
       coarsen_time: 1d
   hub:
+    tlp: AMBER
     include: {rrtypes: [A, AAAA, CNAME, NS, MX]}
     exclude: {zones: [internal-zones]}
     transforms:
       pseudonymise_sensor: {key_env: K}
       drop_fields: [bailiwick]
   names:
+    tlp: AMBER
     exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
     transforms:
       hash_labels: {key_env: K}

@@ -22,9 +22,9 @@ import (
 
 const twoPeers = `
 nats: {auth: none, listen: "127.0.0.1:0"}
-sensors: [{id: s1}]
+sensors: [{id: s1, organisation: o}]
 peers:
-  - {id: p1, subscriptions: [{sensors: [s1]}]}
+  - {id: p1, organisation: o, subscriptions: [{sensors: [s1]}]}
 `
 
 func writeConfig(t *testing.T, path, text string) *config.Config {
@@ -161,7 +161,7 @@ func TestReloader(t *testing.T) {
 	r := exchange.NewReloader(x, path, cfg.Version)
 
 	// A new peer: its stream is made and the engine runs the new version.
-	next := writeConfig(t, path, twoPeers+"  - {id: p2, subscriptions: [{sensors: [s1]}]}\n")
+	next := writeConfig(t, path, twoPeers+"  - {id: p2, organisation: o, subscriptions: [{sensors: [s1]}]}\n")
 	if !r.Reload(t.Context(), "test") {
 		t.Fatal("a valid configuration was rejected")
 	}

@@ -70,9 +70,9 @@ sensors:
 peers:
   - id: p1
     stream: {max_bytes: 10MiB, discard: new}
-    subscriptions: [{sensors: ["*"]}]
+    subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]
   - id: p2
-    subscriptions: [{sensors: ["*"]}]
+    subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]
 `)
 	for range 2 { // idempotent
 		if err := exchange.EnsureStreams(ctx, js, c); err != nil {
@@ -138,7 +138,7 @@ switch:
 peers:
   - id: p1
     stream: {max_bytes: 20MiB, max_age: 1h, discard: old}
-    subscriptions: [{sensors: ["*"]}]
+    subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]
 `)
 	if err := exchange.EnsureStreams(ctx, js, c2); err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ peers:
 func TestEnsureStreamsAllowsDirectGet(t *testing.T) {
 	js := server(t)
 	ctx := t.Context()
-	c := mustConfig(t, "peers: [{id: p1, subscriptions: [{sensors: ['*']}]}]\n")
+	c := mustConfig(t, "peers: [{id: p1, subscriptions: [{sensors: ['*'], policy: pass, tlp: CLEAR}]}]\n")
 	old := exchange.StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding)[1] // no sensors: DLQ, then PEER_p1
 	old.AllowDirect = false
 	if si, err := js.CreateStream(ctx, old); err != nil || si.CachedInfo().Config.AllowDirect {

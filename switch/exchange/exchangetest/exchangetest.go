@@ -26,7 +26,7 @@ const Peer = "p"
 func PeerFeed(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	_, nc, js := bustest.Server(t)
-	cfg, err := config.Parse("t.yaml", []byte("peers:\n  - {id: "+Peer+", subscriptions: [{sensors: ['*']}]}\n"))
+	cfg, err := config.Parse("t.yaml", []byte("peers:\n  - {id: "+Peer+", subscriptions: [{sensors: ['*'], policy: pass, tlp: CLEAR}]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,141 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cofswitch/cofswitch/cof"
+)
+
+// Privacy says, in words, what a peer learns of the records a policy
+// delivers: which fields, and how precise its times, addresses, names and
+// sensor ids are. 'cofswitch policy check' prints it per subscription.
+type Privacy struct {
+	Fields    string // "all", "the draft's only", "the draft's and seen_by"...
+	Times     string // "exact" or "coarsened to 1h"
+	Addresses string // "full", "truncated to /24 (IPv4) and /48 (IPv6)", "Crypto-PAn"...
+	Names     string // "clear" or "hashed below the registered domain", and the name filters
+	Sensors   string // "clear", "pseudonymised", "dropped" or "set to ..."
+	// ExactTimes, FullAddresses and ClearSensors flag what a peer of
+	// another organisation should not get without a warning.
+	ExactTimes, FullAddresses, ClearSensors bool
+}
+
+// Describe returns the privacy of a policy as specified; nil stands for
+// the built-in pass. The spec must compile: Describe does not check it.
+func Describe(s *Spec) Privacy {
+	if s == nil {
+		s = &Spec{}
+	}
+	t := &s.Transforms
+	p := Privacy{Fields: describeFields(t)}
+	p.Times, p.ExactTimes = describeTimes(t.CoarsenTime)
+	p.Addresses, p.FullAddresses = describeAddresses(s)
+	p.Names = describeNames(s)
+	switch {
+	case t.SetFields[cof.KeySensorID] != "":
+		p.Sensors = fmt.Sprintf("set to %q", t.SetFields[cof.KeySensorID])
+	case slices.Contains(t.DropFields, cof.KeySensorID):
+		p.Sensors = "dropped"
+	case t.PseudonymiseSensor != nil:
+		p.Sensors = "pseudonymised"
+	default:
+		p.Sensors, p.ClearSensors = "clear", true
+	}
+	return p
+}
+
+func describeFields(t *TransformSpec) string {
+	var b strings.Builder
+	switch {
+	case t.KeepFields == nil:
+		b.WriteString("all")
+	case len(*t.KeepFields) == 0:
+		b.WriteString("the draft's only")
+	default:
+		b.WriteString("the draft's and " + strings.Join(*t.KeepFields, ", "))
+	}
+	if len(t.DropFields) > 0 {
+		b.WriteString(", without " + strings.Join(t.DropFields, ", "))
+	}
+	if len(t.SetFields) > 0 {
+		keys := make([]string, 0, len(t.SetFields))
+		for k := range t.SetFields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b.WriteString("; set: " + strings.Join(keys, ", "))
+	}
+	return b.String()
+}
+
+// describeTimes: a bucket of a second or less is the precision COF
+// already has.
+func describeTimes(coarsen string) (string, bool) {
+	if coarsen == "" {
+		return "exact", true
+	}
+	d, err := parseDuration(coarsen)
+	if err != nil || d <= time.Second {
+		return "exact", true
+	}
+	return "coarsened to " + coarsen, false
+}
+
+func describeAddresses(s *Spec) (string, bool) {
+	t := &s.Transforms
+	var out string
+	full := false
+	switch {
+	case t.CryptoPAn != nil:
+		out = "Crypto-PAn (prefix-preserving pseudonyms)"
+	case t.TruncateIP != nil:
+		v4, v6 := t.TruncateIP.IPv4, t.TruncateIP.IPv6
+		full = v4 == 0 || v4 >= 32 || v6 == 0 || v6 >= 128
+		out = "truncated to " + prefixWords(v4, 32, "IPv4") + " and " + prefixWords(v6, 128, "IPv6")
+	default:
+		out, full = "full", true
+	}
+	if f := filterWords(s, func(f *FilterSpec) []string { return f.RDataCIDRs }, "rdata_cidrs"); f != "" {
+		out += "; filtered by " + f
+	}
+	return out, full
+}
+
+func prefixWords(bits, all int, family string) string {
+	if bits == 0 || bits >= all {
+		return family + " full"
+	}
+	return fmt.Sprintf("/%d (%s)", bits, family)
+}
+
+func describeNames(s *Spec) string {
+	out := "clear"
+	if s.Transforms.HashLabels != nil {
+		out = "hashed below the registered domain"
+	}
+	zones := filterWords(s, func(f *FilterSpec) []string { return f.Zones }, "zones")
+	regex := filterWords(s, func(f *FilterSpec) []string { return f.Regex }, "regex")
+	if f := strings.Trim(zones+"; "+regex, "; "); f != "" {
+		out += "; filtered by " + f
+	}
+	return out
+}
+
+// filterWords lists a criterion's values under include and exclude, as
+// "exclude.zones internal-zones, corp.example".
+func filterWords(s *Spec, get func(*FilterSpec) []string, key string) string {
+	var parts []string
+	for _, side := range []struct {
+		name string
+		f    *FilterSpec
+	}{{"include", s.Include}, {"exclude", s.Exclude}} {
+		if side.f == nil || len(get(side.f)) == 0 {
+			continue
+		}
+		parts = append(parts, side.name+"."+key+" "+strings.Join(get(side.f), ", "))
+	}
+	return strings.Join(parts, "; ")
+}
