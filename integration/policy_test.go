@@ -230,7 +230,12 @@ func TestReloadUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bitsOf[policy.VersionOf("strict", c.Policies["strict"])] = bits
+		_, pols, err := c.Compile(policy.DefaultEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		strict, _ := pols.Lookup("strict")
+		bitsOf[strict.Version()] = bits
 	}
 	names := map[string]bool{}
 	for _, b := range readBatches(t, js, "peer-strict") {

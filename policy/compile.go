@@ -191,7 +191,7 @@ func Compile(name string, s *Spec, env Env) (*Compiled, error) {
 	c.include = compileFilter("include", s.Include, now, errs)
 	c.exclude = compileFilter("exclude", s.Exclude, now, errs)
 	c.transforms = compileTransforms(c, &s.Transforms, env, errs)
-	c.version = VersionOf(name, s)
+	c.version = versionOf(name, s)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}

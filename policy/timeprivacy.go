@@ -100,10 +100,10 @@ func TimeLike(name string) bool {
 	return false
 }
 
-// VersionOf is the version a policy of this name and specification has
+// versionOf is the version a policy of this name and specification has
 // once compiled (Compiled.Version). JSON of the Spec is deterministic
 // (struct fields in order, map keys sorted).
-func VersionOf(name string, s *Spec) string {
+func versionOf(name string, s *Spec) string {
 	b, _ := json.Marshal(struct {
 		Name string
 		Spec *Spec

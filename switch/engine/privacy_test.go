@@ -86,6 +86,7 @@ peers:
     subscriptions:
       - sensors: ["*"]
         policy: pass
+        tlp: CLEAR
 `
 
 // TestHeldUntilBucketEnds: under coarsen_time with the default release,
