@@ -377,7 +377,9 @@ func compileZones(path string, zones []string, errs *errList) *zoneSet {
 // canonicalZone normalises a zone as cof normalises names, so that
 // "Example.COM." in a policy matches "example.com" in records.
 func canonicalZone(s string) (string, error) {
-	line := `{"rrname":` + strconv.Quote(s) + `,"rrtype":"NS","rdata":"x.","time_first":0,"time_last":0}`
+	// cof's own JSON escaping: strconv.Quote writes \x7f and \a, which
+	// are not JSON.
+	line := `{"rrname":` + string(cof.AppendJSONString(nil, s)) + `,"rrtype":"NS","rdata":"x.","time_first":0,"time_last":0}`
 	r, err := cof.Parse([]byte(line))
 	if err != nil {
 		var ce *cof.Error

@@ -28,6 +28,9 @@ type labelHasher struct {
 	names *memo[string, string] // name -> hashed name
 }
 
+// hashedLabelLen is the length of a hashed label: "h" and 12 hex digits.
+const hashedLabelLen = 13
+
 // opaqueContext separates the hash of rdata that does not parse from
 // the hashes of names: no canonical name holds a raw NUL byte.
 const opaqueContext = "\x00rdata\x00"
@@ -85,12 +88,24 @@ func (h *labelHasher) hashName(n string) string {
 		}
 		reg = n[cut+1:]
 	}
+	// A hashed label takes 13 octets and its dot: a name of many short
+	// labels would outgrow 253 octets. Its leftmost labels then become
+	// one, the hash of the whole name, so that the output stays a name
+	// and keeps as many of the lower labels as fit.
+	left := 0 // labels still to write, this one included
+	for i := 0; i < cut; i += 1 + indexDot(n[i:cut]) {
+		left++
+	}
+	keep := max(1, (maxNameOctets-len(reg))/(hashedLabelLen+1))
 	var b strings.Builder
-	b.Grow(cut/2 + len(reg) + 14)
+	b.Grow(min(left, keep)*(hashedLabelLen+1) + len(reg))
 	for start := 0; start < cut; {
 		end := start + indexDot(n[start:cut])
-		b.WriteString(h.label(n[start:]))
-		b.WriteByte('.')
+		if left < keep || start == 0 {
+			b.WriteString(h.label(n[start:]))
+			b.WriteByte('.')
+		}
+		left--
 		start = end + 1
 	}
 	b.WriteString(reg)
