@@ -130,14 +130,14 @@ func indexDot(s string) int {
 // "10 h1a2b3c4d5e6f.example.com.". Rdata of a type that carries names but
 // does not parse may hide one: it is replaced whole by the hash of the
 // string, so that nothing of it reaches the peer in clear.
-func (h *labelHasher) rdata(t cof.Type, s string, buf []byte) (string, []byte) {
+func (h *labelHasher) rdata(t cof.Type, s string) string {
 	var nb [4]rdataName
-	var cb [256]byte
+	var cb, bb [256]byte
 	names, canon, ok := rdataNames(nb[:0], cb[:0], t, s)
 	if !ok {
-		return h.mac(opaqueContext, s), buf
+		return h.mac(opaqueContext, s)
 	}
-	buf, last := buf[:0], 0
+	buf, last := bb[:0], 0
 	for _, n := range names {
 		c, tok := canon[n.cstart:n.cend], s[n.start:n.end]
 		dot := tok[len(tok)-1] == '.' && !escapedAt(tok, len(tok)-1)
@@ -159,9 +159,9 @@ func (h *labelHasher) rdata(t cof.Type, s string, buf []byte) (string, []byte) {
 		last = n.end
 	}
 	if last == 0 {
-		return s, buf
+		return s
 	}
-	return string(append(buf, s[last:]...)), buf
+	return string(append(buf, s[last:]...))
 }
 
 func (h *labelHasher) apply(r *cof.Record, s *Scratch) {
@@ -178,8 +178,7 @@ func (h *labelHasher) apply(r *cof.Record, s *Scratch) {
 	}
 	copied := false
 	for i, v := range r.RData {
-		out, buf := h.rdata(r.RRType, v, s.buf)
-		s.buf = buf
+		out := h.rdata(r.RRType, v)
 		if out == v {
 			continue
 		}

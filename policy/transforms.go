@@ -27,7 +27,6 @@ type Scratch struct {
 	rec   cof.Record
 	rdata []string
 	addrs []netip.Addr
-	buf   []byte // rdata being rebuilt
 }
 
 // pseudonymizer replaces sensor_id with prefix + hex(HMAC-SHA256(key, id))

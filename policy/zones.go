@@ -75,7 +75,12 @@ type zoneFilter struct{ z *zoneSet }
 // of a type that carries names but does not parse counts as in: it may
 // hide a name, and a strict policy must not let it through unread.
 func (f zoneFilter) anyIn(r *cof.Record) bool {
-	if f.z.contains(r.RRName) || f.z.contains(r.Bailiwick) {
+	if f.z.contains(r.RRName) {
+		return true
+	}
+	// A bailiwick at or above the owner (the usual case) is in a zone
+	// only if the owner is: no second lookup.
+	if r.Bailiwick != "" && !labelSuffix(r.RRName, r.Bailiwick) && f.z.contains(r.Bailiwick) {
 		return true
 	}
 	if !layoutOf(r.RRType).carriesNames() {
