@@ -114,9 +114,12 @@ func (c *Compiled) transform(s *Scratch, r *cof.Record) *cof.Record {
 
 // Explanation says what a policy did to one record.
 type Explanation struct {
-	Policy     string
-	Kept       bool
-	Rule       string   // the criterion that withheld it, "" when kept
+	Policy string
+	Kept   bool
+	Rule   string // the criterion that withheld it, "" when kept
+	// Detail says what made Rule decide, where the criterion can tell:
+	// "rdata name printer.corp in internal-zones (corp)".
+	Detail     string
 	Transforms []string // the transforms that ran, in order
 	Out        *cof.Record
 }
@@ -126,13 +129,13 @@ func (c *Compiled) Explain(r *cof.Record) Explanation {
 	e := Explanation{Policy: c.name}
 	for _, cr := range c.include {
 		if !cr.match(r) {
-			e.Rule = cr.name
+			e.Rule, e.Detail = cr.name, cr.detail(r)
 			return e
 		}
 	}
 	for _, cr := range c.exclude {
 		if cr.match(r) {
-			e.Rule = cr.name
+			e.Rule, e.Detail = cr.name, cr.detail(r)
 			return e
 		}
 	}
@@ -149,6 +152,15 @@ func (c *Compiled) Explain(r *cof.Record) Explanation {
 		e.Out = &out
 	}
 	return e
+}
+
+// detail is the criterion's explanation of its decision, "" when it has
+// none.
+func (cr *criterion) detail(r *cof.Record) string {
+	if cr.why == nil {
+		return ""
+	}
+	return cr.why(r)
 }
 
 // Rules lists the criteria names, include first, for hit tables.

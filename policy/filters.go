@@ -12,10 +12,12 @@ import (
 )
 
 // criterion is one compiled filter: a name for explanations and hit
-// tables, and an allocation-free predicate.
+// tables, an allocation-free predicate, and optionally why, which says in
+// words what decided (Explanation.Detail) once match has.
 type criterion struct {
 	name  string
 	match func(r *cof.Record) bool
+	why   func(r *cof.Record) string
 }
 
 // typeSet is a bitmap over all 65536 rrtypes.
@@ -35,9 +37,12 @@ type zoneSet struct {
 	// true for a zone, false for a suffix that is not one itself.
 	suffixes map[string]bool
 	root     bool
+	// builtin marks the zones that came from internal-zones, for
+	// explanations.
+	builtin map[string]bool
 }
 
-func newZoneSet() *zoneSet { return &zoneSet{suffixes: map[string]bool{}} }
+func newZoneSet() *zoneSet { return &zoneSet{suffixes: map[string]bool{}, builtin: map[string]bool{}} }
 
 func (z *zoneSet) add(zone string) {
 	if zone == "." {
@@ -229,8 +234,19 @@ func compileFilter(side string, f *FilterSpec, now func() time.Time, errs *errLi
 		add("rrtypes", set.hasRecord)
 	}
 	if len(f.Zones) > 0 {
-		z := compileZones(side+".zones", f.Zones, errs)
-		add("zones", func(r *cof.Record) bool { return z.contains(r.RRName) })
+		z := zoneFilter{compileZones(side+".zones", f.Zones, errs)}
+		if side == "include" {
+			add("zones", z.allIn)
+			out[len(out)-1].why = z.explainInclude
+		} else {
+			add("zones", z.anyIn)
+			out[len(out)-1].why = z.explainExclude
+		}
+	}
+	if len(f.OwnerZones) > 0 {
+		z := zoneFilter{compileZones(side+".owner_zones", f.OwnerZones, errs)}
+		add("owner_zones", func(r *cof.Record) bool { return z.z.contains(r.RRName) })
+		out[len(out)-1].why = z.explainOwner
 	}
 	if len(f.Regex) > 0 {
 		var res []*regexp.Regexp
@@ -344,6 +360,7 @@ func compileZones(path string, zones []string, errs *errList) *zoneSet {
 		if s == InternalZones {
 			for _, iz := range internalZoneList() {
 				z.add(iz)
+				z.builtin[iz] = true
 			}
 			continue
 		}
@@ -360,7 +377,9 @@ func compileZones(path string, zones []string, errs *errList) *zoneSet {
 // canonicalZone normalises a zone as cof normalises names, so that
 // "Example.COM." in a policy matches "example.com" in records.
 func canonicalZone(s string) (string, error) {
-	line := `{"rrname":` + strconv.Quote(s) + `,"rrtype":"NS","rdata":"x.","time_first":0,"time_last":0}`
+	// cof's own JSON escaping: strconv.Quote writes \x7f and \a, which
+	// are not JSON.
+	line := `{"rrname":` + string(cof.AppendJSONString(nil, s)) + `,"rrtype":"NS","rdata":"x.","time_first":0,"time_last":0}`
 	r, err := cof.Parse([]byte(line))
 	if err != nil {
 		var ce *cof.Error

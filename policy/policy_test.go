@@ -80,7 +80,7 @@ func TestFilters(t *testing.T) {
 		{"internal zones: home.arpa", FilterSpec{Zones: []string{InternalZones}}, record("printer.home.arpa", "A", "8.8.8.8"), true},
 		{"internal zones: .corp", FilterSpec{Zones: []string{InternalZones}}, record("dc1.corp", "A", "8.8.8.8"), true},
 		{"internal zones: private reverse", FilterSpec{Zones: []string{InternalZones}}, record("5.1.168.192.in-addr.arpa", "PTR", "printer.lan."), true},
-		{"internal zones: ULA reverse", FilterSpec{Zones: []string{InternalZones}}, record("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa", "PTR", "x."), true},
+		{"internal zones: ULA reverse", FilterSpec{Zones: []string{InternalZones}}, record("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa", "PTR", "x.lan."), true},
 		{"internal zones: public", FilterSpec{Zones: []string{InternalZones}}, record("www.example.com", "A", "8.8.8.8"), false},
 		{"internal zones: public reverse", FilterSpec{Zones: []string{InternalZones}}, record("8.8.8.8.in-addr.arpa", "PTR", "dns.google."), false},
 		{"regex", FilterSpec{Regex: []string{`^xn--`, `^mail\.`}}, record("mail.example", "A", "8.8.8.8"), true},

@@ -21,9 +21,19 @@ type FilterSpec struct {
 	Sensors []string `yaml:"sensors"`
 	// RRTypes are mnemonics or TYPEnnn.
 	RRTypes []string `yaml:"rrtypes"`
-	// Zones match rrname at or below a zone, on label boundaries. The
-	// name internal-zones stands for the built-in set.
+	// Zones match the record's domain names at or below a zone, on label
+	// boundaries: the owner (rrname), the names in rdata (CNAME, DNAME,
+	// NS, PTR, MX, SRV, SOA, SVCB/HTTPS, NAPTR, ...) and, under exclude,
+	// the bailiwick. Under exclude one name in a zone withholds the
+	// record; under include every name but the bailiwick must be in one.
+	// Rdata of such a type that does not parse counts as in a zone under
+	// exclude and as outside under include. The name internal-zones
+	// stands for the built-in set.
 	Zones []string `yaml:"zones"`
+	// OwnerZones match rrname only, at or below a zone: the zones filter
+	// as it was before it read rdata, for a policy that wants, say, every
+	// record of its own domains whatever they point to.
+	OwnerZones []string `yaml:"owner_zones"`
 	// Regex are RE2 expressions matched against rrname.
 	Regex []string `yaml:"regex"`
 	// RDataCIDRs match A and AAAA data, and the address a PTR owner name

@@ -6,10 +6,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
-
-	"golang.org/x/net/publicsuffix"
 
 	"github.com/cofswitch/cofswitch/cof"
 )
@@ -137,73 +134,6 @@ func truncator(v4, v6 int) func(netip.Addr) netip.Addr {
 		}
 		return p.Addr()
 	}
-}
-
-// labelHasher replaces each label left of the registered domain (per the
-// public suffix list) with "h" and 12 hex digits of HMAC-SHA256(key,
-// label): www.shop.example.co.uk becomes h1a2b....h3c4d....example.co.uk.
-// Reverse names are left to the address transforms.
-type labelHasher struct {
-	key   []byte
-	cache *memo[string, string] // label -> hashed label
-	names *memo[string, string] // name -> hashed name
-}
-
-func (h *labelHasher) label(l string) string {
-	if v, ok := h.cache.get(l); ok {
-		return v
-	}
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(l))
-	v := "h" + hex.EncodeToString(m.Sum(nil))[:12]
-	h.cache.put(l, v)
-	return v
-}
-
-func (h *labelHasher) name(n string) string {
-	if n == "" || n == "." || strings.HasSuffix(n, ".in-addr.arpa") || strings.HasSuffix(n, ".ip6.arpa") {
-		return n
-	}
-	// Popular names come back again and again: the registered domain
-	// lookup is the costly part.
-	if v, ok := h.names.get(n); ok {
-		return v
-	}
-	v := h.hashName(n)
-	h.names.put(n, v)
-	return v
-}
-
-func (h *labelHasher) hashName(n string) string {
-	reg, err := publicsuffix.EffectiveTLDPlusOne(n)
-	if err != nil || reg == n || !strings.HasSuffix(n, "."+reg) {
-		return n
-	}
-	left := strings.Split(n[:len(n)-len(reg)-1], ".")
-	for i, l := range left {
-		left[i] = h.label(l)
-	}
-	return strings.Join(left, ".") + "." + reg
-}
-
-func (h *labelHasher) apply(r *cof.Record, _ *Scratch) {
-	name := r.RRName
-	r.RRName = h.name(name)
-	// A bailiwick at or above the registered domain (the usual case) is
-	// a suffix of the name that hashing left whole: it hashes to itself,
-	// no lookup needed.
-	if b := r.Bailiwick; b == "" || labelSuffix(name, b) && labelSuffix(r.RRName, b) {
-		return
-	}
-	r.Bailiwick = h.name(r.Bailiwick)
-}
-
-// labelSuffix reports whether s is n or a suffix of n on a label boundary.
-func labelSuffix(n, s string) bool {
-	if len(n) == len(s) {
-		return n == s
-	}
-	return len(n) > len(s) && n[len(n)-len(s)-1] == '.' && n[len(n)-len(s):] == s
 }
 
 // bucketCount maps count to the largest boundary not above it (0 below
