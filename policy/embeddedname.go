@@ -344,7 +344,10 @@ func finerThan(p netip.Prefix, v4, v6 int) bool {
 	}
 	for i := range v4Layouts {
 		l := &v4Layouts[i]
-		if e, ok := l.v4Prefix(p); ok && l.carries(p) && e.Bits() > v4 {
+		if !l.carries(p) {
+			continue
+		}
+		if e, ok := l.v4Prefix(p); ok && e.Bits() > v4 {
 			return true
 		}
 	}

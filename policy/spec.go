@@ -27,8 +27,9 @@ type FilterSpec struct {
 	// Regex are RE2 expressions matched against rrname.
 	Regex []string `yaml:"regex"`
 	// RDataCIDRs match A and AAAA data, and the address a PTR owner name
-	// (in-addr.arpa, ip6.arpa) stands for. The name special-purpose
-	// stands for the built-in set.
+	// (in-addr.arpa, ip6.arpa) stands for; an IPv4 CIDR also matches the
+	// IPv6 addresses carrying an IPv4 address in it (6to4, NAT64, Teredo,
+	// mapped). The name special-purpose stands for the built-in set.
 	RDataCIDRs []string `yaml:"rdata_cidrs"`
 	// EmbeddedCIDRs match addresses written into the owner name, the
 	// bailiwick, the names in rdata (10.1.2.3.nip.io,
