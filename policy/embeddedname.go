@@ -298,7 +298,11 @@ func compileEmbedded(path string, list []string, errs *errList) func(*cof.Record
 			if p.IsSingleIP() {
 				return c.containsAddr(p.Addr())
 			}
-			return c.overlaps(p)
+			list := c.v6
+			if p.Addr().Is4() {
+				list = c.v4
+			}
+			return anyOverlaps(list, p) || embeddedOverlaps(p, c.v4)
 		})
 	}
 }

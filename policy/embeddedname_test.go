@@ -51,6 +51,7 @@ func TestEmbeddedCIDRs(t *testing.T) {
 		{"TXT IPv6", "a.example", "TXT", `"v=spf1 ip6:fd00::/8 -all"`, true},
 		{"TXT IPv6 after a word", "a.example", "TXT", `"ip6:fe80::1"`, true},
 		{"TXT mapped", "a.example", "TXT", `"addr ::ffff:10.1.2.3"`, true},
+		{"TXT IPv6 without digits", "a.example", "TXT", `"ula fdab::cafe"`, true},
 		{"TXT 6to4", "a.example", "TXT", `"gw 2002:a01:203::1"`, true},
 		{"TXT version string in the set", "a.example", "TXT", `"version 10.1.2.3"`, true},
 		{"TXT end of sentence", "a.example", "TXT", `"served by 127.0.0.1."`, true},

@@ -18,9 +18,14 @@ func textEmbeds(s string, yield func(netip.Prefix) bool) bool {
 			i++
 			continue
 		}
-		j := i
+		j, maybe := i, false
 		for j < len(s) && isAddrChar(s[j]) {
+			maybe = maybe || s[j] <= ':' // a digit or a colon; dots too, harmlessly
 			j++
+		}
+		if !maybe { // letters a-f only, as the "e" in "include"
+			i = j
+			continue
 		}
 		bits := suffixBits(s[j:])
 		if dottedEmbeds(s[i:j], bits, yield) || colonEmbeds(s[i:j], bits, yield) {
@@ -31,7 +36,15 @@ func textEmbeds(s string, yield func(netip.Prefix) bool) bool {
 	return false
 }
 
-func isAddrChar(c byte) bool { return c == '.' || c == ':' || hexDigit(c) >= 0 }
+func isAddrChar(c byte) bool { return addrChars[c] }
+
+// addrChars holds the characters an IPv4 or IPv6 address is written with.
+var addrChars = func() (t [256]bool) {
+	for _, c := range []byte("0123456789abcdefABCDEF.:") {
+		t[c] = true
+	}
+	return t
+}()
 
 // suffixBits reads the "/24" after an address ("ip4:192.0.2.0/24" in SPF
 // stands for the network, not a host); -1 when there is none.
