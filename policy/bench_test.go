@@ -88,3 +88,27 @@ func BenchmarkHashLabels(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEmbeddedAddresses: exclude.embedded_cidrs [special-purpose] on
+// records that pass it, from names without digits (the common case) to
+// names and text that must be read.
+func BenchmarkEmbeddedAddresses(b *testing.B) {
+	c := mustCompile(b, &Spec{Exclude: &FilterSpec{EmbeddedCIDRs: []string{SpecialPurpose}}})
+	for _, bc := range []struct{ name, line string }{
+		{"no-digits", benchLine},
+		{"digits", record("web01.cdn-3.example.com", "CNAME", "edge-2.example.net.")},
+		{"public-dashed", record("host-93-184-216-34.example.com", "A", "93.184.216.34")},
+		{"public-IPv6-dashed", record("2606-4700--1111.sslip.io", "AAAA", "2606:4700::1111")},
+		{"TXT-SPF", record("example.com", "TXT", `"v=spf1 ip4:93.184.216.0/24 ip6:2606:4700::/32 include:_spf.example.com ~all"`)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := rec(b, bc.line)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := c.Apply(r); !ok {
+					b.Fatal("withheld")
+				}
+			}
+		})
+	}
+}

@@ -204,6 +204,7 @@ func Compile(name string, s *Spec, env Env) (*Compiled, error) {
 	c.exclude = compileFilter("exclude", s.Exclude, now, errs)
 	c.transforms = compileTransforms(c, &s.Transforms, env, errs)
 	c.version = versionOf(name, s)
+	c.exclude = append(c.exclude, embeddedWithholds(&s.Transforms)...)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -247,13 +248,13 @@ func compileTransforms(c *Compiled, t *TransformSpec, env Env, errs *errList) []
 		if v6 == 0 {
 			v6 = 128
 		}
-		out = append(out, transform{"truncate_ip", addrMapper{mapAddr: truncator(v4, v6)}.apply})
+		out = append(out, transform{"truncate_ip", addrMapper{mapAddr: embeddedTruncator(v4, v6)}.apply})
 	}
 	if k := t.CryptoPAn; k != nil {
 		key := readKey(*k, env, "transforms.cryptopan", 32, 32, errs)
 		if len(key) == 32 {
 			cp, _ := NewCryptoPAn(key, cryptoPAnCacheSize)
-			out = append(out, transform{"cryptopan", addrMapper{mapAddr: cp.Anonymize}.apply})
+			out = append(out, transform{"cryptopan", addrMapper{mapAddr: withEmbedded(cp.Anonymize)}.apply})
 		}
 	}
 	if k := t.HashLabels; k != nil {

@@ -106,7 +106,7 @@ func (c *cidrSet) containsAddr(a netip.Addr) bool {
 			return true
 		}
 	}
-	return false
+	return embeddedOverlaps(netip.PrefixFrom(a, 128), c.v4) // 6to4, NAT64, Teredo...
 }
 
 // overlaps reports whether a (possibly short) prefix shares addresses with
@@ -121,7 +121,7 @@ func (c *cidrSet) overlaps(q netip.Prefix) bool {
 			return true
 		}
 	}
-	return false
+	return embeddedOverlaps(q, c.v4)
 }
 
 // matchRecord: any A/AAAA rdata in the set, or a PTR owner name for an
@@ -270,6 +270,9 @@ func compileFilter(side string, f *FilterSpec, now func() time.Time, errs *errLi
 	if len(f.RDataCIDRs) > 0 {
 		c := compileCIDRs(side+".rdata_cidrs", f.RDataCIDRs, errs)
 		add("rdata_cidrs", c.matchRecord)
+	}
+	if len(f.EmbeddedCIDRs) > 0 {
+		add("embedded_cidrs", compileEmbedded(side+".embedded_cidrs", f.EmbeddedCIDRs, errs))
 	}
 	if len(f.BailiwickZones) > 0 {
 		z := compileZones(side+".bailiwick_zones", f.BailiwickZones, errs)

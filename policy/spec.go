@@ -37,9 +37,15 @@ type FilterSpec struct {
 	// Regex are RE2 expressions matched against rrname.
 	Regex []string `yaml:"regex"`
 	// RDataCIDRs match A and AAAA data, and the address a PTR owner name
-	// (in-addr.arpa, ip6.arpa) stands for. The name special-purpose
-	// stands for the built-in set.
+	// (in-addr.arpa, ip6.arpa) stands for; an IPv4 CIDR also matches the
+	// IPv6 addresses carrying an IPv4 address in it (6to4, NAT64, Teredo,
+	// mapped). The name special-purpose stands for the built-in set.
 	RDataCIDRs []string `yaml:"rdata_cidrs"`
+	// EmbeddedCIDRs match addresses written into the owner name, the
+	// bailiwick, the names in rdata (10.1.2.3.nip.io,
+	// host-192-168-1-5.example.com, ip-0a010203.example.net) and rdata
+	// text (TXT "ip4:10.0.0.0/8"). Same entries as RDataCIDRs.
+	EmbeddedCIDRs []string `yaml:"embedded_cidrs"`
 	// BailiwickZones match bailiwick at or below a zone.
 	BailiwickZones []string `yaml:"bailiwick_zones"`
 	// MinCount and MaxCount bound count; a record without count counts 1.
