@@ -37,6 +37,9 @@ func (s SubscriptionPrivacy) Warnings() []string {
 	if s.Privacy.ExactTimes {
 		out = append(out, "exact times")
 	}
+	if s.Privacy.TimedDelivery {
+		out = append(out, "delivery at once (release: immediate), which tells the time")
+	}
 	if s.Privacy.FullAddresses {
 		out = append(out, "full addresses")
 	}

@@ -79,7 +79,6 @@ func eachRDataName(r *cof.Record, yield func(string) bool, parsed *bool) {
 	}
 }
 
-
 // nameEmbeds calls yield with the addresses a domain name embeds, until
 // yield returns true, and reports whether it did. A name under
 // in-addr.arpa or ip6.arpa stands for the prefix its numeric labels give

@@ -14,13 +14,16 @@ import (
 // sensor ids are. 'cofswitch policy check' prints it per subscription.
 type Privacy struct {
 	Fields    string // "all", "the draft's only", "the draft's and seen_by"...
-	Times     string // "exact" or "coarsened to 1h"
+	Times     string // "exact", "coarsened to 1h, delivered when the hour ends"...
 	Addresses string // "full", "truncated to /24 (IPv4) and /48 (IPv6)", "Crypto-PAn"...
 	Names     string // "clear" or "hashed below the registered domain", and the name filters
 	Sensors   string // "clear", "pseudonymised", "dropped" or "set to ..."
 	// ExactTimes, FullAddresses and ClearSensors flag what a peer of
 	// another organisation should not get without a warning.
 	ExactTimes, FullAddresses, ClearSensors bool
+	// TimedDelivery flags coarsened times delivered at once (release:
+	// immediate): the moment of delivery tells what the body does not.
+	TimedDelivery bool
 }
 
 // Describe returns the privacy of a policy as specified; nil stands for
@@ -31,7 +34,7 @@ func Describe(s *Spec) Privacy {
 	}
 	t := &s.Transforms
 	p := Privacy{Fields: describeFields(t)}
-	p.Times, p.ExactTimes = describeTimes(t.CoarsenTime)
+	p.Times, p.ExactTimes, p.TimedDelivery = describeTimes(t)
 	p.Addresses, p.FullAddresses = describeAddresses(s)
 	p.Names = describeNames(s)
 	switch {
@@ -73,15 +76,18 @@ func describeFields(t *TransformSpec) string {
 
 // describeTimes: a bucket of a second or less is the precision COF
 // already has.
-func describeTimes(coarsen string) (string, bool) {
-	if coarsen == "" {
-		return "exact", true
+func describeTimes(t *TransformSpec) (words string, exact, timed bool) {
+	if t.CoarsenTime == "" {
+		return "exact", true, false
 	}
-	d, err := parseDuration(coarsen)
+	d, err := parseDuration(t.CoarsenTime)
 	if err != nil || d <= time.Second {
-		return "exact", true
+		return "exact", true, false
 	}
-	return "coarsened to " + coarsen, false
+	if t.Release == ReleaseImmediate {
+		return "coarsened to " + t.CoarsenTime + " in the body, but delivered at once (release: immediate): the moment of delivery tells the time", false, true
+	}
+	return "coarsened to " + t.CoarsenTime + ", delivered merged when the bucket ends", false, false
 }
 
 func describeAddresses(s *Spec) (string, bool) {
@@ -98,7 +104,12 @@ func describeAddresses(s *Spec) (string, bool) {
 	default:
 		out, full = "full", true
 	}
-	if f := filterWords(s, func(f *FilterSpec) []string { return f.RDataCIDRs }, "rdata_cidrs"); f != "" {
+	if !full {
+		out += "; records whose names or text embed a finer address are withheld"
+	}
+	rdata := filterWords(s, func(f *FilterSpec) []string { return f.RDataCIDRs }, "rdata_cidrs")
+	embedded := filterWords(s, func(f *FilterSpec) []string { return f.EmbeddedCIDRs }, "embedded_cidrs")
+	if f := strings.Trim(rdata+"; "+embedded, "; "); f != "" {
 		out += "; filtered by " + f
 	}
 	return out, full
@@ -114,12 +125,16 @@ func prefixWords(bits, all int, family string) string {
 func describeNames(s *Spec) string {
 	out := "clear"
 	if s.Transforms.HashLabels != nil {
-		out = "hashed below the registered domain"
+		out = "hashed below the registered domain, with their parent, in owner, rdata and bailiwick"
 	}
 	zones := filterWords(s, func(f *FilterSpec) []string { return f.Zones }, "zones")
+	if zones != "" {
+		zones += " (every name: owner, rdata, bailiwick)"
+	}
+	owner := filterWords(s, func(f *FilterSpec) []string { return f.OwnerZones }, "owner_zones")
 	regex := filterWords(s, func(f *FilterSpec) []string { return f.Regex }, "regex")
-	if f := strings.Trim(zones+"; "+regex, "; "); f != "" {
-		out += "; filtered by " + f
+	if f := strings.Trim(strings.Join([]string{zones, owner, regex}, "; "), "; "); f != "" {
+		out += "; filtered by " + strings.ReplaceAll(f, "; ; ", "; ")
 	}
 	return out
 }

@@ -24,9 +24,17 @@ transforms:
   coarsen_time: 1h
   drop_fields: [origin]
   keep_fields: []`,
-			Privacy{Fields: "the draft's only, without origin", Times: "coarsened to 1h",
-				Addresses: "truncated to /24 (IPv4) and /48 (IPv6); filtered by exclude.rdata_cidrs special-purpose",
-				Names:     "clear; filtered by exclude.zones internal-zones", Sensors: "pseudonymised"}},
+			Privacy{Fields: "the draft's only, without origin", Times: "coarsened to 1h, delivered merged when the bucket ends",
+				Addresses: "truncated to /24 (IPv4) and /48 (IPv6); records whose names or text embed a finer address are withheld; filtered by exclude.rdata_cidrs special-purpose",
+				Names:     "clear; filtered by exclude.zones internal-zones (every name: owner, rdata, bailiwick)", Sensors: "pseudonymised"}},
+		{"coarsened but delivered at once, owner-only zones, embedded filter", `
+exclude: {owner_zones: [corp], embedded_cidrs: [special-purpose]}
+transforms:
+  coarsen_time: 1h
+  release: immediate`,
+			Privacy{Fields: "all", Times: "coarsened to 1h in the body, but delivered at once (release: immediate): the moment of delivery tells the time",
+				Addresses: "full; filtered by exclude.embedded_cidrs special-purpose", Names: "clear; filtered by exclude.owner_zones corp", Sensors: "clear",
+				FullAddresses: true, ClearSensors: true, TimedDelivery: true}},
 		{"research", `
 include: {zones: [example.com], regex: ['^www\.']}
 transforms:
@@ -34,8 +42,9 @@ transforms:
   hash_labels: {key_env: K}
   coarsen_time: 1d
   keep_fields: [seen_by]`,
-			Privacy{Fields: "the draft's and seen_by", Times: "coarsened to 1d", Addresses: "Crypto-PAn (prefix-preserving pseudonyms)",
-				Names: `hashed below the registered domain; filtered by include.zones example.com; include.regex ^www\.`, Sensors: "clear", ClearSensors: true}},
+			Privacy{Fields: "the draft's and seen_by", Times: "coarsened to 1d, delivered merged when the bucket ends",
+				Addresses: "Crypto-PAn (prefix-preserving pseudonyms); records whose names or text embed a finer address are withheld",
+				Names:     `hashed below the registered domain, with their parent, in owner, rdata and bailiwick; filtered by include.zones example.com (every name: owner, rdata, bailiwick); include.regex ^www\.`, Sensors: "clear", ClearSensors: true}},
 		{"IPv4 truncated only, a second's precision, sensor dropped", `
 transforms:
   truncate_ip: {ipv4: 16}
