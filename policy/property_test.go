@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cofswitch/cofswitch/cof"
 )
 
 // TestStrictPoliciesLeakNothing is a property test: for random records
@@ -34,6 +36,12 @@ func TestStrictPoliciesLeakNothing(t *testing.T) {
 		line := randomRecord(rng, i)
 		r := rec(t, line)
 		out, kept := c.Apply(r)
+		if kept && p.exclude && leaksInternal(r, internal, special) {
+			t.Fatalf("policy %+v\n in: %s\nkept a record with an internal name or a special-purpose address in a name, rdata or text", p, line)
+		}
+		if kept && p.truncated && embedsFiner(r, p.v4, p.v6) {
+			t.Fatalf("policy %+v\n in: %s\nkept a record whose names or text embed an address finer than the truncation", p, line)
+		}
 		if !kept {
 			continue
 		}
@@ -76,6 +84,12 @@ func TestStrictPoliciesLeakNothing(t *testing.T) {
 				if ok && netip.PrefixFrom(a, bits).Masked().Addr() != a {
 					fail("an address keeps bits beyond the truncation")
 				}
+				if b := a.As16(); ok && a.Is6() && b[0] == 0x20 && b[1] == 0x02 {
+					v4 := netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
+					if netip.PrefixFrom(v4, p.v4).Masked().Addr() != v4 {
+						fail("a 6to4 address keeps IPv4 bits beyond the truncation")
+					}
+				}
 			}
 		}
 		for j := 1; j < len(out.RData); j++ {
@@ -106,7 +120,7 @@ func randomStrictSpec(rng *rand.Rand) (Spec, strictness) {
 	}
 	if rng.IntN(2) == 0 {
 		p.exclude = true
-		s.Exclude = &FilterSpec{Zones: []string{"internal-zones"}, RDataCIDRs: []string{"special-purpose"}}
+		s.Exclude = &FilterSpec{Zones: []string{"internal-zones"}, RDataCIDRs: []string{"special-purpose"}, EmbeddedCIDRs: []string{"special-purpose"}}
 	}
 	if rng.IntN(2) == 0 {
 		p.v4, p.v6, p.truncated = 8*(1+rng.IntN(3)), 16*(1+rng.IntN(4)), true
@@ -128,7 +142,7 @@ func randomRecord(rng *rand.Rand, i int) string {
 	zones := []string{"example.com", "corp", "lan", "home.arpa", "10.in-addr.arpa", "example.org", "local", "internal"}
 	name := fmt.Sprintf("h%d-%d.%s", i, rng.IntN(1000), zones[rng.IntN(len(zones))])
 	var typ, rdata string
-	switch rng.IntN(3) {
+	switch rng.IntN(5) {
 	case 0:
 		typ = "A"
 		var addrs []string
@@ -139,8 +153,12 @@ func randomRecord(rng *rand.Rand, i int) string {
 	case 1:
 		typ = "AAAA"
 		rdata = strconv.Quote(randomV6(rng).String())
+	case 2:
+		typ, rdata = "CNAME", strconv.Quote(randomTarget(rng, zones))
+	case 3:
+		typ, rdata = "MX", strconv.Quote("10 "+randomTarget(rng, zones))
 	default:
-		typ, rdata = "CNAME", strconv.Quote("target-"+strconv.Itoa(i)+".example.net.")
+		typ, rdata = "TXT", strconv.Quote(fmt.Sprintf(`"v=spf1 ip4:%s -all"`, randomV4(rng)))
 	}
 	first := 1_600_000_000 + rng.Int64N(100_000_000)
 	last := first + rng.Int64N(1_000_000)
@@ -150,6 +168,40 @@ func randomRecord(rng *rand.Rand, i int) string {
 	}
 	return fmt.Sprintf(`{"rrname":%q,"rrtype":%q,"rdata":[%s],"time_first":%d,"time_last":%d,"count":%d,"sensor_id":"sens-%08d"%s}`,
 		name, typ, rdata, first, last, 1+rng.IntN(1000), i, extra)
+}
+
+// randomTarget is a name in one of zones, sometimes embedding an address.
+func randomTarget(rng *rand.Rand, zones []string) string {
+	host := "t" + strconv.Itoa(rng.IntN(100))
+	if rng.IntN(3) == 0 {
+		host = "host-" + strings.ReplaceAll(randomV4(rng).String(), ".", "-")
+	}
+	return host + "." + zones[rng.IntN(len(zones))] + "."
+}
+
+// leaksInternal: a name of r (owner, rdata, bailiwick) is internal, or an
+// address of r or embedded in its names or text is special-purpose.
+func leaksInternal(r *cof.Record, internal *zoneSet, special *cidrSet) bool {
+	if internal.contains(r.RRName) || internal.contains(r.Bailiwick) {
+		return true
+	}
+	leak, parsed := false, true
+	eachRDataName(r, func(n string) bool { leak = internal.contains(n); return !leak }, &parsed)
+	if leak || !parsed {
+		return true
+	}
+	for i := range r.RData {
+		if a, ok := r.Addr(i); ok && special.containsAddr(a) {
+			return true
+		}
+	}
+	return recordEmbeds(r, false, func(p netip.Prefix) bool { return special.overlaps(p) })
+}
+
+// embedsFiner: a name or text of r gives an address more precisely than
+// a truncation to v4 and v6 bits.
+func embedsFiner(r *cof.Record, v4, v6 int) bool {
+	return recordEmbeds(r, r.RRType == cof.TypePTR, func(p netip.Prefix) bool { return finerThan(p, v4, v6) })
 }
 
 func randomV4(rng *rand.Rand) netip.Addr {
