@@ -90,9 +90,10 @@ func TestStrictPeerLearnsOnlyWhatItsPolicyGrants(t *testing.T) {
 policies:
   strict:
     tlp: AMBER
-    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
+    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose], embedded_cidrs: [special-purpose]}
     transforms:
       pseudonymise_sensor: {key_file: %q}
+      hash_labels: {key_file: %q}
       truncate_ip: {ipv4: 24, ipv6: 48}
       coarsen_time: 2s
       keep_fields: []
@@ -101,7 +102,7 @@ sensors:
 peers:
   - {id: strict-1, organisation: org-b, nkey: %s, subscriptions: [{sensors: ["org-a-*"], policy: strict}]}
   - {id: strict-2, organisation: org-c, nkey: %s, subscriptions: [{sensors: ["org-a-*"], policy: strict}]}
-`, listen, key, sPub, p1Pub, p2Pub)
+`, listen, key, key, sPub, p1Pub, p2Pub)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +114,27 @@ peers:
 	for i := range 20 {
 		fmt.Fprintf(&in, `{"rrname":"w%d.example.com","rrtype":"A","rdata":"93.184.216.%d","time_first":1700000001,"time_last":1700000003,"seen_at":"2023-11-14T22:13:21.123Z","client_ip":"10.9.8.7","sensor_hostname":"resolver-7.corp"}`+"\n", i, i+1)
 	}
+	// Each of these hides an internal name or a private address: none may
+	// reach a strict peer.
+	for _, leak := range []string{
+		`"rrname":"www.example.com","rrtype":"CNAME","rdata":"printer.corp."`,
+		`"rrname":"5.216.184.93.in-addr.arpa","rrtype":"PTR","rdata":"laptop.local."`,
+		`"rrname":"example.com","rrtype":"MX","rdata":"10 db-1.internal."`,
+		`"rrname":"_ldap._tcp.example.com","rrtype":"SRV","rdata":"0 5 389 dc1.lan."`,
+		`"rrname":"example.com","rrtype":"NS","rdata":"ns.home.arpa."`,
+		`"rrname":"svc.example.com","rrtype":"HTTPS","rdata":"1 edge.corp. alpn=h2"`,
+		`"rrname":"example.com","rrtype":"TXT","rdata":"\"v=spf1 ip4:10.1.2.3 -all\""`,
+		`"rrname":"six.example.com","rrtype":"AAAA","rdata":"2002:a01:203::1"`,
+		`"rrname":"nat.example.com","rrtype":"AAAA","rdata":"64:ff9b::c0a8:105"`,
+		`"rrname":"host-192-168-1-5.example.com","rrtype":"A","rdata":"93.184.216.34"`,
+		`"rrname":"10.1.2.3.nip.io","rrtype":"A","rdata":"10.1.2.3"`,
+		`"rrname":"ip-0a010203.example.net","rrtype":"A","rdata":"93.184.216.35"`,
+		`"rrname":"x.example.com","rrtype":"CNAME","rdata":"10-1-2-3.sslip.io."`,
+	} {
+		fmt.Fprintf(&in, `{%s,"time_first":1700000001,"time_last":1700000003}`+"\n", leak)
+	}
+	// A host named after a person: hash_labels hides it.
+	in.WriteString(`{"rrname":"annas-laptop.example.com","rrtype":"A","rdata":"93.184.216.77","time_first":1700000001,"time_last":1700000003}` + "\n")
 	// Seen once, exactly on a bucket boundary: still widened to the bucket.
 	in.WriteString(`{"rrname":"edge.example.com","rrtype":"A","rdata":"93.184.216.99","time_first":1700000000,"time_last":1700000000}` + "\n")
 	published := time.Now()
@@ -120,8 +142,8 @@ peers:
 		t.Fatalf("publish: %s", stderr)
 	}
 	views := map[string]peerView{
-		"strict-1": readAsPeer(t, url, "strict-1", p1Seed, 21),
-		"strict-2": readAsPeer(t, url, "strict-2", p2Seed, 21),
+		"strict-1": readAsPeer(t, url, "strict-1", p1Seed, 22),
+		"strict-2": readAsPeer(t, url, "strict-2", p2Seed, 22),
 	}
 	allowed := map[string]bool{"Nats-Msg-Id": true, "Cofswitch-TLP": true, "Cofswitch-Records": true, "Content-Encoding": true,
 		"Cofswitch-Policy-Version": true, "Nats-Expected-Stream": true}
@@ -151,7 +173,8 @@ peers:
 			}
 		}
 		for _, body := range v.bodies {
-			for _, leak := range []string{"org-a-s1", "seen_at", "client_ip", "sensor_hostname", "10.9.8.7", ".123", "1700000001", "1700000003"} {
+			for _, leak := range []string{"org-a-s1", "seen_at", "client_ip", "sensor_hostname", "10.9.8.7", ".123", "1700000001", "1700000003",
+				"corp", "local", "internal", "lan", "home.arpa", "2002:", "64:ff9b", "192-168", "nip.io", "0a010203", "sslip", "annas", "laptop", "ldap"} {
 				if strings.Contains(body, leak) {
 					t.Errorf("%s's body holds %q: %s", peer, leak, body)
 				}
@@ -162,9 +185,22 @@ peers:
 				t.Errorf("%s: %+v: times not widened to 2 s buckets or sensor in clear", peer, r)
 			}
 		}
-		if len(v.records) != 21 {
-			t.Errorf("%s got %d records, want 21", peer, len(v.records))
+		if len(v.records) != 22 {
+			t.Errorf("%s got %d records, want 22: the 20 plain, the person's host hashed and the edge", peer, len(v.records))
 		}
+	}
+	// Every leak above was withheld by the policy, not dead-lettered as
+	// invalid (which would prove nothing): the operator sees no dead letter.
+	op := seedKey(t, filepath.Join(dir, "data", "switch.nk"))
+	opPub, _ := op.PublicKey()
+	onc, err := nats.Connect(url, nats.Nkey(opPub, op.Sign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onc.Close()
+	ojs, _ := jetstream.New(onc)
+	if n := streamMsgs(t, ojs, "COF_DLQ"); n != 0 {
+		t.Errorf("%d dead letters: some leak records were invalid, not withheld", n)
 	}
 	if contains(sw.output(), strings.Repeat("ab", 32)) {
 		t.Error("the policy key appears in the log")
