@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
@@ -28,6 +29,9 @@ type Verdict struct {
 	// its label ("" for none).
 	Subscription int
 	TLP          string
+	// Release is how long a kept record is held before delivery (0: at
+	// once): its policy's coarsen_time with release bucket_end.
+	Release time.Duration
 	Explanation
 }
 
@@ -56,7 +60,7 @@ func (d *DryRun) Check(r *cof.Record) Verdict {
 		v.Routed, v.Explanation = true, Explanation{Policy: route.Subscription.Policy, Rule: "unknown policy"}
 		return v
 	}
-	v.Routed, v.Subscription, v.TLP = true, route.Subscription.Index, route.Subscription.TLP
+	v.Routed, v.Subscription, v.TLP, v.Release = true, route.Subscription.Index, route.Subscription.TLP, p.Release()
 	v.Explanation = p.Explain(r)
 	return v
 }

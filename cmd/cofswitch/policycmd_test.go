@@ -62,8 +62,8 @@ func TestPolicyTest(t *testing.T) {
 		t.Errorf("transformed record %s", out[0])
 	}
 	for _, want := range []string{
-		"1: kept (subscription 0, policy share, TLP:AMBER); transforms: pseudonymise_sensor, truncate_ip, coarsen_time",
-		"2: withheld (subscription 0, policy share): exclude.zones",
+		"1: kept (subscription 0, policy share, TLP:AMBER); transforms: pseudonymise_sensor, truncate_ip, coarsen_time; held until its 1h bucket ends, then delivered merged",
+		"2: withheld (subscription 0, policy share): exclude.zones: owner name nas.lan in internal-zones (lan)",
 		"3: withheld (subscription 0, policy share): exclude.rdata_cidrs",
 		"4: withheld (subscription 0, policy share): include.rrtypes",
 		"5: withheld (subscription 0, policy share): include.max_age",

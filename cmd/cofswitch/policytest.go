@@ -118,12 +118,33 @@ func explain(w *bufio.Writer, line int, peer string, v policy.Verdict) {
 	}
 	where := fmt.Sprintf("subscription %d, policy %s", v.Subscription, v.Policy)
 	if !v.Kept {
-		fmt.Fprintf(w, "%d: withheld (%s): %s\n", line, where, v.Rule)
+		if v.Detail != "" {
+			fmt.Fprintf(w, "%d: withheld (%s): %s: %s\n", line, where, v.Rule, v.Detail)
+		} else {
+			fmt.Fprintf(w, "%d: withheld (%s): %s\n", line, where, v.Rule)
+		}
 		return
 	}
 	label := v.TLP
 	if label == "" {
 		label = "no TLP"
 	}
-	fmt.Fprintf(w, "%d: kept (%s, %s); transforms: %s\n", line, where, label, orNone(v.Transforms))
+	held := ""
+	if v.Release > 0 {
+		held = "; held until its " + bucketWords(v.Release) + " bucket ends, then delivered merged"
+	}
+	fmt.Fprintf(w, "%d: kept (%s, %s); transforms: %s%s\n", line, where, label, orNone(v.Transforms), held)
+}
+
+// bucketWords writes a coarsen_time bucket as the configuration would.
+func bucketWords(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return fmt.Sprintf("%ds", d/time.Second)
 }
