@@ -228,35 +228,7 @@ func compileTransforms(c *Compiled, t *TransformSpec, env Env, errs *errList) []
 		}
 		out = append(out, transform{"pseudonymise_sensor", ps.apply})
 	}
-	if t.TruncateIP != nil && t.CryptoPAn != nil {
-		errs.add("transforms", "truncate_ip and cryptopan exclude each other")
-	}
-	if tr := t.TruncateIP; tr != nil {
-		if tr.IPv4 < 0 || tr.IPv4 > 32 {
-			errs.add("transforms.truncate_ip.ipv4", "%d is not in 0..32", tr.IPv4)
-		}
-		if tr.IPv6 < 0 || tr.IPv6 > 128 {
-			errs.add("transforms.truncate_ip.ipv6", "%d is not in 0..128", tr.IPv6)
-		}
-		if tr.IPv4 == 0 && tr.IPv6 == 0 {
-			errs.add("transforms.truncate_ip", "give ipv4 and/or ipv6 prefix lengths (e.g. 24 and 48)")
-		}
-		v4, v6 := tr.IPv4, tr.IPv6
-		if v4 == 0 {
-			v4 = 32
-		}
-		if v6 == 0 {
-			v6 = 128
-		}
-		out = append(out, transform{"truncate_ip", addrMapper{mapAddr: embeddedTruncator(v4, v6)}.apply})
-	}
-	if k := t.CryptoPAn; k != nil {
-		key := readKey(*k, env, "transforms.cryptopan", 32, 32, errs)
-		if len(key) == 32 {
-			cp, _ := NewCryptoPAn(key, cryptoPAnCacheSize)
-			out = append(out, transform{"cryptopan", addrMapper{mapAddr: withEmbedded(cp.Anonymize)}.apply})
-		}
-	}
+	out = append(out, compileAddressTransforms(t, env, errs)...)
 	if k := t.HashLabels; k != nil {
 		key := readKey(*k, env, "transforms.hash_labels", 16, 0, errs)
 		h := &labelHasher{key: key, cache: newStringCache(labelCacheSize), names: newStringCache(nameCacheSize)}
@@ -302,6 +274,41 @@ func compileTransforms(c *Compiled, t *TransformSpec, env Env, errs *errList) []
 			vals[k] = v
 		}
 		out = append(out, transform{"set_fields", setFields(vals)})
+	}
+	return out
+}
+
+// compileAddressTransforms builds truncate_ip or cryptopan.
+func compileAddressTransforms(t *TransformSpec, env Env, errs *errList) []transform {
+	var out []transform
+	if t.TruncateIP != nil && t.CryptoPAn != nil {
+		errs.add("transforms", "truncate_ip and cryptopan exclude each other")
+	}
+	if tr := t.TruncateIP; tr != nil {
+		if tr.IPv4 < 0 || tr.IPv4 > 32 {
+			errs.add("transforms.truncate_ip.ipv4", "%d is not in 0..32", tr.IPv4)
+		}
+		if tr.IPv6 < 0 || tr.IPv6 > 128 {
+			errs.add("transforms.truncate_ip.ipv6", "%d is not in 0..128", tr.IPv6)
+		}
+		if tr.IPv4 == 0 && tr.IPv6 == 0 {
+			errs.add("transforms.truncate_ip", "give ipv4 and/or ipv6 prefix lengths (e.g. 24 and 48)")
+		}
+		v4, v6 := tr.IPv4, tr.IPv6
+		if v4 == 0 {
+			v4 = 32
+		}
+		if v6 == 0 {
+			v6 = 128
+		}
+		out = append(out, transform{"truncate_ip", addrMapper{mapAddr: embeddedTruncator(v4, v6)}.apply})
+	}
+	if k := t.CryptoPAn; k != nil {
+		key := readKey(*k, env, "transforms.cryptopan", 32, 32, errs)
+		if len(key) == 32 {
+			cp, _ := NewCryptoPAn(key, cryptoPAnCacheSize)
+			out = append(out, transform{"cryptopan", addrMapper{mapAddr: withEmbedded(cp.Anonymize)}.apply})
+		}
 	}
 	return out
 }

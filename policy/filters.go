@@ -202,10 +202,26 @@ func compileFilter(side string, f *FilterSpec, now func() time.Time, errs *errLi
 	if f == nil {
 		return nil
 	}
-	var out []criterion
-	add := func(name string, m func(*cof.Record) bool) {
-		out = append(out, criterion{name: side + "." + name, match: m})
-	}
+	c := &criteria{side: side, errs: errs}
+	c.names(f)
+	c.values(f, now)
+	return c.out
+}
+
+// criteria collects the compiled criteria of one side of a policy.
+type criteria struct {
+	side string
+	errs *errList
+	out  []criterion
+}
+
+func (c *criteria) add(name string, m func(*cof.Record) bool) {
+	c.out = append(c.out, criterion{name: c.side + "." + name, match: m})
+}
+
+// names compiles the criteria on sensor ids, types and names.
+func (c *criteria) names(f *FilterSpec) {
+	side, errs, add := c.side, c.errs, c.add
 	if len(f.Sensors) > 0 {
 		pats := append([]string(nil), f.Sensors...)
 		for i, p := range pats {
@@ -237,16 +253,16 @@ func compileFilter(side string, f *FilterSpec, now func() time.Time, errs *errLi
 		z := zoneFilter{compileZones(side+".zones", f.Zones, errs)}
 		if side == "include" {
 			add("zones", z.allIn)
-			out[len(out)-1].why = z.explainInclude
+			c.out[len(c.out)-1].why = z.explainInclude
 		} else {
 			add("zones", z.anyIn)
-			out[len(out)-1].why = z.explainExclude
+			c.out[len(c.out)-1].why = z.explainExclude
 		}
 	}
 	if len(f.OwnerZones) > 0 {
 		z := zoneFilter{compileZones(side+".owner_zones", f.OwnerZones, errs)}
 		add("owner_zones", func(r *cof.Record) bool { return z.z.contains(r.RRName) })
-		out[len(out)-1].why = z.explainOwner
+		c.out[len(c.out)-1].why = z.explainOwner
 	}
 	if len(f.Regex) > 0 {
 		var res []*regexp.Regexp
@@ -267,6 +283,12 @@ func compileFilter(side string, f *FilterSpec, now func() time.Time, errs *errLi
 			return false
 		})
 	}
+}
+
+// values compiles the criteria on addresses, bailiwick, count, age and
+// fields.
+func (c *criteria) values(f *FilterSpec, now func() time.Time) {
+	side, errs, add := c.side, c.errs, c.add
 	if len(f.RDataCIDRs) > 0 {
 		c := compileCIDRs(side+".rdata_cidrs", f.RDataCIDRs, errs)
 		add("rdata_cidrs", c.matchRecord)
@@ -313,7 +335,6 @@ func compileFilter(side string, f *FilterSpec, now func() time.Time, errs *errLi
 			return true
 		})
 	}
-	return out
 }
 
 func recordCount(r *cof.Record) int64 {
