@@ -23,6 +23,9 @@ const (
 	// second <release>, when their coarsen_time bucket ends. The
 	// operator's alone: no peer or sensor has any right on it.
 	HoldPrefix = "cof.hold."
+	// ParkPrefix: cof.park.<peer>, outputs a peer's stream could not take
+	// (missing, unavailable), kept in COF_HOLD until it can.
+	ParkPrefix = "cof.park."
 )
 
 // Stream names. Each sensor has an input stream of its own, so that
@@ -212,4 +215,16 @@ func ParseHoldSubject(subject string) (release int64, peerID string, err error) 
 		}
 	}
 	return 0, "", fmt.Errorf("%w: %q is not %s<release>.<peer>", ErrBadToken, subject, HoldPrefix)
+}
+
+// ParkSubject is where outputs wait for a peer whose stream is down.
+func ParkSubject(peerID string) string { return ParkPrefix + EscapeToken(peerID) }
+
+// ParkedPeer returns the peer of a park subject.
+func ParkedPeer(subject string) (string, error) {
+	tok, ok := strings.CutPrefix(subject, ParkPrefix)
+	if !ok || strings.Contains(tok, ".") {
+		return "", fmt.Errorf("%w: %q is not %s<peer>", ErrBadToken, subject, ParkPrefix)
+	}
+	return UnescapeToken(tok)
 }

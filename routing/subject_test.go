@@ -150,3 +150,16 @@ func TestHoldSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestParkSubject(t *testing.T) {
+	for _, peer := range []string{"circl", "org-b_db"} {
+		if p, err := ParkedPeer(ParkSubject(peer)); err != nil || p != peer {
+			t.Errorf("%s: %q %v", peer, p, err)
+		}
+	}
+	for _, bad := range []string{"cof.park.a.b", "cof.hold.1.a", "cof.park.%zz"} {
+		if _, err := ParkedPeer(bad); err == nil {
+			t.Errorf("%s parsed", bad)
+		}
+	}
+}

@@ -65,6 +65,7 @@ type options struct {
 	secret         []byte
 	trace          bool
 	releaseEvery   time.Duration
+	repair         func(ctx context.Context, peer string) error
 	log            *slog.Logger
 }
 
@@ -233,6 +234,17 @@ func WithReleaseInterval(d time.Duration) Option {
 	}
 }
 
+// WithRepair sets how a peer's missing stream is recreated (from the
+// registry, by the exchange): the releaser calls it, at most every 5 s per
+// peer, when parked outputs find no stream. Without it a missing stream
+// waits for a reload.
+func WithRepair(f func(ctx context.Context, peer string) error) Option {
+	return func(o *options) error {
+		o.repair = f
+		return nil
+	}
+}
+
 // WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
@@ -253,6 +265,8 @@ type Engine struct {
 	codec *cof.Codec
 	sec   *secrets
 	log   *slog.Logger
+
+	parking *parking
 	stats *Stats
 	drops *dropLog
 
@@ -322,7 +336,7 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec}
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, parking: newParking()}
 	e.drops = newDropLog(o.log, 10*time.Second)
 	e.reg.Store(&registry{table: table, policies: pols})
 	return e, nil

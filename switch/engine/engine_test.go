@@ -315,13 +315,16 @@ func TestFullPeerDoesNotBlockOthers(t *testing.T) {
 	}
 }
 
-// TestMissingPeerStreamIsRetriedThenCounted: a peer whose stream is gone
-// (deleted by an operator) is retried a bounded number of times, then its
-// drop is counted and the others are unaffected.
-func TestMissingPeerStreamIsRetriedThenCounted(t *testing.T) {
+// TestMissingPeerStreamWithoutParkIsRetriedThenCounted: a peer whose
+// stream is gone (deleted by an operator) is parked (park_test.go); with
+// the park itself gone too, it is retried a bounded number of times, then
+// its drop is counted and the others are unaffected.
+func TestMissingPeerStreamWithoutParkIsRetriedThenCounted(t *testing.T) {
 	x := newExchange(t, exchangeYAML)
-	if err := x.js.DeleteStream(t.Context(), routing.PeerStream("peer-d")); err != nil {
-		t.Fatal(err)
+	for _, s := range []string{routing.PeerStream("peer-d"), routing.HoldStream} {
+		if err := x.js.DeleteStream(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(2*time.Second))
 	x.publish("org-a-s2", records("m-", 10, ""), cof.Identity)

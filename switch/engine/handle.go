@@ -128,6 +128,11 @@ func (w *worker) handle(in Input) {
 		return
 	}
 	outcome := w.await(ctx, pubs)
+	if outcome.transient && !outcome.dlqFailed {
+		// A peer's trouble is its own: its outputs wait in its park, the
+		// input is acked once they are stored there.
+		w.park(ctx, &outcome)
+	}
 	if (outcome.dlqFailed || outcome.transient) && !last {
 		w.retry(msg, meta.NumDelivered)
 		return

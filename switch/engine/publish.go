@@ -20,6 +20,7 @@ type pending struct {
 	peer    string // "" for the dead-letter queue
 	records int
 	fut     jetstream.PubAckFuture
+	parked  bool // sent to the peer's park (its stream is down), not to it
 }
 
 // outcome is what became of one batch's publishes.
@@ -31,8 +32,9 @@ type outcome struct {
 }
 
 type pendingResult struct {
-	p      pending
-	reason string // "" when stored
+	p         pending
+	reason    string // "" when stored
+	permanent bool   // retrying cannot help (the peer's own limit)
 }
 
 // internalID names an output deterministically, so that a redelivered
@@ -75,11 +77,15 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 			m, stream := w.outputMsg(out, id, in, seq, now)
 			m.Data = data
 			setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
+			parked := stream != routing.HoldStream && w.e.parking.isDown(out.peer)
+			if parked {
+				m, stream = parkMsg(out.peer, m), routing.HoldStream
+			}
 			fut, err := w.e.js.PublishMsgAsync(m, jetstream.WithExpectStream(stream))
 			if err != nil {
 				return pubs, err
 			}
-			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut})
+			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut, parked: parked})
 		}
 	}
 	sensor := in.Sensor
@@ -181,7 +187,7 @@ func (w *worker) await(ctx context.Context, pubs []pending) outcome {
 			}
 			o.reasons[p.peer] = reason
 		}
-		o.results = append(o.results, pendingResult{p: p, reason: reason})
+		o.results = append(o.results, pendingResult{p: p, reason: reason, permanent: permanent})
 	}
 	return o
 }

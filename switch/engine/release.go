@@ -76,7 +76,16 @@ func (e *Engine) runReleaser(ctx context.Context) {
 	}
 }
 
-// sweep releases every hold subject whose time has come, oldest first.
+// due is a subject of the hold stream and whose it is.
+type due struct {
+	subject string
+	release int64 // 0 for a park
+	peer    string
+}
+
+// sweep delivers what is parked for peers whose stream may be back, and
+// releases every hold subject whose time has come, oldest first. A subject
+// that fails waits for the next sweep; the others go on.
 func (r *releaser) sweep(ctx context.Context) error {
 	s, err := r.e.js.Stream(ctx, routing.HoldStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -85,18 +94,17 @@ func (r *releaser) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(routing.HoldPrefix+">"))
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter("cof.>"))
 	if err != nil {
 		return err
 	}
-	type due struct {
-		subject string
-		release int64
-		peer    string
-	}
-	var todo []due
+	var todo, parked []due
 	now := time.Now().Unix()
 	for subj := range info.State.Subjects {
+		if peer, err := routing.ParkedPeer(subj); err == nil {
+			parked = append(parked, due{subj, 0, peer})
+			continue
+		}
 		release, peer, err := routing.ParseHoldSubject(subj)
 		if err != nil {
 			r.e.log.Error("foreign subject in the hold stream, left alone", "subject", subj)
@@ -106,13 +114,20 @@ func (r *releaser) sweep(ctx context.Context) error {
 			todo = append(todo, due{subj, release, peer})
 		}
 	}
+	r.liftIdle(parked)
+	var errs []error
+	for _, d := range parked {
+		if err := r.unpark(ctx, s, d.subject, d.peer); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.subject, err))
+		}
+	}
 	slices.SortFunc(todo, func(a, b due) int { return cmp.Or(cmp.Compare(a.release, b.release), strings.Compare(a.peer, b.peer)) })
 	for _, d := range todo {
 		if err := r.release(ctx, s, d.subject, d.peer); err != nil {
-			return fmt.Errorf("%s: %w", d.subject, err)
+			errs = append(errs, fmt.Errorf("%s: %w", d.subject, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // release delivers one hold subject's messages up to its round's mark.

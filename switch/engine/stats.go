@@ -35,11 +35,15 @@ type Snapshot struct {
 	// Released counts held records delivered when their bucket ended, and
 	// ReleasedMerged what they became once identical rrsets were merged.
 	Released, ReleasedMerged uint64
+	// Parked counts records parked for a peer whose stream was down, and
+	// Unparked those delivered from the park since, by peer; both are
+	// also counted in Delivered once stored on the peer's stream.
+	Parked, Unparked map[string]uint64
 }
 
 func newStats() *Stats {
 	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{},
-		Throttled: map[string]time.Duration{}}}
+		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{}}}
 }
 
 func (st *Stats) addThrottled(sensor string, d time.Duration) {
@@ -52,6 +56,13 @@ func (st *Stats) addReleased(in, out int) {
 	st.mu.Lock()
 	st.s.Released += uint64(in)
 	st.s.ReleasedMerged += uint64(out)
+	st.mu.Unlock()
+}
+
+func (st *Stats) addUnparked(peer string, records int) {
+	st.mu.Lock()
+	st.s.Unparked[peer] += uint64(records)
+	st.s.Delivered[peer] += uint64(records)
 	st.mu.Unlock()
 }
 
@@ -82,6 +93,7 @@ func (st *Stats) snapshot() Snapshot {
 	c.Delivered = maps.Clone(st.s.Delivered)
 	c.Filtered = maps.Clone(st.s.Filtered)
 	c.Throttled = maps.Clone(st.s.Throttled)
+	c.Parked, c.Unparked = maps.Clone(st.s.Parked), maps.Clone(st.s.Unparked)
 	c.Dropped = map[string]map[string]uint64{}
 	for p, m := range st.s.Dropped {
 		c.Dropped[p] = maps.Clone(m)
@@ -119,6 +131,10 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 	}
 	for _, r := range o.results {
 		if r.p.peer == "" {
+			continue
+		}
+		if r.reason == "" && r.p.parked {
+			st.s.Parked[r.p.peer] += uint64(r.p.records)
 			continue
 		}
 		if r.reason == "" {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,6 +47,7 @@ type Exchange struct {
 	eng  *engine.Engine
 	url  string
 	log  *slog.Logger
+	cfg  atomic.Pointer[config.Config] // in force, for repairs
 }
 
 // Start runs the exchange of cfg: it starts the embedded server or
@@ -99,7 +101,10 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if err != nil {
 		return err
 	}
-	opts := append(EngineOptions(cfg.Switch, log), engine.WithSecret(secret))
+	x.cfg.Store(cfg)
+	opts := append(EngineOptions(cfg.Switch, log), engine.WithSecret(secret), engine.WithRepair(func(ctx context.Context, peer string) error {
+		return RepairPeer(ctx, x.js, x.cfg.Load(), peer)
+	}))
 	if x.eng, err = engine.New(x.conn, table, pols, opts...); err != nil {
 		return err
 	}

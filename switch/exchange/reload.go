@@ -92,6 +92,7 @@ func (r *Reloader) Reload(ctx context.Context, why string) bool {
 	}
 	r.lastErr = ""
 	r.x.eng.SetRegistry(table, pols)
+	r.x.cfg.Store(cfg)
 	r.version = cfg.Version
 	r.log.Info("configuration reloaded", "file", r.path, "trigger", why, "version", cfg.Version,
 		"sensors", len(cfg.Sensors), "peers", len(cfg.Peers), "policies", len(cfg.Policies))

@@ -77,24 +77,48 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	dlq := streamConfig(streams, routing.DLQStream, []string{routing.DLQPrefix + ">"}, streams.DLQ)
 	dlq.Description = "cofswitch dead letters: rejected input with the reason, a share per sensor"
 	out = append(out, dlq)
-	hold := streamConfig(streams, routing.HoldStream, []string{routing.HoldPrefix + ">"}, streams.Hold)
-	hold.Description = "cofswitch outputs held until their coarsen_time bucket ends; the operator's alone"
+	hold := streamConfig(streams, routing.HoldStream, []string{routing.HoldPrefix + ">", routing.ParkPrefix + "*"}, streams.Hold)
+	hold.Description = "cofswitch outputs held until their coarsen_time bucket ends, or parked while a peer's stream is down; the operator's alone"
 	// The switch purges what it released; no peer or sensor has rights here.
 	hold.DenyPurge = false
 	out = append(out, hold)
 	for _, p := range peers {
-		sc := streamConfig(streams, routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
-		sc.Description = "cofswitch deliveries to peer " + p.ID
-		// Direct get lets the peer read its own stream without a consumer
-		// (cofswitch tail); its account imports that and the stream's info
-		// for this stream alone (see package accounts).
-		sc.AllowDirect = true
-		if e := outputEncoding; e == "s2" || e == "zstd" {
-			sc.Compression = jetstream.NoCompression
-		}
-		out = append(out, sc)
+		out = append(out, PeerStreamConfig(streams, p, outputEncoding))
 	}
 	return out
+}
+
+// PeerStreamConfig is a peer's stream PEER_<peer>.
+func PeerStreamConfig(streams config.Streams, p config.Peer, outputEncoding string) jetstream.StreamConfig {
+	sc := streamConfig(streams, routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
+	sc.Description = "cofswitch deliveries to peer " + p.ID
+	// Direct get lets the peer read its own stream without a consumer
+	// (cofswitch tail); its account imports that and the stream's info
+	// for this stream alone (see package accounts).
+	sc.AllowDirect = true
+	if e := outputEncoding; e == "s2" || e == "zstd" {
+		sc.Compression = jetstream.NoCompression
+	}
+	return sc
+}
+
+// RepairPeer recreates a peer's stream and consumers from c, when the
+// stream went missing under the running exchange.
+func RepairPeer(ctx context.Context, js jetstream.JetStream, c *config.Config, peer string) error {
+	for _, p := range c.Peers {
+		if p.ID != peer {
+			continue
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, PeerStreamConfig(c.Streams, p, c.Switch.OutputEncoding)); err != nil {
+			return fmt.Errorf("exchange: stream of peer %q: %w", peer, err)
+		}
+		var ccs []jetstream.ConsumerConfig
+		for _, name := range p.Consumers {
+			ccs = append(ccs, PeerConsumerConfig(name))
+		}
+		return ensureConsumers(ctx, js, routing.PeerStream(p.ID), ccs)
+	}
+	return fmt.Errorf("exchange: peer %q is not in the configuration", peer)
 }
 
 // EnsureStreams creates the exchange's streams and consumers, or updates
