@@ -267,8 +267,8 @@ type Engine struct {
 	log   *slog.Logger
 
 	parking *parking
-	stats *Stats
-	drops *dropLog
+	stats   *Stats
+	drops   *dropLog
 
 	reg atomic.Pointer[registry]
 
