@@ -88,8 +88,10 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	case err != nil:
 		return err
 	}
+	evictions := exchange.NewEvictions(x)
+	go evictions.Run(ctx, 30*time.Second)
 	if f.metrics != "" {
-		m, err := ops.Serve(f.metrics, log, engine.NewCollector(x.Engine()))
+		m, err := ops.Serve(f.metrics, log, engine.NewCollector(x.Engine()), evictions)
 		if err != nil {
 			x.Stop()
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}

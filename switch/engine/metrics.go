@@ -10,7 +10,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released *prometheus.Desc
+	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released, duplicates, parked *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -23,20 +23,22 @@ func NewCollector(e *Engine) *Collector {
 		e:          e,
 		batches:    d("batches_total", "Input batches finished, by result: switched, dead_lettered (whole), given_up.", "result"),
 		records:    d("records_total", "Input records, by result: valid, invalid (dead-lettered).", "result"),
-		deliveries: d("deliveries_total", "Records stored on a peer's stream.", "peer"),
+		deliveries: d("deliveries_total", "Records stored on a peer's stream (not those it already had; see duplicate_records_total).", "peer"),
 		filtered:   d("filtered_total", "Records withheld from a peer by its policy.", "peer"),
 		dropped:    d("dropped_total", "Records a peer should have received but did not, by reason.", "peer", "reason"),
 		retries:    d("retries_total", "Input batches handed back for another attempt."),
 		lostDead:   d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
 		policy:     d("policy_info", "The policy version in force (value 1).", "version"),
 		throttled:  d("throttled_seconds_total", "Time a sensor's batches were held to its rate quota.", "sensor"),
+		duplicates: d("duplicate_records_total", "Records of outputs a peer's stream already had (redelivered input): stored once, not counted in deliveries.", "peer"),
+		parked:     d("parked_records_total", "Records parked while a peer's stream was down, by stage: parked, delivered (from the park).", "peer", "stage"),
 		released:   d("released_records_total", "Held records (coarsen_time) released when their bucket ended, by stage: held (as switched), merged (as delivered).", "stage"),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked} {
 		ch <- d
 	}
 }
@@ -68,6 +70,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.retries, s.Retries)
 	counter(c.lostDead, s.LostDead)
+	for p, v := range s.Duplicates {
+		counter(c.duplicates, v, p)
+	}
+	for p, v := range s.Parked {
+		counter(c.parked, v, p, "parked")
+	}
+	for p, v := range s.Unparked {
+		counter(c.parked, v, p, "delivered")
+	}
 	counter(c.released, s.Released, "held")
 	counter(c.released, s.ReleasedMerged, "merged")
 	ch <- prometheus.MustNewConstMetric(c.policy, prometheus.GaugeValue, 1, c.e.PolicyVersion())

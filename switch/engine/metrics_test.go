@@ -24,7 +24,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `
-# HELP cofswitch_switch_deliveries_total Records stored on a peer's stream.
+# HELP cofswitch_switch_deliveries_total Records stored on a peer's stream (not those it already had; see duplicate_records_total).
 # TYPE cofswitch_switch_deliveries_total counter
 cofswitch_switch_deliveries_total{peer="peer-b"} 4
 cofswitch_switch_deliveries_total{peer="peer-c"} 4

@@ -35,6 +35,7 @@ type pendingResult struct {
 	p         pending
 	reason    string // "" when stored
 	permanent bool   // retrying cannot help (the peer's own limit)
+	duplicate bool   // the stream had it already: stored, not again
 }
 
 // internalID names an output deterministically, so that a redelivered
@@ -158,14 +159,15 @@ func (w *worker) await(ctx context.Context, pubs []pending) outcome {
 		// A future resolved before the deadline counts as resolved, even
 		// if the deadline has passed since: check it first.
 		var err error
+		var ack *jetstream.PubAck
 		ok := false
 		select {
-		case <-p.fut.Ok():
+		case ack = <-p.fut.Ok():
 			ok = true
 		case err = <-p.fut.Err():
 		default:
 			select {
-			case <-p.fut.Ok():
+			case ack = <-p.fut.Ok():
 				ok = true
 			case err = <-p.fut.Err():
 			case <-ctx.Done():
@@ -187,7 +189,7 @@ func (w *worker) await(ctx context.Context, pubs []pending) outcome {
 			}
 			o.reasons[p.peer] = reason
 		}
-		o.results = append(o.results, pendingResult{p: p, reason: reason, permanent: permanent})
+		o.results = append(o.results, pendingResult{p: p, reason: reason, permanent: permanent, duplicate: ok && ack != nil && ack.Duplicate})
 	}
 	return o
 }

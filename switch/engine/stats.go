@@ -39,11 +39,16 @@ type Snapshot struct {
 	// Unparked those delivered from the park since, by peer; both are
 	// also counted in Delivered once stored on the peer's stream.
 	Parked, Unparked map[string]uint64
+	// Duplicates counts records of outputs a peer's stream already had
+	// (a batch redelivered after a crash or a lost ack), by peer: not in
+	// Delivered, which counts what was stored.
+	Duplicates map[string]uint64
 }
 
 func newStats() *Stats {
 	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{},
-		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{}}}
+		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{},
+		Duplicates: map[string]uint64{}}}
 }
 
 func (st *Stats) addThrottled(sensor string, d time.Duration) {
@@ -94,6 +99,7 @@ func (st *Stats) snapshot() Snapshot {
 	c.Filtered = maps.Clone(st.s.Filtered)
 	c.Throttled = maps.Clone(st.s.Throttled)
 	c.Parked, c.Unparked = maps.Clone(st.s.Parked), maps.Clone(st.s.Unparked)
+	c.Duplicates = maps.Clone(st.s.Duplicates)
 	c.Dropped = map[string]map[string]uint64{}
 	for p, m := range st.s.Dropped {
 		c.Dropped[p] = maps.Clone(m)
@@ -131,6 +137,10 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 	}
 	for _, r := range o.results {
 		if r.p.peer == "" {
+			continue
+		}
+		if r.reason == "" && r.duplicate {
+			st.s.Duplicates[r.p.peer] += uint64(r.p.records)
 			continue
 		}
 		if r.reason == "" && r.p.parked {
@@ -186,8 +196,11 @@ func (d *dropLog) add(peer, reason, sensor string, n uint64) {
 	}
 	s.pending += n
 	if now := d.now(); now.Sub(s.last) >= d.interval {
-		d.log.Warn("records not delivered to peer", "peer", peer, "reason", reason, "records", s.pending,
-			"since", s.last.Format(time.RFC3339), "last_sensor", sensor)
+		attrs := []any{"peer", peer, "reason", reason, "records", s.pending, "last_sensor", sensor}
+		if !s.last.IsZero() { // the first warning of a kind has no "since"
+			attrs = append(attrs, "since", s.last.Format(time.RFC3339))
+		}
+		d.log.Warn("records not delivered to peer", attrs...)
 		s.last, s.pending = now, 0
 	}
 }

@@ -1,0 +1,127 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Evictions finds what a peer lost without anyone noticing: messages its
+// stream evicted (discard old, max_age, max_msgs) before one of its
+// consumers acked them. The switch counted them as delivered, since they
+// were stored; the peer never read them. Every interval it compares each
+// peer stream's first sequence with each consumer's ack floor, counts the
+// newly evicted messages per peer and consumer, and warns.
+type Evictions struct {
+	x   *Exchange
+	log *slog.Logger
+
+	mu      sync.Mutex
+	seen    map[[2]string]uint64 // peer, consumer -> last evicted-unread sequence counted
+	evicted map[[2]string]uint64 // peer, consumer -> messages evicted unread
+}
+
+// NewEvictions returns the eviction watch of x.
+func NewEvictions(x *Exchange) *Evictions {
+	return &Evictions{x: x, log: x.log, seen: map[[2]string]uint64{}, evicted: map[[2]string]uint64{}}
+}
+
+// Run checks every interval until ctx ends.
+func (ev *Evictions) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := ev.Check(ctx); err != nil && ctx.Err() == nil {
+			ev.log.Debug("eviction check", "err", err)
+		}
+	}
+}
+
+// Check compares every peer stream with its consumers once.
+func (ev *Evictions) Check(ctx context.Context) error {
+	cfg := ev.x.cfg.Load()
+	var errs []error
+	for _, p := range cfg.Peers {
+		s, err := ev.x.js.Stream(ctx, routing.PeerStream(p.ID))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, name := range p.Consumers {
+			c, err := s.Consumer(ctx, name)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			ci, err := c.Info(ctx)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			ev.note(p.ID, name, ci.AckFloor.Stream, info.State.FirstSeq)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// note counts the messages below first that the consumer had not acked.
+func (ev *Evictions) note(peer, consumer string, ackFloor, first uint64) {
+	if first == 0 || first-1 <= ackFloor {
+		return
+	}
+	k := [2]string{peer, consumer}
+	ev.mu.Lock()
+	from := max(ackFloor, ev.seen[k])
+	n := uint64(0)
+	if first-1 > from {
+		n = first - 1 - from
+		ev.evicted[k] += n
+		ev.seen[k] = first - 1
+	}
+	total := ev.evicted[k]
+	ev.mu.Unlock()
+	if n > 0 {
+		ev.log.Warn("peer stream evicted messages its consumer had not read: they are lost to the peer", "peer", peer,
+			"consumer", consumer, "messages", n, "total", total, "ack_floor", ackFloor, "first_seq", first)
+	}
+}
+
+// Snapshot returns the messages evicted unread, by peer and consumer.
+func (ev *Evictions) Snapshot() map[[2]string]uint64 {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	out := make(map[[2]string]uint64, len(ev.evicted))
+	for k, v := range ev.evicted {
+		out[k] = v
+	}
+	return out
+}
+
+var evictedDesc = prometheus.NewDesc("cofswitch_peer_evicted_unread_messages_total",
+	"Messages a peer's stream evicted (limits, age) before the consumer acked them: lost to that peer.", []string{"peer", "consumer"}, nil)
+
+// Describe sends the descriptor.
+func (ev *Evictions) Describe(ch chan<- *prometheus.Desc) { ch <- evictedDesc }
+
+// Collect sends the counts.
+func (ev *Evictions) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range ev.Snapshot() {
+		ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(v), k[0], k[1])
+	}
+}

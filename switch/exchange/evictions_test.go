@@ -1,0 +1,78 @@
+package exchange_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/exchange"
+)
+
+// TestEvictionsCounted: messages a peer stream evicts before the peer's
+// consumer acked them are counted per peer and consumer, once each.
+func TestEvictionsCounted(t *testing.T) {
+	cfg, err := config.Parse("c.yaml", []byte(`
+nats: {auth: none}
+streams:
+  peers: {max_msgs: 10, discard: old}
+sensors:
+  - {id: s1, organisation: org-a}
+peers:
+  - {id: p, organisation: org-a, subscriptions: [{sensors: [s1]}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Stop()
+	js := x.JetStream()
+	ev := exchange.NewEvictions(x)
+	publish := func(n int) {
+		for range n {
+			if _, err := js.Publish(ctx, routing.OutSubject("p"), []byte("{}\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(25)
+	if err := ev.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.Snapshot()[[2]string{"p", "sink"}]; got != 15 {
+		t.Errorf("after 25 messages in a stream of 10, none read: %d evicted unread, want 15", got)
+	}
+	// The consumer reads and acks what is left; later evictions of read
+	// messages are no loss.
+	c, err := js.Consumer(ctx, routing.PeerStream("p"), "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range b.Messages() {
+		_ = m.DoubleAck(ctx)
+	}
+	publish(10)
+	if err := ev.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish(5)
+	if err := ev.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.Snapshot()[[2]string{"p", "sink"}]; got != 20 {
+		t.Errorf("%d evicted unread, want 15 + 5 (the 10 read ones are no loss)", got)
+	}
+}
