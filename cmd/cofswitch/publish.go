@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
@@ -19,6 +20,7 @@ type publishFlags struct {
 	linger      time.Duration
 	compression string
 	maxPending  int
+	timeout     time.Duration
 	nats        natsFlags
 }
 
@@ -39,7 +41,14 @@ the sensor's own input stream: a batch that fails is retried twice under
 the same id, and a file published again within the duplicate window is
 stored once; such batches are reported apart ("N batches were already
 stored"), never counted as new. The command waits for every ack and exits
-1 if any batch was not stored. On a terminal it shows progress.`,
+1 if any batch was not stored. On a terminal it shows progress.
+
+A line too long for a message (about 1 MB) is skipped, never sent, and
+listed as FILE:LINE with its size; the lines after it are sent and the
+command exits 1. SIGINT (or --timeout) stops reading at once, waits at most
+2 s for the acks in flight and reports what was stored, what was not and
+where to resume (FILE:LINE); publishing the file again is safe too, as
+batches already stored are recognised.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &publishFlags{}
 			fs.StringVar(&f.sensor, "sensor", "", "the sensor `id` to publish as (required)")
@@ -47,6 +56,7 @@ stored"), never counted as new. The command waits for every ack and exits
 			fs.DurationVar(&f.linger, "linger", 200*time.Millisecond, "longest wait before a partial batch is sent")
 			fs.StringVar(&f.compression, "compression", "zstd", "batch compression: zstd, s2 or none")
 			fs.IntVar(&f.maxPending, "max-pending", 64, "most batches awaiting their acks")
+			fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long, reporting what was stored (0: no limit)")
 			addNATSFlags(fs, &f.nats, defaultURL)
 			return f
 		},
@@ -76,6 +86,14 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	if f.maxPending < 1 {
 		return usageErrorf("--max-pending must be positive")
 	}
+	if f.timeout < 0 {
+		return usageErrorf("--timeout must not be negative")
+	}
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
 	if len(args) == 0 {
 		args = []string{"-"}
 	}
@@ -104,7 +122,13 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 		}
 		p.Flush() // a partial batch does not wait for the next input
 	}
-	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Interrupted, the acks in flight get 2 s; otherwise every ack is
+	// awaited (each batch has its own timeout and retries).
+	drain := 30 * time.Second
+	if ctx.Err() != nil {
+		drain = 2 * time.Second
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	res := p.Close(drainCtx)
 	prog.done()
@@ -129,22 +153,40 @@ func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error
 	}
 	failures := ""
 	if res.Failed > 0 {
-		failures = fmt.Sprintf("; %d batches (%d records) not stored", res.Failed, res.FailedRecords)
+		failures = fmt.Sprintf("; %d of %d batches (%d records) were not stored", res.Failed, res.Batches, res.FailedRecords)
+	}
+	if res.SkippedLines > 0 {
+		failures += fmt.Sprintf("; %d lines too long for a message skipped (%s)", res.SkippedLines, skippedWords(res))
+	}
+	if r := res.Resume.String(); r != "" {
+		failures += "; resume from " + r
 	}
 	switch {
 	case res.Refused != nil:
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("the server refused: %v (are these sensor %s's credentials?); %s%s", res.Refused, sensor, summary, failures)}
-	case inputErr != nil && interrupted:
+	case interrupted:
 		return &exitError{code: exitFailure, msg: "interrupted: " + summary + failures}
 	case inputErr != nil:
 		return &exitError{code: exitUsage, msg: inputErr.Error() + " (" + summary + failures + ")"}
-	case res.Failed > 0:
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("%d of %d batches (%d records) were not stored", res.Failed, res.Batches, res.FailedRecords)}
+	case res.Failed > 0 || res.SkippedLines > 0:
+		return &exitError{code: exitFailure, msg: summary + failures}
 	}
 	if verbose || res.Duplicates > 0 {
 		fmt.Fprintln(std.err, "published "+summary)
 	}
 	return nil
+}
+
+// skippedWords lists the skipped lines as FILE:LINE (N bytes).
+func skippedWords(res publish.Result) string {
+	var parts []string
+	for _, s := range res.Skipped {
+		parts = append(parts, fmt.Sprintf("%s, %d bytes", s.Position, s.Bytes))
+	}
+	if res.SkippedLines > len(res.Skipped) {
+		parts = append(parts, fmt.Sprintf("and %d more", res.SkippedLines-len(res.Skipped)))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // progress shows records, rate and bytes on a terminal, at most 4 times a

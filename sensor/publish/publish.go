@@ -68,7 +68,41 @@ type Result struct {
 	Failed           int   // batches not stored
 	FailedRecords    int   // records in those
 	Refused          error // the server's permissions violation, if any
+	// Skipped lists the lines too long for a message (ReadFrom skips them
+	// and goes on), the first MaxSkippedListed of them by place and size;
+	// SkippedLines counts them all.
+	Skipped      []Skip
+	SkippedLines int
+	// Resume is where to start again to send what was not stored: the
+	// first line of the earliest batch not stored or, when reading was
+	// interrupted, the first line not read. Empty when all was sent.
+	// Publishing the whole input again is safe too: batches already
+	// stored are recognised (Duplicates) within the duplicate window.
+	Resume Position
 }
+
+// Position is a line of an input.
+type Position struct {
+	Input string
+	Line  int
+}
+
+// String is "input:line", or "" for no position.
+func (p Position) String() string {
+	if p.Input == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", p.Input, p.Line)
+}
+
+// Skip is one line too long for a message.
+type Skip struct {
+	Position
+	Bytes int
+}
+
+// MaxSkippedListed bounds Result.Skipped.
+const MaxSkippedListed = 10
 
 // Refusals records the server's refusals on a sensor's connection, so that
 // a publisher stops waiting for acks that will never come. Pass Handler to
@@ -117,6 +151,13 @@ type Publisher struct {
 	failedN int
 	dups    int // batches the stream already held
 	dupsN   int
+
+	from      Position // first line of the batch being filled
+	resume    Position // first line of the earliest batch not stored
+	resumeSeq int      // and its sequence
+	unread    Position // first line not read, when reading was interrupted
+	skipped   []Skip
+	nSkipped  int
 }
 
 type pending struct {
@@ -124,6 +165,8 @@ type pending struct {
 	fut      jetstream.PubAckFuture
 	records  int
 	attempts int
+	from     Position
+	seq      int // order sent, first attempt
 }
 
 // New makes a publisher on the JetStream context of nc.
@@ -166,17 +209,30 @@ func (p *Publisher) MaxLine() int { return p.maxBody }
 
 // Add appends a line (a trailing newline is added if missing), sending the
 // batch when it is full or the next line would not fit in a message.
-func (p *Publisher) Add(line []byte) {
+func (p *Publisher) Add(line []byte) { p.add(context.Background(), line, Position{}) }
+
+func (p *Publisher) add(ctx context.Context, line []byte, at Position) {
 	if len(line) > 0 && line[len(line)-1] != '\n' {
 		line = append(line, '\n')
 	}
 	if p.lines > 0 && len(p.body)+len(line) > p.maxBody {
-		p.Flush()
+		p.flush(ctx)
+	}
+	if p.lines == 0 {
+		p.from = at
 	}
 	p.body = append(p.body, line...)
 	p.lines++
 	if p.lines >= p.o.Batch {
-		p.Flush()
+		p.flush(ctx)
+	}
+}
+
+// skip notes a line too long for a message.
+func (p *Publisher) skip(at Position, size int) {
+	p.nSkipped++
+	if len(p.skipped) < MaxSkippedListed {
+		p.skipped = append(p.skipped, Skip{Position: at, Bytes: size})
 	}
 }
 
@@ -185,7 +241,11 @@ func (p *Publisher) Pending() int { return p.lines }
 
 // Flush sends the partial batch, if any, waiting first for the oldest ack
 // when MaxPending batches are in flight.
-func (p *Publisher) Flush() {
+func (p *Publisher) Flush() { p.flush(context.Background()) }
+
+// flush is Flush whose wait for a free slot ends with ctx: an interrupted
+// publisher stops waiting on a full input at once.
+func (p *Publisher) flush(ctx context.Context) {
 	if p.lines == 0 {
 		return
 	}
@@ -193,6 +253,9 @@ func (p *Publisher) Flush() {
 	if err != nil {
 		p.failed++
 		p.failedN += p.lines
+		if p.resumeSeq == 0 {
+			p.resume, p.resumeSeq = p.from, p.seq+1
+		}
 		p.body, p.lines = p.body[:0], 0
 		return
 	}
@@ -204,9 +267,9 @@ func (p *Publisher) Flush() {
 		m.Header.Set("Content-Encoding", string(p.o.Encoding))
 	}
 	p.bytes += int64(len(p.body))
-	item := &pending{msg: m, records: p.lines}
+	item := &pending{msg: m, records: p.lines, from: p.from, seq: p.seq}
 	p.body, p.lines = p.body[:0], 0
-	p.drain(context.Background(), p.o.MaxPending-1)
+	p.drain(ctx, p.o.MaxPending-1)
 	p.send(item)
 }
 
@@ -219,7 +282,17 @@ func (p *Publisher) Close(ctx context.Context) Result {
 	return Result{
 		Subject: p.subject, Records: p.records, Batches: p.seq, Duplicates: p.dups, DuplicateRecords: p.dupsN,
 		Failed: p.failed, FailedRecords: p.failedN, Refused: p.o.Refusals.Err(),
+		Skipped: p.skipped, SkippedLines: p.nSkipped, Resume: p.resumeAt(),
 	}
+}
+
+// resumeAt is the earliest batch not stored or else the first line not
+// read.
+func (p *Publisher) resumeAt() Position {
+	if p.resume.Input != "" {
+		return p.resume
+	}
+	return p.unread
 }
 
 func (p *Publisher) send(item *pending) {
@@ -254,6 +327,10 @@ func (p *Publisher) drain(ctx context.Context, keep int) {
 		default:
 			p.failed++
 			p.failedN += item.records
+			if p.resumeSeq == 0 || item.seq < p.resumeSeq {
+				// Retries reorder the queue: the earliest batch wins.
+				p.resume, p.resumeSeq = item.from, item.seq
+			}
 		}
 	}
 }

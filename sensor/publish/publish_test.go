@@ -169,13 +169,15 @@ func TestPublishErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = p.ReadFrom(t.Context(), "big", open(lines(2)+strings.Repeat("x", p.MaxLine()+1)+"\n"))
-		if !errors.Is(err, publish.ErrLineTooLong) || !strings.Contains(err.Error(), "big: line 3") {
-			t.Fatalf("err = %v, want ErrLineTooLong naming line 3", err)
+		// 10 MB: read to its end and dropped, never held whole.
+		err = p.ReadFrom(t.Context(), "big", open(lines(2)+strings.Repeat("x", 10<<20)+"\n"+lines(3)))
+		if err != nil {
+			t.Fatalf("err = %v, want the over-size line skipped", err)
 		}
-		// The lines before it are still sent.
-		if res := p.Close(t.Context()); res.Records != 2 || res.Failed != 0 {
-			t.Fatalf("result %+v, want the 2 lines before stored", res)
+		res := p.Close(t.Context())
+		if res.Records != 5 || res.Failed != 0 || res.SkippedLines != 1 || len(res.Skipped) != 1 ||
+			res.Skipped[0].String() != "big:3" || res.Skipped[0].Bytes != 10<<20+1 {
+			t.Fatalf("result %+v, want the 5 other lines stored and big:3 (10 MiB + 1) skipped", res)
 		}
 	})
 
@@ -222,5 +224,35 @@ func TestRefusals(t *testing.T) {
 	var none *publish.Refusals
 	if none.Err() != nil {
 		t.Fatal("a nil Refusals reports a refusal")
+	}
+}
+
+// TestInterruptedIntoAFullInput: a sensor's input refuses (full, discard
+// new); interrupted, the publisher stops at once, reports what was stored
+// and where to resume, instead of retrying every batch to its end.
+func TestInterruptedIntoAFullInput(t *testing.T) {
+	_, nc, js := bustest.Server(t)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "IN", Subjects: []string{routing.InSubject("s1")},
+		MaxMsgs: 3, Discard: jetstream.DiscardNew}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := publish.New(nc, js, publish.Options{Sensor: "s1", Batch: 10, MaxPending: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := p.ReadFrom(ctx, "in.ndjson", open(lines(1000))); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	drain, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	res := p.Close(drain)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopping took %v", took)
+	}
+	if res.Records != 30 || res.Failed == 0 || res.Resume.String() != "in.ndjson:31" {
+		t.Errorf("result %+v: want 3 batches (30 records) stored, the rest failed, resume at in.ndjson:31", res)
 	}
 }

@@ -11,19 +11,20 @@ import (
 	"github.com/cofswitch/cofswitch/cof"
 )
 
-// ErrLineTooLong reports an input line that cannot fit in a message.
-var ErrLineTooLong = errors.New("publish: line does not fit in a message")
-
 // ReadFrom publishes the lines of one input (plain, gzip or zstd, told by
 // its first bytes), named name in errors. open is called once, by the
 // goroutine that reads and then closes the input, so that an interrupt
 // never races with the decompressor and a quiet pipe still sees its
 // partial batch sent after the linger time. It returns at the input's end,
 // at its first error, or when ctx ends; the partial batch stays for the
-// next input or Close.
+// next input or Close. A line too long for a message is skipped, never
+// held in memory whole, and listed in the Result (Skipped); the lines after
+// it are sent.
 func (p *Publisher) ReadFrom(ctx context.Context, name string, open func() (io.ReadCloser, error)) error {
 	type item struct {
 		line []byte
+		at   Position
+		size int // > 0: a line too long, skipped
 		err  error
 	}
 	items := make(chan item, 1024)
@@ -53,12 +54,14 @@ func (p *Publisher) ReadFrom(ctx context.Context, name string, open func() (io.R
 		defer closeDec()
 		br := bufio.NewReaderSize(dec, 1<<20)
 		for n := 1; ; n++ {
-			line, err := br.ReadBytes('\n')
-			if len(line) > p.maxBody {
-				send(item{err: fmt.Errorf("%w: %s: line %d: %d bytes", ErrLineTooLong, name, n, len(line))})
-				return
-			}
-			if len(line) > 0 && !send(item{line: line}) {
+			line, size, err := readLine(br, p.maxBody)
+			at := Position{Input: name, Line: n}
+			switch {
+			case size > p.maxBody:
+				if !send(item{at: at, size: size}) {
+					return
+				}
+			case len(line) > 0 && !send(item{line: line, at: at}):
 				return
 			}
 			if err != nil {
@@ -71,6 +74,12 @@ func (p *Publisher) ReadFrom(ctx context.Context, name string, open func() (io.R
 	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	next := Position{Input: name, Line: 1} // the first line not handed on
+	defer func() {
+		if ctx.Err() != nil && p.unread.Input == "" {
+			p.unread = next
+		}
+	}()
 	for {
 		select {
 		case it, ok := <-items:
@@ -79,15 +88,37 @@ func (p *Publisher) ReadFrom(ctx context.Context, name string, open func() (io.R
 				return nil
 			case it.err != nil:
 				return it.err
+			case it.size > 0:
+				p.skip(it.at, it.size)
+				next.Line = it.at.Line + 1
+				continue
 			}
-			p.Add(it.line)
+			p.add(ctx, it.line, it.at)
+			next.Line = it.at.Line + 1
 			if p.lines == 1 {
 				timer.Reset(p.o.Linger)
 			}
 		case <-timer.C:
-			p.Flush()
+			p.flush(ctx)
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// readLine reads one line, holding at most max bytes of it: a longer line
+// is read to its end and dropped, and only its size is returned.
+func readLine(br *bufio.Reader, max int) (line []byte, size int, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		size += len(frag)
+		if size <= max {
+			line = append(line, frag...)
+		} else {
+			line = nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, size, err
 		}
 	}
 }

@@ -1,0 +1,58 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+func plainLines(prefix string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"rrname":"%s%d.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}`+"\n", prefix, i)
+	}
+	return b.String()
+}
+
+// TestPublishSkipsAnOverSizeLine: a 10 MB line in the middle of a file is
+// reported with its place and size, and the lines after it are sent.
+func TestPublishSkipsAnOverSizeLine(t *testing.T) {
+	srv, _, js := startServer(t)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "IN", Subjects: []string{routing.InSubject("s1")}}); err != nil {
+		t.Fatal(err)
+	}
+	f := writeFile(t, "big.ndjson", plainLines("a", 3)+strings.Repeat("x", 10<<20)+"\n"+plainLines("b", 4))
+	_, stderr, code := run(t, nil, "publish", "--sensor", "s1", "--nats-url", srv.ClientURL(), "--batch", "2", f)
+	if code != 1 || !contains(stderr, "7 records") || !contains(stderr, "big.ndjson:4, 10485761 bytes") {
+		t.Errorf("exit %d, stderr %q: want exit 1, 7 records stored and big.ndjson:4 named", code, stderr)
+	}
+}
+
+// TestPublishStopsOnSIGINT: publishing into an input that refuses (full,
+// discard new), SIGINT ends the command within seconds, with its summary
+// and where to resume.
+func TestPublishStopsOnSIGINT(t *testing.T) {
+	srv, _, js := startServer(t)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "IN", Subjects: []string{routing.InSubject("s1")},
+		MaxMsgs: 2, Discard: jetstream.DiscardNew}); err != nil {
+		t.Fatal(err)
+	}
+	f := writeFile(t, "in.ndjson", plainLines("a", 20000))
+	p := start(t, "publish", "--sensor", "s1", "--nats-url", srv.ClientURL(), "--batch", "100", "--max-pending", "4", f)
+	time.Sleep(1500 * time.Millisecond)
+	sent := time.Now()
+	err := p.stop(t, syscall.SIGINT)
+	if took := time.Since(sent); took > 3*time.Second {
+		t.Errorf("SIGINT took %v to end publish", took)
+	}
+	out := p.output()
+	if err == nil || !contains(out, "interrupted: 200 records in 2 batches stored") || !contains(out, "resume from "+f+":201") {
+		t.Errorf("exit %v, output %q", err, out)
+	}
+}
