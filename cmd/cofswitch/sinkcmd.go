@@ -34,7 +34,9 @@ confirmed it. A crash, or a destination that fails, redelivers: nothing
 is lost. Destinations:
 
   http://host/path, https://...  POST NDJSON (--http-encoding), with an
-                                 Idempotency-Key header (stream:sequence);
+                                 Idempotency-Key header (the batch's
+                                 Nats-Msg-Id: opaque, the same on every
+                                 redelivery; stream:sequence without one);
                                  5xx retried with backoff and jitter, 4xx
                                  kept and retried slowly, both logged
   file:DIR                       rotating NDJSON.zst files (--rotate-bytes,

@@ -74,9 +74,10 @@ func (r *Runner) handle(ctx context.Context, codec *cof.Codec, msg jetstream.Msg
 		r.Log.Error("delivery without metadata; left for redelivery", "err", err)
 		return
 	}
-	// The switch's message id names the input batch, COF_IN's creation and
-	// the chunk: unlike a stream sequence it does not repeat when a stream
-	// is recreated or two exchanges feed one receiver.
+	// The switch's message id (an opaque HMAC of the input batch, its
+	// stream's creation, the peer and the chunk): unlike a stream sequence
+	// it does not repeat when a stream is recreated or two exchanges feed
+	// one receiver.
 	key := msg.Headers().Get(jetstream.MsgIDHeader)
 	if key == "" {
 		key = r.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
