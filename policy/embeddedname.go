@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/cofswitch/cofswitch/cof"
@@ -130,8 +131,12 @@ func reverseNameTail(name string) (netip.Prefix, bool) {
 	if strings.ContainsFunc(name, func(r rune) bool { return 'A' <= r && r <= 'Z' }) {
 		name = strings.ToLower(name) // rare: rdata as sent, in upper case
 	}
+	full := name
 	for {
 		if p, ok := parseReverse(name); ok {
+			if host, ok := classlessHost(full, name, p); ok {
+				return host, true
+			}
 			return p, true
 		}
 		i := strings.IndexByte(name, '.')
@@ -140,6 +145,43 @@ func reverseNameTail(name string) (netip.Prefix, bool) {
 		}
 		name = name[i+1:]
 	}
+}
+
+// classlessHost reads an RFC 2317 name, HOST.RANGE.C.B.A.in-addr.arpa
+// (RANGE as 0-25, 0/25 or 128-26), as the host's address A.B.C.HOST/32:
+// its first label is the last octet, which the tail's /24 alone would
+// hide. tail is the part of full that parseReverse read as p.
+func classlessHost(full, tail string, p netip.Prefix) (netip.Prefix, bool) {
+	if !p.Addr().Is4() || p.Bits() != 24 {
+		return netip.Prefix{}, false
+	}
+	head := strings.TrimSuffix(full[:len(full)-len(tail)], ".")
+	host, rng, ok := strings.Cut(head, ".")
+	if !ok || strings.Contains(rng, ".") || !isClasslessRange(rng) {
+		return netip.Prefix{}, false
+	}
+	v, err := strconv.ParseUint(host, 10, 8)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	b := p.Addr().As4()
+	b[3] = byte(v)
+	return netip.PrefixFrom(netip.AddrFrom4(b), 32), true
+}
+
+// isClasslessRange: digits, one '-' or '/', digits (RFC 2317's 0-25,
+// 0/25; also the 128-26 some zones use).
+func isClasslessRange(s string) bool {
+	i := strings.IndexAny(s, "-/")
+	if i <= 0 || i == len(s)-1 {
+		return false
+	}
+	for j := 0; j < len(s); j++ {
+		if j != i && (s[j] < '0' || s[j] > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func isReverseZoneApex(name string) bool { return name == "in-addr.arpa" || name == "ip6.arpa" }
@@ -301,7 +343,11 @@ func embeddedWithholds(t *TransformSpec) []criterion {
 		return nil
 	}
 	return []criterion{{name: name + ".embedded_address", match: func(r *cof.Record) bool {
-		ptrOwner := r.RRType == cof.TypePTR && isReverseName(r.RRName)
+		// A PTR owner is left to the transform only when the transform
+		// reads it (parseReverse): an RFC 2317 owner it cannot rewrite is
+		// judged like any other name.
+		_, rewritten := parseReverse(r.RRName)
+		ptrOwner := r.RRType == cof.TypePTR && rewritten
 		return recordEmbeds(r, ptrOwner, leaks)
 	}}}
 }
