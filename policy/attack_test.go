@@ -5,8 +5,10 @@ import (
 	"testing"
 )
 
-// Leaks found by the attack on issue 13 (branch i13-attack). Each test
-// fails on the code it was written against; see the commit messages.
+// Leaks found by attacking issue 13's strict policy from outside, each
+// failing on the code it was written against and fixed since: classless
+// reverse owners, TXT strings split in two, octets glued to a word, names
+// in TXT, hosts under the public suffix list's private part.
 
 // strictSpec is the example configuration's csirt-share, without keys for
 // the transforms that need none here.
@@ -112,5 +114,26 @@ func TestAttackClasslessReverseOwnerCryptoPAn(t *testing.T) {
 	}
 	if out, kept := c.Apply(rec(t, record("34.0-25.216.184.93.in-addr.arpa", "PTR", "www.example.com."))); kept && strings.Contains(out.RRName, "216.184.93") {
 		t.Errorf("kept as %q: the address in clear under cryptopan", out.RRName)
+	}
+}
+
+// TestAttackPrivateSuffixHostsHashed: hash_labels leaves the registered
+// domain readable; under the public suffix list's private part, a dynamic
+// DNS host (alice-laptop.duckdns.org) was taken for one. Only the ICANN
+// part counts: the provider's domain stays, the host is hashed.
+func TestAttackPrivateSuffixHostsHashed(t *testing.T) {
+	c := mustCompile(t, &Spec{Transforms: TransformSpec{HashLabels: &KeySpec{KeyFile: "/keys/a"}}})
+	for owner, keep := range map[string]string{
+		"alice-laptop.duckdns.org": ".duckdns.org",
+		"bobs-nas.synology.me":     ".synology.me",
+		"carol.github.io":          ".github.io",
+		"www.example.co.uk":        ".example.co.uk",
+		"a.b.example.com":          ".example.com",
+		"carol-home.dyndns.org":    ".dyndns.org",
+	} {
+		out, _ := c.Apply(rec(t, record(owner, "A", "93.184.216.34")))
+		if !strings.HasSuffix(out.RRName, keep) || strings.Contains(out.RRName, strings.Split(owner, ".")[0]+".") {
+			t.Errorf("%s hashed to %q, want its host hashed and %q kept", owner, out.RRName, keep)
+		}
 	}
 }

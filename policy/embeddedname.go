@@ -39,6 +39,10 @@ func recordEmbeds(r *cof.Record, skipOwner bool, yield func(netip.Prefix) bool) 
 		if textEmbeds(d, yield) {
 			return true
 		}
+		// Strings split in two hide an address from the per-string read.
+		if j, ok := joinedText(d); ok && isText(r.RRType) && textEmbeds(j, yield) {
+			return true
+		}
 	}
 	return false
 }
@@ -204,6 +208,11 @@ func decimalEmbeds(name string, yield func(netip.Prefix) bool) bool {
 		switch {
 		case !ok:
 			n = 0
+			// A first octet glued to a word, as ISPs name hosts:
+			// ip68-1-2-3 (Cox), host86-133-22-1 (BT).
+			if w, ok := gluedOctet(name[i:j]); ok {
+				oct[0], dotted[0], n = w, false, 1
+			}
 		case n == 4:
 			copy(oct[:], oct[1:])
 			copy(dotted[:], dotted[1:])
@@ -225,6 +234,23 @@ func decimalEmbeds(name string, yield func(netip.Prefix) bool) bool {
 		i = j + 1
 	}
 	return false
+}
+
+// gluedOctet reads the octet that ends a word of letters: "ip68" is 68.
+func gluedOctet(s string) (byte, bool) {
+	k := len(s)
+	for k > 0 && '0' <= s[k-1] && s[k-1] <= '9' {
+		k--
+	}
+	if k == 0 || k == len(s) {
+		return 0, false
+	}
+	for _, c := range []byte(s[:k]) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return 0, false
+		}
+	}
+	return decimalOctet(s[k:])
 }
 
 // decimalOctet reads 0..255 without leading zeros.

@@ -73,8 +73,8 @@ func (h *labelHasher) name(n string) string {
 }
 
 func (h *labelHasher) hashName(n string) string {
-	reg, err := publicsuffix.EffectiveTLDPlusOne(n)
-	if err != nil || reg == n || !strings.HasSuffix(n, "."+reg) {
+	reg, ok := registeredDomain(n)
+	if !ok || reg == n || !strings.HasSuffix(n, "."+reg) {
 		return n
 	}
 	cut := len(n) - len(reg) - 1 // the dot before reg
@@ -197,4 +197,25 @@ func labelSuffix(n, s string) bool {
 		return n == s
 	}
 	return len(n) > len(s) && n[len(n)-len(s)-1] == '.' && n[len(n)-len(s):] == s
+}
+
+// registeredDomain is the name's registered domain under the ICANN part
+// of the public suffix list: one label below the public suffix. The list's
+// private part (duckdns.org, synology.me, github.io...) is not used, or a
+// host there (alice-laptop.duckdns.org) would count as a registered domain
+// and stay readable: such names keep only the provider's domain in clear.
+func registeredDomain(n string) (string, bool) {
+	suffix, icann := publicsuffix.PublicSuffix(n)
+	for !icann {
+		i := strings.IndexByte(suffix, '.')
+		if i < 0 {
+			break // no ICANN suffix at all: the top label stands for one
+		}
+		suffix, icann = publicsuffix.PublicSuffix(suffix[i+1:])
+	}
+	if len(suffix) >= len(n) {
+		return "", false
+	}
+	rest := n[:len(n)-len(suffix)-1]
+	return rest[strings.LastIndexByte(rest, '.')+1:] + "." + suffix, true
 }

@@ -83,6 +83,15 @@ func (f zoneFilter) anyIn(r *cof.Record) bool {
 	if r.Bailiwick != "" && !labelSuffix(r.RRName, r.Bailiwick) && f.z.contains(r.Bailiwick) {
 		return true
 	}
+	if isText(r.RRType) {
+		// Host names in text: SPF's a:, mx:, include:, "host=db.corp".
+		for _, s := range r.RData {
+			if textNames(s, f.z.contains) {
+				return true
+			}
+		}
+		return false
+	}
 	if !layoutOf(r.RRType).carriesNames() {
 		return false
 	}
@@ -140,6 +149,15 @@ func (f zoneFilter) explainExclude(r *cof.Record) string {
 	}
 	if z := f.z.zoneOf(r.Bailiwick); z != "" {
 		return "bailiwick " + r.Bailiwick + " in " + z
+	}
+	if isText(r.RRType) {
+		var found string
+		for _, s := range r.RData {
+			if textNames(s, func(n string) bool { found = n; return f.z.contains(n) }) {
+				return "name " + found + " in text, in " + f.z.zoneOf(found)
+			}
+		}
+		return ""
 	}
 	return f.explainRData(r, true)
 }

@@ -50,7 +50,8 @@ func TestZonesReadEveryName(t *testing.T) {
 		{"null MX", record("example.com", "MX", "0 ."), false, "", false},
 		{"HTTPS to the owner", record("example.com", "HTTPS", "1 . alpn=h2"), false, "", false},
 		{"label boundary", record("example.com", "CNAME", "notcorp."), false, "", false},
-		{"TXT is no name", record("example.com", "TXT", `"printer.corp"`), false, "", false},
+		{"a name in TXT", record("example.com", "TXT", `"v=spf1 a:printer.corp" " -all"`), true, "name printer.corp in text, in internal-zones (corp)", false},
+		{"TXT words that are no internal name", record("example.com", "TXT", `"v=spf1 include:_spf.example.com ip4:93.184.216.0/24 -all"`), false, "", false},
 	}
 	exc := mustCompile(t, &Spec{Exclude: &FilterSpec{Zones: internal}})
 	owner := mustCompile(t, &Spec{Exclude: &FilterSpec{OwnerZones: internal}})
