@@ -56,3 +56,45 @@ func TestPublishStopsOnSIGINT(t *testing.T) {
 		t.Errorf("exit %v, output %q", err, out)
 	}
 }
+
+// TestRepublishAfterKillStoresOnce: a publish killed halfway, then the
+// same file published again: every record reaches the peer exactly once,
+// and the second run reports the batches already stored.
+func TestRepublishAfterKillStoresOnce(t *testing.T) {
+	srv, _, js := startServer(t)
+	url := srv.ClientURL()
+	cfg := writeFile(t, "c.yaml", `
+sensors:
+  - {id: s1, organisation: org-a}
+peers:
+  - {id: p, organisation: org-a, subscriptions: [{sensors: [s1]}]}
+`)
+	sw := start(t, "serve", "--config", cfg, "--data", t.TempDir(), "--nats-url", url)
+	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
+	const n = 60000
+	f := writeFile(t, "in.ndjson", plainLines("r", n))
+	first := start(t, "publish", "--sensor", "s1", "--nats-url", url, "--batch", "100", "--max-pending", "2", f)
+	waitFor(t, "some batches stored", 20*time.Second, func() bool { return streamMsgs(t, js, routing.PeerStream("p")) > 20 })
+	_ = first.cmd.Process.Signal(syscall.SIGKILL)
+	<-first.done
+	if streamMsgs(t, js, routing.PeerStream("p")) >= n/100 {
+		t.Fatal("the first publish finished before it was killed: make the file larger")
+	}
+	_, stderr, code := run(t, nil, "publish", "--sensor", "s1", "--nats-url", url, "--batch", "100", f)
+	if code != 0 || !contains(stderr, "were already stored") {
+		t.Errorf("second publish: exit %d, %q", code, stderr)
+	}
+	waitFor(t, "input switched", 30*time.Second, func() bool { return inputMsgs(t, js) == 0 })
+	names := readPeer(t, js, "p")
+	seen := map[string]int{}
+	for _, name := range names {
+		seen[name]++
+	}
+	dups := 0
+	for _, c := range seen {
+		dups += c - 1
+	}
+	if len(seen) != n || dups != 0 {
+		t.Errorf("the peer has %d distinct records and %d duplicates, want %d exactly once", len(seen), dups, n)
+	}
+}

@@ -99,6 +99,14 @@ func (p *Publisher) ReadFrom(ctx context.Context, name string, open func() (io.R
 				timer.Reset(p.o.Linger)
 			}
 		case <-timer.C:
+			if len(items) > 0 {
+				// Lines are waiting: the input is not idle, only slower
+				// than the acks. Batches stay cut by size alone, so that
+				// a file published again is cut the same way (and its
+				// batches recognised as stored).
+				timer.Reset(p.o.Linger)
+				continue
+			}
 			p.flush(ctx)
 		case <-ctx.Done():
 			return ctx.Err()
