@@ -10,6 +10,7 @@ import (
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 // TestPoisonHeadersDoNotStallTheSwitch: a sensor adds JetStream headers
@@ -102,20 +103,31 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 	}
 }
 
-// TestUnstorableDeadLettersAreBounded: with the DLQ gone, a batch with an
-// invalid line is retried max_attempts times, then given up (its valid
-// records delivered, the loss logged and counted), not retried forever.
-func TestUnstorableDeadLettersAreBounded(t *testing.T) {
+// TestUnstorableDeadLettersWait: with the DLQ gone, a batch with an
+// invalid line is retried max_attempts times, then waits (stalled, handed
+// back again and again) rather than losing its dead letter; its valid
+// records reach the peer once. When the DLQ is back, the batch completes.
+func TestUnstorableDeadLettersWait(t *testing.T) {
 	x := newExchange(t, exchangeYAML)
 	if err := x.js.DeleteStream(t.Context(), routing.DLQStream); err != nil {
 		t.Fatal(err)
 	}
-	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(time.Second))
+	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(time.Second), engine.WithStallRetry(200*time.Millisecond))
 	x.publish("org-a-s1", append(records("v-", 2, ""), "garbage\n"...), cof.Identity)
-	waitFor(t, "input drained", 20*time.Second, x.inputDrained)
-	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().GivenUp == 1 })
+	waitFor(t, "stalled", 20*time.Second, func() bool { return e.Stats().Stalled >= 2 })
+	if x.inputDrained() || e.Stats().GivenUp != 0 {
+		t.Fatalf("the batch was dropped: %s", e.Stats())
+	}
+	if err := exchange.EnsureStreams(t.Context(), x.js, x.cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "input drained once the DLQ is back", 20*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 1 })
 	s := e.Stats()
-	if s.GivenUp != 1 || s.LostDead != 1 || s.Retries != 1 || s.Delivered["peer-c"] != 2 {
+	if s.GivenUp != 0 || s.LostDead != 0 || s.Delivered["peer-c"] != 2 || len(x.read(routing.DLQStream, false).msgs) != 1 {
 		t.Errorf("stats: %s lost_dead=%d", s, s.LostDead)
+	}
+	if n := len(x.read(routing.PeerStream("peer-c"), true).records); n != 2 {
+		t.Errorf("peer-c has %d records, want 2 once", n)
 	}
 }

@@ -127,3 +127,45 @@ func BenchmarkSwitchPolicies(b *testing.B) {
 		b.Fatalf("stats: %s", st)
 	}
 }
+
+// BenchmarkPeerDown is BenchmarkSwitch with one peer's stream missing
+// (one-down) against all healthy, in one run: it reports the deliveries/s
+// of the three healthy peers, which the missing one must not slow (its
+// outputs are parked, not retried in front of the others).
+func BenchmarkPeerDown(b *testing.B) {
+	const perBatch = 500
+	for _, down := range []bool{false, true} {
+		name := "healthy"
+		if down {
+			name = "one-down"
+		}
+		b.Run(name, func(b *testing.B) {
+			x := newExchange(b, benchYAML)
+			if down {
+				if err := x.js.DeleteStream(b.Context(), routing.PeerStream("p4")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var body []byte
+			for j := range perBatch {
+				body = fmt.Appendf(body, `{"rrname":"host%d.cdn.example-provider.com","rrtype":"A","rdata":["192.0.2.%d"],"time_first":1700000000,"time_last":1700086400}`+"\n", j, j%250+1)
+			}
+			data, _ := x.codec.Compress(nil, body, cof.Zstd)
+			n := max(b.N, 200)
+			storeBatches(b, x, n, func(int) []byte { return data })
+			b.ResetTimer()
+			t0 := time.Now()
+			e := x.startSwitch(engine.WithWorkers(8))
+			waitFor(b, "input drained", 10*time.Minute, x.inputDrained)
+			elapsed := time.Since(t0)
+			b.StopTimer()
+			st := e.Stats()
+			healthy := st.Delivered["p1"] + st.Delivered["p2"] + st.Delivered["p3"]
+			if st.Records != uint64(n*perBatch) || (down && st.Parked["p4"] != uint64(n*perBatch/2)) {
+				b.Fatalf("stats: %s, parked %v", st, st.Parked)
+			}
+			b.ReportMetric(float64(healthy)/elapsed.Seconds(), "healthy-deliveries/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

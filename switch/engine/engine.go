@@ -66,6 +66,7 @@ type options struct {
 	trace          bool
 	releaseEvery   time.Duration
 	repair         func(ctx context.Context, peer string) error
+	stallRetry     time.Duration
 	log            *slog.Logger
 }
 
@@ -245,6 +246,19 @@ func WithRepair(f func(ctx context.Context, peer string) error) Option {
 	}
 }
 
+// WithStallRetry sets how long a batch waits before it is tried again
+// once its attempts are spent while the exchange's own streams (dead
+// letters, hold) cannot store. Default 30s.
+func WithStallRetry(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: stall retry %v", ErrInvalidOption, d)
+		}
+		o.stallRetry = d
+		return nil
+	}
+}
+
 // WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
@@ -267,6 +281,7 @@ type Engine struct {
 	log   *slog.Logger
 
 	parking *parking
+	stalls  *every // rate of the stall error
 	stats   *Stats
 	drops   *dropLog
 
@@ -312,6 +327,9 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if limit := int(nc.MaxPayload()) - outputHeadroom; o.maxOutput > limit {
 		o.maxOutput = max(limit, 1024)
 	}
+	if o.stallRetry == 0 {
+		o.stallRetry = 30 * time.Second
+	}
 	if o.releaseEvery == 0 {
 		o.releaseEvery = time.Second
 	}
@@ -336,7 +354,7 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, parking: newParking()}
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, parking: newParking(), stalls: &every{d: time.Minute}}
 	e.drops = newDropLog(o.log, 10*time.Second)
 	e.reg.Store(&registry{table: table, policies: pols})
 	return e, nil
@@ -435,4 +453,21 @@ func (e *Engine) Stop() {
 	e.codec.Close()
 	e.drops.flush()
 	e.log.Info("switch stopped", "stats", e.stats.snapshot().String())
+}
+
+// every says yes at most once per d.
+type every struct {
+	mu   sync.Mutex
+	d    time.Duration
+	last time.Time
+}
+
+func (e *every) due() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if time.Since(e.last) < e.d {
+		return false
+	}
+	e.last = time.Now()
+	return true
 }

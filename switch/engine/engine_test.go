@@ -15,6 +15,7 @@ import (
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 const exchangeYAML = `
@@ -315,24 +316,36 @@ func TestFullPeerDoesNotBlockOthers(t *testing.T) {
 	}
 }
 
-// TestMissingPeerStreamWithoutParkIsRetriedThenCounted: a peer whose
-// stream is gone (deleted by an operator) is parked (park_test.go); with
-// the park itself gone too, it is retried a bounded number of times, then
-// its drop is counted and the others are unaffected.
-func TestMissingPeerStreamWithoutParkIsRetriedThenCounted(t *testing.T) {
+// TestMissingPeerStreamWithoutParkWaits: a peer whose stream is gone is
+// parked (park_test.go); with the park itself gone too, the batch is
+// retried, then waits rather than dropping the peer's records; the others
+// are served at once. When the park is back, the batch completes.
+func TestMissingPeerStreamWithoutParkWaits(t *testing.T) {
 	x := newExchange(t, exchangeYAML)
 	for _, s := range []string{routing.PeerStream("peer-d"), routing.HoldStream} {
 		if err := x.js.DeleteStream(t.Context(), s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(2*time.Second))
+	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(2*time.Second), engine.WithStallRetry(200*time.Millisecond))
 	x.publish("org-a-s2", records("m-", 10, ""), cof.Identity)
-	waitFor(t, "input drained", 20*time.Second, x.inputDrained)
-	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 1 }) // counted just after the ack
+	waitFor(t, "stalled", 20*time.Second, func() bool { return e.Stats().Stalled >= 1 })
+	if n := len(x.read(routing.PeerStream("peer-c"), true).records); n != 10 || x.inputDrained() {
+		t.Fatalf("peer-c has %d records (want 10), input drained %v (want not)", n, x.inputDrained())
+	}
+	hold := exchange.StreamConfigs(x.cfg.Streams, nil, nil, "")
+	for _, sc := range hold {
+		if sc.Name == routing.HoldStream {
+			if _, err := x.js.CreateStream(t.Context(), sc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, "input drained once the park is back", 20*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 1 })
 	s := e.Stats()
-	if s.Delivered["peer-c"] != 10 || s.Dropped["peer-d"]["no_stream"] != 10 || s.Retries != 1 {
-		t.Errorf("stats: %s", s)
+	if s.Delivered["peer-c"] != 10 || s.Parked["peer-d"] != 10 || s.GivenUp != 0 || len(s.Dropped) != 0 {
+		t.Errorf("stats: %s parked %v", s, s.Parked)
 	}
 }
 

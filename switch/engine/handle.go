@@ -133,13 +133,18 @@ func (w *worker) handle(in Input) {
 		// input is acked once they are stored there.
 		w.park(ctx, &outcome)
 	}
-	if (outcome.dlqFailed || outcome.transient) && !last {
-		w.retry(msg, meta.NumDelivered)
-		return
-	}
-	if outcome.dlqFailed {
-		w.count(sensor, counted, outcome) // what reached the peers is delivered
-		w.giveUp(msg, seq, counted, errors.New("dead letters could not be stored: "+outcome.reasons[""]))
+	w.countStored(outcome)
+	if outcome.dlqFailed || outcome.transient {
+		if !last {
+			w.retry(msg, meta.NumDelivered)
+			return
+		}
+		// The exchange's own streams (the dead letters, the hold and
+		// park) cannot store: a full disk, a server without quorum. That
+		// is back-pressure, never a reason to drop what a sensor was
+		// told is stored: the batch waits in its input and is tried
+		// again (every 30 s by default) until they can.
+		w.stall(msg, seq, outcome)
 		return
 	}
 	if err := w.ack(msg); err != nil {
@@ -158,6 +163,19 @@ func (w *worker) ack(msg jetstream.Msg) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return msg.DoubleAck(ctx)
+}
+
+// stall hands a batch back (for WithStallRetry, 30 s by default) while the exchange's own streams
+// cannot store its outputs, and says so at most once a minute.
+func (w *worker) stall(msg jetstream.Msg, seq uint64, o outcome) {
+	w.e.stats.addStalled()
+	if w.e.stalls.due() {
+		w.e.log.Error("outputs cannot be stored on the exchange's own streams: the input waits and is retried, nothing is dropped",
+			"seq", seq, "reasons", o.reasons)
+	}
+	if err := msg.NakWithDelay(w.e.o.stallRetry); err != nil {
+		w.e.log.Warn("nak failed; the batch will be redelivered after the ack wait", "err", err)
+	}
 }
 
 // giveUp terminates a batch that could not be switched in maxAttempts

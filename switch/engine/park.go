@@ -93,7 +93,7 @@ func parkMsg(peer string, m *nats.Msg) *nats.Msg {
 // parkable reports whether a result is a direct output that failed for a
 // reason that may pass.
 func parkable(r pendingResult) bool {
-	return r.p.peer != "" && r.reason != "" && !r.permanent && !r.p.parked &&
+	return r.p.peer != "" && r.reason != "" && !r.permanent && !r.p.parked && !r.p.toHold &&
 		strings.HasPrefix(r.p.fut.Msg().Subject, routing.OutPrefix)
 }
 

@@ -21,6 +21,7 @@ type pending struct {
 	records int
 	fut     jetstream.PubAckFuture
 	parked  bool // sent to the peer's park (its stream is down), not to it
+	toHold  bool // held or parked: the exchange's own stream
 }
 
 // outcome is what became of one batch's publishes.
@@ -86,7 +87,7 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 			if err != nil {
 				return pubs, err
 			}
-			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut, parked: parked})
+			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut, parked: parked, toHold: stream == routing.HoldStream})
 		}
 	}
 	sensor := in.Sensor
@@ -176,6 +177,9 @@ func (w *worker) await(ctx context.Context, pubs []pending) outcome {
 		}
 		if !ok && err != nil {
 			reason, permanent = classify(err)
+			// The hold stream full is the exchange's limit, not the
+			// peer's: back-pressure, never a drop.
+			permanent = permanent && !p.toHold
 			w.e.log.Debug("publish failed", "peer", p.peer, "reason", reason, "err", err)
 		}
 		if reason != "" {

@@ -25,6 +25,7 @@ type Snapshot struct {
 	WholeDLQ  uint64 // input batches dead-lettered whole
 	Retries   uint64 // naks for another attempt
 	GivenUp   uint64 // batches terminated after the last attempt
+	Stalled   uint64 // batches handed back while the exchange's own streams could not store
 	LostDead  uint64 // invalid records whose dead letters could not be stored
 	Delivered map[string]uint64
 	Filtered  map[string]uint64
@@ -68,6 +69,12 @@ func (st *Stats) addUnparked(peer string, records int) {
 	st.mu.Lock()
 	st.s.Unparked[peer] += uint64(records)
 	st.s.Delivered[peer] += uint64(records)
+	st.mu.Unlock()
+}
+
+func (st *Stats) addStalled() {
+	st.mu.Lock()
+	st.s.Stalled++
 	st.mu.Unlock()
 }
 
@@ -136,20 +143,8 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 		st.s.Filtered[peer] += uint64(c.filtered)
 	}
 	for _, r := range o.results {
-		if r.p.peer == "" {
-			continue
-		}
-		if r.reason == "" && r.duplicate {
-			st.s.Duplicates[r.p.peer] += uint64(r.p.records)
-			continue
-		}
-		if r.reason == "" && r.p.parked {
-			st.s.Parked[r.p.peer] += uint64(r.p.records)
-			continue
-		}
-		if r.reason == "" {
-			st.s.Delivered[r.p.peer] += uint64(r.p.records)
-			continue
+		if r.p.peer == "" || r.reason == "" {
+			continue // stored: counted by countStored
 		}
 		m := st.s.Dropped[r.p.peer]
 		if m == nil {
@@ -163,6 +158,26 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 	for k, n := range dropped {
 		peer, reason, _ := strings.Cut(k, "\x00")
 		w.e.drops.add(peer, reason, sensor, n)
+	}
+}
+
+// countStored counts what one attempt stored, whatever becomes of the
+// batch: an output stored on an attempt that is retried is stored all the
+// same, and comes back on the next attempt as a duplicate, counted apart.
+func (w *worker) countStored(o outcome) {
+	st := w.e.stats
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, r := range o.results {
+		switch {
+		case r.p.peer == "" || r.reason != "":
+		case r.duplicate:
+			st.s.Duplicates[r.p.peer] += uint64(r.p.records)
+		case r.p.parked:
+			st.s.Parked[r.p.peer] += uint64(r.p.records)
+		default:
+			st.s.Delivered[r.p.peer] += uint64(r.p.records)
+		}
 	}
 }
 
