@@ -202,7 +202,7 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			m.Header.Del(headerPeerMsgID)
 			m.Header.Del("Nats-Expected-Stream")
 			n, _ := strconv.Atoi(m.Header.Get(HeaderRecords))
-			fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(peer)))
+			fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(peer)), jetstream.WithRetryAttempts(0))
 			if err != nil {
 				return err
 			}

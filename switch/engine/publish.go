@@ -83,7 +83,13 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 			if parked {
 				m, stream = parkMsg(out.peer, m), routing.HoldStream
 			}
-			fut, err := w.e.js.PublishMsgAsync(m, jetstream.WithExpectStream(stream))
+			opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
+			if stream != routing.HoldStream {
+				// A peer's missing stream is not waited for (the client
+				// would retry for 500 ms): its outputs are parked.
+				opts = append(opts, jetstream.WithRetryAttempts(0))
+			}
+			fut, err := w.e.js.PublishMsgAsync(m, opts...)
 			if err != nil {
 				return pubs, err
 			}
