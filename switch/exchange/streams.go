@@ -81,6 +81,9 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	hold.Description = "cofswitch outputs held until their coarsen_time bucket ends, or parked while a peer's stream is down; the operator's alone"
 	// The switch purges what it released; no peer or sensor has rights here.
 	hold.DenyPurge = false
+	if e := outputEncoding; e == "s2" || e == "zstd" {
+		hold.Compression = jetstream.NoCompression // compressed by the switch
+	}
 	out = append(out, hold)
 	for _, p := range peers {
 		out = append(out, PeerStreamConfig(streams, p, outputEncoding))
