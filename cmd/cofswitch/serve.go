@@ -90,6 +90,7 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	}
 	evictions := exchange.NewEvictions(x)
 	go evictions.Run(ctx, 30*time.Second)
+	go x.HealJetStream(ctx, 5*time.Second)
 	if f.metrics != "" {
 		m, err := ops.Serve(f.metrics, log, engine.NewCollector(x.Engine()), evictions)
 		if err != nil {
