@@ -46,7 +46,7 @@ stored"), never counted as new. The command waits for every ack and exits
 A line too long for a message (about 1 MB) is skipped, never sent, and
 listed as FILE:LINE with its size; the lines after it are sent and the
 command exits 1. SIGINT (or --timeout) stops reading at once, waits at most
-2 s for the acks in flight and reports what was stored, what was not and
+1.5 s for the acks in flight and reports what was stored, what was not and
 where to resume (FILE:LINE); publishing the file again is safe too, as
 batches already stored are recognised.`,
 		flags: func(fs *flag.FlagSet) any {
@@ -126,7 +126,7 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	// awaited (each batch has its own timeout and retries).
 	drain := 30 * time.Second
 	if ctx.Err() != nil {
-		drain = 2 * time.Second
+		drain = 1500 * time.Millisecond // within 2 s of the interrupt, with the report
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
