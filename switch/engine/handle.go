@@ -18,9 +18,9 @@ import (
 // Header names on bus messages.
 const (
 	HeaderEncoding  = "Content-Encoding"
-	HeaderSensor    = "Cofswitch-Sensor"     // the sensor whose input produced the batch
+	HeaderSensor    = "Cofswitch-Sensor"     // on dead letters: the sensor whose input they came from
 	HeaderRecords   = "Cofswitch-Records"    // records in the batch
-	HeaderInputSeq  = "Cofswitch-Input-Seq"  // COF_IN stream sequence of the input
+	HeaderInputSeq  = "Cofswitch-Input-Seq"  // on dead letters: the input's sequence in its stream
 	HeaderError     = "Cofswitch-Error"      // why a whole input was dead-lettered
 	HeaderErrorKind = "Cofswitch-Error-Kind" // the class of that error
 	HeaderSubject   = "Cofswitch-Subject"    // the input's subject, on a dead-lettered whole
