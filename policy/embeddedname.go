@@ -21,7 +21,7 @@ import (
 // addresses, not text: the CIDR filters and address transforms see them.
 // With skipOwner the owner name is not read.
 func recordEmbeds(r *cof.Record, skipOwner bool, yield func(netip.Prefix) bool) bool {
-	if !skipOwner && nameEmbeds(r.RRName, yield) || nameEmbeds(r.Bailiwick, yield) {
+	if !skipOwner && nameEmbeds(r.RRName, yield) || r.Bailiwick != "" && nameEmbeds(r.Bailiwick, yield) {
 		return true
 	}
 	if r.RRType == cof.TypeA || r.RRType == cof.TypeAAAA {
@@ -372,8 +372,10 @@ func embeddedWithholds(t *TransformSpec) []criterion {
 		// A PTR owner is left to the transform only when the transform
 		// reads it (parseReverse): an RFC 2317 owner it cannot rewrite is
 		// judged like any other name.
-		_, rewritten := parseReverse(r.RRName)
-		ptrOwner := r.RRType == cof.TypePTR && rewritten
+		ptrOwner := false
+		if r.RRType == cof.TypePTR {
+			_, ptrOwner = parseReverse(r.RRName)
+		}
 		return recordEmbeds(r, ptrOwner, leaks)
 	}}}
 }
