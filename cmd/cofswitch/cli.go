@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -87,6 +88,10 @@ func dispatch(ctx context.Context, c *command, path []string, args []string, io 
 			return &exitError{code: exitUsage}
 		}
 		name := args[0]
+		if len(path) == 1 && (name == "--version" || name == "-version" || name == "-v") {
+			fmt.Fprintln(io.out, versionString())
+			return nil
+		}
 		if name == "-h" || name == "--help" || name == "-help" || name == "help" {
 			if name == "help" {
 				return help(c, path, args[1:], io)
@@ -110,7 +115,9 @@ func dispatch(ctx context.Context, c *command, path []string, args []string, io 
 			writeUsage(io.out, c, path, fs)
 			return nil
 		}
-		writeUsage(io.err, c, path, fs)
+		// The flag package said what is wrong; the usage line and a
+		// pointer to --help, not the whole help, follow it.
+		fmt.Fprintf(io.err, "Usage: %s\nRun '%s --help' for its flags.\n", usageLine(c, path, fs), strings.Join(path, " "))
 		return &exitError{code: exitUsage}
 	}
 	return c.run(ctx, io, opts, fs.Args())
@@ -177,19 +184,43 @@ func writeUsage(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's flags.\n", name)
 		return
 	}
-	usage := name
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", usageLine(c, path, fs), c.doc)
+	if fs != nil && hasFlags(fs) {
+		fmt.Fprintf(w, "\nFlags:\n")
+		printFlags(w, fs)
+	}
+}
+
+// usageLine is "cofswitch CMD [FLAGS] ARGS".
+func usageLine(c *command, path []string, fs *flag.FlagSet) string {
+	usage := strings.Join(path, " ")
 	if fs != nil && hasFlags(fs) {
 		usage += " [FLAGS]"
 	}
 	if c.args != "" {
 		usage += " " + c.args
 	}
-	fmt.Fprintf(w, "Usage: %s\n\n%s\n", usage, c.doc)
-	if fs != nil && hasFlags(fs) {
-		fmt.Fprintf(w, "\nFlags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-	}
+	return usage
+}
+
+// printFlags is flag.PrintDefaults with the "--flag" spelling the README
+// uses (the flag package accepts both).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		usage = strings.ReplaceAll(usage, "\n", "\n    \t")
+		if def := f.DefValue; def != "" && def != "0" && def != "false" && def != "0s" && def != "[]" {
+			if fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
+				def = strconv.Quote(def)
+			}
+			usage += " (default " + def + ")"
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, usage)
+	})
 }
 
 func hasFlags(fs *flag.FlagSet) bool {
