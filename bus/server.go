@@ -53,6 +53,11 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else if l, err := net.Listen("tcp", cfg.Listen); err != nil {
+		// The server would log this, then wait for readiness in vain.
+		return nil, fmt.Errorf("bus: embedded server cannot listen on %s: %w", cfg.Listen, err)
+	} else {
+		l.Close()
 	}
 	name := cfg.Name
 	if name == "" {

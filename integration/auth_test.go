@@ -78,7 +78,7 @@ sensors:
 	if _, stderr, code := run(t, []byte(body), "publish", "--sensor", "org-a-s1", "--nats-url", url, "--nkey", s1Seed); code != 0 {
 		t.Fatalf("sensor with its seed: exit %d: %s", code, stderr)
 	}
-	if _, stderr, code := run(t, []byte(body), "publish", "--sensor", "org-a-s1", "--nats-url", url); code == 0 || !contains(stderr, "Authorization Violation") {
+	if _, stderr, code := run(t, []byte(body), "publish", "--sensor", "org-a-s1", "--nats-url", url); code == 0 || !contains(stderr, "Authorization Violation") || !contains(stderr, "public key") {
 		t.Errorf("publish without credentials: exit %d: %s", code, stderr)
 	}
 	if _, stderr, code := run(t, []byte(body), "publish", "--sensor", "org-a-s2", "--nats-url", url, "--nkey", s1Seed); code == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log/slog"
 	"os"
@@ -67,6 +68,9 @@ func (f *natsFlags) connect(name string, log *slog.Logger, extra ...nats.Option)
 // to connect exits 1.
 func (f *natsFlags) connectJS(name string, extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := f.connect(name, nil, extra...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, nil, &exitError{code: exitFailure, msg: err.Error() + ": the exchange does not know these credentials; check that --nkey (or --creds) is the right seed, that its public key ('cofswitch creds' printed it) is in the exchange's configuration for this identity, and that the exchange was reloaded since (SIGHUP)"}
+	}
 	if err != nil {
 		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
 	}

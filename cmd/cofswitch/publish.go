@@ -132,7 +132,7 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	defer cancel()
 	res := p.Close(drainCtx)
 	prog.done()
-	return publishOutcome(std, f.sensor, res, inputErr, ctx.Err() != nil, prog.on)
+	return publishOutcome(std, f.sensor, res, inputErr, ctx.Err() != nil)
 }
 
 // openInputFile opens name, or reads in for "-".
@@ -144,7 +144,7 @@ func openInputFile(name string, in io.Reader) func() (io.ReadCloser, error) {
 }
 
 // publishOutcome maps a publisher's result to the exit code and message.
-func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error, interrupted, verbose bool) error {
+func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error, interrupted bool) error {
 	summary := fmt.Sprintf("%d records in %d batches stored on %s", res.Records, res.Batches-res.Failed-res.Duplicates, res.Subject)
 	if res.Duplicates > 0 {
 		// Only this sensor's own batches can be duplicates: its input
@@ -171,9 +171,8 @@ func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error
 	case res.Failed > 0 || res.SkippedLines > 0:
 		return &exitError{code: exitFailure, msg: summary + failures}
 	}
-	if verbose || res.Duplicates > 0 {
-		fmt.Fprintln(std.err, "published "+summary)
-	}
+	// Always, terminal or not: a script's log should say what was sent.
+	fmt.Fprintln(std.err, "published "+summary)
 	return nil
 }
 
