@@ -50,7 +50,7 @@ SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &serveFlags{}
 			fs.StringVar(&f.config, "config", "", "configuration `file` (YAML); none runs the demo exchange")
-			fs.StringVar(&f.data, "data", "cofswitch-data", "data `directory` of the embedded server")
+			fs.StringVar(&f.data, "data", "", "data `directory` of the embedded server and the switch's secret (default: cofswitch-data, or cofswitch-demo-data for the demo)")
 			fs.StringVar(&f.listen, "listen", "", "embedded server's client `address` (default nats.listen, 127.0.0.1:4222)")
 			fs.BoolVar(&f.demo, "demo", true, "without --config, run the demo sensors and peer watchers")
 			fs.DurationVar(&f.demoInterval, "demo-interval", 15*time.Second, "how often the demo sensors publish")
@@ -79,7 +79,7 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 		return err
 	}
 	x, err := exchange.Start(ctx, cfg, exchange.Options{
-		NATS: f.nats.overlay(cfg.NATS), Listen: f.listen, DataDir: f.data, Logger: log,
+		NATS: f.nats.overlay(cfg.NATS), Listen: f.listen, DataDir: dataDir(f), Logger: log,
 	})
 	var ce *config.Error
 	switch {
@@ -122,4 +122,16 @@ func loadServeConfig(path string) (*config.Config, error) {
 		return nil, &exitError{code: exitUsage, msg: err.Error()}
 	}
 	return cfg, nil
+}
+
+// dataDir keeps the demo's store apart from a real configuration's, so that
+// the demo's streams never show up under a real exchange.
+func dataDir(f *serveFlags) string {
+	switch {
+	case f.data != "":
+		return f.data
+	case f.config == "":
+		return "cofswitch-demo-data"
+	}
+	return "cofswitch-data"
 }
