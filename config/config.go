@@ -276,11 +276,13 @@ func yamlError(name string, err error) error {
 	if errors.As(err, &te) {
 		var errs []*Error
 		for _, m := range te.Errors {
-			errs = append(errs, &Error{File: name, Msg: m})
+			line, msg := friendlyYAML(m)
+			errs = append(errs, &Error{File: name, Line: line, Msg: msg})
 		}
 		return joinErrors(errs)
 	}
-	return &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	line, msg := friendlyYAML(strings.TrimPrefix(err.Error(), "yaml: "))
+	return &Error{File: name, Line: line, Msg: msg}
 }
 
 func joinErrors(errs []*Error) error {

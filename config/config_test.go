@@ -82,11 +82,11 @@ func TestParseErrors(t *testing.T) {
 		yaml string
 		want []string // substrings, each must appear
 	}{
-		{name: "unknown key", yaml: "nats:\n  listn: x\n", want: []string{"f.yaml: line 2: field listn not found"}},
-		{name: "unknown top-level key", yaml: "peerz: []\n", want: []string{"line 1: field peerz not found"}},
-		{name: "bad duration", yaml: "streams:\n  duplicate_window: soon\n", want: []string{"line 2", `bad duration "soon"`}},
-		{name: "bad size", yaml: "streams:\n  in:\n    max_bytes: lots\n", want: []string{"line 3", `bad size "lots"`}},
-		{name: "wrong type", yaml: "switch:\n  workers: many\n", want: []string{"line 2", "cannot unmarshal"}},
+		{name: "unknown key", yaml: "nats:\n  listn: x\n", want: []string{`f.yaml:2: unknown key "listn" (did you mean "listen"?)`}},
+		{name: "unknown top-level key", yaml: "peerz: []\n", want: []string{`f.yaml:1: unknown key "peerz" (did you mean "peers"?)`}},
+		{name: "bad duration", yaml: "streams:\n  duplicate_window: soon\n", want: []string{"f.yaml:2:", `bad duration "soon"`}},
+		{name: "bad size", yaml: "streams:\n  in:\n    max_bytes: lots\n", want: []string{"f.yaml:3:", `bad size "lots"`}},
+		{name: "wrong type", yaml: "switch:\n  workers: many\n", want: []string{"f.yaml:2:", "is not a whole number"}},
 		{name: "not yaml", yaml: "nats: [\n", want: []string{"f.yaml"}},
 		{name: "duplicate peer", yaml: "peers:\n  - id: p\n    subscriptions: [{sensors: ['*']}]\n  - id: p\n    subscriptions: [{sensors: ['*']}]\n",
 			want: []string{`f.yaml:4: peers[1].id: peer "p" is defined twice`}},

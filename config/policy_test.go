@@ -85,7 +85,7 @@ func TestPolicyErrorsHaveLines(t *testing.T) {
 			[]string{"peers[0].subscriptions[0].tlp: no TLP label"}},
 		{"bad tlp", "peers:\n  - id: p\n    subscriptions:\n      - sensors: ['*']\n        tlp: WHITE\n",
 			[]string{"f.yaml:5: peers[0].subscriptions[0].tlp", "CLEAR"}},
-		{"unknown policy key", "policies:\n  x:\n    includ: {}\n", []string{"f.yaml: line 3: field includ not found"}},
+		{"unknown policy key", "policies:\n  x:\n    includ: {}\n", []string{"f.yaml:3: unknown key \"includ\" (did you mean \"include\"?)"}},
 		{"bad rrtype", "policies:\n  x:\n    include:\n      rrtypes: [A, BOGUS]\n", []string{`f.yaml:4: policies.x.include.rrtypes[1]: unknown rrtype "BOGUS"`}},
 		{"short key", "policies:\n  x:\n    transforms:\n      hash_labels:\n        key_file: " + keyFile + "\n",
 			[]string{"f.yaml:4: policies.x.transforms.hash_labels: the key has 2 bytes"}},
