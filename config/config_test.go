@@ -109,7 +109,7 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"f.yaml:4: streams.dlq.max_bytes", "2 sensors x 100 messages x 1 MiB", "could evict another's"}},
 		{name: "a DLQ byte limit without per-sensor shares", yaml: "streams:\n  dlq:\n    max_bytes: 1GiB\n    max_msgs_per_subject: -1\n",
 			want: []string{"streams.dlq.max_msgs_per_subject: must be set with streams.dlq.max_bytes"}},
-		{name: "a negative sensor rate", yaml: "sensors:\n  - {id: a, rate: -5}\n", want: []string{"f.yaml: line 2", `bad size "-5"`}},
+		{name: "a negative sensor rate", yaml: "sensors:\n  - {id: a, rate: -5}\n", want: []string{"f.yaml:2:", `bad size "-5"`}},
 		{name: "a bad sensor stream", yaml: "sensors:\n  - {id: a, stream: {discard: never}}\n", want: []string{`sensors[0].stream.discard: "never" is not old or new`}},
 		{name: "several errors at once", yaml: "sensors:\n  - id: ''\npeers:\n  - id: 'a b'\n    subscriptions: [{sensors: ['*']}]\n",
 			want: []string{"sensors[0].id", "peers[0].id"}},
