@@ -125,6 +125,15 @@ func TestPublishToTail(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, err := http.Get("http://" + metrics + path)
+		if err != nil || resp.StatusCode != want {
+			t.Errorf("%s: %v %v, want %d", path, err, resp, want)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+	}
 	out, _, code := run(t, nil, "tail", "--peer", "peer-hub", "--from-start", "-n", "5", "--nats-url", url)
 	if code != 0 || len(strings.Fields(out)) != 5 {
 		t.Errorf("tail -n 5: exit %d, %d lines", code, len(strings.Fields(out)))

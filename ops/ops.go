@@ -1,10 +1,13 @@
 // Package ops serves the operator's HTTP endpoints of a cofswitch process:
-// Prometheus metrics from the collectors a process registers, with the Go
-// and process collectors. It imports no other cofswitch package; each
-// process (the switch, a sink, a database) hands it its own collectors.
+// Prometheus metrics from the collectors a process registers, with the Go,
+// process and build-info collectors, /healthz (the process answers) and
+// /readyz (the process's own readiness check). It imports no other
+// cofswitch package; each process (the switch, a sink, a database) hands it
+// its own collectors and check.
 package ops
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,11 +29,21 @@ type Server struct {
 	url string
 }
 
-// Serve listens on addr and serves /metrics with cs and the Go and
-// process collectors, until Close.
-func Serve(addr string, log *slog.Logger, cs ...prometheus.Collector) (*Server, error) {
+// ReadyFunc says whether a process can do its work; the error says why
+// not. It is given a few seconds.
+type ReadyFunc func(ctx context.Context) error
+
+// readyTimeout bounds one readiness check.
+const readyTimeout = 3 * time.Second
+
+// Serve listens on addr and serves, until Close: /metrics with cs and the
+// Go, process and build-info collectors; /healthz, 200 while the process
+// answers; /readyz, 200 when ready (nil: always) and 503 with the reason
+// otherwise.
+func Serve(addr string, log *slog.Logger, ready ReadyFunc, cs ...prometheus.Collector) (*Server, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
 	if err := registerAll(reg, cs); err != nil {
 		return nil, err
 	}
@@ -40,6 +53,18 @@ func Serve(addr string, log *slog.Logger, cs ...prometheus.Collector) (*Server, 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+			defer cancel()
+			if err := ready(ctx); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
 	s := &Server{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: time.Minute},
 		url: "http://" + ln.Addr().String() + "/metrics",

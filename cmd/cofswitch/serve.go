@@ -92,7 +92,7 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	go evictions.Run(ctx, 30*time.Second)
 	go x.HealJetStream(ctx, 5*time.Second)
 	if f.metrics != "" {
-		m, err := ops.Serve(f.metrics, log, engine.NewCollector(x.Engine()), evictions)
+		m, err := ops.Serve(f.metrics, log, x.Ready, engine.NewCollector(x.Engine()), evictions)
 		if err != nil {
 			x.Stop()
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}

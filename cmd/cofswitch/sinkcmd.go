@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -101,7 +103,16 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 	stream := routing.PeerStream(f.peer)
 	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log}
 	if f.metrics != "" {
-		m, err := ops.Serve(f.metrics, log, sink.NewCollector(r))
+		ready := func(ctx context.Context) error {
+			if !nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			if _, err := cons.Info(ctx); err != nil {
+				return fmt.Errorf("consumer %s on %s: %w", f.consumer, stream, err)
+			}
+			return nil
+		}
+		m, err := ops.Serve(f.metrics, log, ready, sink.NewCollector(r))
 		if err != nil {
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
 		}

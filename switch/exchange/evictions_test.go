@@ -3,6 +3,7 @@ package exchange_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +75,36 @@ peers:
 	}
 	if got := ev.Snapshot()[[2]string{"p", "sink"}]; got != 20 {
 		t.Errorf("%d evicted unread, want 15 + 5 (the 10 read ones are no loss)", got)
+	}
+}
+
+// TestReady: /readyz of serve says ready while every stream of the
+// configuration is there, and names one that is missing.
+func TestReady(t *testing.T) {
+	cfg, err := config.Parse("c.yaml", []byte(`
+nats: {auth: none}
+sensors:
+  - {id: s1, organisation: org-a}
+peers:
+  - {id: p, organisation: org-a, subscriptions: [{sensors: [s1]}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Stop()
+	if err := x.Ready(ctx); err != nil {
+		t.Fatalf("not ready: %v", err)
+	}
+	if err := x.JetStream().DeleteStream(ctx, routing.PeerStream("p")); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Ready(ctx); err == nil || !strings.Contains(err.Error(), "PEER_p") {
+		t.Errorf("ready with PEER_p deleted: %v", err)
 	}
 }
