@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -124,13 +123,15 @@ func (w *worker) deadLetterWhole(ctx context.Context, in Input, seq uint64, deli
 			w.retry(msg, uint64(delivered))
 			return
 		}
-		w.giveUp(msg, seq, inCount{}, fmt.Errorf("dead-lettering the whole batch: %w", err))
+		// Losing a batch the sensor was told is stored is never the
+		// answer: it waits until the DLQ can take it.
+		w.stall(msg, seq, outcome{reasons: map[string]string{"": "dead-lettering the whole batch: " + err.Error()}})
 		return
 	}
 	if err := w.ack(msg); err != nil {
 		w.e.log.Warn("ack failed; the batch will be redelivered", "seq", seq, "err", err)
 		return
 	}
-	w.e.stats.addWholeDLQ()
+	w.e.stats.addWholeDLQ(in.Sensor, kind)
 	w.e.log.Warn("input batch dead-lettered whole", "subject", msg.Subject(), "seq", seq, "kind", kind, "err", cause)
 }

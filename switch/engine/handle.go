@@ -41,6 +41,7 @@ type worker struct {
 	bodies map[string]*outBody // outputKey(peer, tlp, hold) -> NDJSON for this batch
 	counts map[string]*peerCount
 	dlq    []byte
+	kinds  map[string]int // dead letters of the batch in hand, by kind
 	policy policy.Scratch // each output is encoded before the next is made
 
 	// The routes of the last sensor_id seen, resolved to their counters,
@@ -72,7 +73,7 @@ type peerCount struct {
 }
 
 func (e *Engine) newWorker() *worker {
-	return &worker{e: e, br: e.codec.NewBatchReader(), bodies: map[string]*outBody{}, counts: map[string]*peerCount{}}
+	return &worker{e: e, br: e.codec.NewBatchReader(), bodies: map[string]*outBody{}, counts: map[string]*peerCount{}, kinds: map[string]int{}}
 }
 
 // handle switches one input batch and acks, naks or (as a last resort)
@@ -245,6 +246,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 		b.b, b.versions = b.b[:0], b.versions[:0]
 	}
 	w.dlq = w.dlq[:0]
+	clear(w.kinds)
 	w.routesOf, w.targets = "", w.targets[:0]
 	table := reg.table
 	var in inCount
@@ -252,6 +254,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 		rec := w.br.Record()
 		if rec == nil {
 			in.invalid++
+			w.kinds[errorKind(w.br.LineErr())]++
 			w.dlq = appendDeadLine(w.dlq, w.br.LineNumber(), w.br.LineErr(), sensor, seq, w.br.Line())
 			continue
 		}
@@ -260,6 +263,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 			rec.SensorID = sensor
 		case !table.MayPublishAs(sensor, rec.SensorID):
 			in.invalid++
+			w.kinds["sensor_mismatch"]++
 			err := &cof.Error{Field: cof.KeySensorID, Err: ErrSensorMismatch,
 				Reason: strconv.Quote(rec.SensorID) + " is not sensor " + strconv.Quote(sensor) + " nor one it relays"}
 			w.dlq = appendDeadLine(w.dlq, w.br.LineNumber(), err, sensor, seq, w.br.Line())

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"strings"
 )
 
 // Collector exposes an Engine's counters to Prometheus. It reads a Stats
@@ -10,7 +11,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released, duplicates, parked *prometheus.Desc
+	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released, duplicates, parked, sensorRecords, deadLetters *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -20,25 +21,27 @@ func NewCollector(e *Engine) *Collector {
 		return prometheus.NewDesc(prometheus.BuildFQName("cofswitch", "switch", name), help, labels, nil)
 	}
 	return &Collector{
-		e:          e,
-		batches:    d("batches_total", "Input batches finished, by result: switched, dead_lettered (whole), given_up.", "result"),
-		records:    d("records_total", "Input records, by result: valid, invalid (dead-lettered).", "result"),
-		deliveries: d("deliveries_total", "Records stored on a peer's stream (not those it already had; see duplicate_records_total).", "peer"),
-		filtered:   d("filtered_total", "Records withheld from a peer by its policy.", "peer"),
-		dropped:    d("dropped_total", "Records a peer should have received but did not, by reason.", "peer", "reason"),
-		retries:    d("retries_total", "Input batches handed back for another attempt."),
-		lostDead:   d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
-		policy:     d("policy_info", "The policy version in force (value 1).", "version"),
-		throttled:  d("throttled_seconds_total", "Time a sensor's batches were held to its rate quota.", "sensor"),
-		duplicates: d("duplicate_records_total", "Records of outputs a peer's stream already had (redelivered input): stored once, not counted in deliveries.", "peer"),
-		parked:     d("parked_records_total", "Records parked while a peer's stream was down, by stage: parked, delivered (from the park).", "peer", "stage"),
-		released:   d("released_records_total", "Held records (coarsen_time) released when their bucket ended, by stage: held (as switched), merged (as delivered).", "stage"),
+		e:             e,
+		batches:       d("batches_total", "Input batches finished, by result: switched, dead_lettered (whole), given_up.", "result"),
+		records:       d("records_total", "Input records, by result: valid, invalid (dead-lettered).", "result"),
+		deliveries:    d("deliveries_total", "Records stored on a peer's stream (not those it already had; see duplicate_records_total).", "peer"),
+		filtered:      d("filtered_total", "Records withheld from a peer by its policy.", "peer"),
+		dropped:       d("dropped_total", "Records a peer should have received but did not, by reason.", "peer", "reason"),
+		retries:       d("retries_total", "Input batches handed back for another attempt."),
+		lostDead:      d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
+		policy:        d("policy_info", "The policy version in force (value 1).", "version"),
+		throttled:     d("throttled_seconds_total", "Time a sensor's batches were held to its rate quota.", "sensor"),
+		duplicates:    d("duplicate_records_total", "Records of outputs a peer's stream already had (redelivered input): stored once, not counted in deliveries.", "peer"),
+		parked:        d("parked_records_total", "Records parked while a peer's stream was down, by stage: parked, delivered (from the park).", "peer", "stage"),
+		sensorRecords: d("sensor_records_total", "Valid input records, by publishing sensor.", "sensor"),
+		deadLetters:   d("dead_letters_total", "Records dead-lettered (a batch dead-lettered whole counts one), by sensor and kind.", "sensor", "kind"),
+		released:      d("released_records_total", "Held records (coarsen_time) released when their bucket ended, by stage: held (as switched), merged (as delivered).", "stage"),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked, c.sensorRecords, c.deadLetters} {
 		ch <- d
 	}
 }
@@ -78,6 +81,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for p, v := range s.Unparked {
 		counter(c.parked, v, p, "delivered")
+	}
+	for sensor, v := range s.SensorRecords {
+		counter(c.sensorRecords, v, sensor)
+	}
+	for k, v := range s.DeadLetters {
+		sensor, kind, _ := strings.Cut(k, "\x00")
+		counter(c.deadLetters, v, sensor, kind)
 	}
 	counter(c.released, s.Released, "held")
 	counter(c.released, s.ReleasedMerged, "merged")

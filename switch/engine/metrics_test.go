@@ -51,3 +51,19 @@ cofswitch_switch_policy_info{version="v2"} 1
 		t.Error(err)
 	}
 }
+
+// TestDeadLetterCounts: input records and dead letters are counted per
+// publishing sensor, dead letters by kind.
+func TestDeadLetterCounts(t *testing.T) {
+	x := newExchange(t, exchangeYAML)
+	e := x.startSwitch()
+	body := append(records("ok-", 3, ""), "not json\n"...)
+	body = append(body, records("spoof-", 2, "org-b/s1")...)
+	x.publish("org-a-s1", body, cof.Identity)
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 1 })
+	s := e.Stats()
+	if s.SensorRecords["org-a-s1"] != 3 || s.DeadLetters["org-a-s1\x00sensor_mismatch"] != 2 || len(s.DeadLetters) != 2 {
+		t.Errorf("sensor records %v, dead letters %v", s.SensorRecords, s.DeadLetters)
+	}
+}

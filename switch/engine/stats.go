@@ -44,12 +44,17 @@ type Snapshot struct {
 	// (a batch redelivered after a crash or a lost ack), by peer: not in
 	// Delivered, which counts what was stored.
 	Duplicates map[string]uint64
+	// SensorRecords counts valid input records by publishing sensor;
+	// DeadLetters, records (or whole batches) dead-lettered by sensor and
+	// kind ("sensor\x00kind").
+	SensorRecords map[string]uint64
+	DeadLetters   map[string]uint64
 }
 
 func newStats() *Stats {
 	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{},
 		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{},
-		Duplicates: map[string]uint64{}}}
+		Duplicates: map[string]uint64{}, SensorRecords: map[string]uint64{}, DeadLetters: map[string]uint64{}}}
 }
 
 func (st *Stats) addThrottled(sensor string, d time.Duration) {
@@ -91,8 +96,9 @@ func (st *Stats) addGivenUp(invalid int) {
 	st.mu.Unlock()
 }
 
-func (st *Stats) addWholeDLQ() {
+func (st *Stats) addWholeDLQ(sensor, kind string) {
 	st.mu.Lock()
+	st.s.DeadLetters[sensor+"\x00"+kind]++
 	st.s.WholeDLQ++
 	st.s.Batches++
 	st.mu.Unlock()
@@ -107,6 +113,7 @@ func (st *Stats) snapshot() Snapshot {
 	c.Throttled = maps.Clone(st.s.Throttled)
 	c.Parked, c.Unparked = maps.Clone(st.s.Parked), maps.Clone(st.s.Unparked)
 	c.Duplicates = maps.Clone(st.s.Duplicates)
+	c.SensorRecords, c.DeadLetters = maps.Clone(st.s.SensorRecords), maps.Clone(st.s.DeadLetters)
 	c.Dropped = map[string]map[string]uint64{}
 	for p, m := range st.s.Dropped {
 		c.Dropped[p] = maps.Clone(m)
@@ -135,6 +142,10 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 	st.s.Batches++
 	st.s.Records += uint64(in.records)
 	st.s.Invalid += uint64(in.invalid)
+	st.s.SensorRecords[sensor] += uint64(in.records)
+	for kind, n := range w.kinds {
+		st.s.DeadLetters[sensor+"\x00"+kind] += uint64(n)
+	}
 	dropped := map[string]uint64{}
 	for peer, c := range w.counts {
 		if _, ok := st.s.Delivered[peer]; !ok {
