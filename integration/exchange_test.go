@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -134,7 +135,30 @@ func TestPublishToTail(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	out, _, code := run(t, nil, "tail", "--peer", "peer-hub", "--from-start", "-n", "5", "--nats-url", url)
+	// The operator's status: every sensor and peer of the configuration.
+	out, stderr, code := run(t, nil, "status", "--config", cfg, "--nats-url", url, "--json")
+	var st struct {
+		Sensors []struct {
+			ID              string `json:"id"`
+			BacklogMessages uint64 `json:"backlog_messages"`
+		} `json:"sensors"`
+		Peers []struct {
+			ID       string `json:"id"`
+			Messages uint64 `json:"messages"`
+		} `json:"peers"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || len(st.Sensors) == 0 || len(st.Peers) == 0 {
+		t.Errorf("status --json: exit %d, %v, %s %s", code, err, out, stderr)
+	}
+	for _, p := range st.Peers {
+		if p.ID == "peer-hub" && p.Messages == 0 {
+			t.Errorf("status says peer-hub holds nothing: %+v", st.Peers)
+		}
+	}
+	if out, _, code := run(t, nil, "status", "--config", cfg, "--nats-url", url); code != 0 || !contains(out, "peer-hub") || !contains(out, "org-a-s1") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	out, _, code = run(t, nil, "tail", "--peer", "peer-hub", "--from-start", "-n", "5", "--nats-url", url)
 	if code != 0 || len(strings.Fields(out)) != 5 {
 		t.Errorf("tail -n 5: exit %d, %d lines", code, len(strings.Fields(out)))
 	}

@@ -59,7 +59,7 @@ func root() *command {
 		summary: "the passive DNS sharing switch",
 		doc: `cofswitch validates passive DNS records in the Common Output Format (COF),
 and switches them from sensors to the databases of peer organisations.`,
-		subs: []*command{serveCommand(), publishCommand(), deadLettersCommand(), tailCommand(), configCommand(), policyCommand(), credsCommand(), natsConfigCommand(), sinkCommand(), dbCommand(), genCommand(), benchCommand(), cofCommand(), versionCommand()},
+		subs: []*command{serveCommand(), publishCommand(), deadLettersCommand(), tailCommand(), statusCommand(), configCommand(), policyCommand(), credsCommand(), natsConfigCommand(), sinkCommand(), dbCommand(), genCommand(), benchCommand(), cofCommand(), versionCommand()},
 	}
 }
 
@@ -209,6 +209,9 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
 		line := "  --" + f.Name
+		if len(f.Name) == 1 {
+			line = "  -" + f.Name // -n, as the docs write it
+		}
 		if name != "" {
 			line += " " + name
 		}

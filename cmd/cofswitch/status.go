@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/switch/exchange"
+)
+
+type statusFlags struct {
+	config string
+	json   bool
+	nats   natsFlags
+}
+
+func statusCommand() *command {
+	return &command{
+		name:    "status",
+		summary: "show whether every sensor feeds and every peer keeps up",
+		doc: `Read the exchange's streams and consumers and print, per sensor of the
+configuration, its input backlog, when its last batch was stored and its
+dead letters; per peer, what its stream holds, its last delivery and each
+consumer's pending and unacked messages; and what waits in COF_HOLD (held
+until a bucket ends, or parked while a peer's stream is down). Run it with
+the switch's identity (--nkey cofswitch-data/switch.nk on the embedded
+server). --json prints the same as JSON.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &statusFlags{}
+			fs.StringVar(&f.config, "config", "", "the exchange's configuration `file` (required)")
+			fs.BoolVar(&f.json, "json", false, "print JSON")
+			addNATSFlags(fs, &f.nats, defaultURL)
+			return f
+		},
+		run: func(ctx context.Context, io stdio, opts any, args []string) error {
+			return runStatus(ctx, io, opts.(*statusFlags), args)
+		},
+	}
+}
+
+func runStatus(ctx context.Context, std stdio, f *statusFlags, args []string) error {
+	if len(args) > 0 || f.config == "" {
+		return usageErrorf("status takes --config FILE and no arguments")
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	nc, js, err := f.nats.connectJS("cofswitch-status")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	st, err := exchange.ReadStatus(ctx, js, cfg)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		enc := json.NewEncoder(std.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	writeStatus(std.out, st)
+	return nil
+}
+
+func writeStatus(w io.Writer, st *exchange.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SENSOR\tBACKLOG\tLAST INPUT\tDEAD LETTERS\t")
+	for _, s := range st.Sensors {
+		fmt.Fprintf(tw, "%s\t%d (%s)\t%s\t%d\t%s\n", s.ID, s.BacklogMessages, bytesWords(s.BacklogBytes), ago(s.LastInput), s.DeadLetters, s.Err)
+	}
+	fmt.Fprintln(tw, "\t\t\t\t")
+	fmt.Fprintln(tw, "PEER\tSTORED\tLAST DELIVERY\tCONSUMERS (pending/unacked)\t")
+	for _, p := range st.Peers {
+		cons := ""
+		for _, c := range p.Consumers {
+			cons += fmt.Sprintf("%s %d/%d ", c.Name, c.Pending, c.AckPending)
+		}
+		fmt.Fprintf(tw, "%s\t%d (%s)\t%s\t%s\t%s\n", p.ID, p.Messages, bytesWords(p.Bytes), ago(p.LastDelivery), cons, p.Err)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nCOF_HOLD: %d messages held until their bucket ends, %d parked for peers whose stream is down\n", st.Held, st.Parked)
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+func bytesWords(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

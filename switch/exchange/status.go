@@ -1,0 +1,127 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Status is what an operator asks of a running exchange: is every sensor
+// feeding, does every peer keep up, what waits and what was rejected. It is
+// read from the streams and consumers alone, so it works against any
+// exchange the caller may read (the switch's identity).
+type Status struct {
+	Sensors []SensorStatus `json:"sensors"`
+	Peers   []PeerStatus   `json:"peers"`
+	// Held and Parked are the messages waiting in COF_HOLD: coarsened
+	// outputs until their bucket ends, outputs of peers whose stream is
+	// down.
+	Held   uint64 `json:"held_messages"`
+	Parked uint64 `json:"parked_messages"`
+}
+
+// SensorStatus is one sensor's input.
+type SensorStatus struct {
+	ID string `json:"id"`
+	// Backlog is what waits in its input stream to be switched.
+	BacklogMessages uint64 `json:"backlog_messages"`
+	BacklogBytes    uint64 `json:"backlog_bytes"`
+	// LastInput is when its last batch was stored (zero: none kept); a
+	// work queue drops what was switched, so an idle sensor shows its
+	// stream's last time.
+	LastInput   time.Time `json:"last_input,omitzero"`
+	DeadLetters uint64    `json:"dead_letters"`
+	Err         string    `json:"error,omitempty"`
+}
+
+// PeerStatus is one peer's stream and consumers.
+type PeerStatus struct {
+	ID           string           `json:"id"`
+	Messages     uint64           `json:"messages"`
+	Bytes        uint64           `json:"bytes"`
+	LastDelivery time.Time        `json:"last_delivery,omitzero"`
+	Consumers    []ConsumerStatus `json:"consumers"`
+	Err          string           `json:"error,omitempty"`
+}
+
+// ConsumerStatus is how far a peer's consumer is behind.
+type ConsumerStatus struct {
+	Name       string `json:"name"`
+	Pending    uint64 `json:"pending"`     // stored, not yet delivered
+	AckPending int    `json:"ack_pending"` // delivered, not yet acked
+}
+
+// ReadStatus gathers the Status of the exchange cfg describes.
+func ReadStatus(ctx context.Context, js jetstream.JetStream, cfg *config.Config) (*Status, error) {
+	st := &Status{}
+	dlq := map[string]uint64{}
+	if s, err := js.Stream(ctx, routing.DLQStream); err == nil {
+		if info, err := s.Info(ctx, jetstream.WithSubjectFilter(routing.DLQPrefix+">")); err == nil {
+			for subj, n := range info.State.Subjects {
+				dlq[subj] = n
+			}
+		}
+	}
+	if s, err := js.Stream(ctx, routing.HoldStream); err == nil {
+		if info, err := s.Info(ctx, jetstream.WithSubjectFilter("cof.>")); err == nil {
+			for subj, n := range info.State.Subjects {
+				if _, err := routing.ParkedPeer(subj); err == nil {
+					st.Parked += n
+				} else {
+					st.Held += n
+				}
+			}
+		}
+	}
+	for _, s := range cfg.Sensors {
+		ss := SensorStatus{ID: s.ID, DeadLetters: dlq[routing.DLQSubject(s.ID)]}
+		if info, err := streamInfo(ctx, js, routing.InStream(s.ID)); err != nil {
+			ss.Err = err.Error()
+		} else {
+			ss.BacklogMessages, ss.BacklogBytes, ss.LastInput = info.State.Msgs, info.State.Bytes, info.State.LastTime
+		}
+		st.Sensors = append(st.Sensors, ss)
+	}
+	for _, p := range cfg.Peers {
+		ps := PeerStatus{ID: p.ID}
+		info, err := streamInfo(ctx, js, routing.PeerStream(p.ID))
+		if err != nil {
+			ps.Err = err.Error()
+			st.Peers = append(st.Peers, ps)
+			continue
+		}
+		ps.Messages, ps.Bytes, ps.LastDelivery = info.State.Msgs, info.State.Bytes, info.State.LastTime
+		for _, name := range p.Consumers {
+			c, err := js.Consumer(ctx, routing.PeerStream(p.ID), name)
+			if err != nil {
+				ps.Err = fmt.Sprintf("consumer %s: %v", name, err)
+				continue
+			}
+			ci, err := c.Info(ctx)
+			if err != nil {
+				ps.Err = fmt.Sprintf("consumer %s: %v", name, err)
+				continue
+			}
+			ps.Consumers = append(ps.Consumers, ConsumerStatus{Name: name, Pending: ci.NumPending, AckPending: ci.NumAckPending})
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	return st, nil
+}
+
+func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamInfo, error) {
+	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("stream %s is missing", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}
