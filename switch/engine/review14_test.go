@@ -1,0 +1,55 @@
+package engine_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/engine"
+	"github.com/cofswitch/cofswitch/switch/exchange"
+)
+
+// TestStallOutlivesDuplicateWindow: a batch whose dead letters cannot be
+// stored is stalled (handed back every WithStallRetry) for as long as the
+// DLQ is down, and each retry publishes the healthy peers' outputs again.
+// The configuration's check (duplicate_window >= ack_wait + max_attempts x
+// (publish_timeout + 30 s)) bounds the attempts, not the stall: once the
+// outage lasts longer than the peer stream's duplicate window (5 min by
+// default), every further retry stores the healthy peer's records again.
+// Here the peer's window is shortened to 1 s so that the test is quick; in
+// production the same happens after 5 minutes of a DLQ (or COF_HOLD, the
+// park) that cannot store.
+//
+// FAILS at the time of writing: peer-c holds the 2 records several times.
+func TestStallOutlivesDuplicateWindow(t *testing.T) {
+	x := newExchange(t, exchangeYAML)
+	ctx := t.Context()
+	s, err := x.js.Stream(ctx, routing.PeerStream("peer-c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.Duplicates = time.Second
+	if _, err := x.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.js.DeleteStream(ctx, routing.DLQStream); err != nil {
+		t.Fatal(err)
+	}
+	e := x.startSwitch(engine.WithMaxAttempts(2), engine.WithPublishTimeout(time.Second), engine.WithStallRetry(700*time.Millisecond))
+	x.publish("org-a-s1", append(records("v-", 2, ""), "garbage\n"...), cof.Identity)
+	waitFor(t, "stalled several times", 30*time.Second, func() bool { return e.Stats().Stalled >= 4 })
+	if err := exchange.EnsureStreams(ctx, x.js, x.cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "input drained once the DLQ is back", 20*time.Second, x.inputDrained)
+	got := x.read(routing.PeerStream("peer-c"), true).records
+	if len(got) != 2 {
+		t.Errorf("peer-c holds %d records, want the batch's 2 once (stats: %s)", len(got), e.Stats())
+	}
+}
