@@ -1,10 +1,12 @@
 package engine_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
 	"github.com/cofswitch/cofswitch/switch/exchange"
@@ -51,5 +53,56 @@ func TestStallOutlivesDuplicateWindow(t *testing.T) {
 	got := x.read(routing.PeerStream("peer-c"), true).records
 	if len(got) != 2 {
 		t.Errorf("peer-c holds %d records, want the batch's 2 once (stats: %s)", len(got), e.Stats())
+	}
+}
+
+const tinyPeerYAML = `
+sensors:
+  - {id: s1, organisation: org-a}
+peers:
+  - {id: well, organisation: org-a, subscriptions: [{sensors: [s1]}]}
+  - id: tiny
+    organisation: org-a
+    stream: {max_msgs: 3, discard: new}
+    subscriptions: [{sensors: [s1]}]
+`
+
+// TestParkOfAFullPeerIsNotHeldForever: a peer whose stream is limited
+// with discard new is, by the configuration, a peer whose excess is
+// dropped and counted, never held. But once its outputs were parked (its
+// stream was gone for a moment) and the stream comes back with less room
+// than the park holds, the park never drains: each sweep fails on the full
+// stream, the peer stays marked down, and every later output of that peer
+// goes to COF_HOLD, which grows without bound (streams.hold has no limit
+// by default) until the disk fills and the whole exchange stalls.
+//
+// FAILS at the time of writing: the park stays, the excess is not counted
+// as dropped.
+func TestParkOfAFullPeerIsNotHeldForever(t *testing.T) {
+	x := newExchange(t, tinyPeerYAML)
+	ctx := t.Context()
+	if err := x.js.DeleteStream(ctx, routing.PeerStream("tiny")); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := x.cfg.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := x.startSwitchWith(tab, policy.Builtin(), engine.WithReleaseInterval(50*time.Millisecond))
+	for i := range 10 {
+		x.publish("s1", records("p"+strconv.Itoa(i)+"-", 5, ""), cof.S2)
+	}
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	if err := exchange.RepairPeer(ctx, x.js, x.cfg, "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	// Later outputs, with the stream back (and full after 3).
+	for i := range 5 {
+		x.publish("s1", records("q"+strconv.Itoa(i)+"-", 5, ""), cof.S2)
+	}
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	time.Sleep(3 * time.Second)
+	if n := x.streamMsgs(routing.HoldStream); n != 0 {
+		t.Errorf("COF_HOLD still holds %d parked outputs of a peer whose stream is full with discard new (stats: %s, dropped %v)", n, e.Stats(), e.Stats().Dropped)
 	}
 }
