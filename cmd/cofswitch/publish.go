@@ -130,6 +130,10 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	// An interrupt (or --timeout) while the acks are awaited shortens the
+	// wait the same way.
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(1500*time.Millisecond, cancel) })
+	defer stop()
 	res := p.Close(drainCtx)
 	prog.done()
 	return publishOutcome(std, f.sensor, res, inputErr, ctx.Err() != nil)

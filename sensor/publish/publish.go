@@ -322,7 +322,12 @@ func (p *Publisher) drain(ctx context.Context, keep int) {
 				p.o.Stored(p.records, p.bytes)
 			}
 		case item.attempts < maxAttempts && ctx.Err() == nil && p.o.Refusals.Err() == nil:
-			time.Sleep(time.Duration(item.attempts) * 250 * time.Millisecond)
+			backoff := time.NewTimer(time.Duration(item.attempts) * 250 * time.Millisecond)
+			select {
+			case <-backoff.C:
+			case <-ctx.Done():
+				backoff.Stop()
+			}
 			p.send(item) // same message id: stored at most once
 		default:
 			p.failed++
