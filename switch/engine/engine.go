@@ -281,9 +281,15 @@ type Engine struct {
 	log   *slog.Logger
 
 	parking *parking
-	stalls  *every // rate of the stall error
-	stats   *Stats
-	drops   *dropLog
+	// stored holds the internal ids of outputs stored by an attempt of a
+	// batch that was handed back (a peer's or the exchange's own stream
+	// failed): the next attempt does not send them again, so a batch
+	// that waits longer than the duplicate window delivers nothing twice.
+	// Ids leave when their batch is acked.
+	stored sync.Map
+	stalls *every // rate of the stall error
+	stats  *Stats
+	drops  *dropLog
 
 	reg atomic.Pointer[registry]
 
@@ -470,4 +476,9 @@ func (e *every) due() bool {
 	}
 	e.last = time.Now()
 	return true
+}
+
+func (e *Engine) wasStored(id string) bool {
+	_, ok := e.stored.Load(id)
+	return ok
 }

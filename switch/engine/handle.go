@@ -136,6 +136,7 @@ func (w *worker) handle(in Input) {
 	}
 	w.countStored(outcome)
 	if outcome.dlqFailed || outcome.transient {
+		w.rememberStored(outcome)
 		if !last {
 			w.retry(msg, meta.NumDelivered)
 			return
@@ -151,9 +152,11 @@ func (w *worker) handle(in Input) {
 	if err := w.ack(msg); err != nil {
 		// The server will redeliver; the outputs' message ids make the
 		// second pass a no-op for every peer already served.
+		w.rememberStored(outcome)
 		e.log.Warn("ack failed; the batch will be redelivered", "seq", seq, "err", err)
 		return
 	}
+	w.forgetStored(outcome)
 	w.count(sensor, counted, outcome)
 	w.trim()
 }
@@ -164,6 +167,25 @@ func (w *worker) ack(msg jetstream.Msg) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return msg.DoubleAck(ctx)
+}
+
+// rememberStored notes the outputs this attempt stored, for the batch's
+// next attempt (see Engine.stored).
+func (w *worker) rememberStored(o outcome) {
+	for _, r := range o.results {
+		if r.reason == "" && r.p.id != "" {
+			w.e.stored.Store(r.p.id, struct{}{})
+		}
+	}
+}
+
+// forgetStored drops the ids of an acked batch.
+func (w *worker) forgetStored(o outcome) {
+	for _, r := range o.results {
+		if r.p.id != "" {
+			w.e.stored.Delete(r.p.id)
+		}
+	}
 }
 
 // stall hands a batch back (for WithStallRetry, 30 s by default) while the exchange's own streams

@@ -155,8 +155,7 @@ func failedFor(rs []pendingResult, peer string) bool {
 func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer string) error {
 	e := r.e
 	if !r.peerKnown(peer) {
-		e.log.Error("parked outputs of a peer no longer configured are dropped", "peer", peer)
-		return s.Purge(ctx, jetstream.WithPurgeSubject(subj))
+		return r.dropRemoved(ctx, s, subj, peer, "parked")
 	}
 	first, err := s.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -186,8 +185,8 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			return err
 		}
 		var futs []jetstream.PubAckFuture
+		var counts []int
 		var last uint64
-		records := 0
 		for msg := range batch.Messages() {
 			meta, err := msg.Metadata()
 			if err != nil {
@@ -206,45 +205,63 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			if err != nil {
 				return err
 			}
-			futs, last, records = append(futs, fut), meta.Sequence.Stream, records+n
+			futs, counts, last = append(futs, fut), append(counts, n), meta.Sequence.Stream
 		}
 		if err := batch.Error(); err != nil {
 			return err
 		}
-		if err := r.awaitPeer(ctx, peer, futs); err != nil {
+		stored, dropped, err := r.awaitPeer(ctx, peer, futs, counts)
+		if err != nil {
 			return err
 		}
 		if last > 0 {
 			if err := purgeBelow(ctx, s, subj, last+1); err != nil {
 				return err
 			}
-			e.stats.addUnparked(peer, records)
+			e.stats.addUnparked(peer, stored)
+			for reason, n := range dropped {
+				e.stats.addDropped(peer, reason, n)
+				e.drops.add(peer, reason, "", uint64(n))
+			}
 		}
 	}
 }
 
-// awaitPeer waits for the acks of a delivery to peer; a missing stream is
-// repaired (at most every 5 s) for the next sweep.
-func (r *releaser) awaitPeer(ctx context.Context, peer string, futs []jetstream.PubAckFuture) error {
+// awaitPeer waits for the acks of a delivery to peer, counts records[i]
+// of each stored output and, by reason, of each the peer's own limit
+// refused for good (a full stream with discard new: dropped, as it would
+// have been without the park). A failure that may pass ends it with an
+// error, and a missing stream is repaired (at most every 5 s) for the next
+// sweep.
+func (r *releaser) awaitPeer(ctx context.Context, peer string, futs []jetstream.PubAckFuture, records []int) (stored int, dropped map[string]int, err error) {
 	wait, cancel := context.WithTimeout(ctx, r.e.o.publishTimeout)
 	defer cancel()
-	for _, f := range futs {
+	for i, f := range futs {
 		select {
 		case <-f.Ok():
+			stored += records[i]
 		case err := <-f.Err():
-			if reason, _ := classify(err); reason == "no_stream" && r.e.o.repair != nil && r.e.parking.mayRepair(peer, 5*time.Second) {
+			reason, permanent := classify(err)
+			if permanent {
+				if dropped == nil {
+					dropped = map[string]int{}
+				}
+				dropped[reason] += records[i]
+				continue
+			}
+			if reason == "no_stream" && r.e.o.repair != nil && r.e.parking.mayRepair(peer, 5*time.Second) {
 				if rerr := r.e.o.repair(ctx, peer); rerr != nil {
 					r.e.log.Warn("recreating a peer's stream failed", "peer", peer, "err", rerr)
 				} else {
 					r.e.log.Info("peer stream recreated", "peer", peer)
 				}
 			}
-			return fmt.Errorf("delivering parked outputs to peer %q: %w", peer, err)
+			return 0, nil, fmt.Errorf("delivering parked outputs to peer %q: %w", peer, err)
 		case <-wait.Done():
-			return fmt.Errorf("delivering parked outputs to peer %q: %w", peer, wait.Err())
+			return 0, nil, fmt.Errorf("delivering parked outputs to peer %q: %w", peer, wait.Err())
 		}
 	}
-	return nil
+	return stored, dropped, nil
 }
 
 // lifted ends a peer's down mark once its park is empty.

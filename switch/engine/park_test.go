@@ -3,10 +3,12 @@ package engine_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
@@ -105,5 +107,37 @@ func TestMissingPeerStreamRepaired(t *testing.T) {
 	}
 	if repairs == 0 {
 		t.Error("no repair was made")
+	}
+}
+
+// TestParkedOutputsOfARemovedPeerAreCounted: a peer removed by a reload
+// while its outputs wait in the park: they are dropped, counted as
+// peer_removed with their records, and the park is emptied.
+func TestParkedOutputsOfARemovedPeerAreCounted(t *testing.T) {
+	x := newExchange(t, parkYAML)
+	if err := x.js.DeleteStream(t.Context(), routing.PeerStream("sick")); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := x.cfg.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := x.startSwitchWith(tab, policy.Builtin(), engine.WithReleaseInterval(50*time.Millisecond))
+	for i := range 4 {
+		x.publish("s1", records("r"+strconv.Itoa(i)+"-", 25, ""), cof.S2)
+	}
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	without, err := config.Parse("c.yaml", []byte(strings.Replace(parkYAML, "  - {id: sick, organisation: org-a, subscriptions: [{sensors: [s1]}]}\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab2, err := without.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetRegistry(tab2, policy.Builtin())
+	waitFor(t, "park emptied", 10*time.Second, func() bool { return len(x.read(routing.HoldStream, false).msgs) == 0 })
+	if got := e.Stats().Dropped["sick"]["peer_removed"]; got != 100 {
+		t.Errorf("dropped %v, want 100 records as peer_removed", e.Stats().Dropped)
 	}
 }

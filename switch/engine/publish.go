@@ -22,6 +22,11 @@ type pending struct {
 	fut     jetstream.PubAckFuture
 	parked  bool // sent to the peer's park (its stream is down), not to it
 	toHold  bool // held or parked: the exchange's own stream
+	id      string
+	// stored: an earlier attempt of this batch stored it (engine.stored);
+	// not sent again, so that a batch that waits longer than the
+	// duplicate window is not delivered twice.
+	stored bool
 }
 
 // outcome is what became of one batch's publishes.
@@ -76,6 +81,10 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 			}
 			n := bytes.Count(chunk, []byte{'\n'})
 			id := internalID("in", in, seq, version, output, i)
+			if w.e.wasStored(id) {
+				pubs = append(pubs, pending{peer: out.peer, records: n, id: id, stored: true})
+				continue
+			}
 			m, stream := w.outputMsg(out, id, in, seq, now)
 			m.Data = data
 			setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
@@ -93,15 +102,20 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 			if err != nil {
 				return pubs, err
 			}
-			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut, parked: parked, toHold: stream == routing.HoldStream})
+			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut, parked: parked, toHold: stream == routing.HoldStream, id: id})
 		}
 	}
 	sensor := in.Sensor
 	for i, chunk := range splitLines(w.dlq, w.e.o.maxOutput) {
+		id := internalID("dlq", in, seq, version, "", i)
+		if w.e.wasStored(id) {
+			pubs = append(pubs, pending{records: bytes.Count(chunk, []byte{'\n'}), id: id, stored: true})
+			continue
+		}
 		m := nats.NewMsg(routing.DLQSubject(sensor))
 		m.Data = append([]byte(nil), chunk...)
 		// The DLQ is the operator's and the sensor's own: ids in clear.
-		m.Header.Set(jetstream.MsgIDHeader, internalID("dlq", in, seq, version, "", i))
+		m.Header.Set(jetstream.MsgIDHeader, id)
 		m.Header.Set(HeaderSensor, sensor)
 		m.Header.Set(HeaderInputSeq, strconv.FormatUint(seq, 10))
 		m.Header.Set(HeaderRecords, strconv.Itoa(bytes.Count(chunk, []byte{'\n'})))
@@ -109,7 +123,7 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 		if err != nil {
 			return pubs, err
 		}
-		pubs = append(pubs, pending{records: bytes.Count(chunk, []byte{'\n'}), fut: fut})
+		pubs = append(pubs, pending{records: bytes.Count(chunk, []byte{'\n'}), fut: fut, id: id})
 	}
 	return pubs, nil
 }
@@ -161,6 +175,10 @@ func releaseAt(now time.Time, d time.Duration) int64 {
 func (w *worker) await(ctx context.Context, pubs []pending) outcome {
 	var o outcome
 	for _, p := range pubs {
+		if p.stored {
+			o.results = append(o.results, pendingResult{p: p, duplicate: true})
+			continue
+		}
 		var reason string
 		var permanent bool
 		// A future resolved before the deadline counts as resolved, even

@@ -143,13 +143,7 @@ func (r *releaser) release(ctx context.Context, s jetstream.Stream, subj, peer s
 		return purgeBelow(ctx, s, subj, first.Sequence+1)
 	}
 	if !r.peerKnown(peer) {
-		info, _ := s.Info(ctx, jetstream.WithSubjectFilter(subj))
-		n := uint64(0)
-		if info != nil {
-			n = info.State.Subjects[subj]
-		}
-		r.e.log.Error("held outputs of a peer no longer configured are dropped", "peer", peer, "messages", n)
-		return s.Purge(ctx, jetstream.WithPurgeSubject(subj))
+		return r.dropRemoved(ctx, s, subj, peer, "held")
 	}
 	mark := nats.NewMsg(subj)
 	mark.Header.Set(headerMark, "1")
@@ -162,6 +156,40 @@ func (r *releaser) release(ctx context.Context, s jetstream.Stream, subj, peer s
 		return err
 	}
 	return purgeBelow(ctx, s, subj, ack.Sequence+1)
+}
+
+// dropRemoved purges what waits for a peer removed from the configuration,
+// counting its records as dropped (peer_removed) and saying so.
+func (r *releaser) dropRemoved(ctx context.Context, s jetstream.Stream, subj, peer, what string) error {
+	msgs, records := 0, 0
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}, HeadersOnly: true})
+	if err == nil {
+		for {
+			batch, err := cons.Fetch(releaseFetch, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				break
+			}
+			got := 0
+			for m := range batch.Messages() {
+				got++
+				if m.Headers().Get(headerMark) != "" {
+					continue
+				}
+				n, _ := strconv.Atoi(m.Headers().Get(HeaderRecords))
+				msgs, records = msgs+1, records+n
+			}
+			if got == 0 {
+				break
+			}
+		}
+	}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return err
+	}
+	r.e.parking.markUp(peer) // nothing waits for it any more
+	r.e.stats.addDropped(peer, "peer_removed", records)
+	r.e.log.Error(what+" outputs of a peer no longer configured are dropped", "peer", peer, "messages", msgs, "records", records)
+	return nil
 }
 
 func (r *releaser) peerKnown(peer string) bool {
@@ -303,7 +331,7 @@ func (r *releaser) flush(ctx context.Context, s jetstream.Stream, p *page) error
 	if err := purgeBelow(ctx, s, p.subject, p.last+1); err != nil {
 		return err
 	}
-	e.stats.addReleased(in, out)
+	e.stats.addReleased(p.peer, in, out)
 	e.log.Info("released held records", "peer", p.peer, "subject", p.subject, "records", in, "merged", out, "messages", len(futs))
 	return nil
 }

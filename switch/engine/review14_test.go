@@ -20,10 +20,9 @@ import (
 // outage lasts longer than the peer stream's duplicate window (5 min by
 // default), every further retry stores the healthy peer's records again.
 // Here the peer's window is shortened to 1 s so that the test is quick; in
-// production the same happens after 5 minutes of a DLQ (or COF_HOLD, the
-// park) that cannot store.
-//
-// FAILS at the time of writing: peer-c holds the 2 records several times.
+// production the same happened after 5 minutes of a DLQ (or COF_HOLD, the
+// park) that cannot store. Fixed: the engine remembers which outputs an
+// attempt stored (Engine.stored) and does not send them again.
 func TestStallOutlivesDuplicateWindow(t *testing.T) {
 	x := newExchange(t, exchangeYAML)
 	ctx := t.Context()
@@ -76,8 +75,8 @@ peers:
 // goes to COF_HOLD, which grows without bound (streams.hold has no limit
 // by default) until the disk fills and the whole exchange stalls.
 //
-// FAILS at the time of writing: the park stays, the excess is not counted
-// as dropped.
+// Fixed: a delivery from the park that the peer's own limit refuses for
+// good is dropped and counted, as a direct one would be.
 func TestParkOfAFullPeerIsNotHeldForever(t *testing.T) {
 	x := newExchange(t, tinyPeerYAML)
 	ctx := t.Context()

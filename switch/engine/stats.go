@@ -49,12 +49,16 @@ type Snapshot struct {
 	// kind ("sensor\x00kind").
 	SensorRecords map[string]uint64
 	DeadLetters   map[string]uint64
+	// Held counts records held for a peer until their bucket ends; they
+	// are counted in Delivered (merged) when released.
+	Held map[string]uint64
 }
 
 func newStats() *Stats {
 	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{},
 		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{},
-		Duplicates: map[string]uint64{}, SensorRecords: map[string]uint64{}, DeadLetters: map[string]uint64{}}}
+		Duplicates: map[string]uint64{}, SensorRecords: map[string]uint64{}, DeadLetters: map[string]uint64{},
+		Held: map[string]uint64{}}}
 }
 
 func (st *Stats) addThrottled(sensor string, d time.Duration) {
@@ -63,11 +67,23 @@ func (st *Stats) addThrottled(sensor string, d time.Duration) {
 	st.mu.Unlock()
 }
 
-func (st *Stats) addReleased(in, out int) {
+func (st *Stats) addReleased(peer string, in, out int) {
 	st.mu.Lock()
 	st.s.Released += uint64(in)
 	st.s.ReleasedMerged += uint64(out)
+	st.s.Delivered[peer] += uint64(out) // stored on the peer's stream now
 	st.mu.Unlock()
+}
+
+func (st *Stats) addDropped(peer, reason string, records int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := st.s.Dropped[peer]
+	if m == nil {
+		m = map[string]uint64{}
+		st.s.Dropped[peer] = m
+	}
+	m[reason] += uint64(records)
 }
 
 func (st *Stats) addUnparked(peer string, records int) {
@@ -114,6 +130,7 @@ func (st *Stats) snapshot() Snapshot {
 	c.Parked, c.Unparked = maps.Clone(st.s.Parked), maps.Clone(st.s.Unparked)
 	c.Duplicates = maps.Clone(st.s.Duplicates)
 	c.SensorRecords, c.DeadLetters = maps.Clone(st.s.SensorRecords), maps.Clone(st.s.DeadLetters)
+	c.Held = maps.Clone(st.s.Held)
 	c.Dropped = map[string]map[string]uint64{}
 	for p, m := range st.s.Dropped {
 		c.Dropped[p] = maps.Clone(m)
@@ -186,6 +203,8 @@ func (w *worker) countStored(o outcome) {
 			st.s.Duplicates[r.p.peer] += uint64(r.p.records)
 		case r.p.parked:
 			st.s.Parked[r.p.peer] += uint64(r.p.records)
+		case r.p.toHold:
+			st.s.Held[r.p.peer] += uint64(r.p.records) // delivered at release
 		default:
 			st.s.Delivered[r.p.peer] += uint64(r.p.records)
 		}
