@@ -180,7 +180,9 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			r.lifted(peer)
 			return nil
 		}
-		batch, err := cons.Fetch(releaseFetch, jetstream.FetchMaxWait(2*time.Second))
+		// Ask for what is pending, no more: a fetch for more waits out its
+		// whole wait before the deliveries start.
+		batch, err := cons.Fetch(int(min(uint64(releaseFetch), info.NumPending)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return err
 		}
