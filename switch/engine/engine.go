@@ -288,6 +288,7 @@ type Engine struct {
 	// Ids leave when their batch is acked.
 	stored sync.Map
 	stalls *every // rate of the stall error
+	hist   *histograms
 	stats  *Stats
 	drops  *dropLog
 
@@ -360,7 +361,7 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, parking: newParking(), stalls: &every{d: time.Minute}}
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, parking: newParking(), stalls: &every{d: time.Minute}, hist: newHistograms()}
 	e.drops = newDropLog(o.log, 10*time.Second)
 	e.reg.Store(&registry{table: table, policies: pols})
 	return e, nil

@@ -89,6 +89,7 @@ func (w *worker) handle(in Input) {
 		return
 	}
 	seq := meta.Sequence.Stream
+	started := time.Now()
 	attempt := int(meta.NumDelivered)
 	last := attempt >= e.o.maxAttempts
 	defer w.keepAlive(msg)()
@@ -158,6 +159,7 @@ func (w *worker) handle(in Input) {
 	}
 	w.forgetStored(outcome)
 	w.count(sensor, counted, outcome)
+	e.hist.observe(counted.records+counted.invalid, len(msg.Data()), started, meta.Timestamp)
 	w.trim()
 }
 

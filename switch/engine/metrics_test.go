@@ -67,3 +67,35 @@ func TestDeadLetterCounts(t *testing.T) {
 		t.Errorf("sensor records %v, dead letters %v", s.SensorRecords, s.DeadLetters)
 	}
 }
+
+// TestHistograms: every acked batch is observed in the batch size,
+// processing time and latency histograms.
+func TestHistograms(t *testing.T) {
+	x := newExchange(t, exchangeYAML)
+	e := x.startSwitch()
+	x.publish("org-a-s1", records("h-", 7, ""), cof.Zstd)
+	x.publish("org-a-s2", records("h-", 3, ""), cof.Zstd)
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 2 })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(engine.NewCollector(e))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	sums := map[string]float64{}
+	for _, mf := range mfs {
+		if h := mf.GetMetric()[0].GetHistogram(); h != nil {
+			got[mf.GetName()], sums[mf.GetName()] = h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	for _, name := range []string{"cofswitch_switch_batch_records", "cofswitch_switch_batch_bytes", "cofswitch_switch_batch_processing_seconds", "cofswitch_switch_batch_latency_seconds"} {
+		if got[name] != 2 {
+			t.Errorf("%s: %d observations, want 2", name, got[name])
+		}
+	}
+	if sums["cofswitch_switch_batch_records"] != 10 {
+		t.Errorf("batch records sum %v, want 10", sums["cofswitch_switch_batch_records"])
+	}
+}
