@@ -12,7 +12,9 @@ import (
 	"github.com/cofswitch/cofswitch/routing"
 )
 
-// Evictions finds what a peer lost without anyone noticing: messages its
+// Evictions watches the peers' streams and consumers: how far each
+// consumer is behind (pending, ack pending), and what a peer lost without
+// anyone noticing: messages its
 // stream evicted (discard old, max_age, max_msgs) before one of its
 // consumers acked them. The switch counted them as delivered, since they
 // were stored; the peer never read them. Every interval it compares each
@@ -23,13 +25,14 @@ type Evictions struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	seen    map[[2]string]uint64 // peer, consumer -> last evicted-unread sequence counted
-	evicted map[[2]string]uint64 // peer, consumer -> messages evicted unread
+	seen    map[[2]string]uint64    // peer, consumer -> last evicted-unread sequence counted
+	evicted map[[2]string]uint64    // peer, consumer -> messages evicted unread
+	lag     map[[2]string][2]uint64 // peer, consumer -> pending, ack pending at the last check
 }
 
 // NewEvictions returns the eviction watch of x.
 func NewEvictions(x *Exchange) *Evictions {
-	return &Evictions{x: x, log: x.log, seen: map[[2]string]uint64{}, evicted: map[[2]string]uint64{}}
+	return &Evictions{x: x, log: x.log, seen: map[[2]string]uint64{}, evicted: map[[2]string]uint64{}, lag: map[[2]string][2]uint64{}}
 }
 
 // Run checks every interval until ctx ends.
@@ -75,6 +78,9 @@ func (ev *Evictions) Check(ctx context.Context) error {
 				continue
 			}
 			ev.note(p.ID, name, ci.AckFloor.Stream, info.State.FirstSeq)
+			ev.mu.Lock()
+			ev.lag[[2]string{p.ID, name}] = [2]uint64{ci.NumPending, uint64(ci.NumAckPending)}
+			ev.mu.Unlock()
 		}
 	}
 	return errors.Join(errs...)
@@ -113,15 +119,31 @@ func (ev *Evictions) Snapshot() map[[2]string]uint64 {
 	return out
 }
 
-var evictedDesc = prometheus.NewDesc("cofswitch_peer_evicted_unread_messages_total",
-	"Messages a peer's stream evicted (limits, age) before the consumer acked them: lost to that peer.", []string{"peer", "consumer"}, nil)
+var (
+	evictedDesc = prometheus.NewDesc("cofswitch_peer_evicted_unread_messages_total",
+		"Messages a peer's stream evicted (limits, age) before the consumer acked them: lost to that peer.", []string{"peer", "consumer"}, nil)
+	pendingDesc = prometheus.NewDesc("cofswitch_peer_consumer_pending_messages",
+		"Messages in a peer's stream its consumer has not been delivered yet (at the last check, every 30 s): how far the peer is behind.", []string{"peer", "consumer"}, nil)
+	ackPendingDesc = prometheus.NewDesc("cofswitch_peer_consumer_ack_pending_messages",
+		"Messages delivered to a peer's consumer and not acked yet (at the last check).", []string{"peer", "consumer"}, nil)
+)
 
-// Describe sends the descriptor.
-func (ev *Evictions) Describe(ch chan<- *prometheus.Desc) { ch <- evictedDesc }
+// Describe sends the descriptors.
+func (ev *Evictions) Describe(ch chan<- *prometheus.Desc) {
+	ch <- evictedDesc
+	ch <- pendingDesc
+	ch <- ackPendingDesc
+}
 
-// Collect sends the counts.
+// Collect sends the counts and the consumers' lag.
 func (ev *Evictions) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range ev.Snapshot() {
 		ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(v), k[0], k[1])
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for k, v := range ev.lag {
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(v[0]), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(ackPendingDesc, prometheus.GaugeValue, float64(v[1]), k[0], k[1])
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
@@ -51,6 +53,11 @@ peers:
 	}
 	if got := ev.Snapshot()[[2]string{"p", "sink"}]; got != 15 {
 		t.Errorf("after 25 messages in a stream of 10, none read: %d evicted unread, want 15", got)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ev)
+	if n, err := testutil.GatherAndCount(reg, "cofswitch_peer_consumer_pending_messages"); err != nil || n != 1 {
+		t.Errorf("consumer pending gauge: %d series, %v", n, err)
 	}
 	// The consumer reads and acks what is left; later evictions of read
 	// messages are no loss.
