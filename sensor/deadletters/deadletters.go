@@ -77,6 +77,31 @@ func Read(ctx context.Context, nc *nats.Conn, sensor string, o Options, w io.Wri
 	if err != nil {
 		return 0, fmt.Errorf("%w %s on %s: %w", ErrBind, name, routing.DLQStream, err)
 	}
+	return drain(ctx, cons, o, !o.Keep, w)
+}
+
+// Scan is the operator's view: it writes the dead letters of every sensor
+// (or of sensor, if given) stored since since (zero: all), as Read does,
+// through an ordered consumer that acks nothing and changes nothing. js
+// must be allowed to read COF_DLQ: the switch's identity is.
+func Scan(ctx context.Context, js jetstream.JetStream, sensor string, since time.Time, o Options, w io.Writer) (int, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{routing.DLQPrefix + ">"}}
+	if sensor != "" {
+		cfg.FilterSubjects = []string{routing.DLQSubject(sensor)}
+	}
+	if !since.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	}
+	cons, err := js.OrderedConsumer(ctx, routing.DLQStream, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("deadletters: reading %s: %w", routing.DLQStream, err)
+	}
+	return drain(ctx, cons, o, false, w)
+}
+
+// drain writes what cons delivers until o.Limit entries, o.Idle without
+// any, or ctx ends; ack acks each message written.
+func drain(ctx context.Context, cons jetstream.Consumer, o Options, ack bool, w io.Writer) (int, error) {
 	idle := o.Idle
 	if idle <= 0 {
 		idle = defaultIdle
@@ -97,7 +122,7 @@ func Read(ctx context.Context, nc *nats.Conn, sensor string, o Options, w io.Wri
 			if err != nil {
 				return n, err
 			}
-			if !o.Keep {
+			if ack {
 				_ = m.Ack()
 			}
 			if o.Limit > 0 && n >= o.Limit {
