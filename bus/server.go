@@ -26,6 +26,9 @@ type ServerConfig struct {
 	StoreDir string
 	// Name is the server name, shown in monitoring.
 	Name string
+	// Monitor, when set (host:port), serves nats-server's monitoring
+	// endpoints (/varz, /jsz, /connz, /healthz) there.
+	Monitor string
 	// Logger receives the server's log; nil discards it. Security events
 	// (permissions violations, authentication failures, protocol errors)
 	// are aggregated per identity and SecurityLogInterval: the first in
@@ -72,6 +75,16 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	opts.JetStream, opts.StoreDir = true, cfg.StoreDir
 	opts.NoSigs = true
 	opts.MaxPayload = 1 << 20
+	if cfg.Monitor != "" {
+		mh, mp, err := net.SplitHostPort(cfg.Monitor)
+		if err != nil {
+			return nil, fmt.Errorf("bus: monitor address %q: %w", cfg.Monitor, err)
+		}
+		if opts.HTTPPort, err = strconv.Atoi(mp); err != nil {
+			return nil, fmt.Errorf("bus: monitor port %q: %w", mp, err)
+		}
+		opts.HTTPHost = mh
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)

@@ -52,6 +52,10 @@ type NATS struct {
 	// (no authentication, refused unless the listener is loopback).
 	Auth   string `yaml:"auth"`
 	Listen string `yaml:"listen"` // embedded server's client listener
+	// Monitor serves the embedded server's monitoring endpoints (/varz,
+	// /jsz, /connz, /healthz) on host:port; empty: off. They show every
+	// account's connections and streams: keep them on loopback.
+	Monitor string `yaml:"monitor"`
 	Creds  string `yaml:"creds"`  // .creds file (JWT + nkey seed)
 	// ServerTLS enables TLS on the embedded server's client listener;
 	// with CA set, clients must present a certificate it signed (mTLS).

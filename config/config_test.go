@@ -88,6 +88,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "bad size", yaml: "streams:\n  in:\n    max_bytes: lots\n", want: []string{"f.yaml:3:", `bad size "lots"`}},
 		{name: "wrong type", yaml: "switch:\n  workers: many\n", want: []string{"f.yaml:2:", "is not a whole number"}},
 		{name: "not yaml", yaml: "nats: [\n", want: []string{"f.yaml"}},
+		{name: "monitor beyond loopback", yaml: "nats:\n  monitor: 0.0.0.0:8222\n", want: []string{"f.yaml:2: nats.monitor:", "beyond loopback"}},
 		{name: "duplicate peer", yaml: "peers:\n  - id: p\n    subscriptions: [{sensors: ['*']}]\n  - id: p\n    subscriptions: [{sensors: ['*']}]\n",
 			want: []string{`f.yaml:4: peers[1].id: peer "p" is defined twice`}},
 		{name: "unsafe peer id", yaml: "peers:\n  - id: p.x\n    subscriptions: [{sensors: ['*']}]\n", want: []string{"f.yaml:2: peers[0].id", "may hold only"}},

@@ -24,6 +24,13 @@ func (c *Config) validate() []*Error {
 	if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
 		bad("nats.listen", "%q is not host:port", c.NATS.Listen)
 	}
+	if m := c.NATS.Monitor; m != "" {
+		if host, _, err := net.SplitHostPort(m); err != nil {
+			bad("nats.monitor", "%q is not host:port", m)
+		} else if !isLoopback(host) {
+			bad("nats.monitor", "%s is beyond loopback: the monitoring endpoints show every organisation's connections and streams, without authentication", m)
+		}
+	}
 	if (c.NATS.TLS.Cert == "") != (c.NATS.TLS.Key == "") {
 		bad("nats.tls", "cert and key go together")
 	}

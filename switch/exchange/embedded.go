@@ -54,7 +54,7 @@ func StartEmbedded(cfg *config.Config, listen, dataDir string, log *slog.Logger)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("exchange: data directory: %w", err)
 	}
-	e := &Embedded{cfg: bus.ServerConfig{Listen: listen, StoreDir: dataDir, Logger: log}, auth: cfg.NATS.Auth}
+	e := &Embedded{cfg: bus.ServerConfig{Listen: listen, StoreDir: dataDir, Logger: log, Monitor: cfg.NATS.Monitor}, auth: cfg.NATS.Auth}
 	if st := cfg.NATS.ServerTLS; st.Cert != "" {
 		e.tls = &accounts.TLSFiles{Cert: st.Cert, Key: st.Key, CA: st.CA}
 		e.cfg.Config = accounts.TLSConfig(e.tls)
