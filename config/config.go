@@ -56,7 +56,7 @@ type NATS struct {
 	// /jsz, /connz, /healthz) on host:port; empty: off. They show every
 	// account's connections and streams: keep them on loopback.
 	Monitor string `yaml:"monitor"`
-	Creds  string `yaml:"creds"`  // .creds file (JWT + nkey seed)
+	Creds   string `yaml:"creds"` // .creds file (JWT + nkey seed)
 	// ServerTLS enables TLS on the embedded server's client listener;
 	// with CA set, clients must present a certificate it signed (mTLS).
 	ServerTLS TLS    `yaml:"server_tls"`
