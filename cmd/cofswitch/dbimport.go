@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/peers/db"
@@ -18,7 +19,8 @@ func dbImportCommand() *command {
 		doc: `Load COF records (NDJSON, plain, gzip or zstd) into the embedded store
 under --store, or into PostgreSQL with --postgres, merged by the same rules
 as the feed. Invalid lines are reported as "FILE:LINE: reason" and skipped;
-the exit code is then 1. Progress is shown on a terminal.
+the exit code is then 1. Progress (records, rate, share of the input read,
+time left) is shown on a terminal, and logged every 10 s otherwise.
 
 The embedded store is saved at the end: run the import while 'db serve'
 is stopped (the store's lock refuses otherwise). PostgreSQL takes imports
@@ -48,13 +50,16 @@ func dbImport(ctx context.Context, io stdio, f *dbFlags, args []string) error {
 	if save == nil {
 		save = func() error { return nil }
 	}
-	prog := newProgress(io.err)
+	prog := newImportProgress(io.err, args)
 	total, invalid := 0, 0
 	for _, name := range args {
 		n, bad, err := db.ImportFile(ctx, st.Store, name, db.ImportOptions{
 			Invalid:  func(line int, e *cof.Error) { fmt.Fprintf(io.err, "%s:%d: %s\n", name, line, e.Detail()) },
-			Progress: func(done int) { prog.update(total+done, 0) },
+			Progress: func(done int, read int64) { prog.update(total+done, read) },
 		})
+		if fi, serr := os.Stat(name); serr == nil {
+			prog.fileDone(fi.Size())
+		}
 		total += n
 		invalid += bad
 		if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/cofswitch/cofswitch/cof"
 )
@@ -20,8 +22,22 @@ const importBatch = 1000
 type ImportOptions struct {
 	// Invalid is told of each invalid line, which is skipped.
 	Invalid func(line int, err *cof.Error)
-	// Progress is told how many records of the file were merged so far.
-	Progress func(merged int)
+	// Progress is told how many records of the file were merged so far,
+	// and how many bytes of the file (as stored: compressed if it is) were
+	// read.
+	Progress func(merged int, read int64)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // ImportFile merges the valid records of one COF file (plain, gzip or
@@ -34,7 +50,8 @@ func ImportFile(ctx context.Context, store Store, name string, o ImportOptions) 
 		return 0, 0, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	defer fh.Close()
-	rd, err := cof.NewReader(fh)
+	counted := &countingReader{r: fh}
+	rd, err := cof.NewReader(counted)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: %s: %w", ErrInput, name, err)
 	}
@@ -47,7 +64,7 @@ func ImportFile(ctx context.Context, store Store, name string, o ImportOptions) 
 		}
 		n += len(batch)
 		if o.Progress != nil {
-			o.Progress(n)
+			o.Progress(n, counted.n.Load())
 		}
 		batch = batch[:0]
 		return nil

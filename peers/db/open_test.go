@@ -32,7 +32,7 @@ not json
 	var progress int
 	n, invalid, err := db.ImportFile(t.Context(), st.Store, in, db.ImportOptions{
 		Invalid:  func(line int, _ *cof.Error) { bad = append(bad, line) },
-		Progress: func(m int) { progress = m },
+		Progress: func(m int, _ int64) { progress = m },
 	})
 	if err != nil || n != 2 || invalid != 1 || len(bad) != 1 || bad[0] != 2 || progress != 2 {
 		t.Fatalf("import: %d merged, %d invalid (lines %v), progress %d, %v", n, invalid, bad, progress, err)
