@@ -21,57 +21,10 @@ import (
 // held in memory whole, and listed in the Result (Skipped); the lines after
 // it are sent.
 func (p *Publisher) ReadFrom(ctx context.Context, name string, open func() (io.ReadCloser, error)) error {
-	type item struct {
-		line []byte
-		at   Position
-		size int // > 0: a line too long, skipped
-		err  error
-	}
 	items := make(chan item, 1024)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		defer close(items)
-		send := func(it item) bool {
-			select {
-			case items <- it:
-				return true
-			case <-stop:
-				return false
-			}
-		}
-		src, err := open()
-		if err != nil {
-			send(item{err: err})
-			return
-		}
-		defer src.Close()
-		dec, closeDec, err := cof.Decompressed(src)
-		if err != nil {
-			send(item{err: fmt.Errorf("%s: %w", name, err)})
-			return
-		}
-		defer closeDec()
-		br := bufio.NewReaderSize(dec, 1<<20)
-		for n := 1; ; n++ {
-			line, size, err := readLine(br, p.maxBody)
-			at := Position{Input: name, Line: n}
-			switch {
-			case size > p.maxBody:
-				if !send(item{at: at, size: size}) {
-					return
-				}
-			case len(line) > 0 && !send(item{line: line, at: at}):
-				return
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					send(item{err: fmt.Errorf("%s: %w", name, err)})
-				}
-				return
-			}
-		}
-	}()
+	go p.readLines(name, open, items, stop)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	next := Position{Input: name, Line: 1} // the first line not handed on
@@ -110,6 +63,61 @@ func (p *Publisher) ReadFrom(ctx context.Context, name string, open func() (io.R
 			p.flush(ctx)
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// item is one line read, a line too long (size > 0), or the reading's
+// error.
+type item struct {
+	line []byte
+	at   Position
+	size int
+	err  error
+}
+
+// readLines reads the input into items, one line each, until its end, an
+// error, or stop; it owns the input, which it opens and closes, so that an
+// interrupt never races with the decompressor.
+func (p *Publisher) readLines(name string, open func() (io.ReadCloser, error), items chan<- item, stop <-chan struct{}) {
+	defer close(items)
+	send := func(it item) bool {
+		select {
+		case items <- it:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	src, err := open()
+	if err != nil {
+		send(item{err: err})
+		return
+	}
+	defer src.Close()
+	dec, closeDec, err := cof.Decompressed(src)
+	if err != nil {
+		send(item{err: fmt.Errorf("%s: %w", name, err)})
+		return
+	}
+	defer closeDec()
+	br := bufio.NewReaderSize(dec, 1<<20)
+	for n := 1; ; n++ {
+		line, size, err := readLine(br, p.maxBody)
+		at := Position{Input: name, Line: n}
+		switch {
+		case size > p.maxBody:
+			if !send(item{at: at, size: size}) {
+				return
+			}
+		case len(line) > 0 && !send(item{line: line, at: at}):
+			return
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				send(item{err: fmt.Errorf("%s: %w", name, err)})
+			}
+			return
 		}
 	}
 }

@@ -150,16 +150,22 @@ func (w *worker) handle(in Input) {
 		w.stall(msg, seq, outcome)
 		return
 	}
+	w.complete(msg, meta, sensor, counted, outcome, started)
+}
+
+// complete acks a batch whose outputs are all stored (or counted as
+// dropped) and counts it.
+func (w *worker) complete(msg jetstream.Msg, meta *jetstream.MsgMetadata, sensor string, counted inCount, outcome outcome, started time.Time) {
 	if err := w.ack(msg); err != nil {
 		// The server will redeliver; the outputs' message ids make the
 		// second pass a no-op for every peer already served.
 		w.rememberStored(outcome)
-		e.log.Warn("ack failed; the batch will be redelivered", "seq", seq, "err", err)
+		w.e.log.Warn("ack failed; the batch will be redelivered", "seq", meta.Sequence.Stream, "err", err)
 		return
 	}
 	w.forgetStored(outcome)
 	w.count(sensor, counted, outcome)
-	e.hist.observe(counted.records+counted.invalid, len(msg.Data()), started, meta.Timestamp)
+	w.e.hist.observe(counted.records+counted.invalid, len(msg.Data()), started, meta.Timestamp)
 	w.trim()
 }
 
