@@ -22,17 +22,13 @@ import (
 // reload, and delivers what it parked meanwhile: every record reaches
 // every peer exactly once.
 func TestPeerStreamDeletedUnderTheSwitch(t *testing.T) {
-	srv, _, js := startServer(t)
-	url := srv.ClientURL()
-	cfg := writeFile(t, "c.yaml", `
+	url, js, sw := serveExternal(t, `
 sensors:
   - {id: s1, organisation: org-a}
 peers:
   - {id: well, organisation: org-a, subscriptions: [{sensors: [s1]}]}
   - {id: sick, organisation: org-a, subscriptions: [{sensors: [s1]}]}
 `)
-	sw := start(t, "serve", "--config", cfg, "--data", t.TempDir(), "--nats-url", url)
-	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
 	if err := js.DeleteStream(t.Context(), routing.PeerStream("sick")); err != nil {
 		t.Fatal(err)
 	}

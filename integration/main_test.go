@@ -271,3 +271,17 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }
+
+// serveExternal starts a nats-server and 'serve' on it with the
+// configuration yaml (its secret in a temp dir), and waits until the
+// exchange is ready. It returns the server's URL, a JetStream context on it
+// and the serve process.
+func serveExternal(t *testing.T, yaml string) (string, jetstream.JetStream, *proc) {
+	t.Helper()
+	srv, _, js := startServer(t)
+	url := srv.ClientURL()
+	cfg := writeFile(t, "c.yaml", yaml)
+	sw := start(t, "serve", "--config", cfg, "--data", t.TempDir(), "--nats-url", url)
+	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
+	return url, js, sw
+}

@@ -61,16 +61,12 @@ func TestPublishStopsOnSIGINT(t *testing.T) {
 // same file published again: every record reaches the peer exactly once,
 // and the second run reports the batches already stored.
 func TestRepublishAfterKillStoresOnce(t *testing.T) {
-	srv, _, js := startServer(t)
-	url := srv.ClientURL()
-	cfg := writeFile(t, "c.yaml", `
+	url, js, _ := serveExternal(t, `
 sensors:
   - {id: s1, organisation: org-a}
 peers:
   - {id: p, organisation: org-a, subscriptions: [{sensors: [s1]}]}
 `)
-	sw := start(t, "serve", "--config", cfg, "--data", t.TempDir(), "--nats-url", url)
-	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
 	const n = 60000
 	f := writeFile(t, "in.ndjson", plainLines("r", n))
 	first := start(t, "publish", "--sensor", "s1", "--nats-url", url, "--batch", "100", "--max-pending", "2", f)
@@ -102,17 +98,13 @@ peers:
 // TestOperatorReadsEveryDeadLetter: 'cofswitch dlq' shows the operator
 // every sensor's dead letters (or one sensor's), read-only.
 func TestOperatorReadsEveryDeadLetter(t *testing.T) {
-	srv, _, js := startServer(t)
-	url := srv.ClientURL()
-	cfg := writeFile(t, "c.yaml", `
+	url, js, _ := serveExternal(t, `
 sensors:
   - {id: s1, organisation: org-a}
   - {id: s2, organisation: org-a}
 peers:
   - {id: p, organisation: org-a, subscriptions: [{sensors: [s1, s2]}]}
 `)
-	sw := start(t, "serve", "--config", cfg, "--data", t.TempDir(), "--nats-url", url)
-	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
 	for _, s := range []string{"s1", "s2"} {
 		f := writeFile(t, s+".ndjson", plainLines(s, 2)+"not json\n"+`{"rrname":"x.example","rrtype":"A","rdata":"192.0.2.300","time_first":1,"time_last":2}`+"\n")
 		run(t, nil, "publish", "--sensor", s, "--nats-url", url, f)

@@ -19,7 +19,7 @@ import (
 // TestEvictionsCounted: messages a peer stream evicts before the peer's
 // consumer acked them are counted per peer and consumer, once each.
 func TestEvictionsCounted(t *testing.T) {
-	cfg, err := config.Parse("c.yaml", []byte(`
+	ctx, x := startEmbedded(t, `
 nats: {auth: none}
 streams:
   peers: {max_msgs: 10, discard: old}
@@ -27,17 +27,7 @@ sensors:
   - {id: s1, organisation: org-a}
 peers:
   - {id: p, organisation: org-a, subscriptions: [{sensors: [s1]}]}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Stop()
+`)
 	js := x.JetStream()
 	ev := exchange.NewEvictions(x)
 	publish := func(n int) {
@@ -88,23 +78,13 @@ peers:
 // TestReady: /readyz of serve says ready while every stream of the
 // configuration is there, and names one that is missing.
 func TestReady(t *testing.T) {
-	cfg, err := config.Parse("c.yaml", []byte(`
+	ctx, x := startEmbedded(t, `
 nats: {auth: none}
 sensors:
   - {id: s1, organisation: org-a}
 peers:
   - {id: p, organisation: org-a, subscriptions: [{sensors: [s1]}]}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Stop()
+`)
 	if err := x.Ready(ctx); err != nil {
 		t.Fatalf("not ready: %v", err)
 	}
@@ -114,4 +94,22 @@ peers:
 	if err := x.Ready(ctx); err == nil || !strings.Contains(err.Error(), "PEER_p") {
 		t.Errorf("ready with PEER_p deleted: %v", err)
 	}
+}
+
+// startEmbedded runs the exchange of yaml on its embedded server until the
+// test ends.
+func startEmbedded(t *testing.T, yaml string) (context.Context, *exchange.Exchange) {
+	t.Helper()
+	cfg, err := config.Parse("c.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(x.Stop)
+	return ctx, x
 }
