@@ -26,6 +26,7 @@ const readHeaderTimeout = 5 * time.Second
 // Server is a running metrics endpoint.
 type Server struct {
 	srv *http.Server
+	mux *http.ServeMux
 	url string
 }
 
@@ -67,6 +68,7 @@ func Serve(addr string, log *slog.Logger, ready ReadyFunc, cs ...prometheus.Coll
 	})
 	s := &Server{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: time.Minute},
+		mux: mux,
 		url: "http://" + ln.Addr().String() + "/metrics",
 	}
 	go func() { _ = s.srv.Serve(ln) }()
@@ -84,6 +86,11 @@ func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
 	}
 	return nil
 }
+
+// Handle adds a page of the process's own (a status page, say) beside
+// /metrics, on the same loopback-by-default listener. It may be called
+// while serving.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // URL is the metrics endpoint's address.
 func (s *Server) URL() string { return s.url }
