@@ -146,9 +146,18 @@ func TestPublishToTail(t *testing.T) {
 			ID       string `json:"id"`
 			Messages uint64 `json:"messages"`
 		} `json:"peers"`
+		States map[string]struct {
+			State string `json:"state"`
+		} `json:"sensor_states"`
+		Subs map[string]struct {
+			TLP []string `json:"tlp"`
+		} `json:"peer_subscriptions"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || len(st.Sensors) == 0 || len(st.Peers) == 0 {
 		t.Errorf("status --json: exit %d, %v, %s %s", code, err, out, stderr)
+	}
+	if st.States["org-a-s1"].State != "ok" || len(st.Subs["peer-hub"].TLP) == 0 {
+		t.Errorf("status --json: org-a-s1 %+v, peer-hub %+v: want ok and a TLP", st.States["org-a-s1"], st.Subs["peer-hub"])
 	}
 	for _, p := range st.Peers {
 		if p.ID == "peer-hub" && p.Messages == 0 {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,8 @@ type Server struct {
 	srv *http.Server
 	mux *http.ServeMux
 	url string
+	// warnings, when set, are listed by /readyz below its verdict.
+	warnings atomic.Pointer[func() []string]
 }
 
 // ReadyFunc says whether a process can do its work; the error says why
@@ -52,31 +55,47 @@ func Serve(addr string, log *slog.Logger, ready ReadyFunc, cs ...prometheus.Coll
 	if err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
+	s := &Server{url: "http://" + ln.Addr().String() + "/metrics"}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-			defer cancel()
-			if err := ready(ctx); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	s := &Server{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: time.Minute},
-		mux: mux,
-		url: "http://" + ln.Addr().String() + "/metrics",
-	}
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) { s.readyz(w, r, ready) })
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: time.Minute}
+	s.mux = mux
 	go func() { _ = s.srv.Serve(ln) }()
 	if log != nil {
 		log.Info("metrics served", "url", s.url)
 	}
 	return s, nil
 }
+
+// readyz answers 200 "ready" or 503 "not ready: why", then one
+// "warning: ..." line per warning: what an operator should look at that
+// does not stop the process from working (a silent sensor, a peer falling
+// behind), so a load balancer keeps it while a human reading it is told.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, ready ReadyFunc) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	verdict, code := "ready", http.StatusOK
+	if ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			verdict, code = "not ready: "+err.Error(), http.StatusServiceUnavailable
+		}
+	}
+	w.WriteHeader(code)
+	fmt.Fprintln(w, verdict)
+	if f := s.warnings.Load(); f != nil {
+		for _, line := range (*f)() {
+			fmt.Fprintln(w, "warning:", line)
+		}
+	}
+}
+
+// SetWarnings has /readyz list what f returns below its verdict, without
+// changing its status code.
+func (s *Server) SetWarnings(f func() []string) { s.warnings.Store(&f) }
 
 func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
 	for _, c := range cs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"strings"
 	"time"
 
 	"github.com/cofswitch/cofswitch/bus"
@@ -12,6 +13,7 @@ import (
 	"github.com/cofswitch/cofswitch/switch/demo"
 	"github.com/cofswitch/cofswitch/switch/engine"
 	"github.com/cofswitch/cofswitch/switch/exchange"
+	"github.com/cofswitch/cofswitch/switch/statuspage"
 )
 
 type serveFlags struct {
@@ -20,6 +22,7 @@ type serveFlags struct {
 	demoInterval         time.Duration
 	reloadEvery          time.Duration
 	metrics              string
+	status               statuspage.Options
 	nats                 natsFlags
 	log                  logFlags
 }
@@ -41,6 +44,13 @@ Without --config it runs a built-in demo exchange (3 sensors, 4 peers) whose
 demo sensors replay sample records every --demo-interval, and logs what each
 peer receives; --demo=false keeps the demo registry but not its sensors.
 
+With --metrics ADDR (loopback unless you say otherwise), ADDR serves
+/metrics, /healthz, /readyz (503 naming what is missing; below the
+verdict, one "warning:" line per silent sensor or peer falling behind) and
+the status page at / (per sensor and peer: state, rates and sparklines of
+the last 15 minutes, backlog, dead letters and their last reasons; live
+over server-sent events at /events; the same as JSON at /status.json).
+
 SIGHUP, or a change of the config file's content (checked every
 --reload-check), reloads it: the registry and the compiled policies are
 swapped in together, atomically, and new peer streams are created; every
@@ -54,7 +64,10 @@ SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
 			fs.StringVar(&f.listen, "listen", "", "embedded server's client `address` (default nats.listen, 127.0.0.1:4222)")
 			fs.BoolVar(&f.demo, "demo", true, "without --config, run the demo sensors and peer watchers")
 			fs.DurationVar(&f.demoInterval, "demo-interval", 15*time.Second, "how often the demo sensors publish")
-			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9464); empty: off")
+			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics, /healthz, /readyz and the status page on this `address` (e.g. 127.0.0.1:9464); empty: off")
+			fs.DurationVar(&f.status.SilentAfter, "silent-after", statuspage.DefaultSilentAfter, "flag a sensor that fed the exchange and has sent nothing for this long")
+			fs.DurationVar(&f.status.BehindAfter, "behind-after", statuspage.DefaultBehindAfter, "flag a peer whose consumers' backlog has grown for this long without emptying")
+			fs.DurationVar(&f.status.Every, "status-every", statuspage.DefaultEvery, "how often the status page samples the exchange and updates")
 			fs.DurationVar(&f.reloadEvery, "reload-check", 2*time.Second, "how often to check the config file for changes (0: only on SIGHUP)")
 			addNATSFlags(fs, &f.nats, "")
 			addLogFlags(fs, &f.log)
@@ -98,6 +111,12 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
 		}
 		defer m.Close()
+		f.status.Logger = log
+		page := statuspage.New(x, f.status)
+		go page.Run(ctx)
+		m.Handle("/", page)
+		m.SetWarnings(page.Warnings)
+		log.Info("status page served", "url", strings.TrimSuffix(m.URL(), "metrics"))
 	}
 	log.Info("exchange ready", "nats", bus.Redact(x.URL()), "sensors", len(cfg.Sensors), "peers", len(cfg.Peers),
 		"policies", len(cfg.Policies), "version", cfg.Version)

@@ -6,17 +6,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/switch/exchange"
+	"github.com/cofswitch/cofswitch/switch/statuspage"
 )
 
 type statusFlags struct {
-	config string
-	json   bool
-	nats   natsFlags
+	config      string
+	json        bool
+	silentAfter time.Duration
+	nats        natsFlags
 }
 
 func statusCommand() *command {
@@ -24,16 +27,19 @@ func statusCommand() *command {
 		name:    "status",
 		summary: "show whether every sensor feeds and every peer keeps up",
 		doc: `Read the exchange's streams and consumers and print, per sensor of the
-configuration, its input backlog, when its last batch was stored and its
-dead letters; per peer, what its stream holds, its last delivery and each
-consumer's pending and unacked messages; and what waits in COF_HOLD (held
+configuration, its state (ok, silent, no input yet), its input backlog,
+when its last batch was stored and its dead letters with the last reasons;
+per peer, its TLP labels and policies, what its stream holds, its last
+delivery and each consumer's pending and unacked messages; and what waits in COF_HOLD (held
 until a bucket ends, or parked while a peer's stream is down). Run it with
 the switch's identity (--nkey cofswitch-data/switch.nk on the embedded
-server). --json prints the same as JSON.`,
+server). --json prints the same as JSON. Rates and a peer falling
+behind need a history: 'serve --metrics' keeps one on its status page.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &statusFlags{}
 			fs.StringVar(&f.config, "config", "", "the exchange's configuration `file` (required)")
 			fs.BoolVar(&f.json, "json", false, "print JSON")
+			fs.DurationVar(&f.silentAfter, "silent-after", statuspage.DefaultSilentAfter, "call a sensor silent when it has sent nothing for this long")
 			addNATSFlags(fs, &f.nats, defaultURL)
 			return f
 		},
@@ -62,29 +68,68 @@ func runStatus(ctx context.Context, std stdio, f *statusFlags, args []string) er
 	if err != nil {
 		return err
 	}
+	out := statusReport{Status: st, Sensors: map[string]sensorExtra{}, Peers: map[string]peerExtra{}}
+	now := time.Now()
+	for _, s := range st.Sensors {
+		e := sensorExtra{State: statuspage.SensorState(s, now, f.silentAfter)}
+		if s.DeadLetters > 0 {
+			e.Reasons = statuspage.LastReasons(ctx, js, s.ID)
+		}
+		out.Sensors[s.ID] = e
+	}
+	for _, p := range st.Peers {
+		_, tlp, pols := statuspage.Subscriptions(cfg, p.ID)
+		out.Peers[p.ID] = peerExtra{TLP: tlp, Policies: pols}
+	}
 	if f.json {
 		enc := json.NewEncoder(std.out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return enc.Encode(out)
 	}
-	writeStatus(std.out, st)
+	writeStatus(std.out, out)
 	return nil
 }
 
-func writeStatus(w io.Writer, st *exchange.Status) {
+// statusReport is the exchange's status with what the status page adds:
+// each sensor's state and last dead-letter reasons, each peer's labels
+// and policies.
+type statusReport struct {
+	*exchange.Status
+	Sensors map[string]sensorExtra `json:"sensor_states"`
+	Peers   map[string]peerExtra   `json:"peer_subscriptions"`
+}
+
+type sensorExtra struct {
+	State   string   `json:"state"`
+	Reasons []string `json:"last_reasons,omitempty"`
+}
+
+type peerExtra struct {
+	TLP      []string `json:"tlp"`
+	Policies []string `json:"policies"`
+}
+
+func writeStatus(w io.Writer, r statusReport) {
+	st := r.Status
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SENSOR\tBACKLOG\tLAST INPUT\tDEAD LETTERS\t")
+	fmt.Fprintln(tw, "SENSOR\tSTATE\tBACKLOG\tLAST INPUT\tDEAD LETTERS\t")
 	for _, s := range st.Sensors {
-		fmt.Fprintf(tw, "%s\t%d (%s)\t%s\t%d\t%s\n", s.ID, s.BacklogMessages, bytesWords(s.BacklogBytes), ago(s.LastInput), s.DeadLetters, s.Err)
+		e := r.Sensors[s.ID]
+		fmt.Fprintf(tw, "%s\t%s\t%d (%s)\t%s\t%d\t%s\n", s.ID, e.State, s.BacklogMessages, bytesWords(s.BacklogBytes), ago(s.LastInput), s.DeadLetters, s.Err)
+		for _, why := range e.Reasons {
+			fmt.Fprintf(tw, "\t\t\t\t  %s\t\n", why)
+		}
 	}
-	fmt.Fprintln(tw, "\t\t\t\t")
-	fmt.Fprintln(tw, "PEER\tSTORED\tLAST DELIVERY\tCONSUMERS (pending/unacked)\t")
+	fmt.Fprintln(tw, "\t\t\t\t\t")
+	fmt.Fprintln(tw, "PEER\tTLP\tPOLICY\tSTORED\tLAST DELIVERY\tCONSUMERS (pending/unacked)\t")
 	for _, p := range st.Peers {
+		e := r.Peers[p.ID]
 		cons := ""
 		for _, c := range p.Consumers {
 			cons += fmt.Sprintf("%s %d/%d ", c.Name, c.Pending, c.AckPending)
 		}
-		fmt.Fprintf(tw, "%s\t%d (%s)\t%s\t%s\t%s\n", p.ID, p.Messages, bytesWords(p.Bytes), ago(p.LastDelivery), cons, p.Err)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%s\n", p.ID, strings.Join(e.TLP, ","), strings.Join(e.Policies, ","),
+			p.Messages, bytesWords(p.Bytes), ago(p.LastDelivery), cons, p.Err)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nCOF_HOLD: %d messages held until their bucket ends, %d parked for peers whose stream is down\n", st.Held, st.Parked)

@@ -117,6 +117,9 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 // Engine is the running switch.
 func (x *Exchange) Engine() *engine.Engine { return x.eng }
 
+// Config is the configuration in force (the last reload's).
+func (x *Exchange) Config() *config.Config { return x.cfg.Load() }
+
 // JetStream is the switch's own JetStream context.
 func (x *Exchange) JetStream() jetstream.JetStream { return x.js }
 
