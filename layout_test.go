@@ -44,6 +44,8 @@ var rules = map[string]rule{
 	"switch/engine":   {may: []string{"cof", "routing", "policy"}},
 	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "switch/engine"}},
 	"switch/demo":     {may: []string{"cof", "routing", "config", "switch/engine"}},
+	// The operator's status page reads a running exchange.
+	"switch/statuspage": {may: []string{"routing", "policy", "config", "switch/engine", "switch/exchange"}},
 	// Test support for the peer side: a feed as the switch leaves it.
 	"switch/exchange/exchangetest": {may: []string{"cof", "routing", "config", "bus/bustest", "switch/exchange"}},
 	"sensor/...":                   {may: []string{"cof", "routing", "accounts", "bus"}},
