@@ -54,7 +54,7 @@ type Spooled struct {
 	wake  chan struct{}
 
 	spooled, stored, duplicates, records, dropped, failures, rejected atomic.Int64
-	closeOnce                                              sync.Once
+	closeOnce                                                         sync.Once
 }
 
 // SpooledStats count a spooled publisher's work.
