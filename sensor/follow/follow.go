@@ -43,10 +43,10 @@ type Options struct {
 
 // Stats count what a follower did.
 type Stats struct {
-	Lines, Bytes       int64
-	Rotations, Truncs  int64
-	LongLinesSkipped   int64
-	LastRotation       time.Time
+	Lines, Bytes      int64
+	Rotations, Truncs int64
+	LongLinesSkipped  int64
+	LastRotation      time.Time
 	WaitingForTheFile bool // the path does not exist (yet)
 }
 
