@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -29,7 +30,7 @@ func dbCommand() *command {
 
 type dbFlags struct {
 	peer, store, httpAddr, consumer, apiPrefix string
-	postgres                                   string
+	postgres, metrics                          string
 	keysFile, usersFile                        string
 	every                                      time.Duration
 	sensorQuota                                int
@@ -93,7 +94,14 @@ may fail %d logins in a row, then one per %v (beyond: 429 with Retry-After,
 its credentials not even checked); failed logins are logged, the first in
 full and then a count per %v, never with the secret tried. A query skips
 at most %d matches (DNSDB offset, CIRCL cursor; beyond: 400) and
-returns at most %d.`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
+returns at most %d.
+
+With --metrics it serves on that address, from the start: /metrics
+(records and batches applied, rrsets and size of the store, the time of
+each checkpoint, queries by API and outcome and their time; the list is in
+peers/README.md), /healthz (200 while the process answers) and /readyz
+(200 once the store is loaded and the peer's consumer is bound, connected
+and present; 503 with the reason otherwise).`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
@@ -105,6 +113,7 @@ returns at most %d.`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultL
 			fs.StringVar(&f.keysFile, "api-keys", "", "`file` of API keys, one per line")
 			fs.StringVar(&f.usersFile, "users", "", "htpasswd `file` of users for HTTP Basic (bcrypt: htpasswd -B)")
 			fs.DurationVar(&f.every, "checkpoint", 5*time.Second, "how often to save the store and ack what it holds")
+			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9464); empty: off")
 			fs.IntVar(&f.sensorQuota, "max-rrsets-per-sensor", db.DefaultSensorQuota, "most rrsets one sensor_id may create in the embedded store (about 460 bytes each); past it its new rrsets are refused and counted (0: no bound)")
 			addAPILimitFlags(fs, &f.limits)
 			addNATSFlags(fs, &f.nats, defaultURL)
@@ -141,48 +150,36 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 		}
 		return usageErrorf("%v", err)
 	}
+	// Served before the store loads (a large snapshot takes a while), so
+	// that /readyz says what the process waits for.
+	ob, err := startDBOps(f.metrics, log)
+	if err != nil {
+		return err
+	}
+	defer ob.close()
 	st, err := openStore(ctx, f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	stream := routing.PeerStream(f.peer)
-	mem, _ := st.Store.(*db.MemStore)
-	if mem != nil && f.sensorQuota > 0 {
-		mem.SetSensorQuota(f.sensorQuota, func(sensor string) {
-			log.Warn("a sensor reached its quota of rrsets: its new rrsets are refused (records of known rrsets still merge)",
-				"sensor_id", sensor, "quota", f.sensorQuota)
-		})
-	}
+	mem := limitSensors(st, f.sensorQuota, log)
 	applied, _ := st.Store.Applied(ctx, stream)
 	log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied)
+	ob.store.Store(st)
 
 	nc, cons, err := f.nats.bindPeerFeed(ctx, "cofswitch-db", log, f.peer, f.apiPrefix, f.consumer)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	ln, err := net.Listen("tcp", f.httpAddr)
+	ob.feed.Store(&boundFeed{nc: nc, cons: cons})
+	stopAPI, err := serveQueryAPI(ctx, f, st.Store, creds, ob.queries, log)
 	if err != nil {
-		return &exitError{code: exitUsage, msg: "--http: " + err.Error()}
+		return err
 	}
-	srv, err := api.New(st.Store, creds, append(f.limits.options(), api.WithLogger(log))...)
-	if err != nil {
-		ln.Close()
-		return usageErrorf("%v", err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := srv.Serve(sctx, ln); err != nil {
-			log.Error("query API stopped", "err", err)
-		}
-	}()
-	defer func() { stop(); <-served }()
-	log.Info("query API ready", "url", "http://"+ln.Addr().String(), "dnsdb", "/dnsdb/v2", "circl", "/pdns/query",
-		"max_conns", f.limits.maxConns, "rate_limit", f.limits.rate.String(), "burst", f.limits.burst)
-	in := &ingest.Ingester{Consumer: cons, Stream: stream, Store: st.Store, Save: st.Save, Every: f.every, Log: log}
+	defer stopAPI()
+	in := &ingest.Ingester{Consumer: cons, Stream: stream, Store: st.Store, Save: st.Save, Every: f.every, Log: log, Metrics: ob.ingest}
 	err = in.Run(ctx)
 	stats := in.Stats()
 	refused := map[string]uint64{}
@@ -191,6 +188,44 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	}
 	log.Info("db stopped", "batches", stats.Batches, "records", stats.Records, "skipped", stats.Skipped, "refused_over_quota", refused)
 	return err
+}
+
+// limitSensors sets the embedded store's quota of rrsets per sensor and
+// returns that store (nil for PostgreSQL, which has none).
+func limitSensors(st *db.Opened, quota int, log *slog.Logger) *db.MemStore {
+	mem, _ := st.Store.(*db.MemStore)
+	if mem != nil && quota > 0 {
+		mem.SetSensorQuota(quota, func(sensor string) {
+			log.Warn("a sensor reached its quota of rrsets: its new rrsets are refused (records of known rrsets still merge)",
+				"sensor_id", sensor, "quota", quota)
+		})
+	}
+	return mem
+}
+
+// serveQueryAPI answers the query APIs on --http until the returned stop
+// is called (it waits for the server to finish).
+func serveQueryAPI(ctx context.Context, f *dbFlags, store db.Store, creds api.Credentials, m *api.Metrics, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: "--http: " + err.Error()}
+	}
+	srv, err := api.New(store, creds, append(f.limits.options(), api.WithLogger(log), api.WithMetrics(m))...)
+	if err != nil {
+		ln.Close()
+		return nil, usageErrorf("%v", err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(sctx, ln); err != nil {
+			log.Error("query API stopped", "err", err)
+		}
+	}()
+	log.Info("query API ready", "url", "http://"+ln.Addr().String(), "dnsdb", "/dnsdb/v2", "circl", "/pdns/query",
+		"max_conns", f.limits.maxConns, "rate_limit", f.limits.rate.String(), "burst", f.limits.burst)
+	return func() { cancel(); <-served }, nil
 }
 
 // openStore opens the store the flags name; a directory that cannot be

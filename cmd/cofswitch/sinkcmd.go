@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/ops"
+	"github.com/cofswitch/cofswitch/peers/feed"
 	"github.com/cofswitch/cofswitch/peers/sink"
 	"github.com/cofswitch/cofswitch/routing"
 )
@@ -47,7 +46,14 @@ is lost. Destinations:
 
 With --nkey or --creds it reaches the exchange's API through the prefix
 the generated authorisation imports it under (--api-prefix). An HTTP
-Authorization header can be given in COFSWITCH_SINK_AUTHORIZATION.`,
+Authorization header can be given in COFSWITCH_SINK_AUTHORIZATION.
+
+With --metrics it serves on that address: /metrics (batches and records
+delivered, refusals, retries, the time of each attempt at the destination
+by outcome; the list is in peers/README.md), /healthz (200 while the
+process answers) and /readyz (200 while the peer's consumer is connected
+and present and the destination can take a batch: an HTTP destination
+reachable, a file directory writable; 503 with the reason otherwise).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &sinkFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
@@ -57,7 +63,7 @@ Authorization header can be given in COFSWITCH_SINK_AUTHORIZATION.`,
 			fs.StringVar(&f.httpEncoding, "http-encoding", "gzip", "HTTP body encoding: gzip, zstd or identity")
 			fs.Int64Var(&f.rotateBytes, "rotate-bytes", 64<<20, "start a new file after this many `bytes`")
 			fs.DurationVar(&f.rotateEvery, "rotate-every", time.Hour, "start a new file after this long")
-			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address`; empty: off")
+			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9464); empty: off")
 			addNATSFlags(fs, &f.nats, defaultURL)
 			addLogFlags(fs, &f.log)
 			return f
@@ -86,10 +92,12 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 	if v := os.Getenv("COFSWITCH_SINK_AUTHORIZATION"); v != "" {
 		hdr.Set("Authorization", v)
 	}
+	attempts := sink.NewMetrics()
 	dest, err := sink.Open(f.to, sink.Options{
-		HTTP:   sink.HTTPOptions{Encoding: f.httpEncoding, Header: hdr},
-		Files:  sink.FileOptions{MaxBytes: f.rotateBytes, MaxAge: f.rotateEvery},
-		Stdout: io.out,
+		HTTP:    sink.HTTPOptions{Encoding: f.httpEncoding, Header: hdr},
+		Files:   sink.FileOptions{MaxBytes: f.rotateBytes, MaxAge: f.rotateEvery},
+		Stdout:  io.out,
+		Metrics: attempts,
 	})
 	if err != nil {
 		return usageErrorf("--to: %v", err)
@@ -101,18 +109,15 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 	}
 	defer nc.Close()
 	stream := routing.PeerStream(f.peer)
-	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log}
+	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log, Metrics: attempts}
 	if f.metrics != "" {
 		ready := func(ctx context.Context) error {
-			if !nc.IsConnected() {
-				return errors.New("not connected to NATS")
+			if err := feed.Ready(ctx, nc, cons); err != nil {
+				return err
 			}
-			if _, err := cons.Info(ctx); err != nil {
-				return fmt.Errorf("consumer %s on %s: %w", f.consumer, stream, err)
-			}
-			return nil
+			return sink.Ready(ctx, dest)
 		}
-		m, err := ops.Serve(f.metrics, log, ready, sink.NewCollector(r))
+		m, err := ops.Serve(f.metrics, log, ready, sink.NewCollector(r), attempts)
 		if err != nil {
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
 		}

@@ -41,6 +41,7 @@ type Server struct {
 	burst    int
 	timeouts Timeouts
 	maxConns int
+	metrics  *Metrics
 }
 
 // identity is who a request authenticated as: an API key (named by its
@@ -76,6 +77,7 @@ type options struct {
 	maxConns   int
 	loginBurst int
 	loginEvery time.Duration
+	metrics    *Metrics
 }
 
 // WithLogger sets the logger (default: slog.Default()).
@@ -169,7 +171,7 @@ func CheckOptions(opts ...Option) error {
 // DefaultRate and DefaultBurst per key and user, the Default* timeouts,
 // DefaultMaxConns, DefaultLoginBurst failed logins per DefaultLoginEvery.
 // Options: WithLogger, WithClock, WithRateLimit, WithTimeouts,
-// WithMaxConns, WithLoginLimit. Having no key and no user is
+// WithMaxConns, WithLoginLimit, WithMetrics. Having no key and no user is
 // ErrNoCredentials. Each user whose password is in plaintext is warned
 // about in the log.
 func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
@@ -190,12 +192,15 @@ func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
+	if o.metrics == nil {
+		o.metrics = NewMetrics()
+	}
 	s := &Server{
 		store: store, log: o.log, now: o.now,
 		users:    map[string]*account{},
 		verified: newVerifyCache(DefaultVerifiedTTL, DefaultVerifiedMax),
 		guard:    newLoginGuard(o.loginBurst, o.loginEvery, DefaultLoginLogEvery, o.log),
-		rate:     o.rate, burst: o.burst, timeouts: o.timeouts, maxConns: o.maxConns,
+		rate:     o.rate, burst: o.burst, timeouts: o.timeouts, maxConns: o.maxConns, metrics: o.metrics,
 	}
 	for i, k := range creds.Keys {
 		s.keys = append(s.keys, apiKey{[]byte(k), s.identity("api key " + strconv.Itoa(i+1))})
@@ -238,13 +243,14 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	}
 }
 
-// Handler returns the HTTP handler of both APIs.
+// Handler returns the HTTP handler of both APIs, each request counted
+// and timed in the server's Metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dnsdb/v2/rate_limit", s.auth(s.rateLimit, false))
 	mux.HandleFunc("GET /dnsdb/v2/{verb}/{kind}/{by}/", s.auth(s.dnsdb, true))
 	mux.HandleFunc("GET /pdns/query/", s.auth(s.circl, true))
-	return mux
+	return s.metrics.instrument(mux)
 }
 
 // pathParts splits what follows prefix in the escaped path and decodes

@@ -42,6 +42,12 @@ var discard = slog.New(slog.DiscardHandler)
 
 func testServer(t *testing.T) *httptest.Server {
 	t.Helper()
+	return testServerWith(t)
+}
+
+// testServerWith serves the test records with opts.
+func testServerWith(t *testing.T, opts ...Option) *httptest.Server {
+	t.Helper()
 	store, err := db.NewMemStore()
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +73,7 @@ func testServer(t *testing.T) *httptest.Server {
 	if _, err := store.Apply(t.Context(), "PEER_p", 1, recs); err != nil {
 		t.Fatal(err)
 	}
-	_, srv := newTestServer(t, store)
+	_, srv := newTestServer(t, store, opts...)
 	return srv
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -59,8 +60,15 @@ func (s *Server) circl(w http.ResponseWriter, r *http.Request, _ *identity) {
 	}
 	page, next, more, err := s.circlPage(r.Context(), phases, at, count)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		status := http.StatusInternalServerError
+		if errors.Is(err, db.ErrBadQuery) {
+			status = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), status)
 		return
+	}
+	if len(page) == 0 {
+		notFound(w)
 	}
 	if more {
 		w.Header().Set("x-dribble-cursor", strconv.Itoa(next.phase*cursorSpan+next.offset))

@@ -59,6 +59,9 @@ func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request, _ *identity) {
 	if limited {
 		sets = sets[:limit]
 	}
+	if len(sets) == 0 {
+		notFound(w)
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := s.answer(w)
 	defer bw.Flush()

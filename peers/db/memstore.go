@@ -35,7 +35,7 @@ type MemStore struct {
 	byIP    *btree.BTreeG[ipEntry]
 	applied map[string]*appliedSet
 	nextID  uint64
-	size    int
+	size    atomic.Int64 // rrsets held: read without the lock (metrics)
 
 	// quota bounds the rrsets one sensor may create (0: none), so that
 	// one sensor's feed cannot take the whole memory; see SetSensorQuota.
@@ -221,7 +221,7 @@ func (m *MemStore) insertHashed(h uint64, s *RRset) {
 	sl := &slot{id: m.nextID, next: m.sets[h]}
 	sl.cur.Store(s)
 	m.sets[h] = sl
-	m.size++
+	m.size.Add(1)
 	m.index(sl, s)
 }
 
@@ -409,12 +409,9 @@ func firstAddr(s *RRset, a, from, to netip.Addr) bool {
 	return true
 }
 
-// Len returns the number of rrsets held.
-func (m *MemStore) Len() int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.size
-}
+// Len returns the number of rrsets held. It takes no lock, so a scrape
+// never waits behind a merge or a snapshot.
+func (m *MemStore) Len() int { return int(m.size.Load()) }
 
 // Close releases nothing: the store lives in memory.
 func (m *MemStore) Close() error { return nil }

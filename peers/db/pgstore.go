@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,7 +28,9 @@ import (
 // of 3 at 1M rrsets). Answers are ordered by that key, which is stable, so
 // offset pagination is too.
 type PGStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	now   func() time.Time // the clock of the usage cache
+	usage pgUsage
 }
 
 const pgSchema = `
@@ -94,7 +97,7 @@ func OpenPG(ctx context.Context, dsn string) (*PGStore, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pdnsdb: postgres schema: %w", err)
 	}
-	return &PGStore{pool: pool}, nil
+	return &PGStore{pool: pool, now: time.Now}, nil
 }
 
 // Apply merges a batch in one transaction with its sequence. Records of

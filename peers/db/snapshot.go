@@ -71,7 +71,7 @@ func (m *MemStore) Save(dir string) error {
 		}
 		applied[k] = sa
 	}
-	if err := enc.Encode(snapshotHeader{Format: "cofswitch-pdnsdb-1", Applied: applied, RRsets: m.size}); err != nil {
+	if err := enc.Encode(snapshotHeader{Format: "cofswitch-pdnsdb-1", Applied: applied, RRsets: m.Len()}); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -149,8 +149,8 @@ func LoadMemStore(dir string) (*MemStore, error) {
 			Count: r.Count, Bailiwick: r.Bailiwick, Sensors: r.Sensors}
 		m.insert(s)
 	}
-	if m.size != h.RRsets {
-		return nil, fmt.Errorf("pdnsdb: snapshot holds %d rrsets, its header says %d", m.size, h.RRsets)
+	if m.Len() != h.RRsets {
+		return nil, fmt.Errorf("pdnsdb: snapshot holds %d rrsets, its header says %d", m.Len(), h.RRsets)
 	}
 	for k, v := range h.Applied {
 		a := &appliedSet{floor: v.Floor, above: map[uint64]bool{}}

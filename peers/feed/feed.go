@@ -55,3 +55,17 @@ func Bind(ctx context.Context, nc *nats.Conn, peer, apiPrefix, consumer string) 
 	}
 	return cons, nil
 }
+
+// Ready reports whether a process reading the feed can: nc is connected
+// and the consumer cons still exists on its stream (the error names it).
+// It is what the /readyz of a sink or a database checks.
+func Ready(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer) error {
+	if !nc.IsConnected() {
+		return fmt.Errorf("feed: not connected to NATS (%s)", nc.Status())
+	}
+	ci := cons.CachedInfo()
+	if _, err := cons.Info(ctx); err != nil {
+		return fmt.Errorf("feed: consumer %s on %s: %w", ci.Name, ci.Stream, err)
+	}
+	return nil
+}

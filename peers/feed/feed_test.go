@@ -113,3 +113,32 @@ func TestTailUndecodable(t *testing.T) {
 		})
 	}
 }
+
+// TestReady: ready while connected with the consumer present; not ready,
+// naming why, once the consumer is deleted or the connection closed.
+func TestReady(t *testing.T) {
+	nc, js := peerFeed(t, 1, 1, cof.S2)
+	own, err := nats.Connect(nc.ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	cons, err := feed.Bind(t.Context(), own, "p", "", routing.PeerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := feed.Ready(t.Context(), own, cons); err != nil {
+		t.Fatalf("Ready = %v with the consumer present", err)
+	}
+	if err := js.DeleteConsumer(t.Context(), routing.PeerStream("p"), routing.PeerConsumer); err != nil {
+		t.Fatal(err)
+	}
+	err = feed.Ready(t.Context(), own, cons)
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) || !strings.Contains(err.Error(), routing.PeerConsumer+" on "+routing.PeerStream("p")) {
+		t.Errorf("Ready = %v after the consumer was deleted, want ErrConsumerNotFound naming it", err)
+	}
+	own.Close()
+	if err := feed.Ready(t.Context(), own, cons); err == nil || !strings.Contains(err.Error(), "not connected") {
+		t.Errorf("Ready = %v on a closed connection", err)
+	}
+}

@@ -20,6 +20,7 @@ type FileOptions struct {
 	MaxBytes int64         // rotate when a file reaches this size (default 64 MiB)
 	MaxAge   time.Duration // rotate when a file is this old (default 1h)
 	Now      func() time.Time
+	Metrics  *Metrics // times each write and fsync (nil: none)
 }
 
 // Files are written as NDJSON compressed with zstd, one zstd frame per
@@ -184,6 +185,13 @@ func syncDir(dir string) error {
 func (s *fileSink) Deliver(_ context.Context, b Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	start := time.Now()
+	err := s.deliver(b)
+	s.o.Metrics.attempt(start, outcomeOf(err))
+	return err
+}
+
+func (s *fileSink) deliver(b Batch) error {
 	now := s.o.Now()
 	if s.cur != nil && (s.size >= s.o.MaxBytes || now.Sub(s.born) >= s.o.MaxAge) {
 		if err := s.rotate(); err != nil {
@@ -264,6 +272,24 @@ func (s *fileSink) rotate() error {
 	}
 	s.cur = nil
 	return finish(s.name)
+}
+
+// check writes a byte to a temporary file in the directory: it fails when
+// the directory is gone, read-only or full.
+func (s *fileSink) check(context.Context) error {
+	f, err := os.CreateTemp(s.dir, ".ready-*")
+	if err != nil {
+		return fmt.Errorf("sink: directory not writable: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write([]byte{'\n'})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sink: directory not writable: %w", err)
+	}
+	return nil
 }
 
 func (s *fileSink) Close() error {

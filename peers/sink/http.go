@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -24,6 +26,7 @@ type HTTPOptions struct {
 	Timeout  time.Duration // per request (default 30s)
 	Header   http.Header   // extra headers, e.g. Authorization
 	Client   *http.Client  // default: a client with Timeout
+	Metrics  *Metrics      // times each request, counts retries (nil: none)
 }
 
 // HeaderIdempotencyKey carries Batch.Key: a receiver that has applied a
@@ -35,7 +38,12 @@ type httpSink struct {
 	shown string // url without credentials, for errors and logs
 	o     HTTPOptions
 	zenc  *zstd.Encoder
+	reach atomic.Pointer[reachState] // the last attempt's; nil before any
 }
+
+// reachState is whether an attempt reached the destination: err is the
+// connection error of one that did not, nil for one that got an answer.
+type reachState struct{ err error }
 
 // NewHTTP returns a Sink that POSTs each batch as NDJSON to url.
 func NewHTTP(dest string, o HTTPOptions) (Sink, error) {
@@ -102,7 +110,7 @@ func (s *httpSink) Deliver(ctx context.Context, b Batch) error {
 	delay := s.o.Backoff
 	var last error
 	for attempt := 1; attempt <= s.o.Attempts; attempt++ {
-		last = s.post(ctx, b, payload)
+		last = s.attempt(ctx, b, payload)
 		if last == nil || errors.Is(last, ErrPermanent) {
 			return last
 		}
@@ -115,15 +123,42 @@ func (s *httpSink) Deliver(ctx context.Context, b Batch) error {
 			return ctx.Err()
 		case <-time.After(jittered):
 		}
+		s.o.Metrics.retry()
 		delay *= 2
 	}
 	return fmt.Errorf("sink: %s after %d attempts: %w", s.shown, s.o.Attempts, last)
 }
 
-func (s *httpSink) post(ctx context.Context, b Batch, payload []byte) error {
+// attempt posts once, times it by outcome and remembers whether it
+// reached the destination. An attempt cut short by ctx (the sink
+// stopping) is neither timed nor remembered.
+func (s *httpSink) attempt(ctx context.Context, b Batch, payload []byte) error {
+	start := time.Now()
+	reached, err := s.post(ctx, b, payload)
+	if ctx.Err() != nil {
+		return err
+	}
+	outcome := outcomeOK
+	switch {
+	case err != nil && reached:
+		outcome = outcomeRefused
+	case err != nil:
+		outcome = outcomeError
+	}
+	s.o.Metrics.attempt(start, outcome)
+	st := &reachState{}
+	if !reached {
+		st.err = err
+	}
+	s.reach.Store(st)
+	return err
+}
+
+// post sends the batch once; reached says the destination answered.
+func (s *httpSink) post(ctx context.Context, b Batch, payload []byte) (reached bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(payload))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrPermanent, err)
+		return false, fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
 	for k, v := range s.o.Header {
 		req.Header[k] = v
@@ -140,20 +175,58 @@ func (s *httpSink) post(ctx context.Context, b Batch, payload []byte) error {
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
 		// net/http's errors quote the URL: say which without its secrets.
-		return fmt.Errorf("POST %s: %s", s.shown, errors.Unwrap(err))
+		return false, fmt.Errorf("POST %s: %s", s.shown, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
-		return nil
+		return true, nil
 	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
-		return fmt.Errorf("HTTP %d: %s", c, bytes.TrimSpace(msg))
+		return true, fmt.Errorf("HTTP %d: %s", c, bytes.TrimSpace(msg))
 	case c >= 300 && c < 400:
-		return fmt.Errorf("%w: HTTP %d redirect to %q: point the sink at the final URL", ErrPermanent, c, resp.Header.Get("Location"))
+		return true, fmt.Errorf("%w: HTTP %d redirect to %q: point the sink at the final URL", ErrPermanent, c, resp.Header.Get("Location"))
 	default:
-		return fmt.Errorf("%w: HTTP %d: %s", ErrPermanent, c, bytes.TrimSpace(msg))
+		return true, fmt.Errorf("%w: HTTP %d: %s", ErrPermanent, c, bytes.TrimSpace(msg))
 	}
+}
+
+// check reports the last attempt's connection error; before any
+// attempt, it opens a TCP connection to the destination (or the proxy
+// the environment names for it) and closes it.
+func (s *httpSink) check(ctx context.Context) error {
+	if st := s.reach.Load(); st != nil {
+		if st.err != nil {
+			return fmt.Errorf("sink: destination unreachable: %w", st.err)
+		}
+		return nil
+	}
+	u, err := url.Parse(s.url)
+	if err != nil {
+		return fmt.Errorf("sink: destination %s: %w", s.shown, err)
+	}
+	target := u
+	if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && proxy != nil {
+		target = proxy
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", hostPort(target))
+	if err != nil {
+		return fmt.Errorf("sink: destination unreachable: %w", err)
+	}
+	return c.Close()
+}
+
+// hostPort is a URL's host and port, the scheme's default port if none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // redactURL removes user information from a URL.

@@ -1,6 +1,11 @@
 package sink
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Collector exposes a Runner's counters to Prometheus (namespace cofswitch,
 // subsystem sink).
@@ -43,4 +48,83 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		failing = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, failing)
+}
+
+// The outcomes of an attempt at the destination (label outcome).
+const (
+	outcomeOK      = "ok"      // confirmed: a 2xx, or written and fsynced
+	outcomeRefused = "refused" // the destination answered no: another HTTP status, a full disk
+	outcomeError   = "error"   // no answer: a connection or I/O error
+)
+
+// attemptBuckets span a local fsync to the HTTP sink's 30 s timeout.
+var attemptBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// Metrics times each attempt at the destination and counts the attempts
+// that will be retried (namespace cofswitch, subsystem sink):
+// destination_duration_seconds by outcome (ok, refused, error) and
+// retries_total. One Metrics is shared by a sink (Options.Metrics) and its
+// Runner (Runner.Metrics): the HTTP sink retries within one delivery, the
+// Runner retries a delivery that failed. A nil *Metrics counts nothing. It
+// is a prometheus.Collector.
+type Metrics struct {
+	retries  prometheus.Counter
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics returns Metrics at zero, every outcome present.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "cofswitch", Subsystem: "sink", Name: "retries_total",
+			Help: "Attempts at the destination that failed and will be retried (the batch is kept).",
+		}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "cofswitch", Subsystem: "sink", Name: "destination_duration_seconds",
+			Help:    "Time the destination took per delivery attempt, by outcome (ok, refused: it answered no, error: no answer).",
+			Buckets: attemptBuckets,
+		}, []string{"outcome"}),
+	}
+	for _, o := range []string{outcomeOK, outcomeRefused, outcomeError} {
+		m.duration.WithLabelValues(o)
+	}
+	return m
+}
+
+// Describe sends the descriptors.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.retries.Describe(ch)
+	m.duration.Describe(ch)
+}
+
+// Collect sends the current values.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.retries.Collect(ch)
+	m.duration.Collect(ch)
+}
+
+// attempt times an attempt that started at start and ended so.
+func (m *Metrics) attempt(start time.Time, outcome string) {
+	if m != nil {
+		m.duration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	}
+}
+
+// retry counts a failed attempt that will be made again.
+func (m *Metrics) retry() {
+	if m != nil {
+		m.retries.Inc()
+	}
+}
+
+// outcomeOf classifies a local destination's error: ErrPermanent (a full
+// disk) is a refusal, any other an error.
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return outcomeOK
+	case errors.Is(err, ErrPermanent):
+		return outcomeRefused
+	}
+	return outcomeError
 }

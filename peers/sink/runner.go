@@ -27,6 +27,9 @@ type Runner struct {
 	// Backoff is the first delay before a refused batch is offered again
 	// (doubled up to 30 s, or 5 min for permanent failures). Default 1 s.
 	Backoff time.Duration
+	// Metrics, if set, counts the deliveries retried (share it with the
+	// sink's Options.Metrics).
+	Metrics *Metrics
 
 	mu    sync.Mutex
 	stats Stats
@@ -124,6 +127,7 @@ func (r *Runner) handle(ctx context.Context, codec *cof.Codec, msg jetstream.Msg
 		if !sleepInProgress(ctx, msg, delay) {
 			return
 		}
+		r.Metrics.retry()
 		limit := 30 * time.Second
 		if permanent {
 			limit = 5 * time.Minute

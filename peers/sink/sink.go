@@ -42,13 +42,19 @@ var ErrPermanent = errors.New("sink: permanent failure")
 //	file:DIR                               rotating NDJSON.zst files in DIR
 //	stdout                                 NDJSON on standard output
 func Open(dest string, opts Options) (Sink, error) {
+	if opts.HTTP.Metrics == nil {
+		opts.HTTP.Metrics = opts.Metrics
+	}
+	if opts.Files.Metrics == nil {
+		opts.Files.Metrics = opts.Metrics
+	}
 	switch {
 	case strings.HasPrefix(dest, "http://"), strings.HasPrefix(dest, "https://"):
 		return NewHTTP(dest, opts.HTTP)
 	case strings.HasPrefix(dest, "file:"):
 		return NewFiles(strings.TrimPrefix(dest, "file:"), opts.Files)
 	case dest == "stdout" || dest == "-":
-		return NewWriter(opts.Stdout), nil
+		return &writerSink{w: opts.Stdout, m: opts.Metrics}, nil
 	}
 	return nil, fmt.Errorf("sink: unknown destination %q (want http(s)://..., file:DIR or stdout)", dest)
 }
@@ -58,6 +64,26 @@ type Options struct {
 	HTTP   HTTPOptions
 	Files  FileOptions
 	Stdout interface{ Write([]byte) (int, error) }
+	// Metrics times the attempts of whichever destination Open makes
+	// (unless HTTP.Metrics or Files.Metrics is set); nil: none.
+	Metrics *Metrics
+}
+
+// checker is a Sink that can tell whether its destination can take a
+// batch now.
+type checker interface {
+	check(ctx context.Context) error
+}
+
+// Ready reports whether s's destination can take a batch now: for an
+// HTTP destination, that it is reachable (the last attempt reached it;
+// before any, a TCP connection to it, or to its proxy, opens); for files,
+// that the directory takes a write. Other destinations are always ready.
+func Ready(ctx context.Context, s Sink) error {
+	if c, ok := s.(checker); ok {
+		return c.check(ctx)
+	}
+	return nil
 }
 
 // Redact hides the credentials in a destination before it is logged.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 )
 
 // writerSink writes each batch's NDJSON to a writer (stdout): confirmed
@@ -11,6 +12,7 @@ import (
 type writerSink struct {
 	mu sync.Mutex
 	w  io.Writer
+	m  *Metrics
 }
 
 // NewWriter returns a Sink that writes NDJSON to w.
@@ -19,7 +21,9 @@ func NewWriter(w io.Writer) Sink { return &writerSink{w: w} }
 func (s *writerSink) Deliver(_ context.Context, b Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	start := time.Now()
 	_, err := s.w.Write(b.Body)
+	s.m.attempt(start, outcomeOf(err))
 	return err
 }
 

@@ -35,6 +35,9 @@ type Ingester struct {
 	Every   time.Duration
 	Batches int
 	Log     *slog.Logger
+	// Metrics, if set, counts the applied batches and records and times
+	// the durable step.
+	Metrics *Metrics
 
 	mu    sync.Mutex
 	stats Stats
@@ -77,9 +80,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 			return nil
 		}
 		if in.Save != nil {
+			start := time.Now()
 			if err := in.Save(); err != nil {
 				return err
 			}
+			in.Metrics.durable(start)
 		}
 		for _, m := range pending {
 			_ = m.Ack() // a lost ack only brings a batch the store skips
@@ -142,6 +147,7 @@ func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchRe
 			recs = append(recs, &c)
 		}
 	}
+	start := time.Now()
 	applied, err := in.Store.Apply(ctx, in.Stream, meta.Sequence.Stream, recs)
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -149,6 +155,10 @@ func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchRe
 		in.stats.Skipped++
 		return
 	}
+	if in.Save == nil { // the store's Apply is its durable step
+		in.Metrics.durable(start)
+	}
+	in.Metrics.applied(len(recs))
 	in.stats.Batches++
 	in.stats.Records += uint64(len(recs))
 }
