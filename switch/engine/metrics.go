@@ -11,7 +11,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released, duplicates, parked, sensorRecords, deadLetters *prometheus.Desc
+	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released, duplicates, parked, sensorRecords, deadLetters, lastInput *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -35,13 +35,14 @@ func NewCollector(e *Engine) *Collector {
 		parked:        d("parked_records_total", "Records parked while a peer's stream was down, by stage: parked, delivered (from the park).", "peer", "stage"),
 		sensorRecords: d("sensor_records_total", "Valid input records, by publishing sensor.", "sensor"),
 		deadLetters:   d("dead_letters_total", "Records dead-lettered (a batch dead-lettered whole counts one), by sensor and kind.", "sensor", "kind"),
+		lastInput:     d("sensor_last_input_timestamp_seconds", "When the switch last counted a batch with valid records of the sensor (Unix time): a silent sensor stops moving it.", "sensor"),
 		released:      d("released_records_total", "Held records (coarsen_time) released when their bucket ended, by stage: held (as switched), merged (as delivered).", "stage"),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked, c.sensorRecords, c.deadLetters} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked, c.sensorRecords, c.deadLetters, c.lastInput} {
 		ch <- d
 	}
 	c.e.hist.describe(ch)
@@ -86,6 +87,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for sensor, v := range s.SensorRecords {
 		counter(c.sensorRecords, v, sensor)
+	}
+	for sensor, t := range s.LastInput {
+		ch <- prometheus.MustNewConstMetric(c.lastInput, prometheus.GaugeValue, float64(t.UnixNano())/1e9, sensor)
 	}
 	for k, v := range s.DeadLetters {
 		sensor, kind, _ := strings.Cut(k, "\x00")

@@ -99,3 +99,40 @@ func TestHistograms(t *testing.T) {
 		t.Errorf("batch records sum %v, want 10", sums["cofswitch_switch_batch_records"])
 	}
 }
+
+// TestLastInput: each sensor's last batch with valid records is the
+// sensor_last_input_timestamp_seconds gauge; a batch of invalid records
+// alone does not move it (the dead-letter counts say that sensor is broken,
+// not silent).
+func TestLastInput(t *testing.T) {
+	x := newExchange(t, exchangeYAML)
+	e := x.startSwitch()
+	before := time.Now()
+	x.publish("org-a-s1", records("t-", 2, ""), cof.Identity)
+	x.publish("org-a-s2", []byte("garbage\n"), cof.Identity)
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	waitFor(t, "stats", 2*time.Second, func() bool { return e.Stats().Batches == 2 })
+	after := time.Now()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(engine.NewCollector(e))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "cofswitch_switch_sensor_last_input_timestamp_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	ts, ok := got["org-a-s1"]
+	if !ok || ts < float64(before.UnixNano())/1e9 || ts > float64(after.UnixNano())/1e9 {
+		t.Errorf("org-a-s1's last input %v (present %v), want between %v and %v", ts, ok, before, after)
+	}
+	if _, ok := got["org-a-s2"]; ok || len(got) != 1 {
+		t.Errorf("last input gauges %v: want org-a-s1's alone", got)
+	}
+}

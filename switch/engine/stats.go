@@ -13,8 +13,9 @@ import (
 // Stats counts what the switch did. Counts are taken when an input batch
 // is acked, so a batch that is retried is counted once.
 type Stats struct {
-	mu sync.Mutex
-	s  Snapshot
+	mu  sync.Mutex
+	s   Snapshot
+	now func() time.Time // when a batch is counted (LastInput)
 }
 
 // Snapshot is a copy of the counters.
@@ -49,6 +50,9 @@ type Snapshot struct {
 	// kind ("sensor\x00kind").
 	SensorRecords map[string]uint64
 	DeadLetters   map[string]uint64
+	// LastInput is when a batch with valid records of each sensor was
+	// last counted: a sensor gone silent stops moving it.
+	LastInput map[string]time.Time
 	// Held counts records held for a peer until their bucket ends; they
 	// are counted in Delivered (merged) when released.
 	Held map[string]uint64
@@ -58,7 +62,8 @@ func newStats() *Stats {
 	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{},
 		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{},
 		Duplicates: map[string]uint64{}, SensorRecords: map[string]uint64{}, DeadLetters: map[string]uint64{},
-		Held: map[string]uint64{}}}
+		Held: map[string]uint64{}, LastInput: map[string]time.Time{}},
+		now: time.Now}
 }
 
 func (st *Stats) addThrottled(sensor string, d time.Duration) {
@@ -131,6 +136,7 @@ func (st *Stats) snapshot() Snapshot {
 	c.Duplicates = maps.Clone(st.s.Duplicates)
 	c.SensorRecords, c.DeadLetters = maps.Clone(st.s.SensorRecords), maps.Clone(st.s.DeadLetters)
 	c.Held = maps.Clone(st.s.Held)
+	c.LastInput = maps.Clone(st.s.LastInput)
 	c.Dropped = map[string]map[string]uint64{}
 	for p, m := range st.s.Dropped {
 		c.Dropped[p] = maps.Clone(m)
@@ -160,6 +166,9 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 	st.s.Records += uint64(in.records)
 	st.s.Invalid += uint64(in.invalid)
 	st.s.SensorRecords[sensor] += uint64(in.records)
+	if in.records > 0 {
+		st.s.LastInput[sensor] = st.now()
+	}
 	for kind, n := range w.kinds {
 		st.s.DeadLetters[sensor+"\x00"+kind] += uint64(n)
 	}
