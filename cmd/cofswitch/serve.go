@@ -16,6 +16,11 @@ import (
 	"github.com/cofswitch/cofswitch/switch/statuspage"
 )
 
+// watchEvery is how often serve compares the peers' streams with their
+// consumers (evictions, lag) and reads the inputs' use and the readiness
+// for the metrics.
+const watchEvery = 30 * time.Second
+
 type serveFlags struct {
 	config, data, listen string
 	demo                 bool
@@ -101,11 +106,12 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	case err != nil:
 		return err
 	}
-	evictions := exchange.NewEvictions(x)
-	go evictions.Run(ctx, 30*time.Second)
+	evictions, health := exchange.NewEvictions(x), exchange.NewHealth(x)
+	go evictions.Run(ctx, watchEvery)
+	go health.Run(ctx, watchEvery)
 	go x.HealJetStream(ctx, 5*time.Second)
 	if f.metrics != "" {
-		m, err := ops.Serve(f.metrics, log, x.Ready, engine.NewCollector(x.Engine()), evictions)
+		m, err := ops.Serve(f.metrics, log, x.Ready, engine.NewCollector(x.Engine()), evictions, health)
 		if err != nil {
 			x.Stop()
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}

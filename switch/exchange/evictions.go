@@ -35,20 +35,9 @@ func NewEvictions(x *Exchange) *Evictions {
 	return &Evictions{x: x, log: x.log, seen: map[[2]string]uint64{}, evicted: map[[2]string]uint64{}, lag: map[[2]string][2]uint64{}}
 }
 
-// Run checks every interval until ctx ends.
+// Run checks at once, then every interval until ctx ends.
 func (ev *Evictions) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := ev.Check(ctx); err != nil && ctx.Err() == nil {
-			ev.log.Debug("eviction check", "err", err)
-		}
-	}
+	runEvery(ctx, every, ev.log, "eviction check", ev.Check)
 }
 
 // Check compares every peer stream with its consumers once.
@@ -78,8 +67,12 @@ func (ev *Evictions) Check(ctx context.Context) error {
 				continue
 			}
 			ev.note(p.ID, name, ci.AckFloor.Stream, info.State.FirstSeq)
+			k := [2]string{p.ID, name}
 			ev.mu.Lock()
-			ev.lag[[2]string{p.ID, name}] = [2]uint64{ci.NumPending, uint64(ci.NumAckPending)}
+			ev.lag[k] = [2]uint64{ci.NumPending, uint64(ci.NumAckPending)}
+			// The counter starts at 0 for every consumer seen, so that
+			// increase() in an alert sees the first eviction too.
+			ev.evicted[k] += 0
 			ev.mu.Unlock()
 		}
 	}
