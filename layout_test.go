@@ -48,7 +48,7 @@ var rules = map[string]rule{
 	"switch/statuspage": {may: []string{"routing", "policy", "config", "switch/engine", "switch/exchange"}},
 	// Test support for the peer side: a feed as the switch leaves it.
 	"switch/exchange/exchangetest": {may: []string{"cof", "routing", "config", "bus/bustest", "switch/exchange"}},
-	"sensor/...":                   {may: []string{"cof", "routing", "accounts", "bus"}},
+	"sensor/...":                   {may: []string{"cof", "routing", "accounts", "bus", "policy", "sensor/..."}},
 	"peers/...":                    {may: []string{"cof", "routing", "accounts", "bus", "secretfile", "peers/..."}},
 	"bench":                        {may: []string{"cof", "routing", "policy", "config", "gen", "bus", "switch/..."}},
 	"cmd/...":                      {may: []string{"..."}},
