@@ -132,8 +132,10 @@ type Explanation struct {
 	// Detail says what made Rule decide, where the criterion can tell:
 	// "rdata name printer.corp in internal-zones (corp)".
 	Detail     string
-	Transforms []string // the transforms that ran, in order
-	Out        *cof.Record
+	Transforms []string // the transforms that changed the record, in order
+	// Changes are what those transforms changed, field by field.
+	Changes []Change
+	Out     *cof.Record
 }
 
 // Explain applies the policy like Apply and says which rule decided.
@@ -159,6 +161,7 @@ func (c *Compiled) Explain(r *cof.Record) Explanation {
 			t.apply(&out, new(Scratch))
 			if !before.Equal(&out) {
 				e.Transforms = append(e.Transforms, t.name)
+				e.Changes = append(e.Changes, changes(t.name, &before, &out)...)
 			}
 		}
 		e.Out = &out
