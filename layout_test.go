@@ -43,7 +43,7 @@ var rules = map[string]rule{
 	"ops":             {},
 	"switch/engine":   {may: []string{"cof", "routing", "policy"}},
 	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "switch/engine"}},
-	"switch/demo":     {may: []string{"cof", "routing", "config", "switch/engine"}},
+	"switch/demo":     {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
 	// The operator's status page reads a running exchange.
 	"switch/statuspage": {may: []string{"routing", "policy", "config", "switch/engine", "switch/exchange"}},
 	// Test support for the peer side: a feed as the switch leaves it.

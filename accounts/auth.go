@@ -18,7 +18,8 @@
 // sibling peer's feed). With one identity per account, the only subjects
 // reachable are that identity's own. Organisations see nothing of EXCHANGE but what it
 // exports to them alone: to a sensor's account, the service cof.in.<sensor>
-// (publish with JetStream acks); to a peer's account, the consumer API of
+// (publish with JetStream acks) and the API of its two consumers on its
+// own dead letters (see sensorServices); to a peer's account, the consumer API of
 // the durable consumers provisioned on its stream PEER_<peer> (fetch, info,
 // ack; under APIPrefix), and that stream's info and direct get (so that it
 // can read its own feed without taking from its consumers), and nothing
@@ -89,9 +90,17 @@ func peerServices(peer, consumer string) []service {
 
 // sensorServices are the parts of the consumer API a sensor may use to
 // read its own dead letters: fetch, info and ack of its consumer on
-// COF_DLQ, which the switch filters to the sensor's subject.
+// COF_DLQ, which the switch filters to the sensor's subject; and to list
+// them, fetch, info and reset (rewind) of its view consumer, filtered
+// alike and acking nothing. A reset moves only that consumer, and only
+// within the sensor's own subject.
 func sensorServices(sensor string) []service {
-	return consumerServices(routing.DLQStream, routing.DLQConsumer(sensor))
+	svcs := consumerServices(routing.DLQStream, routing.DLQConsumer(sensor))
+	view := routing.DLQStream + "." + routing.DLQViewConsumer(sensor)
+	for _, api := range []string{"CONSUMER.MSG.NEXT.", "CONSUMER.INFO.", "CONSUMER.RESET."} {
+		svcs = append(svcs, service{"$JS.API." + api + view, APIPrefix + "." + api + view, api == "CONSUMER.MSG.NEXT."})
+	}
+	return svcs
 }
 
 // consumerServices are fetch, info and ack of one durable consumer.

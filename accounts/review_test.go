@@ -46,6 +46,15 @@ func TestReviewSensorDLQGrantIsNarrow(t *testing.T) {
 		{"re-filter its own consumer", req(p+".CONSUMER.CREATE.COF_DLQ.dlq_s1.cof.dlq.s2", `{"stream_name":"COF_DLQ","config":{"durable_name":"dlq_s1","filter_subject":"cof.dlq.s2"}}`)},
 		{"durable create with its own name", req(p+".CONSUMER.DURABLE.CREATE.COF_DLQ.dlq_s1", `{"stream_name":"COF_DLQ","config":{"durable_name":"dlq_s1","filter_subject":"cof.dlq.>"}}`)},
 		{"delete its own dead-letter consumer", req(p+".CONSUMER.DELETE.COF_DLQ.dlq_s1", ``)},
+		{"fetch another sensor's view", req(p+".CONSUMER.MSG.NEXT.COF_DLQ.dlqv_s2", `{"batch":1}`)},
+		{"rewind another sensor's view", req(p+".CONSUMER.RESET.COF_DLQ.dlqv_s2", `{"seq":1}`)},
+		{"rewind its own acking consumer", req(p+".CONSUMER.RESET.COF_DLQ.dlq_s1", `{"seq":1}`)},
+		{"re-filter its own view", req(p+".CONSUMER.CREATE.COF_DLQ.dlqv_s1.cof.dlq.s2", `{"stream_name":"COF_DLQ","config":{"durable_name":"dlqv_s1","filter_subject":"cof.dlq.s2"}}`)},
+		{"delete its own view", req(p+".CONSUMER.DELETE.COF_DLQ.dlqv_s1", ``)},
+		{"ack-subject fetch on its own view", pub("$JS.ACK.COF_DLQ.dlqv_s1.1.1.1.0.0", `+NXT {"batch":10}`)},
+		{"purge COF_DLQ", req(p+".STREAM.PURGE.COF_DLQ", `{"filter":"cof.dlq.s1"}`)},
+		{"purge COF_DLQ (own $JS.API)", req("$JS.API.STREAM.PURGE.COF_DLQ", `{"filter":"cof.dlq.s1"}`)},
+		{"delete a dead letter", req(p+".STREAM.MSG.DELETE.COF_DLQ", `{"seq":1}`)},
 		{"read COF_DLQ's info", req(p+".STREAM.INFO.COF_DLQ", ``)},
 		{"message get on COF_DLQ", req(p+".STREAM.MSG.GET.COF_DLQ", `{"last_by_subj":"cof.dlq.s2"}`)},
 		{"list consumers of COF_DLQ", req(p+".CONSUMER.LIST.COF_DLQ", ``)},
@@ -73,12 +82,14 @@ func TestReviewSensorDLQGrantIsNarrow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"s1", "s1b", "s2"} {
-		c, err := st.Consumer(t.Context(), routing.DLQConsumer(s))
-		if err != nil {
-			t.Fatalf("%s's consumer: %v", s, err)
-		}
-		if f := c.CachedInfo().Config.FilterSubject; f != routing.DLQSubject(s) {
-			t.Errorf("%s's consumer filters %q", s, f)
+		for _, name := range []string{routing.DLQConsumer(s), routing.DLQViewConsumer(s)} {
+			c, err := st.Consumer(t.Context(), name)
+			if err != nil {
+				t.Fatalf("%s's consumer %s: %v", s, name, err)
+			}
+			if cc := c.CachedInfo().Config; cc.FilterSubject != routing.DLQSubject(s) || cc.DeliverSubject != "" {
+				t.Errorf("%s's consumer %s filters %q, delivers to %q", s, name, cc.FilterSubject, cc.DeliverSubject)
+			}
 		}
 	}
 	names := st.ConsumerNames(t.Context())
@@ -86,8 +97,8 @@ func TestReviewSensorDLQGrantIsNarrow(t *testing.T) {
 	for range names.Name() {
 		n++
 	}
-	if n != 3 {
-		t.Errorf("COF_DLQ has %d consumers, want 3", n)
+	if n != 6 {
+		t.Errorf("COF_DLQ has %d consumers, want 6", n)
 	}
 }
 
@@ -103,12 +114,16 @@ func TestReviewSensorDLQReplyRedirection(t *testing.T) {
 	before := streamMsgs(t, x.switchJS, in)
 	next := accounts.APIPrefix + ".CONSUMER.MSG.NEXT." + routing.DLQStream + "." + routing.DLQConsumer("s1")
 	info := accounts.APIPrefix + ".CONSUMER.INFO." + routing.DLQStream + "." + routing.DLQConsumer("s1")
+	view := routing.DLQStream + "." + routing.DLQViewConsumer("s1")
+	viewNext, viewReset := accounts.APIPrefix+".CONSUMER.MSG.NEXT."+view, accounts.APIPrefix+".CONSUMER.RESET."+view
 	for _, target := range []string{"cof.in.s1", "cof.in.s1b", "cof.in.s2", "cof.dlq.s2", next} {
-		if err := nc.PublishRequest(next, target, []byte(`{"batch":10,"expires":200000000}`)); err != nil {
-			t.Fatal(err)
-		}
-		if err := nc.PublishRequest(info, target, nil); err != nil {
-			t.Fatal(err)
+		for _, r := range []struct{ subj, body string }{
+			{next, `{"batch":10,"expires":200000000}`}, {info, ``},
+			{viewReset, `{"seq":1}`}, {viewNext, `{"batch":10,"expires":200000000}`},
+		} {
+			if err := nc.PublishRequest(r.subj, target, []byte(r.body)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	time.Sleep(500 * time.Millisecond)

@@ -75,31 +75,43 @@ func (c *Compiled) Apply(r *cof.Record) (*cof.Record, bool) {
 }
 
 // ApplyTo is Apply building its output in s rather than in new memory:
-// the output stays valid until the next ApplyTo with s. The engine keeps a
-// Scratch per worker and encodes each output before the next.
+// the output stays valid until the next ApplyTo with s.
 func (c *Compiled) ApplyTo(s *Scratch, r *cof.Record) (*cof.Record, bool) {
-	if !c.keeps(r) {
-		return nil, false
+	out, rule := c.Decide(s, r)
+	return out, rule == Kept
+}
+
+// Decide is ApplyTo saying which rule withheld the record: the output and
+// Kept, or nil and the rule of the first filter that withheld it (the one
+// Explain names). The engine keeps a Scratch per worker, encodes each
+// output before the next, and counts the rules; it does not allocate.
+func (c *Compiled) Decide(s *Scratch, r *cof.Record) (*cof.Record, Rule) {
+	if rule := c.decide(r); rule != Kept {
+		return nil, rule
 	}
 	if len(c.transforms) == 0 {
-		return r, true
+		return r, Kept
 	}
-	return c.transform(s, r), true
+	return c.transform(s, r), Kept
 }
 
 // keeps runs the filters.
-func (c *Compiled) keeps(r *cof.Record) bool {
+func (c *Compiled) keeps(r *cof.Record) bool { return c.decide(r) == Kept }
+
+// decide runs the filters and returns the rule of the first that
+// withholds r, or Kept.
+func (c *Compiled) decide(r *cof.Record) Rule {
 	for i := range c.include {
 		if !c.include[i].match(r) {
-			return false
+			return c.include[i].rule
 		}
 	}
 	for i := range c.exclude {
 		if c.exclude[i].match(r) {
-			return false
+			return c.exclude[i].rule
 		}
 	}
-	return true
+	return Kept
 }
 
 // transform runs the transforms on a copy of r in s.
@@ -120,8 +132,10 @@ type Explanation struct {
 	// Detail says what made Rule decide, where the criterion can tell:
 	// "rdata name printer.corp in internal-zones (corp)".
 	Detail     string
-	Transforms []string // the transforms that ran, in order
-	Out        *cof.Record
+	Transforms []string // the transforms that changed the record, in order
+	// Changes are what those transforms changed, field by field.
+	Changes []Change
+	Out     *cof.Record
 }
 
 // Explain applies the policy like Apply and says which rule decided.
@@ -147,6 +161,7 @@ func (c *Compiled) Explain(r *cof.Record) Explanation {
 			t.apply(&out, new(Scratch))
 			if !before.Equal(&out) {
 				e.Transforms = append(e.Transforms, t.name)
+				e.Changes = append(e.Changes, changes(t.name, &before, &out)...)
 			}
 		}
 		e.Out = &out

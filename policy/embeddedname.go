@@ -368,7 +368,7 @@ func embeddedWithholds(t *TransformSpec) []criterion {
 	default:
 		return nil
 	}
-	return []criterion{{name: name + ".embedded_address", match: func(r *cof.Record) bool {
+	return []criterion{{name: name + ".embedded_address", rule: ruleOf(name + ".embedded_address"), match: func(r *cof.Record) bool {
 		// A PTR owner is left to the transform only when the transform
 		// reads it (parseReverse): an RFC 2317 owner it cannot rewrite is
 		// judged like any other name.

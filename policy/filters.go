@@ -12,10 +12,12 @@ import (
 )
 
 // criterion is one compiled filter: a name for explanations and hit
-// tables, an allocation-free predicate, and optionally why, which says in
-// words what decided (Explanation.Detail) once match has.
+// tables, its Rule (the name as a number, for counting), an
+// allocation-free predicate, and optionally why, which says in words what
+// decided (Explanation.Detail) once match has.
 type criterion struct {
 	name  string
+	rule  Rule
 	match func(r *cof.Record) bool
 	why   func(r *cof.Record) string
 }
@@ -216,7 +218,7 @@ type criteria struct {
 }
 
 func (c *criteria) add(name string, m func(*cof.Record) bool) {
-	c.out = append(c.out, criterion{name: c.side + "." + name, match: m})
+	c.out = append(c.out, criterion{name: c.side + "." + name, rule: ruleOf(c.side + "." + name), match: m})
 }
 
 // names compiles the criteria on sensor ids, types and names.

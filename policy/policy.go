@@ -28,6 +28,9 @@ type Policy interface {
 	// ApplyTo is Apply building a changed record in s, where it stays
 	// valid until the next ApplyTo with s.
 	ApplyTo(s *Scratch, r *cof.Record) (*cof.Record, bool)
+	// Decide is ApplyTo saying which kind of filter withheld the record
+	// (Kept when none did), for counting without allocating.
+	Decide(s *Scratch, r *cof.Record) (*cof.Record, Rule)
 	// Explain applies the policy and says which rule decided.
 	Explain(r *cof.Record) Explanation
 	// TLP is the default label of subscriptions using the policy.
@@ -46,6 +49,9 @@ func (Pass) Apply(r *cof.Record) (*cof.Record, bool) { return r, true }
 
 // ApplyTo returns r unchanged.
 func (Pass) ApplyTo(_ *Scratch, r *cof.Record) (*cof.Record, bool) { return r, true }
+
+// Decide returns r unchanged, kept.
+func (Pass) Decide(_ *Scratch, r *cof.Record) (*cof.Record, Rule) { return r, Kept }
 
 // Explain says the record is kept, untouched.
 func (Pass) Explain(r *cof.Record) Explanation {

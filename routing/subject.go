@@ -184,6 +184,12 @@ func InStream(sensorID string) string { return InStreamPrefix + SensorName(senso
 // reads its own dead letters (filtered to its DLQSubject).
 func DLQConsumer(sensorID string) string { return "dlq_" + SensorName(sensorID) }
 
+// DLQViewConsumer is the durable consumer on COF_DLQ through which a
+// sensor lists its own dead letters without taking them (no acks; it
+// rewinds it to read again). Filtered to its DLQSubject like DLQConsumer,
+// and never the same name ("dlqv_" against "dlq_").
+func DLQViewConsumer(sensorID string) string { return "dlqv_" + SensorName(sensorID) }
+
 // PeerStream is the name of a peer's stream. Peer ids are restricted to
 // safe bytes (see ValidateID), so the name needs no escaping.
 func PeerStream(peerID string) string { return PeerStreamPrefix + peerID }

@@ -125,7 +125,8 @@ func TestStreamNames(t *testing.T) {
 	if len(n) > 255 || !strings.HasPrefix(n, "COF_IN_~") || n == InStream(long[:len(long)-2]) {
 		t.Errorf("InStream of a long id = %q", n)
 	}
-	if InStream(long) != n || DLQConsumer(long) != "dlq_"+strings.TrimPrefix(n, InStreamPrefix) {
+	if InStream(long) != n || DLQConsumer(long) != "dlq_"+strings.TrimPrefix(n, InStreamPrefix) ||
+		DLQViewConsumer(long) != "dlqv_"+strings.TrimPrefix(n, InStreamPrefix) {
 		t.Error("names are not deterministic")
 	}
 	for _, id := range []string{"s1", "a b", long, strings.Repeat("x", MaxIDLen)} {

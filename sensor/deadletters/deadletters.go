@@ -1,12 +1,19 @@
-// Package deadletters lets a sensor read its own dead letters: the records
-// (or whole batches) the switch rejected from it, with the reason. They are
-// kept in COF_DLQ on the sensor's subject, and the sensor reads them
-// through the durable consumer the switch provisions for it (filtered to
-// that subject), which its account may use and nothing else of COF_DLQ.
+// Package deadletters reads the dead letters the switch keeps in COF_DLQ:
+// the records (or whole batches) it rejected, with the reason and the
+// original bytes, on each sensor's subject.
 //
-// It imports cof, routing and accounts, and the NATS client; nothing of
-// the switch (the header names it reads are part of the exchange's wire
-// format, repeated here).
+// A sensor reads its own with its own seed: Read takes them through the
+// durable consumer the switch provisions for it (filtered to its subject,
+// acked as read), and a Client lists and shows them through its view
+// consumer (filtered alike, acking nothing, rewound by the sensor). Its
+// account may use those two and nothing else of COF_DLQ. The operator
+// (the switch's identity) lists, shows and purges any sensor's with a
+// Client on the exchange's own API. What an identity may do is the
+// server's to decide: a Client reports the server's refusal as ErrDenied.
+//
+// It imports routing and the NATS client; nothing of the switch (the
+// header names it reads are part of the exchange's wire format, repeated
+// here).
 package deadletters
 
 import (
@@ -78,25 +85,6 @@ func Read(ctx context.Context, nc *nats.Conn, sensor string, o Options, w io.Wri
 		return 0, fmt.Errorf("%w %s on %s: %w", ErrBind, name, routing.DLQStream, err)
 	}
 	return drain(ctx, cons, o, !o.Keep, w)
-}
-
-// Scan is the operator's view: it writes the dead letters of every sensor
-// (or of sensor, if given) stored since since (zero: all), as Read does,
-// through an ordered consumer that acks nothing and changes nothing. js
-// must be allowed to read COF_DLQ: the switch's identity is.
-func Scan(ctx context.Context, js jetstream.JetStream, sensor string, since time.Time, o Options, w io.Writer) (int, error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{routing.DLQPrefix + ">"}}
-	if sensor != "" {
-		cfg.FilterSubjects = []string{routing.DLQSubject(sensor)}
-	}
-	if !since.IsZero() {
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
-	}
-	cons, err := js.OrderedConsumer(ctx, routing.DLQStream, cfg)
-	if err != nil {
-		return 0, fmt.Errorf("deadletters: reading %s: %w", routing.DLQStream, err)
-	}
-	return drain(ctx, cons, o, false, w)
 }
 
 // drain writes what cons delivers until o.Limit entries, o.Idle without

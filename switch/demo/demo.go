@@ -1,8 +1,10 @@
 // Package demo is the built-in demo exchange that 'cofswitch serve' runs
 // when given no configuration: a registry of sensors and peers, demo
-// sensors that replay sample records into it, and watchers that log what
-// each peer receives and what is dead-lettered. It imports cof, routing,
-// config and switch/engine.
+// sensors that replay sample records into it, watchers that log what
+// each peer receives and what is dead-lettered, and once, per peer, an
+// example of what its policy changed in those records and what it
+// withheld, by rule. It imports cof, routing, config, policy and
+// switch/engine.
 package demo
 
 import (
@@ -86,6 +88,10 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg *config.Config, log *s
 		return
 	}
 	defer codec.Close()
+	ns, err := notes(cfg)
+	if err != nil {
+		log.Error("demo policies", "err", err)
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for round := 1; ; round++ {
@@ -99,6 +105,12 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg *config.Config, log *s
 			}
 		}
 		log.Info("demo sensors published their batches", "round", round, "next_in", interval)
+		if round == 1 {
+			// Once: what each peer's policy does to these records.
+			for _, n := range ns {
+				n.log(log)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -70,6 +70,9 @@ type target struct {
 
 type peerCount struct {
 	records, filtered int
+	// withheld counts the filtered records by the rule that withheld
+	// them: an array, so that counting one costs an increment.
+	withheld [policy.NumRules]uint32
 }
 
 func (e *Engine) newWorker() *worker {
@@ -308,11 +311,13 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 				// Config checks make this unreachable; withhold rather
 				// than leak if it ever happens.
 				t.count.filtered++
+				t.count.withheld[policy.NoPolicy]++
 				continue
 			}
-			out, keep := t.policy.ApplyTo(&w.policy, rec)
-			if !keep {
+			out, rule := t.policy.Decide(&w.policy, rec)
+			if rule != policy.Kept {
 				t.count.filtered++
+				t.count.withheld[rule]++
 				continue
 			}
 			t.count.records++

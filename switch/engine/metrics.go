@@ -1,8 +1,11 @@
 package engine
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cofswitch/cofswitch/policy"
 )
 
 // Collector exposes an Engine's counters to Prometheus. It reads a Stats
@@ -11,7 +14,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, dropped, retries, lostDead, policy, throttled, released, duplicates, parked, sensorRecords, deadLetters, lastInput *prometheus.Desc
+	batches, records, deliveries, filtered, withheld, dropped, retries, lostDead, policy, throttled, released, duplicates, parked, sensorRecords, deadLetters, lastInput *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -26,6 +29,7 @@ func NewCollector(e *Engine) *Collector {
 		records:       d("records_total", "Input records, by result: valid, invalid (dead-lettered).", "result"),
 		deliveries:    d("deliveries_total", "Records stored on a peer's stream (not those it already had; see duplicate_records_total).", "peer"),
 		filtered:      d("filtered_total", "Records withheld from a peer by its policy.", "peer"),
+		withheld:      d("withheld_records_total", "Records withheld from a peer by its policy, by the kind of filter that withheld each (the first, as 'policy test --explain' names it): include.<filter>, exclude.<filter>, transforms.<transform>.embedded_address, no_policy.", "peer", "rule"),
 		dropped:       d("dropped_total", "Records a peer should have received but did not, by reason.", "peer", "reason"),
 		retries:       d("retries_total", "Input batches handed back for another attempt."),
 		lostDead:      d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
@@ -42,7 +46,7 @@ func NewCollector(e *Engine) *Collector {
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked, c.sensorRecords, c.deadLetters, c.lastInput} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.withheld, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked, c.sensorRecords, c.deadLetters, c.lastInput} {
 		ch <- d
 	}
 	c.e.hist.describe(ch)
@@ -65,6 +69,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for p, v := range s.Filtered {
 		counter(c.filtered, v, p)
+	}
+	for p, wh := range s.Withheld {
+		for r, v := range wh {
+			if v > 0 {
+				counter(c.withheld, v, p, policy.Rule(r).String())
+			}
+		}
 	}
 	for p, m := range s.Dropped {
 		for r, v := range m {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cofswitch/cofswitch/policy"
 )
 
 // Stats counts what the switch did. Counts are taken when an input batch
@@ -30,7 +32,10 @@ type Snapshot struct {
 	LostDead  uint64 // invalid records whose dead letters could not be stored
 	Delivered map[string]uint64
 	Filtered  map[string]uint64
-	Dropped   map[string]map[string]uint64 // peer -> reason -> records
+	// Withheld splits Filtered by the kind of filter that withheld each
+	// record, indexed by policy.Rule.
+	Withheld map[string]*[policy.NumRules]uint64
+	Dropped  map[string]map[string]uint64 // peer -> reason -> records
 	// Throttled is how long each sensor's batches were held to its rate
 	// quota, by sensor.
 	Throttled map[string]time.Duration
@@ -59,7 +64,8 @@ type Snapshot struct {
 }
 
 func newStats() *Stats {
-	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Dropped: map[string]map[string]uint64{},
+	return &Stats{s: Snapshot{Delivered: map[string]uint64{}, Filtered: map[string]uint64{}, Withheld: map[string]*[policy.NumRules]uint64{},
+		Dropped:   map[string]map[string]uint64{},
 		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{},
 		Duplicates: map[string]uint64{}, SensorRecords: map[string]uint64{}, DeadLetters: map[string]uint64{},
 		Held: map[string]uint64{}, LastInput: map[string]time.Time{}},
@@ -131,6 +137,11 @@ func (st *Stats) snapshot() Snapshot {
 	c := st.s
 	c.Delivered = maps.Clone(st.s.Delivered)
 	c.Filtered = maps.Clone(st.s.Filtered)
+	c.Withheld = make(map[string]*[policy.NumRules]uint64, len(st.s.Withheld))
+	for p, w := range st.s.Withheld {
+		cp := *w
+		c.Withheld[p] = &cp
+	}
 	c.Throttled = maps.Clone(st.s.Throttled)
 	c.Parked, c.Unparked = maps.Clone(st.s.Parked), maps.Clone(st.s.Unparked)
 	c.Duplicates = maps.Clone(st.s.Duplicates)
@@ -178,6 +189,16 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 			st.s.Delivered[peer] = 0
 		}
 		st.s.Filtered[peer] += uint64(c.filtered)
+		if c.filtered > 0 {
+			wh := st.s.Withheld[peer]
+			if wh == nil {
+				wh = new([policy.NumRules]uint64)
+				st.s.Withheld[peer] = wh
+			}
+			for r, n := range c.withheld {
+				wh[r] += uint64(n)
+			}
+		}
 	}
 	for _, r := range o.results {
 		if r.p.peer == "" || r.reason == "" {

@@ -76,6 +76,10 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	}
 	dlq := streamConfig(streams, routing.DLQStream, []string{routing.DLQPrefix + ">"}, streams.DLQ)
 	dlq.Description = "cofswitch dead letters: rejected input with the reason, a share per sensor"
+	// The operator purges dead letters (cofswitch dlq purge); only the
+	// exchange's account reaches the stream's API, and no header can
+	// delete (rollups and TTLs stay off).
+	dlq.DenyPurge, dlq.DenyDelete = false, false
 	out = append(out, dlq)
 	hold := streamConfig(streams, routing.HoldStream, []string{routing.HoldPrefix + ">", routing.ParkPrefix + "*"}, streams.Hold)
 	hold.Description = "cofswitch outputs held until their coarsen_time bucket ends, or parked while a peer's stream is down; the operator's alone"
@@ -140,8 +144,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 		return fmt.Errorf("exchange: listing streams: %w", err)
 	}
 	for _, sc := range StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding) {
-		if old, ok := have[sc.Name]; ok && sameStream(old, sc) {
-			continue
+		old, ok := have[sc.Name]
+		if ok {
+			keepDenials(&sc, old)
+			if sameStream(old, sc) {
+				continue
+			}
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("exchange: stream %s: %w", sc.Name, err)
@@ -150,7 +158,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 	var dlq []jetstream.ConsumerConfig
 	for _, s := range c.Sensors {
 		if s.NKey != "" {
-			dlq = append(dlq, SensorDLQConsumerConfig(s.ID))
+			dlq = append(dlq, SensorDLQConsumerConfig(s.ID), SensorDLQViewConfig(s.ID))
 		}
 	}
 	if err := ensureConsumers(ctx, js, routing.DLQStream, dlq); err != nil {
@@ -195,6 +203,14 @@ func ensureConsumers(ctx context.Context, js jetstream.JetStream, stream string,
 		}
 	}
 	return nil
+}
+
+// keepDenials keeps the deny_purge and deny_delete of a stream that has
+// them: the server never lifts them (a COF_DLQ made before 'dlq purge'
+// keeps refusing purges; 'dlq purge' says so).
+func keepDenials(want *jetstream.StreamConfig, have jetstream.StreamConfig) {
+	want.DenyPurge = want.DenyPurge || have.DenyPurge
+	want.DenyDelete = want.DenyDelete || have.DenyDelete
 }
 
 // sameStream reports whether a stream as the server holds it already has
@@ -246,4 +262,25 @@ func SensorDLQConsumerConfig(sensorID string) jetstream.ConsumerConfig {
 	cc.MaxAckPending = 100
 	cc.MaxWaiting = 4
 	return cc
+}
+
+// SensorDLQViewConfig is the durable consumer through which a sensor lists
+// its own dead letters ('cofswitch dlq' with its seed): filtered to its
+// subject of COF_DLQ like SensorDLQConsumerConfig, but acking nothing, so
+// that listing takes nothing from 'dead-letters'; the sensor rewinds it
+// (the consumer reset API, the one grant beyond fetch and info) to list
+// again or to show one sequence.
+func SensorDLQViewConfig(sensorID string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:            routing.DLQViewConsumer(sensorID),
+		Description:        "cofswitch: the dead letters of sensor " + sensorID + ", to list",
+		AckPolicy:          jetstream.AckNonePolicy,
+		DeliverPolicy:      jetstream.DeliverAllPolicy,
+		FilterSubject:      routing.DLQSubject(sensorID),
+		MaxAckPending:      -1,
+		MaxWaiting:         4,
+		MaxRequestBatch:    1000,
+		MaxRequestExpires:  time.Minute,
+		MaxRequestMaxBytes: 64 << 20,
+	}
 }

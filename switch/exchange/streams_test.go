@@ -107,6 +107,20 @@ peers:
 	if _, err := js.Consumer(ctx, routing.DLQStream, routing.DLQConsumer("org.b/s2")); err == nil {
 		t.Error("a sensor without an nkey got a dead-letter consumer")
 	}
+	// ... and list them through a view consumer filtered alike, which
+	// acks nothing (and takes nothing from the other).
+	vc, err := js.Consumer(ctx, routing.DLQStream, routing.DLQViewConsumer("s1"))
+	if err != nil {
+		t.Fatalf("the sensor's view consumer: %v", err)
+	}
+	if cc := vc.CachedInfo().Config; cc.FilterSubject != "cof.dlq.s1" || cc.AckPolicy != jetstream.AckNonePolicy || cc.DeliverSubject != "" {
+		t.Errorf("view consumer config: %+v", cc)
+	}
+	// The operator purges dead letters; nothing else of the exchange may
+	// be purged or deleted by a client.
+	if dlq.DenyPurge || dlq.DenyDelete || dlq.AllowRollup || dlq.AllowMsgTTL {
+		t.Errorf("COF_DLQ deny_purge %v, deny_delete %v, rollup %v, ttl %v", dlq.DenyPurge, dlq.DenyDelete, dlq.AllowRollup, dlq.AllowMsgTTL)
+	}
 	p1 := info(t, js, "PEER_p1").Config
 	// Outputs are S2 batches by default: not compressed a second time.
 	if p1.MaxBytes != 10<<20 || p1.Discard != jetstream.DiscardNew || p1.Subjects[0] != "cof.out.p1" || p1.MaxAge != 72*time.Hour ||
@@ -182,5 +196,38 @@ func TestEnsureStreamsNamesTheStreamOnError(t *testing.T) {
 	err := exchange.EnsureStreams(ctx, js, mustConfig(t, "sensors: [{id: s1}]"))
 	if err == nil || !strings.Contains(err.Error(), "stream COF_IN_s1") {
 		t.Fatalf("got %v, want an error naming COF_IN_s1", err)
+	}
+}
+
+// A COF_DLQ made when it denied purges keeps denying them (the server
+// never lifts deny_purge): the next start must not fail on it, and the
+// consumers are provisioned once, not updated at every start.
+func TestEnsureStreamsKeepsDenials(t *testing.T) {
+	js := server(t)
+	ctx := t.Context()
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	c := mustConfig(t, "sensors: [{id: s1, nkey: "+pub+"}]\n")
+	old := exchange.StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding)[1] // COF_IN_s1, then COF_DLQ
+	old.DenyPurge, old.DenyDelete = true, true
+	if _, err := js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := exchange.EnsureStreams(ctx, js, c); err != nil {
+			t.Fatalf("EnsureStreams over a COF_DLQ denying purges: %v", err)
+		}
+	}
+	if dlq := info(t, js, routing.DLQStream).Config; !dlq.DenyPurge || !dlq.DenyDelete {
+		t.Errorf("COF_DLQ lost its denials: %+v", dlq)
+	}
+	for _, want := range []jetstream.ConsumerConfig{exchange.SensorDLQConsumerConfig("s1"), exchange.SensorDLQViewConfig("s1")} {
+		cons, err := js.Consumer(ctx, routing.DLQStream, want.Durable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if have := cons.CachedInfo().Config; !exchange.SameConsumer(have, want) {
+			t.Errorf("%s as stored differs from what is provisioned (updated at every start):\n%+v\n%+v", want.Durable, have, want)
+		}
 	}
 }
