@@ -42,6 +42,10 @@ type eve struct {
 	dns              jspan // the dns object, when it was not read in place
 	answers, grouped jspan
 	first            *Error // the first error of an answer
+	// the last owner normalised in this line, and its raw form
+	lastRaw   []byte
+	lastOwner span
+	lastOK    bool
 }
 
 // What an eve line has shown so far.
@@ -101,7 +105,7 @@ func (p *eve) Parse(line []byte, emit func(*cof.Record)) error {
 
 func (p *eve) reset() {
 	p.evType, p.stamp, p.typ, p.rcode, p.query = p.evType[:0], p.stamp[:0], p.typ[:0], p.rcode[:0], p.query[:0]
-	p.seen, p.first = 0, nil
+	p.seen, p.first, p.lastOK = 0, nil, false
 	p.dns, p.answers, p.grouped = jspan{}, jspan{}, jspan{}
 	p.a.reset()
 }
@@ -260,11 +264,12 @@ func (p *eve) ready() bool {
 	if string(p.typ) != "answer" && string(p.typ) != "response" || string(p.rcode) != "NOERROR" && !p.errors {
 		return false
 	}
-	if _, reason := parseTimestamp(p.stamp, nil); reason != "" {
+	var reason string
+	if p.when, reason = parseTimestamp(p.stamp, nil); reason != "" {
 		return false
 	}
-	skip, err := p.check()
-	return !skip && err == nil
+	p.seen |= eveChecked
+	return true
 }
 
 // sub records where a member's value lies, relative to the line.

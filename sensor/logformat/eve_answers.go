@@ -1,13 +1,16 @@
 package logformat
 
 import (
+	"bytes"
+
 	"github.com/cofswitch/cofswitch/cof"
 )
 
 // eveAnswer is one EVE answer as read: copies of its fields, and the
 // presentation form built from an soa, srv or sshfp object.
 type eveAnswer struct {
-	rrname, rrtype, rdata []byte
+	rrname, rrtype, rdata []byte // slices of the line, or of the bufs
+	bufs                  [3][]byte
 	obj                   []byte // presentation built from an object
 	kind, missing         string // the object's name, and a member it lacks
 	has                   uint8
@@ -24,7 +27,7 @@ const (
 )
 
 func (a *eveAnswer) reset() {
-	a.rrname, a.rrtype, a.rdata, a.obj, a.has = a.rrname[:0], a.rrtype[:0], a.rdata[:0], a.obj[:0], 0
+	a.rrname, a.rrtype, a.rdata, a.obj, a.has = nil, nil, nil, a.obj[:0], 0
 	a.kind, a.missing = "", ""
 }
 
@@ -33,11 +36,11 @@ func (a *eveAnswer) reset() {
 func (a *eveAnswer) member(s *jscan, k []byte) {
 	switch string(k) {
 	case "rrname":
-		a.take(s, ansRRName, &a.rrname)
+		a.rrname = a.take(s, ansRRName, &a.bufs[0])
 	case "rrtype":
-		a.take(s, ansRRType, &a.rrtype)
+		a.rrtype = a.take(s, ansRRType, &a.bufs[1])
 	case "rdata":
-		a.take(s, ansRData, &a.rdata)
+		a.rdata = a.take(s, ansRData, &a.bufs[2])
 	case "soa", "srv", "sshfp":
 		if a.has&ansObject != 0 {
 			s.fail("duplicate rdata object")
@@ -53,12 +56,12 @@ func (a *eveAnswer) member(s *jscan, k []byte) {
 	}
 }
 
-func (a *eveAnswer) take(s *jscan, bit uint8, dst *[]byte) {
+func (a *eveAnswer) take(s *jscan, bit uint8, buf *[]byte) []byte {
 	if a.has&bit != 0 {
 		s.fail("duplicate key")
 	}
 	a.has |= bit
-	*dst = append((*dst)[:0], s.str()...)
+	return s.stable(buf)
 }
 
 // objectKeys are the members of Suricata's rdata objects, in the order
@@ -169,12 +172,21 @@ func (p *eve) answer(prefix string, i int) *Error {
 	return nil
 }
 
-// owner normalises an owner name; Suricata writes the root as "".
+// owner normalises an owner name; Suricata writes the root as "". The
+// answers of an RRset share their owner, so the last one is reused.
 func (p *eve) owner(name []byte) (span, error) {
 	if len(name) == 0 {
 		name = rootName
 	}
-	return p.b.name(name)
+	if p.lastOK && bytes.Equal(name, p.lastRaw) {
+		return p.lastOwner, nil
+	}
+	sp, err := p.b.name(name)
+	if err == nil {
+		p.lastRaw = append(p.lastRaw[:0], name...)
+		p.lastOwner, p.lastOK = sp, true
+	}
+	return sp, err
 }
 
 var rootName = []byte(".")

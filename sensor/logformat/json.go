@@ -28,6 +28,7 @@ type jscan struct {
 	depth  int
 	first  bool   // the container just opened has had no element yet
 	tmp    []byte // unescaped string, valid until the next str or key
+	esc    bool   // the last string read is in tmp
 	bad    bool
 	reason string
 }
@@ -120,6 +121,10 @@ func (s *jscan) more(close byte) bool {
 // key reads an object member's key and the colon after it.
 func (s *jscan) key() []byte {
 	k := s.str()
+	if s.pos < len(s.data) && s.data[s.pos] == ':' {
+		s.pos++ // compact JSON: the colon right after the key
+		return k
+	}
 	if s.peek() != ':' {
 		s.fail("expected ':'")
 		return nil
@@ -136,24 +141,36 @@ func (s *jscan) str() []byte {
 	}
 	s.pos++
 	start := s.pos
-	end := bytes.IndexByte(s.data[start:], '"')
-	if end < 0 {
-		s.fail("unterminated string")
-		return nil
-	}
-	v := s.data[start : start+end]
-	if bytes.IndexByte(v, '\\') >= 0 {
-		return s.escaped(start)
-	}
-	for _, c := range v {
-		if c < 0x20 {
+	for i := start; i < len(s.data); i++ {
+		if c := s.data[i]; special[c] {
+			switch {
+			case c == '"':
+				s.pos = i + 1
+				s.esc = false
+				return s.data[start:i]
+			case c == '\\':
+				s.pos = i
+				return s.escaped(start)
+			}
+			s.pos = i
 			s.fail("control character in string")
 			return nil
 		}
 	}
-	s.pos = start + end + 1
-	return v
+	s.pos = len(s.data)
+	s.fail("unterminated string")
+	return nil
 }
+
+// special marks the bytes that end the plain run of a string: the quote,
+// the backslash and the control characters.
+var special = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // skipStr passes over a string without decoding or checking it, for
 // values the parser does not read.
@@ -177,8 +194,20 @@ func (s *jscan) skipStr() {
 	}
 }
 
+// stable reads a string that stays valid while the line does: a slice of
+// the line, or, when it held escapes, a copy in buf.
+func (s *jscan) stable(buf *[]byte) []byte {
+	v := s.str()
+	if s.esc {
+		*buf = append((*buf)[:0], v...)
+		return *buf
+	}
+	return v
+}
+
 // escaped finishes a string that holds escapes, decoding it into tmp.
 func (s *jscan) escaped(start int) []byte {
+	s.esc = true
 	s.tmp = append(s.tmp[:0], s.data[start:s.pos]...)
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]

@@ -86,13 +86,12 @@ func parseTimestamp(b []byte, loc *time.Location) (int64, string) {
 	if !ok {
 		return bad()
 	}
-	if !hasZone && loc == nil {
-		loc = time.UTC
+	var t int64
+	if hasZone || loc == nil || loc == time.UTC {
+		t = daysSinceEpoch(int64(year), int64(month), int64(day))*86400 + int64(hour*3600+minute*60+sec) - offset
+	} else {
+		t = time.Date(int(year), time.Month(month), int(day), int(hour), int(minute), int(sec), 0, loc).Unix()
 	}
-	if hasZone {
-		loc = time.UTC
-	}
-	t := time.Date(int(year), time.Month(month), int(day), int(hour), int(minute), int(sec), 0, loc).Unix() - offset
 	if t < 0 || t > cof.MaxTime {
 		return 0, "time before 1970 or after 9999: " + quote(b)
 	}
@@ -138,6 +137,20 @@ func parseZone(b []byte) (offset int64, has, ok bool) {
 		offset = -offset
 	}
 	return offset, true, true
+}
+
+// daysSinceEpoch counts the days from 1970-01-01 to a date of the
+// proleptic Gregorian calendar (the civil-from-days algorithm in reverse).
+func daysSinceEpoch(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400 // y >= 0 here
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 func daysIn(year, month int) int {

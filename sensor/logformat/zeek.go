@@ -45,15 +45,25 @@ type zeek struct {
 	sep, setSep  []byte
 	empty, unset []byte
 	cols         []zfield
+	tmp          []byte
 	vals         [numZFields][]byte
 	resp         zeekResponse
 }
 
 func newZeek(o options) (Parser, error) {
 	p := &zeek{base: base{name: "zeek", display: "zeek dns.log"}, errors: o.errors}
-	p.sep, p.setSep, p.empty, p.unset = []byte("\t"), []byte(","), []byte("(empty)"), []byte("-")
-	p.setColumns([]byte(zeekDefaultFields), []byte(" "))
+	p.defaults()
 	return p, nil
+}
+
+// defaults sets what a log without a header has; a #separator line, the
+// first line of every header, starts again from them.
+func (p *zeek) defaults() {
+	p.sep = append(p.sep[:0], '\t')
+	p.setSep = append(p.setSep[:0], ',')
+	p.empty = append(p.empty[:0], "(empty)"...)
+	p.unset = append(p.unset[:0], '-')
+	p.setColumns([]byte(zeekDefaultFields), []byte(" "))
 }
 
 // setColumns reads a list of field names.
@@ -115,8 +125,9 @@ func (p *zeek) Parse(line []byte, emit func(*cof.Record)) error {
 // #types, #close) change nothing.
 func (p *zeek) header(line []byte) {
 	if v, ok := bytes.CutPrefix(line, []byte("#separator ")); ok {
-		if sep := zeekUnescape(nil, v); len(sep) > 0 {
-			p.sep = sep
+		p.defaults()
+		if sep := zeekUnescape(p.tmp[:0], v); len(sep) > 0 {
+			p.sep, p.tmp = append(p.sep[:0], sep...), sep
 		}
 		return
 	}

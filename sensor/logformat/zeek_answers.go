@@ -155,9 +155,9 @@ const (
 )
 
 // zeekKind tells what an answer string is, and its type for addresses
-// and character strings. A string of digits and dots, or of hex digits
-// and colons, is taken for an address even when it is not a valid one,
-// so that it is reported as bad rdata rather than taken for a name.
+// and character strings. A string of digits and dots, or one with a
+// colon, is taken for an address even when it is not a valid one, so
+// that it is reported as bad rdata rather than taken for a name.
 func zeekKind(a []byte) (int, cof.Type) {
 	switch {
 	case len(a) > 5 && string(a[:4]) == "TXT " && isDigit(a[4]):
@@ -168,11 +168,8 @@ func zeekKind(a []byte) (int, cof.Type) {
 		return zeekOther, 0 // summaries: "DNSKEY 8", "<unknown type=99>"
 	case onlyBytes(a, "0123456789."):
 		return zeekAddr, cof.TypeA
-	case bytes.IndexByte(a, ':') >= 0:
-		if onlyBytes(a, "0123456789abcdefABCDEF:.") {
-			return zeekAddr, cof.TypeAAAA
-		}
-		return zeekOther, 0
+	case bytes.IndexByte(a, ':') >= 0: // summaries with a colon have spaces too
+		return zeekAddr, cof.TypeAAAA
 	case string(a) == "NSEC3" || string(a) == "NSEC3PARAM":
 		return zeekOther, 0
 	}
