@@ -187,3 +187,17 @@ func appendOctet(dst []byte, c byte) []byte {
 	}
 	return append(dst, lower(c))
 }
+
+// AppendName validates a DNS name in presentation form and appends its
+// canonical form to dst, as Parse normalises rrname and bailiwick: lower
+// case, no trailing dot (the root stays "."), U-labels as A-labels, escapes
+// in one spelling. On error dst is returned unchanged with an *Error that
+// wraps ErrBadName and gives the reason. Input formats other than COF use
+// it so that the names they produce are the ones Parse would produce.
+func AppendName(dst, name []byte) ([]byte, error) {
+	out, reason := appendName(dst, name)
+	if reason != "" {
+		return dst, &Error{Reason: reason, Err: ErrBadName}
+	}
+	return out, nil
+}

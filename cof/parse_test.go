@@ -428,3 +428,28 @@ func TestAddrs(t *testing.T) {
 		t.Errorf("record built by hand: %v %v", a, ok)
 	}
 }
+
+func TestAppendName(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		bad      bool
+	}{
+		{in: "WWW.Example.COM.", want: "www.example.com"},
+		{in: ".", want: "."},
+		{in: "a\\.b.example", want: "a\\.b.example"},
+		{in: "bücher.example", want: "xn--bcher-kva.example"},
+		{in: "a..b", bad: true},
+		{in: "", bad: true},
+	} {
+		got, err := AppendName([]byte("x:"), []byte(tt.in))
+		if tt.bad {
+			if !errors.Is(err, ErrBadName) || string(got) != "x:" {
+				t.Errorf("AppendName(%q) = %q, %v; want ErrBadName and dst unchanged", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil || string(got) != "x:"+tt.want {
+			t.Errorf("AppendName(%q) = %q, %v; want %q", tt.in, got, err, "x:"+tt.want)
+		}
+	}
+}
