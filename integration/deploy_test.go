@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -43,8 +44,10 @@ type query struct{ file, where, expr string }
 
 // deployExchangeYAML has what makes every labelled series appear: a sensor
 // over its rate quota (throttled), a peer whose stream refuses (dropped),
-// a peer read by a sink, one by a database.
+// a peer read by a sink, one by a database, a peer whose policy withholds.
 const deployExchangeYAML = `
+policies:
+  no-a: {tlp: GREEN, exclude: {rrtypes: [A]}}
 streams:
   duplicate_window: 5m
 switch:
@@ -59,6 +62,7 @@ peers:
     organisation: org-c
     stream: {max_msgs: 1, discard: new}
     subscriptions: [{sensors: [s1], policy: pass, tlp: CLEAR}]
+  - {id: p-strict, organisation: org-d, subscriptions: [{sensors: [s1], policy: no-a}]}
 `
 
 // TestDeployMetricsExist: every metric the alert rules and the Grafana
@@ -84,6 +88,7 @@ func TestDeployMetricsExist(t *testing.T) {
 			}
 		}
 	}
+	t.Run("README table", func(t *testing.T) { checkREADMETable(t, have) })
 	t.Run("promtool", func(t *testing.T) {
 		promtool, err := exec.LookPath("promtool")
 		if err != nil {
@@ -341,7 +346,8 @@ func scrapeExchange(t *testing.T) map[string]string {
 	// Families that appear only once something happened, or once a
 	// process has done its first work.
 	want := map[string][]string{
-		"serve": {"cofswitch_switch_throttled_seconds_total", "cofswitch_switch_dropped_total", "cofswitch_switch_dead_letters_total"},
+		"serve": {"cofswitch_switch_throttled_seconds_total", "cofswitch_switch_dropped_total", "cofswitch_switch_dead_letters_total",
+			"cofswitch_switch_withheld_records_total"},
 		"sink":  {"cofswitch_sink_records_total"},
 		"db":    {"cofswitch_db_rrsets"},
 	}
@@ -385,4 +391,46 @@ func parseScrape(t *testing.T, body string) map[string]*dto.MetricFamily {
 		t.Fatalf("parsing a scrape: %v", err)
 	}
 	return fams
+}
+
+// onlyAfterAnEvent are the metrics of the README's table that a process
+// exports only once what they count has happened, which the scrapes of
+// this test do not cause (each is tested beside its code).
+var onlyAfterAnEvent = map[string]string{
+	"cofswitch_switch_duplicate_records_total": "a batch redelivered after its outputs were stored",
+	"cofswitch_switch_parked_records_total":    "a peer stream down",
+}
+
+// checkREADMETable: the README's metrics table ("Operating it") lists
+// every cofswitch metric the scrapes have, and each metric it lists is in
+// a scrape (or in onlyAfterAnEvent).
+func checkREADMETable(t *testing.T, have map[string]*dto.MetricFamily) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	name := regexp.MustCompile("`(cofswitch_[a-z_]+)`")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		first, _, ok := strings.Cut(strings.TrimPrefix(line, "| "), " | ")
+		if !strings.HasPrefix(line, "| `cofswitch_") || !ok {
+			continue
+		}
+		for _, m := range name.FindAllStringSubmatch(first, -1) {
+			listed[m[1]] = true
+		}
+	}
+	if len(listed) < 30 {
+		t.Fatalf("only %d metrics in the README's table: not found", len(listed))
+	}
+	for fam := range have {
+		if strings.HasPrefix(fam, "cofswitch_") && !listed[fam] {
+			t.Errorf("metric %s is served but not in the README's table", fam)
+		}
+	}
+	for m := range listed {
+		if have[m] == nil && onlyAfterAnEvent[m] == "" {
+			t.Errorf("the README's table lists %s, which no scrape of serve, sink or db has", m)
+		}
+	}
 }
