@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,9 +83,12 @@ peers:
 	); err != nil {
 		t.Fatalf("browser: %v\nserve: %s", err, sw.output())
 	}
+	// One evaluation reads a node's text: the live updates replace the
+	// nodes, so a query and a later read of the same node may miss it.
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(
+			`(document.querySelector(%q) || {innerText: ""}).innerText`, sel)))
 		if err != nil {
 			t.Fatalf("reading %s: %v", sel, err)
 		}

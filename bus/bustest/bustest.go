@@ -4,6 +4,8 @@
 package bustest
 
 import (
+	"net"
+
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -33,3 +35,50 @@ func Server(t testing.TB) (*server.Server, *nats.Conn, jetstream.JetStream) {
 	}
 	return srv, nc, js
 }
+
+// Restartable is a server a test can stop and start again on the same
+// address and store, as an exchange restarted by its operator.
+type Restartable struct {
+	t     testing.TB
+	addr  string
+	store string
+	srv   *server.Server
+}
+
+// NewRestartable starts a Restartable on a free loopback port; it is shut
+// down when the test ends.
+func NewRestartable(t testing.TB) *Restartable {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &Restartable{t: t, addr: addr, store: t.TempDir()}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Start starts the server (again).
+func (r *Restartable) Start() {
+	r.t.Helper()
+	srv, err := bus.StartServer(bus.ServerConfig{Listen: r.addr, StoreDir: r.store})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.srv = srv
+}
+
+// Stop shuts the server down, its store kept.
+func (r *Restartable) Stop() {
+	if r.srv != nil {
+		r.srv.Shutdown()
+		r.srv.WaitForShutdown()
+		r.srv = nil
+	}
+}
+
+// URL is the server's client URL, the same across restarts.
+func (r *Restartable) URL() string { return "nats://" + r.addr }

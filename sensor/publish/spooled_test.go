@@ -3,61 +3,19 @@ package publish_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/sensor/publish"
 	"github.com/cofswitch/cofswitch/sensor/spool"
 )
-
-// restartable is a server that can be stopped and started again on the
-// same address and store, as an exchange restarted by its operator.
-type restartable struct {
-	t     *testing.T
-	addr  string
-	store string
-	srv   *server.Server
-}
-
-func newRestartable(t *testing.T) *restartable {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &restartable{t: t, addr: addr, store: t.TempDir()}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *restartable) start() {
-	srv, err := bus.StartServer(bus.ServerConfig{Listen: r.addr, StoreDir: r.store})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.srv = srv
-}
-
-func (r *restartable) stop() {
-	if r.srv != nil {
-		r.srv.Shutdown()
-		r.srv.WaitForShutdown()
-		r.srv = nil
-	}
-}
-
-func (r *restartable) url() string { return "nats://" + r.addr }
 
 // connect is a sensor's connection: it never stops reconnecting.
 func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
@@ -91,8 +49,8 @@ func feed(t *testing.T, p *publish.Spooled, from, n int) {
 // feeding, the sensor restarts (from its spool), then the exchange comes
 // back: every record is stored exactly once, in the order fed.
 func TestSpoolAcrossAnOutage(t *testing.T) {
-	ex := newRestartable(t)
-	_, admin := connect(t, ex.url())
+	ex := bustest.NewRestartable(t)
+	_, admin := connect(t, ex.URL())
 	if _, err := admin.CreateStream(t.Context(), jetstream.StreamConfig{Name: routing.InStream("s1"),
 		Subjects: []string{routing.InSubject("s1")}, Duplicates: 5 * time.Minute, Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
@@ -106,7 +64,7 @@ func TestSpoolAcrossAnOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, js := connect(t, ex.url())
+	nc, js := connect(t, ex.URL())
 	p, err := publish.NewSpooled(nc, js, sp, o, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +74,7 @@ func TestSpoolAcrossAnOutage(t *testing.T) {
 	go func() { p.Run(ctx); close(done) }()
 	feed(t, p, 0, 1000)
 	waitUntil(t, "the first batches stored", func() bool { return p.Stats().Stored == 10 })
-	ex.stop()
+	ex.Stop()
 	feed(t, p, 1000, 2000)
 	time.Sleep(300 * time.Millisecond) // the sender tries and fails meanwhile
 	st := p.Stats()
@@ -135,20 +93,20 @@ func TestSpoolAcrossAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	nc, js = connect(t, ex.url())
+	nc, js = connect(t, ex.URL())
 	if p, err = publish.NewSpooled(nc, js, sp, o, nil); err != nil {
 		t.Fatal(err)
 	}
 	go p.Run(t.Context())
 	feed(t, p, 3000, 500)
-	ex.start()
+	ex.Start()
 	ctx2, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := p.Close(ctx2); err != nil {
 		t.Fatalf("close: %v (stats %+v)", err, p.Stats())
 	}
 
-	_, js = connect(t, ex.url())
+	_, js = connect(t, ex.URL())
 	st2, err := js.Stream(t.Context(), routing.InStream("s1"))
 	if err != nil {
 		t.Fatal(err)
@@ -176,19 +134,19 @@ func TestSpoolAcrossAnOutage(t *testing.T) {
 // A spool bounded below the outage's volume drops the oldest batches and
 // says so; what it kept arrives.
 func TestSpoolFullDropsOldest(t *testing.T) {
-	ex := newRestartable(t)
-	_, admin := connect(t, ex.url())
+	ex := bustest.NewRestartable(t)
+	_, admin := connect(t, ex.URL())
 	if _, err := admin.CreateStream(t.Context(), jetstream.StreamConfig{Name: routing.InStream("s1"),
 		Subjects: []string{routing.InSubject("s1")}, Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
-	ex.stop()
+	ex.Stop()
 	sp, err := spool.Open(t.TempDir(), spool.Options{MaxBytes: 20 << 10, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	nc, js := connect(t, ex.url())
+	nc, js := connect(t, ex.URL())
 	p, err := publish.NewSpooled(nc, js, sp, publish.Options{Sensor: "s1", Batch: 100}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -199,13 +157,13 @@ func TestSpoolFullDropsOldest(t *testing.T) {
 	if st.Dropped == 0 || st.Backlog+st.Dropped != 30 {
 		t.Fatalf("stats %+v, want drops accounting for all 30 batches", st)
 	}
-	ex.start()
+	ex.Start()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := p.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, js = connect(t, ex.url())
+	_, js = connect(t, ex.URL())
 	s, _ := js.Stream(t.Context(), routing.InStream("s1"))
 	got, _ := stored(t, js, s)
 	if want := int(30-st.Dropped) * 100; len(got) != want {
