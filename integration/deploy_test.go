@@ -348,8 +348,8 @@ func scrapeExchange(t *testing.T) map[string]string {
 	want := map[string][]string{
 		"serve": {"cofswitch_switch_throttled_seconds_total", "cofswitch_switch_dropped_total", "cofswitch_switch_dead_letters_total",
 			"cofswitch_switch_withheld_records_total"},
-		"sink":  {"cofswitch_sink_records_total"},
-		"db":    {"cofswitch_db_rrsets"},
+		"sink": {"cofswitch_sink_records_total"},
+		"db":   {"cofswitch_db_rrsets"},
 	}
 	out := map[string]string{}
 	for _, job := range slices.Sorted(maps.Keys(addr)) {

@@ -13,7 +13,7 @@ type Collector struct {
 	p       *Pipeline
 	spooled func() publish.SpooledStats
 
-	observations, withheld, published, lineErrors, reduction *prometheus.Desc
+	observations, withheld, published, lineErrors, reduction            *prometheus.Desc
 	spoolBatches, spoolBytes, dropped, rejected, stored, dups, failures *prometheus.Desc
 }
 

@@ -82,7 +82,7 @@ type Pipeline struct {
 	obs     chan batch
 	agg     *aggregate.Aggregator
 	emitErr error // the first publishing error of the aggregator's emit
-	saved map[string]follow.Position
+	saved   map[string]follow.Position
 	// positions are those of the lines whose records were handled, by
 	// path; saved once those records are spooled.
 	positions map[string]follow.Position
