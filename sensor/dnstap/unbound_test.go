@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,15 @@ func TestUnboundConfInReadme(t *testing.T) {
 	}
 	if !bytes.Contains(readme, []byte("```\n"+dnstaptest.UnboundConf+"```\n")) {
 		t.Errorf("sensor/README.md does not quote unboundConf verbatim")
+	}
+	// The top README shows its dnstap block, with a real socket path.
+	_, block, _ := strings.Cut(dnstaptest.UnboundConf, "dnstap:\n")
+	block = "dnstap:\n" + strings.ReplaceAll(block, `"{{dir}}/dnstap.sock"`, `"/run/cofswitch/dnstap.sock"`)
+	top, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(top, []byte("```\n"+block+"```\n")) {
+		t.Errorf("README.md does not show the dnstap block of the test's unbound.conf:\n%s", block)
 	}
 }
