@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/cofswitch/cofswitch/switch/statuspage"
 	"io"
 	"os"
 	"time"
@@ -64,7 +65,7 @@ func progressLine(records int, read, total int64, elapsed time.Duration) string 
 	s := fmt.Sprintf("%d records, %.0f records/s", records, rate)
 	if total > 0 && read > 0 {
 		frac := min(float64(read)/float64(total), 1)
-		s += fmt.Sprintf(", %.1f%% of %s", 100*frac, bytesWords(uint64(total)))
+		s += fmt.Sprintf(", %.1f%% of %s", 100*frac, statuspage.ByteWords(uint64(total)))
 		if frac > 0 && frac < 1 {
 			left := time.Duration(float64(elapsed) * (1 - frac) / frac)
 			s += ", about " + left.Round(time.Second).String() + " left"

@@ -115,7 +115,7 @@ func writeStatus(w io.Writer, r statusReport) {
 	fmt.Fprintln(tw, "SENSOR\tSTATE\tBACKLOG\tLAST INPUT\tDEAD LETTERS\t")
 	for _, s := range st.Sensors {
 		e := r.Sensors[s.ID]
-		fmt.Fprintf(tw, "%s\t%s\t%d (%s)\t%s\t%d\t%s\n", s.ID, e.State, s.BacklogMessages, bytesWords(s.BacklogBytes), ago(s.LastInput), s.DeadLetters, s.Err)
+		fmt.Fprintf(tw, "%s\t%s\t%d (%s)\t%s\t%d\t%s\n", s.ID, e.State, s.BacklogMessages, statuspage.ByteWords(s.BacklogBytes), ago(s.LastInput), s.DeadLetters, s.Err)
 		for _, why := range e.Reasons {
 			fmt.Fprintf(tw, "\t\t\t\t  %s\t\n", why)
 		}
@@ -129,7 +129,7 @@ func writeStatus(w io.Writer, r statusReport) {
 			cons += fmt.Sprintf("%s %d/%d ", c.Name, c.Pending, c.AckPending)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%s\n", p.ID, strings.Join(e.TLP, ","), strings.Join(e.Policies, ","),
-			p.Messages, bytesWords(p.Bytes), ago(p.LastDelivery), cons, p.Err)
+			p.Messages, statuspage.ByteWords(p.Bytes), ago(p.LastDelivery), cons, p.Err)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nCOF_HOLD: %d messages held until their bucket ends, %d parked for peers whose stream is down\n", st.Held, st.Parked)
@@ -140,16 +140,4 @@ func ago(t time.Time) string {
 		return "never"
 	}
 	return time.Since(t).Round(time.Second).String() + " ago"
-}
-
-func bytesWords(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -3,6 +3,7 @@ package dnstap
 import (
 	"bytes"
 	"errors"
+	"github.com/cofswitch/cofswitch/sensor/dnstap/dnstaptest"
 	"strings"
 	"testing"
 
@@ -186,11 +187,11 @@ func TestConvertSkips(t *testing.T) {
 	nx := new(dns.Msg)
 	nx.SetQuestion("nope.example.com.", dns.TypeA)
 	nx.Response, nx.Rcode = true, dns.RcodeNameError
-	nx.Ns = []dns.RR{mustRR(t, "example.com. 60 IN SOA ns1.example.com. h.example.com. 1 2 3 4 5")}
+	nx.Ns = []dns.RR{dnstaptest.MustRR(t, "example.com. 60 IN SOA ns1.example.com. h.example.com. 1 2 3 4 5")}
 	tc := new(dns.Msg)
 	tc.SetQuestion("big.example.com.", dns.TypeTXT)
 	tc.Response, tc.Truncated = true, true
-	tc.Answer = []dns.RR{mustRR(t, `big.example.com. 60 IN TXT "partial"`)}
+	tc.Answer = []dns.RR{dnstaptest.MustRR(t, `big.example.com. 60 IN TXT "partial"`)}
 	query := new(dns.Msg)
 	query.SetQuestion("example.com.", dns.TypeA)
 	nodata := new(dns.Msg)
@@ -337,15 +338,6 @@ func TestUnmarshal(t *testing.T) {
 			t.Errorf("Unmarshal(%x) = %v, want ErrMalformed", bad, err)
 		}
 	}
-}
-
-func mustRR(t *testing.T, s string) dns.RR {
-	t.Helper()
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rr
 }
 
 func pack(t *testing.T, m *dns.Msg) []byte {

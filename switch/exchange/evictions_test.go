@@ -1,8 +1,7 @@
 package exchange_test
 
 import (
-	"context"
-	"log/slog"
+	"github.com/cofswitch/cofswitch/switch/exchange/exchangetest"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/exchange"
 )
@@ -19,7 +17,7 @@ import (
 // TestEvictionsCounted: messages a peer stream evicts before the peer's
 // consumer acked them are counted per peer and consumer, once each.
 func TestEvictionsCounted(t *testing.T) {
-	ctx, x := startEmbedded(t, `
+	ctx, x := exchangetest.Embedded(t, `
 nats: {auth: none}
 streams:
   peers: {max_msgs: 10, discard: old}
@@ -78,7 +76,7 @@ peers:
 // TestReady: /readyz of serve says ready while every stream of the
 // configuration is there, and names one that is missing.
 func TestReady(t *testing.T) {
-	ctx, x := startEmbedded(t, `
+	ctx, x := exchangetest.Embedded(t, `
 nats: {auth: none}
 sensors:
   - {id: s1, organisation: org-a}
@@ -94,22 +92,4 @@ peers:
 	if err := x.Ready(ctx); err == nil || !strings.Contains(err.Error(), "PEER_p") {
 		t.Errorf("ready with PEER_p deleted: %v", err)
 	}
-}
-
-// startEmbedded runs the exchange of yaml on its embedded server until the
-// test ends.
-func startEmbedded(t *testing.T, yaml string) (context.Context, *exchange.Exchange) {
-	t.Helper()
-	cfg, err := config.Parse("c.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(x.Stop)
-	return ctx, x
 }

@@ -2,6 +2,7 @@ package exchange_test
 
 import (
 	"fmt"
+	"github.com/cofswitch/cofswitch/switch/exchange/exchangetest"
 	"strings"
 	"testing"
 
@@ -17,7 +18,7 @@ import (
 func TestHealth(t *testing.T) {
 	// A quota of 1 byte/s: the first batch passes on the burst (about
 	// 1 MiB), the next ones wait in the sensor's input stream.
-	ctx, x := startEmbedded(t, `
+	ctx, x := exchangetest.Embedded(t, `
 nats: {auth: none}
 sensors:
   - {id: s1, organisation: org-a, rate: 1, stream: {max_bytes: 8MiB, max_msgs: 100}}
@@ -76,7 +77,7 @@ cofswitch_switch_ready 1
 // counter, at 0 until its stream evicts, so that an alert's increase()
 // sees the first eviction.
 func TestEvictedCounterStartsAtZero(t *testing.T) {
-	ctx, x := startEmbedded(t, `
+	ctx, x := exchangetest.Embedded(t, `
 nats: {auth: none}
 sensors:
   - {id: s1, organisation: org-a}

@@ -22,7 +22,7 @@ var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"spark": sparkPoints,
 	"ago":   ago,
 	"rate":  func(r float64) string { return strconv.FormatFloat(r, 'f', 1, 64) },
-	"bytes": byteWords,
+	"bytes": ByteWords,
 	"minutes": func(d time.Duration) string {
 		return strconv.Itoa(int(d.Round(time.Minute).Minutes())) + " min"
 	},
@@ -188,7 +188,8 @@ func ago(now, t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
-func byteWords(n uint64) string {
+// ByteWords writes a size for a person: 812 B, 4.1 KiB, 12.0 MiB, 3.2 GiB.
+func ByteWords(n uint64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cofswitch/cofswitch/switch/exchange/exchangetest"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,7 +16,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/ops"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/exchange"
@@ -34,22 +33,6 @@ peers:
   - {id: p, organisation: org-a, consumers: [sink], subscriptions: [{sensors: [s1, s2]}]}
   - {id: q, organisation: org-b, consumers: [sink], subscriptions: [{sensors: [s1], policy: share}]}
 `
-
-func startEmbedded(t *testing.T, yaml string) (context.Context, *exchange.Exchange) {
-	t.Helper()
-	cfg, err := config.Parse("c.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(x.Stop)
-	return ctx, x
-}
 
 // publish stores one input batch of n valid records (and a bad line when
 // bad) for sensor, and waits until the switch has taken it.
@@ -114,7 +97,7 @@ func peer(t *testing.T, v *statuspage.View, id string) statuspage.PeerView {
 }
 
 func TestViewShowsSensorsPeersAndReasons(t *testing.T) {
-	ctx, x := startEmbedded(t, twoSensors)
+	ctx, x := exchangetest.Embedded(t, twoSensors)
 	page := statuspage.New(x, statuspage.Options{Every: time.Second})
 	page.Sample(ctx)
 	publish(t, ctx, x, "s1", 10, true)
@@ -149,7 +132,7 @@ func TestViewShowsSensorsPeersAndReasons(t *testing.T) {
 // not keep up becomes behind, both say so in the warnings, and both clear
 // when fed and read again.
 func TestSilentSensorAndPeerFallingBehind(t *testing.T) {
-	ctx, x := startEmbedded(t, twoSensors)
+	ctx, x := exchangetest.Embedded(t, twoSensors)
 	o := statuspage.Options{Every: 100 * time.Millisecond, SilentAfter: 1500 * time.Millisecond, BehindAfter: 500 * time.Millisecond}
 	page := statuspage.New(x, o)
 	start := time.Now()
@@ -218,7 +201,7 @@ func drain(t *testing.T, ctx context.Context, x *exchange.Exchange, peer string)
 // The page, its JSON and its live stream, served beside /metrics, and
 // /readyz's warnings.
 func TestServedBesideMetrics(t *testing.T) {
-	ctx, x := startEmbedded(t, twoSensors)
+	ctx, x := exchangetest.Embedded(t, twoSensors)
 	page := statuspage.New(x, statuspage.Options{Every: 100 * time.Millisecond, SilentAfter: 200 * time.Millisecond})
 	go page.Run(ctx)
 	srv, err := ops.Serve("127.0.0.1:0", nil, x.Ready)
@@ -316,7 +299,7 @@ func readEvents(t *testing.T, url string, n int) []string {
 // Live pages are bounded: one more than the limit is refused, and a
 // closed one frees its place.
 func TestLivePagesBounded(t *testing.T) {
-	_, x := startEmbedded(t, twoSensors)
+	_, x := exchangetest.Embedded(t, twoSensors)
 	page := statuspage.New(x, statuspage.Options{Every: time.Hour})
 	srv := httptest.NewServer(page)
 	defer srv.Close()

@@ -103,7 +103,7 @@ func StartAuth(t *testing.T) int {
 	t.Helper()
 	var rrs []dns.RR
 	for _, s := range AuthZone {
-		rrs = append(rrs, mustRR(t, s))
+		rrs = append(rrs, MustRR(t, s))
 	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		m := new(dns.Msg)
@@ -214,7 +214,8 @@ func Query(t *testing.T, server, name string, qtype uint16) {
 	t.Fatalf("query %s through unbound: %v", name, err)
 }
 
-func mustRR(t *testing.T, s string) dns.RR {
+// MustRR parses one RR in presentation form, or fails the test.
+func MustRR(t testing.TB, s string) dns.RR {
 	t.Helper()
 	rr, err := dns.NewRR(s)
 	if err != nil {

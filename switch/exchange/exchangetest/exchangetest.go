@@ -1,12 +1,16 @@
 // Package exchangetest gives the tests of what a peer runs (a sink, a
 // database, a tail) a peer's feed as the switch leaves it: a real embedded
 // server with the peer's stream and durable consumer provisioned by
-// switch/exchange, and batches stored on it.
+// switch/exchange, and batches stored on it; and the tests of what reads a
+// running exchange (its status, its page) a whole exchange (Embedded).
 package exchangetest
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,4 +81,23 @@ func Consumer(t testing.TB, js jetstream.JetStream) jetstream.Consumer {
 		t.Fatal(err)
 	}
 	return cons
+}
+
+// Embedded runs the exchange of the configuration yaml on its own
+// embedded server (a random loopback port, a temp dir) until the test
+// ends, and returns it with a context bounded to a minute.
+func Embedded(t testing.TB, yaml string) (context.Context, *exchange.Exchange) {
+	t.Helper()
+	cfg, err := config.Parse("c.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	x, err := exchange.Start(ctx, cfg, exchange.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(x.Stop)
+	return ctx, x
 }
