@@ -84,7 +84,7 @@ func TestDeployMetricsExist(t *testing.T) {
 	for _, q := range queries {
 		for _, name := range metricNames(q.expr) {
 			if !exists(have, name) {
-				t.Errorf("%s: %s uses metric %s, which no scrape of serve, sink or db has\n  expr: %s", q.file, q.where, name, q.expr)
+				t.Errorf("%s: %s uses metric %s, which no scrape of serve, sink, db or sensor has\n  expr: %s", q.file, q.where, name, q.expr)
 			}
 		}
 	}
@@ -314,7 +314,7 @@ func scrapeExchange(t *testing.T) map[string]string {
 	t.Helper()
 	srv, _, js := startServer(t)
 	url := srv.ClientURL()
-	addr := map[string]string{"serve": freeAddr(t), "sink": freeAddr(t), "db": freeAddr(t)}
+	addr := map[string]string{"serve": freeAddr(t), "sink": freeAddr(t), "db": freeAddr(t), "sensor": freeAddr(t)}
 	cfg := writeFile(t, "cofswitch.yaml", deployExchangeYAML)
 	sw := start(t, "serve", "--config", cfg, "--data", t.TempDir(), "--nats-url", url, "--metrics", addr["serve"])
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
@@ -341,6 +341,10 @@ func scrapeExchange(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 	}
+	// A sensor following a log into s1.
+	dir := t.TempDir()
+	start(t, "sensor", "--sensor", "s1", "--input", "cof:"+writeFile(t, "sensor.ndjson", in.String()), "--spool", filepath.Join(dir, "spool"),
+		"--window", "100ms", "--nats-url", url, "--metrics", addr["sensor"])
 	waitFor(t, "input switched", 30*time.Second, func() bool { return inputMsgs(t, js) == 0 })
 
 	// Families that appear only once something happened, or once a
@@ -397,8 +401,10 @@ func parseScrape(t *testing.T, body string) map[string]*dto.MetricFamily {
 // exports only once what they count has happened, which the scrapes of
 // this test do not cause (each is tested beside its code).
 var onlyAfterAnEvent = map[string]string{
-	"cofswitch_switch_duplicate_records_total": "a batch redelivered after its outputs were stored",
-	"cofswitch_switch_parked_records_total":    "a peer stream down",
+	"cofswitch_switch_duplicate_records_total":       "a batch redelivered after its outputs were stored",
+	"cofswitch_switch_parked_records_total":          "a peer stream down",
+	"cofswitch_sensor_dnstap_malformed_total":        "a malformed dnstap frame (sensor/dnstap's tests)",
+	"cofswitch_sensor_dnstap_negative_answers_total": "a negative answer over dnstap (integration/sensor_test.go)",
 }
 
 // checkREADMETable: the README's metrics table ("Operating it") lists
@@ -430,7 +436,7 @@ func checkREADMETable(t *testing.T, have map[string]*dto.MetricFamily) {
 	}
 	for m := range listed {
 		if have[m] == nil && onlyAfterAnEvent[m] == "" {
-			t.Errorf("the README's table lists %s, which no scrape of serve, sink or db has", m)
+			t.Errorf("the README's table lists %s, which no scrape of serve, sink, db or sensor has", m)
 		}
 	}
 }

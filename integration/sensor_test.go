@@ -111,7 +111,8 @@ peers:
 		t.Errorf("a client address or the resolver's identity reached the peer:\n%s", out)
 	}
 	m := get(metrics)
-	for _, want := range []string{"cofswitch_sensor_observations_total", "cofswitch_sensor_withheld_total", "cofswitch_sensor_stored_batches_total"} {
+	for _, want := range []string{"cofswitch_sensor_observations_total", "cofswitch_sensor_withheld_total", "cofswitch_sensor_stored_batches_total",
+		`cofswitch_sensor_dnstap_negative_answers_total{rcode="NXDOMAIN"} 1`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("sensor metrics lack %s", want)
 		}

@@ -15,6 +15,7 @@ type Collector struct {
 
 	observations, withheld, published, lineErrors, reduction            *prometheus.Desc
 	spoolBatches, spoolBytes, dropped, rejected, stored, dups, failures *prometheus.Desc
+	frames, connections, malformed, negative                            *prometheus.Desc
 }
 
 // NewCollector returns the Collector of p and its publisher's stats.
@@ -35,13 +36,20 @@ func NewCollector(p *Pipeline, spooled func() publish.SpooledStats) *Collector {
 		stored:       d("stored_batches_total", "Batches the exchange stored."),
 		dups:         d("duplicate_batches_total", "Batches the exchange already had (replayed after a restart or a lost ack)."),
 		failures:     d("send_failures_total", "Rounds of sending that failed (the exchange out of reach); the batches stay spooled."),
+		frames:       d("dnstap_frames_total", "dnstap data frames read."),
+		connections:  d("dnstap_connections", "dnstap connections open now."),
+		malformed: prometheus.NewDesc("cofswitch_sensor_dnstap_malformed_total",
+			"Malformed dnstap frames and DNS messages, by reason (a fixed set).", []string{"reason"}, nil),
+		negative: prometheus.NewDesc("cofswitch_sensor_dnstap_negative_answers_total",
+			"Responses with a non-zero RCODE, by its name: COF cannot carry them.", []string{"rcode"}, nil),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.observations, c.withheld, c.published, c.lineErrors, c.reduction,
-		c.spoolBatches, c.spoolBytes, c.dropped, c.rejected, c.stored, c.dups, c.failures} {
+		c.spoolBatches, c.spoolBytes, c.dropped, c.rejected, c.stored, c.dups, c.failures,
+		c.frames, c.connections, c.malformed, c.negative} {
 		ch <- d
 	}
 }
@@ -67,4 +75,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.stored, sp.Stored)
 	counter(c.dups, sp.Duplicates)
 	counter(c.failures, sp.Failures)
+	ds := c.p.o.DnstapStats.Snapshot()
+	counter(c.frames, int64(ds.Frames))
+	gauge(c.connections, float64(ds.Active))
+	for reason, n := range ds.Malformed {
+		ch <- prometheus.MustNewConstMetric(c.malformed, prometheus.CounterValue, float64(n), reason)
+	}
+	for rcode, n := range ds.Negative {
+		ch <- prometheus.MustNewConstMetric(c.negative, prometheus.CounterValue, float64(n), rcode)
+	}
 }

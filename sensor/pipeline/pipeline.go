@@ -52,9 +52,11 @@ type Options struct {
 	StateDir string
 	// Formats are options for the log parsers (passivedns fields...).
 	Formats []logformat.Option
-	// Dnstap are options for the dnstap inputs and conversion.
-	Dnstap []dnstap.Option
-	Log    *slog.Logger
+	// Dnstap are options for the dnstap inputs and conversion; their
+	// counts go to DnstapStats (made by New when nil).
+	Dnstap      []dnstap.Option
+	DnstapStats *dnstap.Stats
+	Log         *slog.Logger
 }
 
 // Stats count a pipeline's work.
@@ -108,6 +110,10 @@ func New(o Options, pub Publisher) (*Pipeline, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.DnstapStats == nil {
+		o.DnstapStats = &dnstap.Stats{}
+	}
+	o.Dnstap = append(o.Dnstap[:len(o.Dnstap):len(o.Dnstap)], dnstap.WithStats(o.DnstapStats), dnstap.WithLogger(o.Log))
 	p := &Pipeline{o: o, pub: pub, log: o.Log, obs: make(chan batch, 1024), positions: map[string]follow.Position{}}
 	if o.Window > 0 {
 		opts := []aggregate.Option{aggregate.WithWindow(o.Window)}
