@@ -155,8 +155,8 @@ func (p *eve) check() (skip bool, err *Error) {
 		p.skip(SkipNotAnswer)
 		return true, nil
 	}
-	if string(p.rcode) != "NOERROR" && !p.errors {
-		p.skip(SkipRcode)
+	if p.seen&eveRcode != 0 && string(p.rcode) != "NOERROR" && !p.errors {
+		p.skip(SkipRcode) // an answer event without rcode is taken for NOERROR
 		return true, nil
 	}
 	var reason string

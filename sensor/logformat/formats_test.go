@@ -154,6 +154,7 @@ func TestEVEOrders(t *testing.T) {
 		"dns first":        `{"dns":{"type":"answer","rcode":"NOERROR","answers":[{"rrname":"o.example","rrtype":"A","rdata":"192.0.2.1"}]},"event_type":"dns","timestamp":"2023-11-14T22:13:20Z"}`,
 		"answers first":    `{"timestamp":"2023-11-14T22:13:20Z","event_type":"dns","dns":{"answers":[{"rrname":"o.example","rrtype":"A","rdata":"192.0.2.1"}],"rcode":"NOERROR","type":"answer"}}`,
 		"version 1":        `{"timestamp":"2023-11-14T22:13:20Z","event_type":"dns","dns":{"type":"answer","id":1,"rrname":"o.example","rrtype":"A","ttl":5,"rdata":"192.0.2.1","rcode":"NOERROR"}}`,
+		"no rcode":         `{"timestamp":"2023-11-14T22:13:20Z","event_type":"dns","dns":{"type":"answer","id":1,"rrname":"o.example","rrtype":"A","ttl":5,"rdata":"192.0.2.1"}}`,
 		"version 3":        `{"timestamp":"2023-11-14T22:13:20Z","event_type":"dns","dns":{"version":3,"type":"response","rcode":"NOERROR","queries":[{"rrname":"o.example","rrtype":"A"}],"grouped":{"A":["192.0.2.1"]}}}`,
 		"pretty":           "{ \"timestamp\" : \"2023-11-14T22:13:20Z\" ,\n \"event_type\" : \"dns\", \"dns\" : { \"type\" : \"answer\" , \"rcode\" : \"NOERROR\", \"rrname\":\"o.example\", \"grouped\" : { \"A\" : [ \"192.0.2.1\" ] } } }",
 	} {

@@ -9,6 +9,10 @@ import (
 // ttl), the rcode as a number, the time as Go's Time.String in UTC
 // (tstamp), and the query id, addresses and ports of the exchange.
 //
+// It writes the rdata of A, AAAA, CNAME, MX, NS, PTR, SOA and SRV in
+// presentation form, that of TXT in wire form (length octets included),
+// that of other types as raw wire bytes, which are skipped (unmapped).
+//
 // The lines give the question's name, not each answer's owner: after a
 // CNAME the owner of the next answers is the CNAME's target. The parser
 // follows the chain across the lines of one response, recognised by
@@ -88,7 +92,11 @@ func (p *goPassiveDNS) answer(when int64) *Error {
 		return p.answerErr(err, "q")
 	}
 	switch t {
-	case cof.TypeTXT, 99:
+	case cof.TypeA, cof.TypeAAAA, cof.TypeCNAME, cof.TypeMX, cof.TypeNS, cof.TypePTR, cof.TypeSOA, cof.TypeSRV:
+		if rec.rdata, rec.addr, err = p.b.rdata(t, p.a); err != nil {
+			return p.answerErr(err, "a")
+		}
+	case cof.TypeTXT, 99: // SPF: gopassivedns logs its wire bytes, the same form
 		start := len(p.b.buf)
 		switch {
 		case isWireStrings(p.a):
@@ -99,10 +107,8 @@ func (p *goPassiveDNS) answer(when int64) *Error {
 			return p.answerErr(errUnmapped, "a")
 		}
 		rec.rdata = span{start, len(p.b.buf)}
-	default:
-		if rec.rdata, rec.addr, err = p.b.rdata(t, p.a); err != nil {
-			return p.answerErr(err, "a")
-		}
+	default: // gopassivedns logs the wire bytes of other types' rdata
+		return p.answerErr(errUnmapped, "a")
 	}
 	if t == cof.TypeCNAME {
 		p.chain.set(key, p.b.buf[rec.rdata.start:rec.rdata.end])

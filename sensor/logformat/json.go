@@ -141,21 +141,23 @@ func (s *jscan) str() []byte {
 	}
 	s.pos++
 	start := s.pos
-	for i := start; i < len(s.data); i++ {
-		if c := s.data[i]; special[c] {
-			switch {
-			case c == '"':
-				s.pos = i + 1
-				s.esc = false
-				return s.data[start:i]
-			case c == '\\':
-				s.pos = i
-				return s.escaped(start)
-			}
-			s.pos = i
-			s.fail("control character in string")
-			return nil
+	for i, c := range s.data[start:] { // a local slice: one load per byte
+		if !special[c] {
+			continue
 		}
+		i += start
+		switch c {
+		case '"':
+			s.pos = i + 1
+			s.esc = false
+			return s.data[start:i]
+		case '\\':
+			s.pos = i
+			return s.escaped(start)
+		}
+		s.pos = i
+		s.fail("control character in string")
+		return nil
 	}
 	s.pos = len(s.data)
 	s.fail("unterminated string")

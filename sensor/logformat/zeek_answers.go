@@ -31,6 +31,9 @@ func (r *zeekResponse) addAnswer(escaped []byte) {
 // zeekUnescape undoes the \xHH escapes Zeek writes for unprintable bytes
 // and separators, in both its TSV and its JSON output.
 func zeekUnescape(dst, s []byte) []byte {
+	if bytes.IndexByte(s, '\\') < 0 {
+		return append(dst, s...) // the common case: nothing escaped
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
 			if h, ok := hexByte(s[i+2], s[i+3]); ok {
