@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -33,6 +35,7 @@ type sensorFlags struct {
 	errorResponses                    bool
 	authority, additional, clientResp bool
 	allowRemote                       bool
+	memoryLimit                       int64
 	nats                              natsFlags
 	log                               logFlags
 }
@@ -108,6 +111,7 @@ the window's reduction, the spool's backlog and drops), /healthz and
 			fs.BoolVar(&f.clientResp, "dnstap-client-responses", false, "dnstap: CLIENT_RESPONSE and FORWARDER_RESPONSE answers too")
 			fs.BoolVar(&f.allowRemote, "dnstap-allow-remote", false, "dnstap-tcp: accept a listen address beyond loopback")
 			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics, /healthz and /readyz on this `address` (e.g. 127.0.0.1:9467); empty: off")
+			fs.Int64Var(&f.memoryLimit, "memory-limit", 64<<20, "soft limit of the Go heap in `bytes` (the GC works harder near it; GOMEMLIMIT overrides; 0: none)")
 			addNATSFlags(fs, &f.nats, defaultURL)
 			addLogFlags(fs, &f.log)
 			return f
@@ -186,6 +190,11 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	log, err := f.log.logger(std)
 	if err != nil {
 		return err
+	}
+	if f.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// A sensor shares its host with the resolver: keep its heap small
+		// rather than let it double between collections.
+		debug.SetMemoryLimit(f.memoryLimit)
 	}
 	po, err := f.pipelineOptions()
 	if err != nil {

@@ -12,6 +12,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,15 +82,28 @@ type Pipeline struct {
 	pub Publisher
 	log *slog.Logger
 
-	obs     chan batch
-	agg     *aggregate.Aggregator
-	emitErr error // the first publishing error of the aggregator's emit
+	obs chan batch
+	agg *aggregate.Aggregator
+	// out holds the lines of the records to publish at the next flush;
+	// a flush hands them, with the positions they cover, to the spooling
+	// worker, so that reading never waits for the disk.
+	out  []byte
+	jobs chan job
+	// workErr is the spooling worker's first error: the loop stops on it.
+	workErr atomic.Pointer[error]
 	saved   map[string]follow.Position
 	// positions are those of the lines whose records were handled, by
 	// path; saved once those records are spooled.
 	positions map[string]follow.Position
 
 	observations, withheld, published, lineErrors atomic.Int64
+}
+
+// job is one flush for the spooling worker: lines, and the positions of
+// the log lines they came from, saved once the lines are spooled.
+type job struct {
+	lines     []byte
+	positions []follow.Position
 }
 
 // batch is what an input hands the pipeline: the records of one line or
@@ -114,17 +128,14 @@ func New(o Options, pub Publisher) (*Pipeline, error) {
 		o.DnstapStats = &dnstap.Stats{}
 	}
 	o.Dnstap = append(o.Dnstap[:len(o.Dnstap):len(o.Dnstap)], dnstap.WithStats(o.DnstapStats), dnstap.WithLogger(o.Log))
-	p := &Pipeline{o: o, pub: pub, log: o.Log, obs: make(chan batch, 1024), positions: map[string]follow.Position{}}
+	p := &Pipeline{o: o, pub: pub, log: o.Log, obs: make(chan batch, 1024), positions: map[string]follow.Position{},
+		jobs: make(chan job, 1)}
 	if o.Window > 0 {
 		opts := []aggregate.Option{aggregate.WithWindow(o.Window)}
 		if o.MaxKeys > 0 {
 			opts = append(opts, aggregate.WithMaxKeys(o.MaxKeys))
 		}
-		agg, err := aggregate.New(func(r *cof.Record) {
-			if err := p.publish(r); err != nil && p.emitErr == nil {
-				p.emitErr = err
-			}
-		}, opts...)
+		agg, err := aggregate.New(p.publish, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -180,9 +191,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	inputsDone := make(chan struct{})
 	go func() { wg.Wait(); close(inputsDone) }()
+	workerDone := make(chan struct{})
+	go func() { p.spoolJobs(); close(workerDone) }()
 	err := p.loop(ctx, inputsDone)
 	cancel()
 	wg.Wait()
+	close(p.jobs)
+	<-workerDone
+	if werr := p.workErr.Load(); werr != nil && err == nil {
+		err = *werr
+	}
 	close(errs)
 	for e := range errs {
 		err = errors.Join(err, e)
@@ -208,6 +226,9 @@ func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}) error {
 		case <-tick.C:
 			if err := p.flush(); err != nil {
 				return err
+			}
+			if werr := p.workErr.Load(); werr != nil {
+				return *werr
 			}
 		case <-inputsDone:
 			for {
@@ -241,14 +262,9 @@ func (p *Pipeline) handle(scratch *policy.Scratch, b batch) error {
 		}
 		if p.agg != nil {
 			p.agg.Add(r, time.Now())
-			if p.emitErr != nil { // a full window emitted early, and spooling failed
-				return p.emitErr
-			}
 			continue
 		}
-		if err := p.publish(r); err != nil {
-			return err
-		}
+		p.publish(r)
 	}
 	if b.pos != nil {
 		p.positions[b.pos.Path] = *b.pos
@@ -256,36 +272,72 @@ func (p *Pipeline) handle(scratch *policy.Scratch, b batch) error {
 	return nil
 }
 
-func (p *Pipeline) publish(r *cof.Record) error {
+// handOffBytes is how many bytes of lines wait for the spooling worker at
+// most: records emitted early by a full window, or a large flush, go in
+// pieces rather than pile up until the next tick.
+const handOffBytes = 1 << 20
+
+// publish queues a record's line for the spooling worker.
+func (p *Pipeline) publish(r *cof.Record) {
 	p.published.Add(1)
-	return p.pub.Add(r.AppendLine(nil))
+	p.out = r.AppendLine(p.out)
+	if len(p.out) >= handOffBytes {
+		p.jobs <- job{lines: p.out} // no positions: those wait for a whole flush
+		p.out = nil
+	}
 }
 
-// flush publishes what the window holds, spools it, then saves the
-// positions of the lines it came from. The whole window is flushed each
-// time (a tumbling window): a position is saved only once every record of
-// the lines before it is spooled.
+// flush hands what the window holds, with the positions of the lines it
+// came from, to the spooling worker. The whole window is flushed each
+// time (a tumbling window): a position is saved only once every record
+// of the lines before it is spooled. It waits only when the worker is
+// still busy with the previous flush (bounded memory).
 func (p *Pipeline) flush() error {
 	if p.agg != nil {
 		p.agg.FlushAll()
 	}
-	err := p.emitErr
-	if err == nil {
-		err = p.pub.Flush()
+	if len(p.out) == 0 && len(p.positions) == 0 {
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("sensor: spooling: %w", err)
+	j := job{lines: p.out}
+	for _, pos := range p.positions {
+		j.positions = append(j.positions, pos)
 	}
-	if f := p.positionsFile(); f != "" && len(p.positions) > 0 {
-		list := make([]follow.Position, 0, len(p.positions))
-		for _, pos := range p.positions {
-			list = append(list, pos)
-		}
-		if err := follow.SavePositions(f, list); err != nil {
-			p.log.Warn("cannot save the logs' positions: a restart would read them again", "err", err)
-		}
-	}
+	p.out = nil
+	p.jobs <- j
 	return nil
+}
+
+// spoolJobs spools each flush's lines, then saves its positions, until
+// the jobs end; after an error it only drains them.
+func (p *Pipeline) spoolJobs() {
+	for j := range p.jobs {
+		if p.workErr.Load() != nil {
+			continue
+		}
+		err := p.spool(j.lines)
+		if err != nil {
+			err = fmt.Errorf("sensor: spooling: %w", err)
+			p.workErr.Store(&err)
+			continue
+		}
+		if f := p.positionsFile(); f != "" && len(j.positions) > 0 {
+			if err := follow.SavePositions(f, j.positions); err != nil {
+				p.log.Warn("cannot save the logs' positions: a restart would read them again", "err", err)
+			}
+		}
+	}
+}
+
+func (p *Pipeline) spool(lines []byte) error {
+	for len(lines) > 0 {
+		i := bytes.IndexByte(lines, '\n')
+		if err := p.pub.Add(lines[:i+1]); err != nil {
+			return err
+		}
+		lines = lines[i+1:]
+	}
+	return p.pub.Flush()
 }
 
 // send hands a batch to the loop, or drops it when ctx ended.

@@ -128,7 +128,7 @@ func TestFilterWindowAndResume(t *testing.T) {
 		rec("www.example.com", "93.184.216.34", 1700000000),
 		rec("www.example.com", "93.184.216.34", 1700000060), // merged with the first
 		rec("nas.corp", "93.184.216.35", 1700000000),        // internal zone
-		rec("db.example.com", "10.1.2.3", 1700000000),      // RFC 1918
+		rec("db.example.com", "10.1.2.3", 1700000000),       // RFC 1918
 		rec("mail.example.com", "151.101.1.69", 1700000000),
 		"not json")
 	filter, err := pipeline.CompileFilter(pipeline.DefaultFilterSpec())
