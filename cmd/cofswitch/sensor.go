@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -230,15 +231,9 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
 	if f.metrics != "" {
-		ready := func(context.Context) error {
-			if !nc.IsConnected() {
-				return fmt.Errorf("not connected to the exchange (%d batches spooled)", sp.Stats().Entries)
-			}
-			return nil
-		}
-		m, err := ops.Serve(f.metrics, log, ready, pipeline.NewCollector(p, pub.Stats))
+		m, err := serveSensorMetrics(f.metrics, log, nc, sp, pipeline.NewCollector(p, pub.Stats))
 		if err != nil {
-			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
+			return err
 		}
 		defer m.Close()
 	}
@@ -273,4 +268,20 @@ func filterName(f *sensorFlags) string {
 		return f.filter
 	}
 	return "default (" + policy.InternalZones + ", " + policy.SpecialPurpose + ")"
+}
+
+// serveSensorMetrics serves the sensor's /metrics, /healthz and /readyz
+// (ready while connected to the exchange).
+func serveSensorMetrics(addr string, log *slog.Logger, nc *nats.Conn, sp *spool.Spool, c *pipeline.Collector) (*ops.Server, error) {
+	ready := func(context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("not connected to the exchange (%d batches spooled)", sp.Stats().Entries)
+		}
+		return nil
+	}
+	m, err := ops.Serve(addr, log, ready, c)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
+	}
+	return m, nil
 }
