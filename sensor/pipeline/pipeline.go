@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -56,7 +57,9 @@ type Options struct {
 	// counts go to DnstapStats (made by New when nil).
 	Dnstap      []dnstap.Option
 	DnstapStats *dnstap.Stats
-	Log         *slog.Logger
+	// Stdin is what an input "-" reads (nil: os.Stdin).
+	Stdin io.Reader
+	Log   *slog.Logger
 }
 
 // Stats count a pipeline's work.
@@ -180,7 +183,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	inputsDone := make(chan struct{})
 	go func() { wg.Wait(); close(inputsDone) }()
-	err := p.loop(ctx, inputsDone)
+	err := p.loop(ctx, inputsDone, errs)
 	cancel()
 	wg.Wait()
 	close(errs)
@@ -190,8 +193,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-// loop handles what the inputs hand over and flushes the window.
-func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}) error {
+// loop handles what the inputs hand over and flushes the window. An input
+// that fails (a socket it cannot listen on, a file it cannot read) ends
+// the run at once: a sensor must not go on quietly without one of its
+// inputs.
+func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}, errs <-chan error) error {
 	every := p.o.Window
 	if every < 0 {
 		every = time.Second
@@ -221,6 +227,8 @@ func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}) error {
 				}
 				return p.flush()
 			}
+		case err := <-errs:
+			return errors.Join(err, p.flush())
 		case <-ctx.Done():
 			return p.flush()
 		}

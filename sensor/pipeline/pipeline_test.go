@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,7 +129,7 @@ func TestFilterWindowAndResume(t *testing.T) {
 		rec("www.example.com", "93.184.216.34", 1700000000),
 		rec("www.example.com", "93.184.216.34", 1700000060), // merged with the first
 		rec("nas.corp", "93.184.216.35", 1700000000),        // internal zone
-		rec("db.example.com", "10.1.2.3", 1700000000),      // RFC 1918
+		rec("db.example.com", "10.1.2.3", 1700000000),       // RFC 1918
 		rec("mail.example.com", "151.101.1.69", 1700000000),
 		"not json")
 	filter, err := pipeline.CompileFilter(pipeline.DefaultFilterSpec())
@@ -179,5 +180,96 @@ func TestNewRefuses(t *testing.T) {
 	_, err := pipeline.New(pipeline.Options{Inputs: []pipeline.Input{{Kind: "nope", Source: "x"}}}, &lines{})
 	if !errors.Is(err, pipeline.ErrBadInput) {
 		t.Errorf("unknown kind: %v", err)
+	}
+}
+
+// runUntil runs a pipeline until it returns by itself or stop ends; it
+// fails the test when Run takes more than 5 s after that.
+func runUntil(t *testing.T, o pipeline.Options, out *lines, stop <-chan struct{}) error {
+	t.Helper()
+	p, err := pipeline.New(o, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-stop:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still running 5 s after its context ended")
+		return nil
+	}
+}
+
+// Standard input: its end ends the run once every record is published; a
+// stop while it is idle (a terminal, a pipe nobody writes) ends the run
+// too, publishing what the window holds.
+func TestStdin(t *testing.T) {
+	t.Run("end", func(t *testing.T) {
+		in := strings.NewReader(rec("a.example.com", "198.51.100.1", 1) + "\n" + rec("b.example.com", "198.51.100.2", 1) + "\n")
+		out := &lines{}
+		never := make(chan struct{})
+		o := pipeline.Options{Inputs: []pipeline.Input{{Kind: "cof", Source: "-"}}, Window: time.Hour, Stdin: in}
+		if err := runUntil(t, o, out, never); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.got) != 2 {
+			t.Errorf("published %v", out.got)
+		}
+	})
+	t.Run("stopped while idle", func(t *testing.T) {
+		r, w := io.Pipe()
+		defer w.Close()
+		go fmt.Fprintln(w, rec("a.example.com", "198.51.100.1", 1))
+		out := &lines{}
+		stop := make(chan struct{})
+		go func() { // stop once the line is read: the pipe is idle then
+			for deadline := time.Now().Add(5 * time.Second); len(out.records(t)) == 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(stop)
+		}()
+		o := pipeline.Options{Inputs: []pipeline.Input{{Kind: "cof", Source: "-"}}, Window: -1, Stdin: r}
+		if err := runUntil(t, o, out, stop); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.records(t)) != 1 {
+			t.Errorf("published %v", out.got)
+		}
+	})
+}
+
+// An input that cannot run (here a dnstap socket in a directory that does
+// not exist) ends the run with its error, though another input goes on.
+func TestFailedInputEndsRun(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "in.ndjson")
+	appendTo(t, log, rec("a.example.com", "198.51.100.1", 1))
+	o := pipeline.Options{Inputs: []pipeline.Input{
+		{Kind: "cof", Source: log},
+		{Kind: "dnstap-unix", Source: filepath.Join(dir, "missing", "dnstap.sock")},
+	}, Window: time.Hour, StateDir: dir}
+	out := &lines{}
+	stop := make(chan struct{})
+	timer := time.AfterFunc(5*time.Second, func() { close(stop) })
+	defer timer.Stop()
+	err := runUntil(t, o, out, stop)
+	if !timer.Stop() {
+		t.Error("Run went on without its dnstap input until stopped")
+	}
+	if err == nil || !strings.Contains(err.Error(), "dnstap-unix") {
+		t.Fatalf("Run: %v, want the dnstap input's error", err)
+	}
+	if len(out.records(t)) != 1 {
+		t.Errorf("what the window held was not published: %v", out.got)
 	}
 }
