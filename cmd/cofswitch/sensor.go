@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -200,9 +203,17 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
 	defer sp.Close()
-	po.StateDir, po.Log = dir, log
+	po.StateDir, po.Log, po.Stdin = dir, log, std.in
 	refusals := &publish.Refusals{}
-	extra := append(publish.ConnectOptions(f.sensor, refusals), nats.RetryOnFailedConnect(true))
+	// The publisher's handler records refusals; this one also says what
+	// the server refused (an unknown seed, a subject not the sensor's),
+	// which the spool's "exchange out of reach" does not.
+	extra := append(publish.ConnectOptions(f.sensor, refusals), nats.RetryOnFailedConnect(true),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			refusals.Handler(nc, sub, err)
+			logNATSError(log, err)
+		}),
+		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err) })))
 	nc, err := f.nats.connect("cofswitch-sensor", log, extra...)
 	if err != nil {
 		return err
@@ -264,4 +275,34 @@ func filterName(f *sensorFlags) string {
 		return f.filter
 	}
 	return "default (" + policy.InternalZones + ", " + policy.SpecialPurpose + ")"
+}
+
+// logNATSError logs an asynchronous error of the sensor's connection, with
+// what to do about a refused seed.
+func logNATSError(log *slog.Logger, err error) {
+	if errors.Is(err, nats.ErrAuthorization) {
+		log.Error("the exchange refuses this sensor's credentials: check that --nkey (or --creds) is the sensor's seed and that its public key is in the exchange's configuration (reloaded since)", "err", err)
+		return
+	}
+	log.Error("NATS error", "err", err)
+}
+
+// onceEach calls f with an error unless the previous one had the same
+// text: a connection that retries twice a second logs why it fails once,
+// and again when the reason changes.
+func onceEach(f func(error)) nats.ConnErrHandler {
+	var mu sync.Mutex
+	last := ""
+	return func(_ *nats.Conn, err error) {
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		same := err.Error() == last
+		last = err.Error()
+		mu.Unlock()
+		if !same {
+			f(err)
+		}
+	}
 }
