@@ -258,6 +258,9 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	log.Info("sensor stopped", "observations", st.Observations, "withheld", st.Withheld, "published", st.Published,
 		"reduction", fmt.Sprintf("%.2f", st.Reduction()), "stored_batches", ps.Stored, "left_in_spool", ps.Backlog,
 		"dropped_batches", ps.Dropped)
+	if errors.Is(runErr, dnstap.ErrNotLoopback) {
+		return usageErrorf("%v: --dnstap-allow-remote accepts it (dnstap has no authentication: let a firewall choose who connects)", runErr)
+	}
 	if runErr != nil && ctx.Err() == nil {
 		return runErr
 	}

@@ -77,3 +77,14 @@ func TestSensorUnknownSeed(t *testing.T) {
 		t.Errorf("exit %d, stderr says nothing of the refused seed:\n%s", r.code, r.stderr)
 	}
 }
+
+// A dnstap-tcp address beyond loopback is refused with the flag that
+// accepts it, not the library's option name.
+func TestSensorRemoteDnstapNamesTheFlag(t *testing.T) {
+	srv, _, _ := bustest.Server(t)
+	r := runCLI(t, nil, "sensor", "--nats-url", srv.ClientURL(), "--sensor", "s1",
+		"--input", "dnstap-tcp:0.0.0.0:0", "--spool", filepath.Join(t.TempDir(), "spool"))
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--dnstap-allow-remote") {
+		t.Errorf("exit %d, stderr: %s", r.code, r.stderr)
+	}
+}
