@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -273,3 +274,30 @@ func TestFailedInputEndsRun(t *testing.T) {
 		t.Errorf("what the window held was not published: %v", out.got)
 	}
 }
+
+// A log file that does not exist is waited for, and the log says so.
+func TestMissingFileIsNamed(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(b)
+	}), nil))
+	path := filepath.Join(t.TempDir(), "eve.json")
+	o := pipeline.Options{Inputs: []pipeline.Input{{Kind: "eve", Source: path}}, Log: log}
+	stop := make(chan struct{})
+	time.AfterFunc(300*time.Millisecond, func() { close(stop) })
+	if err := runUntil(t, o, &lines{}, stop); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "waiting for it") || !strings.Contains(buf.String(), path) {
+		t.Errorf("the log says nothing of the missing file:\n%s", buf.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -56,6 +56,9 @@ func (p *Pipeline) parseLine(parser logformat.Parser, line []byte, last *time.Ti
 func (p *Pipeline) runFollow(ctx context.Context, path string, parser logformat.Parser) error {
 	f := follow.Open(path, p.saved[path], follow.Options{})
 	defer f.Close()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		p.log.Warn("input file does not exist (yet): waiting for it", "path", path)
+	}
 	var last time.Time
 	for {
 		line, err := f.Next(ctx)
