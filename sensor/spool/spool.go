@@ -351,7 +351,10 @@ func readEntry(path string) (Entry, error) {
 		}
 	}
 	rest := body[len(body)-r.Len():]
-	if uint64(len(rest)) != lens[0]+lens[1]+lens[2] {
+	n := uint64(len(rest))
+	// Each length is checked alone first: a sum that overflows must not
+	// pass for the right one.
+	if lens[0] > n || lens[1] > n || lens[2] > n || n != lens[0]+lens[1]+lens[2] {
 		return Entry{}, errCorrupt
 	}
 	e := Entry{ID: string(rest[:lens[0]]), Meta: string(rest[lens[0] : lens[0]+lens[1]]), size: int64(len(b))}
