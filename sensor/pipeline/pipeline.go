@@ -216,20 +216,27 @@ func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}, errs <-
 				return err
 			}
 		case <-inputsDone:
-			for {
-				select {
-				case b := <-p.obs:
-					if err := p.handle(&scratch, b); err != nil {
-						return err
-					}
-					continue
-				default:
-				}
-				return p.flush()
-			}
+			return p.drain(&scratch)
 		case err := <-errs:
-			return errors.Join(err, p.flush())
+			return errors.Join(err, p.drain(&scratch))
 		case <-ctx.Done():
+			// What the inputs handed over is published too: a dnstap
+			// message or a line of standard input is not read again.
+			return p.drain(&scratch)
+		}
+	}
+}
+
+// drain handles what the inputs handed over and not yet handled, then
+// flushes the window.
+func (p *Pipeline) drain(scratch *policy.Scratch) error {
+	for {
+		select {
+		case b := <-p.obs:
+			if err := p.handle(scratch, b); err != nil {
+				return err
+			}
+		default:
 			return p.flush()
 		}
 	}
