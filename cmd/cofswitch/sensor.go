@@ -198,7 +198,7 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	if dir == "" {
 		dir = "cofswitch-sensor-" + routing.SensorName(f.sensor)
 	}
-	sp, err := spool.Open(filepath.Clean(dir), spool.Options{MaxBytes: f.spoolMax})
+	sp, err := spool.Open(filepath.Clean(dir), spool.Options{MaxBytes: f.spoolMax, Owner: f.sensor})
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}

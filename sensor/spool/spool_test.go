@@ -234,3 +234,26 @@ func TestCraftedLengthsOverflow(t *testing.T) {
 		t.Errorf("stats %+v, want 1 corrupt", st)
 	}
 }
+
+// A spool written for one sensor is refused to another: its batches would
+// be sent as the other's.
+func TestOwner(t *testing.T) {
+	dir := t.TempDir()
+	s, err := spool.Open(dir, spool.Options{Owner: "s1", NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "b0", "data of b0")
+	s.Close()
+	if _, err := spool.Open(dir, spool.Options{Owner: "s2", NoSync: true}); !errors.Is(err, spool.ErrOtherOwner) {
+		t.Fatalf("s2 opened s1's spool: %v", err)
+	}
+	s, err = spool.Open(dir, spool.Options{Owner: "s1", NoSync: true})
+	if err != nil {
+		t.Fatalf("s1 reopening its own spool: %v", err)
+	}
+	defer s.Close()
+	if got := fmt.Sprint(ids(t, s)); got != "[b0]" {
+		t.Errorf("kept %s", got)
+	}
+}
