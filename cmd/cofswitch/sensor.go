@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -205,14 +207,22 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	if dir == "" {
 		dir = "cofswitch-sensor-" + routing.SensorName(f.sensor)
 	}
-	sp, err := spool.Open(filepath.Clean(dir), spool.Options{MaxBytes: f.spoolMax})
+	sp, err := spool.Open(filepath.Clean(dir), spool.Options{MaxBytes: f.spoolMax, Owner: f.sensor})
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
 	defer sp.Close()
-	po.StateDir, po.Log = dir, log
+	po.StateDir, po.Log, po.Stdin = dir, log, std.in
 	refusals := &publish.Refusals{}
-	extra := append(publish.ConnectOptions(f.sensor, refusals), nats.RetryOnFailedConnect(true))
+	// The publisher's handler records refusals; this one also says what
+	// the server refused (an unknown seed, a subject not the sensor's),
+	// which the spool's "exchange out of reach" does not.
+	extra := append(publish.ConnectOptions(f.sensor, refusals), nats.RetryOnFailedConnect(true),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			refusals.Handler(nc, sub, err)
+			logNATSError(log, err)
+		}),
+		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err) })))
 	nc, err := f.nats.connect("cofswitch-sensor", log, extra...)
 	if err != nil {
 		return err
@@ -251,6 +261,9 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	log.Info("sensor stopped", "observations", st.Observations, "withheld", st.Withheld, "published", st.Published,
 		"reduction", fmt.Sprintf("%.2f", st.Reduction()), "stored_batches", ps.Stored, "left_in_spool", ps.Backlog,
 		"dropped_batches", ps.Dropped)
+	if errors.Is(runErr, dnstap.ErrNotLoopback) {
+		return usageErrorf("%v: --dnstap-allow-remote accepts it (dnstap has no authentication: let a firewall choose who connects)", runErr)
+	}
 	if runErr != nil && ctx.Err() == nil {
 		return runErr
 	}
@@ -284,4 +297,34 @@ func serveSensorMetrics(addr string, log *slog.Logger, nc *nats.Conn, sp *spool.
 		return nil, &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
 	}
 	return m, nil
+}
+
+// logNATSError logs an asynchronous error of the sensor's connection, with
+// what to do about a refused seed.
+func logNATSError(log *slog.Logger, err error) {
+	if errors.Is(err, nats.ErrAuthorization) {
+		log.Error("the exchange refuses this sensor's credentials: check that --nkey (or --creds) is the sensor's seed and that its public key is in the exchange's configuration (reloaded since)", "err", err)
+		return
+	}
+	log.Error("NATS error", "err", err)
+}
+
+// onceEach calls f with an error unless the previous one had the same
+// text: a connection that retries twice a second logs why it fails once,
+// and again when the reason changes.
+func onceEach(f func(error)) nats.ConnErrHandler {
+	var mu sync.Mutex
+	last := ""
+	return func(_ *nats.Conn, err error) {
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		same := err.Error() == last
+		last = err.Error()
+		mu.Unlock()
+		if !same {
+			f(err)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -57,7 +58,9 @@ type Options struct {
 	// counts go to DnstapStats (made by New when nil).
 	Dnstap      []dnstap.Option
 	DnstapStats *dnstap.Stats
-	Log         *slog.Logger
+	// Stdin is what an input "-" reads (nil: os.Stdin).
+	Stdin io.Reader
+	Log   *slog.Logger
 }
 
 // Stats count a pipeline's work.
@@ -193,7 +196,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { wg.Wait(); close(inputsDone) }()
 	workerDone := make(chan struct{})
 	go func() { p.spoolJobs(); close(workerDone) }()
-	err := p.loop(ctx, inputsDone)
+	err := p.loop(ctx, inputsDone, errs)
 	cancel()
 	wg.Wait()
 	close(p.jobs)
@@ -208,8 +211,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-// loop handles what the inputs hand over and flushes the window.
-func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}) error {
+// loop handles what the inputs hand over and flushes the window. An input
+// that fails (a socket it cannot listen on, a file it cannot read) ends
+// the run at once: a sensor must not go on quietly without one of its
+// inputs.
+func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}, errs <-chan error) error {
 	every := p.o.Window
 	if every < 0 {
 		every = time.Second
@@ -231,18 +237,27 @@ func (p *Pipeline) loop(ctx context.Context, inputsDone <-chan struct{}) error {
 				return *werr
 			}
 		case <-inputsDone:
-			for {
-				select {
-				case b := <-p.obs:
-					if err := p.handle(&scratch, b); err != nil {
-						return err
-					}
-					continue
-				default:
-				}
-				return p.flush()
-			}
+			return p.drain(&scratch)
+		case err := <-errs:
+			return errors.Join(err, p.drain(&scratch))
 		case <-ctx.Done():
+			// What the inputs handed over is published too: a dnstap
+			// message or a line of standard input is not read again.
+			return p.drain(&scratch)
+		}
+	}
+}
+
+// drain handles what the inputs handed over and not yet handled, then
+// flushes the window.
+func (p *Pipeline) drain(scratch *policy.Scratch) error {
+	for {
+		select {
+		case b := <-p.obs:
+			if err := p.handle(scratch, b); err != nil {
+				return err
+			}
+		default:
 			return p.flush()
 		}
 	}

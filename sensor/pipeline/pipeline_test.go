@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,5 +181,162 @@ func TestNewRefuses(t *testing.T) {
 	_, err := pipeline.New(pipeline.Options{Inputs: []pipeline.Input{{Kind: "nope", Source: "x"}}}, &lines{})
 	if !errors.Is(err, pipeline.ErrBadInput) {
 		t.Errorf("unknown kind: %v", err)
+	}
+}
+
+// runUntil runs a pipeline until it returns by itself or stop ends; it
+// fails the test when Run takes more than 5 s after that.
+func runUntil(t *testing.T, o pipeline.Options, out *lines, stop <-chan struct{}) error {
+	t.Helper()
+	p, err := pipeline.New(o, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-stop:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still running 5 s after its context ended")
+		return nil
+	}
+}
+
+// Standard input: its end ends the run once every record is published; a
+// stop while it is idle (a terminal, a pipe nobody writes) ends the run
+// too, publishing what the window holds.
+func TestStdin(t *testing.T) {
+	t.Run("end", func(t *testing.T) {
+		in := strings.NewReader(rec("a.example.com", "198.51.100.1", 1) + "\n" + rec("b.example.com", "198.51.100.2", 1) + "\n")
+		out := &lines{}
+		never := make(chan struct{})
+		o := pipeline.Options{Inputs: []pipeline.Input{{Kind: "cof", Source: "-"}}, Window: time.Hour, Stdin: in}
+		if err := runUntil(t, o, out, never); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.got) != 2 {
+			t.Errorf("published %v", out.got)
+		}
+	})
+	t.Run("stopped while idle", func(t *testing.T) {
+		r, w := io.Pipe()
+		defer w.Close()
+		go fmt.Fprintln(w, rec("a.example.com", "198.51.100.1", 1))
+		out := &lines{}
+		stop := make(chan struct{})
+		go func() { // stop once the line is read: the pipe is idle then
+			for deadline := time.Now().Add(5 * time.Second); len(out.records(t)) == 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(stop)
+		}()
+		o := pipeline.Options{Inputs: []pipeline.Input{{Kind: "cof", Source: "-"}}, Window: -1, Stdin: r}
+		if err := runUntil(t, o, out, stop); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.records(t)) != 1 {
+			t.Errorf("published %v", out.got)
+		}
+	})
+}
+
+// An input that cannot run (here a dnstap socket in a directory that does
+// not exist) ends the run with its error, though another input goes on.
+func TestFailedInputEndsRun(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "in.ndjson")
+	appendTo(t, log, rec("a.example.com", "198.51.100.1", 1))
+	o := pipeline.Options{Inputs: []pipeline.Input{
+		{Kind: "cof", Source: log},
+		{Kind: "dnstap-unix", Source: filepath.Join(dir, "missing", "dnstap.sock")},
+	}, Window: time.Hour, StateDir: dir}
+	out := &lines{}
+	stop := make(chan struct{})
+	timer := time.AfterFunc(5*time.Second, func() { close(stop) })
+	defer timer.Stop()
+	err := runUntil(t, o, out, stop)
+	if !timer.Stop() {
+		t.Error("Run went on without its dnstap input until stopped")
+	}
+	if err == nil || !strings.Contains(err.Error(), "dnstap-unix") {
+		t.Fatalf("Run: %v, want the dnstap input's error", err)
+	}
+}
+
+// A log file that does not exist is waited for, and the log says so.
+func TestMissingFileIsNamed(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(b)
+	}), nil))
+	path := filepath.Join(t.TempDir(), "eve.json")
+	o := pipeline.Options{Inputs: []pipeline.Input{{Kind: "eve", Source: path}}, Log: log}
+	stop := make(chan struct{})
+	time.AfterFunc(300*time.Millisecond, func() { close(stop) })
+	if err := runUntil(t, o, &lines{}, stop); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "waiting for it") || !strings.Contains(buf.String(), path) {
+		t.Errorf("the log says nothing of the missing file:\n%s", buf.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// slow is a Publisher whose first Add waits until released.
+type slow struct {
+	lines
+	started, release chan struct{}
+	once             sync.Once
+}
+
+func (s *slow) Add(b []byte) error {
+	s.once.Do(func() { close(s.started); <-s.release })
+	return s.lines.Add(b)
+}
+
+// A stop publishes what the inputs had already handed over (lines of
+// standard input, dnstap messages: nothing reads them again).
+func TestStopPublishesWhatWasRead(t *testing.T) {
+	var in strings.Builder
+	for i := range 100 {
+		fmt.Fprintln(&in, rec(fmt.Sprintf("h%d.example.com", i), "198.51.100.1", 1))
+	}
+	pr, pw := io.Pipe() // stays open: the stop, not its end, ends the run
+	defer pw.Close()
+	go io.WriteString(pw, in.String())
+	out := &slow{started: make(chan struct{}), release: make(chan struct{})}
+	p, err := pipeline.New(pipeline.Options{Inputs: []pipeline.Input{{Kind: "cof", Source: "-"}}, Window: -1, Stdin: pr}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-out.started
+	time.Sleep(200 * time.Millisecond) // the reader hands over the other 99 lines
+	cancel()
+	close(out.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.records(t)); n != 100 {
+		t.Errorf("published %d of the 100 records read", n)
 	}
 }

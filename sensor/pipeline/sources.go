@@ -26,7 +26,11 @@ func (p *Pipeline) runInput(ctx context.Context, in Input) error {
 		return err
 	}
 	if in.Source == "-" {
-		return p.runReader(ctx, os.Stdin, parser)
+		stdin := p.o.Stdin
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		return p.runReader(ctx, stdin, parser)
 	}
 	return p.runFollow(ctx, in.Source, parser)
 }
@@ -52,6 +56,9 @@ func (p *Pipeline) parseLine(parser logformat.Parser, line []byte, last *time.Ti
 func (p *Pipeline) runFollow(ctx context.Context, path string, parser logformat.Parser) error {
 	f := follow.Open(path, p.saved[path], follow.Options{})
 	defer f.Close()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		p.log.Warn("input file does not exist (yet): waiting for it", "path", path)
+	}
 	var last time.Time
 	for {
 		line, err := f.Next(ctx)
@@ -63,18 +70,30 @@ func (p *Pipeline) runFollow(ctx context.Context, path string, parser logformat.
 	}
 }
 
-// runReader reads standard input to its end.
+// runReader reads standard input to its end, or until ctx ends: a read
+// from a terminal or an idle pipe cannot be interrupted, so the reading
+// goroutine is left blocked in it then (it ends with the process).
 func (p *Pipeline) runReader(ctx context.Context, r io.Reader, parser logformat.Parser) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, follow.DefaultMaxLine)
-	var last time.Time
-	for sc.Scan() {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(nil, follow.DefaultMaxLine)
+		var last time.Time
+		for sc.Scan() {
+			if ctx.Err() != nil {
+				done <- ctx.Err()
+				return
+			}
+			p.send(ctx, batch{recs: p.parseLine(parser, sc.Bytes(), &last)})
 		}
-		p.send(ctx, batch{recs: p.parseLine(parser, sc.Bytes(), &last)})
+		done <- sc.Err()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return sc.Err()
 }
 
 // runDnstap serves or reads dnstap; the converter is safe for the

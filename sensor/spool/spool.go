@@ -35,6 +35,8 @@ var (
 	ErrTooBig = errors.New("spool: batch larger than the spool")
 	// ErrClosed reports a use after Close.
 	ErrClosed = errors.New("spool: closed")
+	// ErrOtherOwner reports a spool that holds another owner's batches.
+	ErrOtherOwner = errors.New("spool: kept by another owner")
 )
 
 // DefaultMaxBytes bounds a spool when Options.MaxBytes is zero.
@@ -47,6 +49,11 @@ type Options struct {
 	// NoSync skips fsync (tests and benchmarks only: a power cut may then
 	// lose spooled batches).
 	NoSync bool
+	// Owner names whose batches the spool keeps (a sensor id): written
+	// into the directory the first time, and a spool written by another
+	// owner is refused, so that its batches are never sent as this one's.
+	// Empty: not checked.
+	Owner string
 }
 
 // Entry is one spooled batch.
@@ -103,12 +110,41 @@ func Open(dir string, o Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOwner(dir, o.Owner); err != nil {
+		_ = unlock(lock)
+		return nil, err
+	}
 	s := &Spool{dir: dir, o: o, lock: lock, next: 1}
 	if err := s.scan(); err != nil {
 		_ = unlock(lock)
 		return nil, err
 	}
 	return s, nil
+}
+
+// ownerFile names whose batches a spool directory keeps.
+const ownerFile = "OWNER"
+
+// checkOwner writes owner into dir, or refuses a dir written by another.
+func checkOwner(dir, owner string) error {
+	if owner == "" {
+		return nil
+	}
+	path := filepath.Join(dir, ownerFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.WriteFile(path, []byte(owner+"\n"), 0o600); err != nil {
+			return fmt.Errorf("spool %s: %w", dir, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("spool %s: %w", dir, err)
+	}
+	if got := strings.TrimSuffix(string(b), "\n"); got != owner {
+		return fmt.Errorf("%w: %s keeps the batches of %q, not %q", ErrOtherOwner, dir, got, owner)
+	}
+	return nil
 }
 
 // scan lists the batches in dir, sets aside those that cannot be read and
@@ -351,7 +387,10 @@ func readEntry(path string) (Entry, error) {
 		}
 	}
 	rest := body[len(body)-r.Len():]
-	if uint64(len(rest)) != lens[0]+lens[1]+lens[2] {
+	n := uint64(len(rest))
+	// Each length is checked alone first: a sum that overflows must not
+	// pass for the right one.
+	if lens[0] > n || lens[1] > n || lens[2] > n || n != lens[0]+lens[1]+lens[2] {
 		return Entry{}, errCorrupt
 	}
 	e := Entry{ID: string(rest[:lens[0]]), Meta: string(rest[lens[0] : lens[0]+lens[1]]), size: int64(len(b))}

@@ -2,8 +2,11 @@ package spool_test
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,5 +209,51 @@ func TestKill9KeepsEveryPut(t *testing.T) {
 		if got[i] != fmt.Sprint("b", i) {
 			t.Fatalf("batch %d is %s", i, got[i])
 		}
+	}
+}
+
+// A batch file whose lengths add up only by overflowing (its checksum
+// right) is set aside as corrupt, not a panic.
+func TestCraftedLengthsOverflow(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	s.Close()
+	body := []byte("cofspool1\n")
+	body = binary.AppendUvarint(body, math.MaxUint64) // id length
+	body = binary.AppendUvarint(body, 2)              // meta length: the sum wraps to 1
+	body = binary.AppendUvarint(body, 0)
+	body = append(body, 'x')
+	body = binary.BigEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	path := filepath.Join(dir, fmt.Sprintf("%020d.batch", 1))
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, 0)
+	defer s.Close()
+	if st := s.Stats(); st.Corrupt != 1 || st.Entries != 0 {
+		t.Errorf("stats %+v, want 1 corrupt", st)
+	}
+}
+
+// A spool written for one sensor is refused to another: its batches would
+// be sent as the other's.
+func TestOwner(t *testing.T) {
+	dir := t.TempDir()
+	s, err := spool.Open(dir, spool.Options{Owner: "s1", NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "b0", "data of b0")
+	s.Close()
+	if _, err := spool.Open(dir, spool.Options{Owner: "s2", NoSync: true}); !errors.Is(err, spool.ErrOtherOwner) {
+		t.Fatalf("s2 opened s1's spool: %v", err)
+	}
+	s, err = spool.Open(dir, spool.Options{Owner: "s1", NoSync: true})
+	if err != nil {
+		t.Fatalf("s1 reopening its own spool: %v", err)
+	}
+	defer s.Close()
+	if got := fmt.Sprint(ids(t, s)); got != "[b0]" {
+		t.Errorf("kept %s", got)
 	}
 }
