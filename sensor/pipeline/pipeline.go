@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,14 +150,26 @@ func New(o Options, pub Publisher) (*Pipeline, error) {
 		return nil, err
 	}
 	p.saved = saved
-	for _, in := range o.Inputs {
-		if _, ok := lookupKind(in.Kind); !ok {
+	p.o.Inputs = slices.Clone(o.Inputs)
+	for i, in := range p.o.Inputs {
+		k, ok := lookupKind(in.Kind)
+		if !ok {
 			return nil, fmt.Errorf("%w: %s", ErrBadInput, in)
 		}
-		if k, _ := lookupKind(in.Kind); !k.dnstap {
-			if _, err := logformat.ByName(in.Kind, o.Formats...); err != nil {
+		if k.dnstap {
+			continue
+		}
+		if _, err := logformat.ByName(in.Kind, o.Formats...); err != nil {
+			return nil, fmt.Errorf("input %s: %w", in, err)
+		}
+		if in.Source != "-" {
+			// Positions are kept by absolute path, so that a sensor
+			// started from another directory resumes the same logs.
+			abs, err := filepath.Abs(in.Source)
+			if err != nil {
 				return nil, fmt.Errorf("input %s: %w", in, err)
 			}
+			p.o.Inputs[i].Source = abs
 		}
 	}
 	return p, nil
