@@ -142,7 +142,8 @@ func (x *Exchange) Stop() {
 		}
 		waitClosed(x.conn, 5*time.Second)
 	}
-	x.conn = nil
+	// x.conn stays: what still reads it (a status page's last sample,
+	// Ready) finds it closed rather than racing with its removal.
 	x.close()
 }
 

@@ -203,7 +203,11 @@ func drain(t *testing.T, ctx context.Context, x *exchange.Exchange, peer string)
 func TestServedBesideMetrics(t *testing.T) {
 	ctx, x := exchangetest.Embedded(t, twoSensors)
 	page := statuspage.New(x, statuspage.Options{Every: 100 * time.Millisecond, SilentAfter: 200 * time.Millisecond})
-	go page.Run(ctx)
+	runCtx, stop := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { page.Run(runCtx); close(sampled) }()
+	t.Cleanup(func() { stop(); <-sampled }) // before the exchange stops
+	waitFor(t, "the first sample", func() bool { return page.View() != nil })
 	srv, err := ops.Serve("127.0.0.1:0", nil, x.Ready)
 	if err != nil {
 		t.Fatal(err)
