@@ -28,11 +28,23 @@ var idnaProfile = idna.New(
 // octet in the one form appendOctet gives it. The root is ".". Lengths
 // count octets, so "\046" or "\." is one octet.
 func appendName(dst, name []byte) ([]byte, string) {
+	out, reason, nonASCII := appendASCIIName(dst, name)
+	if nonASCII {
+		return appendIDN(dst, name)
+	}
+	return out, reason
+}
+
+// appendASCIIName is appendName for names without non-ASCII bytes; it
+// reports nonASCII (and appends nothing) when it meets one. Kept apart
+// from appendIDN, which calls it, so that no call is recursive: escape
+// analysis would then move every caller's stack buffer to the heap.
+func appendASCIIName(dst, name []byte) (_ []byte, reason string, nonASCII bool) {
 	if len(name) == 1 && name[0] == '.' {
-		return append(dst, '.'), ""
+		return append(dst, '.'), "", false
 	}
 	if len(name) == 0 {
-		return dst, "empty name"
+		return dst, "empty name", false
 	}
 	if n := len(name); name[n-1] == '.' && !escapedAt(name, n-1) {
 		name = name[:n-1]
@@ -44,7 +56,7 @@ func appendName(dst, name []byte) ([]byte, string) {
 		switch {
 		case c == '.':
 			if label == 0 {
-				return dst[:start], "empty label"
+				return dst[:start], "empty label", false
 			}
 			labels++
 			label = 0
@@ -52,22 +64,22 @@ func appendName(dst, name []byte) ([]byte, string) {
 			continue
 		case c == '\\':
 			if i+1 >= len(name) {
-				return dst[:start], "dangling backslash at end of name"
+				return dst[:start], "dangling backslash at end of name", false
 			}
 			e := name[i+1]
 			switch {
 			case isDigit(e):
 				if i+3 >= len(name) || !isDigit(name[i+2]) || !isDigit(name[i+3]) {
-					return dst[:start], "bad \\DDD escape"
+					return dst[:start], "bad \\DDD escape", false
 				}
 				v := int(e-'0')*100 + int(name[i+2]-'0')*10 + int(name[i+3]-'0')
 				if v > 255 {
-					return dst[:start], "\\DDD escape above 255"
+					return dst[:start], "\\DDD escape above 255", false
 				}
 				dst = appendOctet(dst, byte(v))
 				i += 3
 			case e >= 0x80:
-				return appendIDN(dst[:start], name)
+				return dst[:start], "", true
 			default:
 				dst = appendOctet(dst, e)
 				i++
@@ -75,23 +87,23 @@ func appendName(dst, name []byte) ([]byte, string) {
 		case c <= ' ' || c == 0x7f:
 			dst = appendOctet(dst, c)
 		case c >= 0x80:
-			return appendIDN(dst[:start], name)
+			return dst[:start], "", true
 		default:
 			dst = append(dst, lower(c))
 		}
 		label++
 		total++
 		if label > maxLabelOctets {
-			return dst[:start], "label longer than 63 octets"
+			return dst[:start], "label longer than 63 octets", false
 		}
 	}
 	if label == 0 {
-		return dst[:start], "empty label"
+		return dst[:start], "empty label", false
 	}
 	if total+labels-1 > maxNameOctets {
-		return dst[:start], "name longer than 253 octets"
+		return dst[:start], "name longer than 253 octets", false
 	}
-	return dst, ""
+	return dst, "", false
 }
 
 // appendIDN is the slow path for names with non-ASCII labels: each such
@@ -121,7 +133,8 @@ func appendIDN(dst, name []byte) ([]byte, string) {
 			rest = nil
 		}
 	}
-	return appendName(dst, ascii)
+	out, reason, _ := appendASCIIName(dst, ascii)
+	return out, reason
 }
 
 // indexDot finds the first unescaped '.' or returns len(b).

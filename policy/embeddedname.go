@@ -63,13 +63,13 @@ func onlyNames(t cof.Type) bool {
 // form), until yield returns false. Rdata that does not parse as its type
 // sets *parsed to false: the caller then reads it as text.
 func eachRDataName(r *cof.Record, yield func(string) bool, parsed *bool) {
-	if !layoutOf(r.RRType).carriesNames() {
+	if !cof.CarriesNames(r.RRType) {
 		return
 	}
-	var nb [8]rdataName
+	var nb [8]cof.NameSpan
 	var cb [512]byte
 	for _, d := range r.RData {
-		names, canon, ok := rdataNames(nb[:0], cb[:0], r.RRType, d)
+		names, canon, ok := cof.AppendRDataNames(nb[:0], cb[:0], r.RRType, d)
 		if !ok {
 			*parsed = false
 			continue
@@ -77,7 +77,7 @@ func eachRDataName(r *cof.Record, yield func(string) bool, parsed *bool) {
 		for _, n := range names {
 			// Every embedded form has a digit: skip the conversion (and
 			// its allocation) for names without one.
-			if c := canon[n.cstart:n.cend]; bytes.ContainsAny(c, "0123456789") && !yield(string(c)) {
+			if c := canon[n.CStart:n.CEnd]; bytes.ContainsAny(c, "0123456789") && !yield(string(c)) {
 				return
 			}
 		}

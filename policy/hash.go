@@ -131,15 +131,15 @@ func indexDot(s string) int {
 // does not parse may hide one: it is replaced whole by the hash of the
 // string, so that nothing of it reaches the peer in clear.
 func (h *labelHasher) rdata(t cof.Type, s string) string {
-	var nb [4]rdataName
+	var nb [4]cof.NameSpan
 	var cb, bb [256]byte
-	names, canon, ok := rdataNames(nb[:0], cb[:0], t, s)
+	names, canon, ok := cof.AppendRDataNames(nb[:0], cb[:0], t, s)
 	if !ok {
 		return h.mac(opaqueContext, s)
 	}
 	buf, last := bb[:0], 0
 	for _, n := range names {
-		c, tok := canon[n.cstart:n.cend], s[n.start:n.end]
+		c, tok := canon[n.CStart:n.CEnd], s[n.Start:n.End]
 		dot := tok[len(tok)-1] == '.' && !escapedAt(tok, len(tok)-1)
 		clear := tok
 		if dot {
@@ -152,11 +152,11 @@ func (h *labelHasher) rdata(t cof.Type, s string) string {
 		if hashed == clear {
 			continue
 		}
-		buf = append(append(buf, s[last:n.start]...), hashed...)
+		buf = append(append(buf, s[last:n.Start]...), hashed...)
 		if dot {
 			buf = append(buf, '.')
 		}
-		last = n.end
+		last = n.End
 	}
 	if last == 0 {
 		return s
@@ -173,7 +173,7 @@ func (h *labelHasher) apply(r *cof.Record, s *Scratch) {
 	if b := r.Bailiwick; b != "" && !(labelSuffix(name, b) && labelSuffix(r.RRName, b)) {
 		r.Bailiwick = h.name(r.Bailiwick)
 	}
-	if !layoutOf(r.RRType).carriesNames() {
+	if !cof.CarriesNames(r.RRType) {
 		return
 	}
 	copied := false

@@ -92,7 +92,7 @@ func (f zoneFilter) anyIn(r *cof.Record) bool {
 		}
 		return false
 	}
-	if !layoutOf(r.RRType).carriesNames() {
+	if !cof.CarriesNames(r.RRType) {
 		return false
 	}
 	for _, s := range r.RData {
@@ -113,7 +113,7 @@ func (f zoneFilter) allIn(r *cof.Record) bool {
 	if !f.z.contains(r.RRName) {
 		return false
 	}
-	if !layoutOf(r.RRType).carriesNames() {
+	if !cof.CarriesNames(r.RRType) {
 		return true
 	}
 	for _, s := range r.RData {
@@ -127,14 +127,14 @@ func (f zoneFilter) allIn(r *cof.Record) bool {
 // rdataName reports whether one rdata string has a name whose membership
 // in the set is in; ok is false when it does not parse.
 func (f zoneFilter) rdataName(t cof.Type, s string, in bool) (found, ok bool) {
-	var nb [4]rdataName
+	var nb [4]cof.NameSpan
 	var cb [256]byte
-	names, canon, ok := rdataNames(nb[:0], cb[:0], t, s)
+	names, canon, ok := cof.AppendRDataNames(nb[:0], cb[:0], t, s)
 	if !ok {
 		return false, false
 	}
 	for _, n := range names {
-		if f.z.containsBytes(canon[n.cstart:n.cend]) == in {
+		if f.z.containsBytes(canon[n.CStart:n.CEnd]) == in {
 			return true, true
 		}
 	}
@@ -172,12 +172,12 @@ func (f zoneFilter) explainInclude(r *cof.Record) string {
 
 func (f zoneFilter) explainRData(r *cof.Record, in bool) string {
 	for i, s := range r.RData {
-		names, canon, ok := rdataNames(nil, nil, r.RRType, s)
+		names, canon, ok := cof.AppendRDataNames(nil, nil, r.RRType, s)
 		if !ok {
 			return rdataField(r, i) + " " + strconv.Quote(s) + " does not parse as " + r.RRType.String() + " data"
 		}
 		for _, n := range names {
-			name := string(canon[n.cstart:n.cend])
+			name := string(canon[n.CStart:n.CEnd])
 			z := f.z.zoneOf(name)
 			switch {
 			case in && z != "":
