@@ -54,14 +54,14 @@ var layouts = func() (t [128]rdataLayout) {
 	for _, typ := range []Type{TypeMX, typeAFSDB, typeRT, typeKX, typeLP} {
 		t[typ] = prefName
 	}
-	t[TypeSOA] = rdataLayout{names: 3, min: 2}                  // mname rname serial refresh retry expire minimum
-	t[typeMINFO] = rdataLayout{names: 3, min: 2, max: 2}            // rmailbx emailbx
-	t[typeRP] = rdataLayout{names: 3, min: 2, max: 2}               // mbox-dname txt-dname
-	t[typeTALINK] = rdataLayout{names: 3, min: 2, max: 2}           // previous next
-	t[typePX] = rdataLayout{names: 6, nums: 1, min: 3, max: 3}      // preference map822 mapx400
-	t[TypeSRV] = rdataLayout{names: 8, nums: 7, min: 4, max: 4} // priority weight port target
-	t[typeNAPTR] = rdataLayout{names: 32, nums: 3, min: 6, max: 6}  // order preference flags service regexp replacement
-	t[typeSVCB] = rdataLayout{names: 2, nums: 1, min: 2}            // priority target params...
+	t[TypeSOA] = rdataLayout{names: 3, min: 2}                     // mname rname serial refresh retry expire minimum
+	t[typeMINFO] = rdataLayout{names: 3, min: 2, max: 2}           // rmailbx emailbx
+	t[typeRP] = rdataLayout{names: 3, min: 2, max: 2}              // mbox-dname txt-dname
+	t[typeTALINK] = rdataLayout{names: 3, min: 2, max: 2}          // previous next
+	t[typePX] = rdataLayout{names: 6, nums: 1, min: 3, max: 3}     // preference map822 mapx400
+	t[TypeSRV] = rdataLayout{names: 8, nums: 7, min: 4, max: 4}    // priority weight port target
+	t[typeNAPTR] = rdataLayout{names: 32, nums: 3, min: 6, max: 6} // order preference flags service regexp replacement
+	t[typeSVCB] = rdataLayout{names: 2, nums: 1, min: 2}           // priority target params...
 	t[typeHTTPS] = t[typeSVCB]
 	t[typeNSEC] = rdataLayout{names: 1, min: 1}       // next-domain types...
 	t[typeRRSIG] = rdataLayout{names: 1 << 7, min: 9} // covered alg labels ttl expiry inception tag signer signature
@@ -201,7 +201,6 @@ func isUint16(s string) bool {
 	}
 	return v <= 0xffff
 }
-
 
 // RDataNames returns the canonical domain names in one rdata string of
 // type t (none for a type that carries none), as AppendRDataNames finds

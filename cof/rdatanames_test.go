@@ -98,4 +98,3 @@ func TestRDataNames(t *testing.T) {
 		}
 	}
 }
-
