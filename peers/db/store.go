@@ -29,12 +29,18 @@ type Store interface {
 }
 
 // Query selects rrsets. Exactly one of Name, RData and IP ranges is set.
+// Names are matched in canonical form (lower case, no trailing dot, as
+// cof gives rrname), whatever the spelling of the query.
 type Query struct {
-	// Name is an owner name: exact, "*.example.com" (every name below
-	// example.com) or "www.example.*" (every name under the prefix).
+	// Name is an owner name: exact, "*.example.com" (every name strictly
+	// below example.com) or "www.example.*" (every name under the prefix).
 	Name string
-	// RData is an rdata value, with the same wildcards as Name when it
-	// is a name.
+	// RData is an rdata value (see ParseRDataQuery): an address (A and
+	// AAAA data holding it); a name, with the same wildcards as Name,
+	// matched against the names inside rdata (CNAME, NS, PTR, the
+	// exchanger of MX, the target of SRV and SVCB...); and, when it is
+	// no wildcard, any rdata value stored verbatim (a TXT string, a whole
+	// "10 mx.example.com."), those after the name matches.
 	RData string
 	// IPFrom and IPTo bound an address range (a CIDR is its first and
 	// last address), matched against A and AAAA data.
@@ -47,7 +53,9 @@ type Query struct {
 	TimeFirstBefore, TimeFirstAfter int64
 	TimeLastBefore, TimeLastAfter   int64
 
-	Offset, Limit int // Limit 0: DefaultLimit
+	// Offset skips that many matches; Limit 0 is DefaultLimit. The order
+	// is each store's own, stable while the store does not change.
+	Offset, Limit int
 }
 
 // DefaultLimit bounds an answer when the query gives no limit.
