@@ -34,6 +34,8 @@ type dbFlags struct {
 	keysFile, usersFile                        string
 	every                                      time.Duration
 	sensorQuota                                int
+	offline                                    bool
+	cacheBytes, memtableBytes                  int64
 	nats                                       natsFlags
 	log                                        logFlags
 	limits                                     apiLimitFlags
@@ -68,12 +70,21 @@ func dbServeCommand() *command {
 		summary: "ingest a peer's feed and answer queries",
 		doc: fmt.Sprintf(`Consume the peer's stream through its durable consumer, aggregate the
 records into rrsets (first seen, last seen, count, bailiwick, sensors) in the
-embedded store under --store, and answer the DNSDB API v2 (under /dnsdb/v2,
-X-Api-Key) and the CIRCL API (/pdns/query, HTTP Basic) on --http.
+disk store under --store (or PostgreSQL with --postgres), and answer the
+DNSDB API v2 (under /dnsdb/v2, X-Api-Key) and the CIRCL API (/pdns/query,
+HTTP Basic) on --http; the API is described by /openapi.json.
 
-The store is saved as a snapshot every --checkpoint (and on exit); a batch
-is acked only once a snapshot holds it, so after a crash the snapshot is
-reloaded and the rest redelivered, applied once.
+With --offline it binds no feed and answers from the store as it is (one
+filled by 'db import', or a copy of a peer's store): no exchange is needed.
+
+The disk store is an LSM (Pebble): each batch is merged with its stream
+sequence in one atomic write; every --checkpoint the write-ahead log is
+synced and the batches it holds are acked, so after a crash the store
+reopens in seconds whatever its size and the server redelivers the rest,
+applied once. Its memory is the block cache (--cache-bytes) and up to two
+memtables (--memtable-bytes), whatever the size of the data. A store
+directory of an earlier version (one snapshot file) is migrated at the
+first start.
 
 Credentials: API keys, one per line, in --api-keys (or COFSWITCH_DB_API_KEYS,
 comma-separated); users in --users in htpasswd format with bcrypt hashes, as
@@ -94,27 +105,28 @@ may fail %d logins in a row, then one per %v (beyond: 429 with Retry-After,
 its credentials not even checked); failed logins are logged, the first in
 full and then a count per %v, never with the secret tried. A query skips
 at most %d matches (DNSDB offset, CIRCL cursor; beyond: 400) and
-returns at most %d.
+returns at most --max-results (default %d; a DNSDB answer cut there ends
+with "limited" and the offset to go on).
 
 With --metrics it serves on that address, from the start: /metrics
 (records and batches applied, rrsets and size of the store, the time of
 each checkpoint, queries by API and outcome and their time; the list is in
-peers/README.md), /healthz (200 while the process answers) and /readyz
-(200 once the store is loaded and the peer's consumer is bound, connected
-and present; 503 with the reason otherwise).`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
+the README), /healthz (200 while the process answers) and /readyz
+(200 once the store is open and, unless --offline, the peer's consumer is
+bound, connected and present; 503 with the reason otherwise).`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
-			fs.StringVar(&f.store, "store", "cofswitch-db", "store `directory` (embedded store)")
-			fs.StringVar(&f.postgres, "postgres", "", "PostgreSQL `DSN`: keep the rrsets there instead of the embedded store")
+			addStoreFlags(fs, f)
+			fs.BoolVar(&f.offline, "offline", false, "bind no feed: answer from the store as it is (no exchange needed)")
 			fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8053", "query API `address`")
 			fs.StringVar(&f.consumer, "consumer", routing.PeerConsumer, "the durable consumer `name` to bind")
 			fs.StringVar(&f.apiPrefix, "api-prefix", "", "JetStream API `prefix` (default "+accounts.APIPrefix+" with --nkey or --creds)")
 			fs.StringVar(&f.keysFile, "api-keys", "", "`file` of API keys, one per line")
 			fs.StringVar(&f.usersFile, "users", "", "htpasswd `file` of users for HTTP Basic (bcrypt: htpasswd -B)")
-			fs.DurationVar(&f.every, "checkpoint", 5*time.Second, "how often to save the store and ack what it holds")
+			fs.DurationVar(&f.every, "checkpoint", 5*time.Second, "how often to make the store durable and ack what it holds")
 			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9464); empty: off")
-			fs.IntVar(&f.sensorQuota, "max-rrsets-per-sensor", db.DefaultSensorQuota, "most rrsets one sensor_id may create in the embedded store (about 460 bytes each); past it its new rrsets are refused and counted (0: no bound)")
+			fs.IntVar(&f.sensorQuota, "max-rrsets-per-sensor", db.DefaultSensorQuota, "most rrsets one sensor_id may create in the disk store; past it its new rrsets are refused and counted (0: no bound)")
 			addAPILimitFlags(fs, &f.limits)
 			addNATSFlags(fs, &f.nats, defaultURL)
 			addLogFlags(fs, &f.log)
@@ -157,16 +169,27 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 		return err
 	}
 	defer ob.close()
-	st, err := openStore(ctx, f)
+	st, err := openStore(ctx, f, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	stream := routing.PeerStream(f.peer)
-	mem := limitSensors(st, f.sensorQuota, log)
+	disk := limitSensors(st, f.sensorQuota, log)
 	applied, _ := st.Store.Applied(ctx, stream)
-	log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied)
+	log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied, "offline", f.offline)
+	ob.offline = f.offline
 	ob.store.Store(st)
+	if f.offline {
+		stopAPI, err := serveQueryAPI(ctx, f, st.Store, creds, ob.queries, log)
+		if err != nil {
+			return err
+		}
+		<-ctx.Done()
+		stopAPI()
+		log.Info("db stopped")
+		return nil
+	}
 
 	nc, cons, err := f.nats.bindPeerFeed(ctx, "cofswitch-db", log, f.peer, f.apiPrefix, f.consumer)
 	if err != nil {
@@ -183,24 +206,32 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	err = in.Run(ctx)
 	stats := in.Stats()
 	refused := map[string]uint64{}
-	if mem != nil {
-		refused = mem.Refused()
+	if disk != nil {
+		refused = disk.Refused()
 	}
 	log.Info("db stopped", "batches", stats.Batches, "records", stats.Records, "skipped", stats.Skipped, "refused_over_quota", refused)
 	return err
 }
 
-// limitSensors sets the embedded store's quota of rrsets per sensor and
+// limitSensors sets the disk store's quota of rrsets per sensor and
 // returns that store (nil for PostgreSQL, which has none).
-func limitSensors(st *db.Opened, quota int, log *slog.Logger) *db.MemStore {
-	mem, _ := st.Store.(*db.MemStore)
-	if mem != nil && quota > 0 {
-		mem.SetSensorQuota(quota, func(sensor string) {
+func limitSensors(st *db.Opened, quota int, log *slog.Logger) *db.DiskStore {
+	disk, _ := st.Store.(*db.DiskStore)
+	if disk != nil && quota > 0 {
+		disk.SetSensorQuota(quota, func(sensor string) {
 			log.Warn("a sensor reached its quota of rrsets: its new rrsets are refused (records of known rrsets still merge)",
 				"sensor_id", sensor, "quota", quota)
 		})
 	}
-	return mem
+	return disk
+}
+
+// addStoreFlags adds the flags that choose and size the store.
+func addStoreFlags(fs *flag.FlagSet, f *dbFlags) {
+	fs.StringVar(&f.store, "store", "cofswitch-db", "store `directory` (disk store)")
+	fs.StringVar(&f.postgres, "postgres", "", "PostgreSQL `DSN`: keep the rrsets there instead of the disk store")
+	fs.Int64Var(&f.cacheBytes, "cache-bytes", db.DefaultCacheBytes, "block cache of the disk store in `bytes`")
+	fs.Int64Var(&f.memtableBytes, "memtable-bytes", db.DefaultMemTableBytes, "size of one memtable of the disk store in `bytes` (up to two are held)")
 }
 
 // serveQueryAPI answers the query APIs on --http until the returned stop
@@ -230,8 +261,14 @@ func serveQueryAPI(ctx context.Context, f *dbFlags, store db.Store, creds api.Cr
 
 // openStore opens the store the flags name; a directory that cannot be
 // used exits 2, any other failure 1.
-func openStore(ctx context.Context, f *dbFlags) (*db.Opened, error) {
-	st, err := db.Open(ctx, f.store, f.postgres)
+func openStore(ctx context.Context, f *dbFlags, log *slog.Logger) (*db.Opened, error) {
+	if f.cacheBytes < 1<<20 || f.memtableBytes < 1<<20 {
+		return nil, usageErrorf("--cache-bytes and --memtable-bytes: want 1 MiB (1048576) or more")
+	}
+	st, err := db.Open(ctx, db.OpenOptions{
+		Dir: f.store, PostgresDSN: f.postgres, Log: log,
+		Disk: db.DiskOptions{CacheBytes: f.cacheBytes, MemTableBytes: f.memtableBytes, Logger: log},
+	})
 	switch {
 	case errors.Is(err, db.ErrStoreDir):
 		return nil, &exitError{code: exitUsage, msg: err.Error()}

@@ -32,11 +32,9 @@ func TestDBImport(t *testing.T) {
 	if got.code != exitOK || got.stdout != "imported 3 records from 2 files (0 invalid lines skipped)\n" {
 		t.Fatalf("import = %+v", got)
 	}
-	mem, err := db.LoadMemStore(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := mem.Lookup(t.Context(), db.Query{Name: "www.example.com"})
+	st := openDB(t, store)
+	rs, err := st.Store.Lookup(t.Context(), db.Query{Name: "www.example.com"})
+	st.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,13 +51,21 @@ func TestDBImport(t *testing.T) {
 		!strings.Contains(got.stdout, "imported 1 records from 1 files (7 invalid lines skipped)") {
 		t.Fatalf("import of invalid lines = %+v", got)
 	}
-	mem, err = db.LoadMemStore(store)
+	st = openDB(t, store)
+	defer st.Close()
+	if u, _ := st.Usage(t.Context()); u.RRsets != 2 {
+		t.Fatalf("store holds %d rrsets after the second import, want 2", u.RRsets)
+	}
+}
+
+// openDB opens the disk store in dir (the command must have closed it).
+func openDB(t *testing.T, dir string) *db.Opened {
+	t.Helper()
+	st, err := db.Open(t.Context(), db.OpenOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mem.Len() != 2 {
-		t.Fatalf("store holds %d rrsets after the second import, want 2", mem.Len())
-	}
+	return st
 }
 
 func TestDBImportErrors(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/cofswitch/cofswitch/cof"
@@ -16,19 +17,18 @@ func dbImportCommand() *command {
 		name:    "import",
 		args:    "FILE...",
 		summary: "load COF files into the store",
-		doc: `Load COF records (NDJSON, plain, gzip or zstd) into the embedded store
-under --store, or into PostgreSQL with --postgres, merged by the same rules
-as the feed. Invalid lines are reported as "FILE:LINE: reason" and skipped;
+		doc: `Load COF records (NDJSON, plain, gzip or zstd) into the disk store under
+--store, or into PostgreSQL with --postgres, merged by the same rules as
+the feed; 'db serve --offline' then answers from it without an exchange. Invalid lines are reported as "FILE:LINE: reason" and skipped;
 the exit code is then 1. Progress (records, rate, share of the input read,
 time left) is shown on a terminal, and logged every 10 s otherwise.
 
-The embedded store is saved at the end: run the import while 'db serve'
+The disk store is made durable at the end: run the import while 'db serve'
 is stopped (the store's lock refuses otherwise). PostgreSQL takes imports
 while 'db serve' runs.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
-			fs.StringVar(&f.store, "store", "cofswitch-db", "store `directory` (embedded store)")
-			fs.StringVar(&f.postgres, "postgres", "", "PostgreSQL `DSN`: import into PostgreSQL instead of the embedded store")
+			addStoreFlags(fs, f)
 			return f
 		},
 		run: func(ctx context.Context, io stdio, opts any, args []string) error {
@@ -41,7 +41,7 @@ func dbImport(ctx context.Context, io stdio, f *dbFlags, args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("db import takes one or more FILEs")
 	}
-	st, err := openStore(ctx, f)
+	st, err := openStore(ctx, f, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

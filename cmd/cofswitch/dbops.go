@@ -25,6 +25,7 @@ type dbOps struct {
 	store   atomic.Pointer[db.Opened]
 	feed    atomic.Pointer[boundFeed]
 	srv     *ops.Server // nil: --metrics is off
+	offline bool        // no feed: ready once the store is
 }
 
 // boundFeed is the peer's consumer, once bound.
@@ -48,8 +49,8 @@ func startDBOps(addr string, log *slog.Logger) (*dbOps, error) {
 	return o, nil
 }
 
-// ready: the store is loaded (and PostgreSQL answers), the peer's
-// consumer is bound, the connection is up and the consumer still exists.
+// ready: the store is loaded (and PostgreSQL answers), and unless
+// offline the peer's consumer is bound, the connection is up and the consumer still exists.
 func (o *dbOps) ready(ctx context.Context) error {
 	st := o.store.Load()
 	if st == nil {
@@ -57,6 +58,9 @@ func (o *dbOps) ready(ctx context.Context) error {
 	}
 	if err := st.Ready(ctx); err != nil {
 		return err
+	}
+	if o.offline {
+		return nil
 	}
 	f := o.feed.Load()
 	if f == nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -110,22 +111,20 @@ func value(mfs map[string]*dto.MetricFamily, name string, labels ...string) floa
 	return -1
 }
 
-// snapshotOf returns the bytes of a snapshot holding one rrset.
+// snapshotOf returns the bytes of a snapshot of an earlier version's
+// in-memory store holding one rrset (migrated at the first start).
 func snapshotOf(t *testing.T) []byte {
 	t.Helper()
-	mem, _ := db.NewMemStore()
-	r, err := cof.Parse([]byte(`{"rrname":"old.example","rrtype":"A","rdata":["192.0.2.9"],"time_first":1,"time_last":2}`))
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mem.Apply(t.Context(), "S", 0, []*cof.Record{&r}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := mem.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	return readFile(t, filepath.Join(dir, db.SnapshotFile))
+	zw.Write([]byte(`{"format":"cofswitch-pdnsdb-1","applied":{},"rrsets":1}
+{"rrname":"old.example","rrtype":"A","rdata":["192.0.2.9"],"time_first":1,"time_last":2,"count":1}
+`))
+	zw.Close()
+	return buf.Bytes()
 }
 
 func checkFor(t *testing.T, what string, ok func() bool) {

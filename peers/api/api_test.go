@@ -13,6 +13,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
 // testCreds are the credentials of the test servers: one key, one user
@@ -48,10 +49,7 @@ func testServer(t *testing.T) *httptest.Server {
 // testServerWith serves the test records with opts.
 func testServerWith(t *testing.T, opts ...Option) *httptest.Server {
 	t.Helper()
-	store, err := db.NewMemStore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := dbtest.New(t)
 	var recs []*cof.Record
 	for _, l := range []string{
 		`{"rrname":"www.example.com","rrtype":"A","rdata":["192.0.2.1"],"time_first":100,"time_last":200,"count":2,"bailiwick":"example.com"}`,

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/cofswitch/cofswitch/cof"
-	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
 // TestQueryBounds: a cursor or offset past MaxOffset is refused with 400
@@ -76,7 +76,7 @@ func TestQueryBounds(t *testing.T) {
 // in two (an rrset named by the value whose rdata is the value too), with
 // and without a filter of several types: each rrset comes once.
 func TestCIRCLPages(t *testing.T) {
-	store, _ := db.NewMemStore()
+	store := dbtest.New(t)
 	var recs []*cof.Record
 	for _, l := range []string{
 		`{"rrname":"loop.example","rrtype":"CNAME","rdata":["loop.example."],"time_first":1,"time_last":2}`,

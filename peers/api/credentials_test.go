@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
 // hashOf makes a bcrypt hash as htpasswd -B writes it ($2y$), at the
@@ -106,7 +106,7 @@ func TestLoadCredentials(t *testing.T) {
 // bcrypt hash made here; a successful check is remembered, a failed one
 // is not; a plaintext user is warned about by name, never by password.
 func TestBcryptUsers(t *testing.T) {
-	store, _ := db.NewMemStore()
+	store := dbtest.New(t)
 	log := &syncBuffer{}
 	creds := Credentials{
 		Users:     map[string]Password{"carol": PlainPassword("plain-secret")},

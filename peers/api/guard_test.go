@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
 // TestBruteForce runs a guessing loop on one connection, as the attacker
@@ -40,7 +40,7 @@ func TestBruteForce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store, _ := db.NewMemStore()
+			store := dbtest.New(t)
 			clock, log := newFakeClock(), &syncBuffer{}
 			s, err := New(store, testCreds(t), WithClock(clock.now), WithLogger(log.logger()))
 			if err != nil {

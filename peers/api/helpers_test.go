@@ -13,6 +13,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
 // testEpoch starts the fake clocks.
@@ -72,12 +73,9 @@ func serveHTTP(t *testing.T, s *Server) *httptest.Server {
 
 // bigStore holds n A rrsets h<i>.big.example in 10.0.0.0/8, each with an
 // rdata of pad bytes more (a TXT rrset beside it) to make answers large.
-func bigStore(t testing.TB, n, pad int) *db.MemStore {
+func bigStore(t testing.TB, n, pad int) *db.DiskStore {
 	t.Helper()
-	store, err := db.NewMemStore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := dbtest.New(t)
 	var recs []*cof.Record
 	for i := range n {
 		line := fmt.Sprintf(`{"rrname":"h%d.big.example","rrtype":"A","rdata":["10.%d.%d.%d"],"time_first":1,"time_last":2}`, i, i>>16&255, i>>8&255, i&255)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
 // rateAnswer is /dnsdb/v2/rate_limit as dnsdbq -I reads it: each value an
@@ -17,7 +17,7 @@ type rateAnswer struct {
 }
 
 func TestRateLimit(t *testing.T) {
-	store, _ := db.NewMemStore()
+	store := dbtest.New(t)
 	clock := newFakeClock()
 	creds := testCreds(t)
 	creds.Keys = append(creds.Keys, "other-key")
@@ -87,7 +87,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestRateLimitUnlimited(t *testing.T) {
-	store, _ := db.NewMemStore()
+	store := dbtest.New(t)
 	_, srv := newTestServer(t, store, WithRateLimit(Rate{}, 0))
 	for range 3 * DefaultBurst {
 		if code, _, _ := do(t, http.DefaultClient, srv.URL+"/dnsdb/v2/lookup/rrset/name/x", key); code != http.StatusOK {

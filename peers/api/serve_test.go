@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
 // serve runs s.Serve on a loopback listener (wrapped by wrap, if given)
@@ -69,7 +70,7 @@ func keyedRequest(t *testing.T, c net.Conn, br *bufio.Reader) {
 // after the idle timeout, one that never sends its headers after the
 // header timeout (300 idle connections used to stay open 70 s).
 func TestConnectionTimeouts(t *testing.T) {
-	store, _ := db.NewMemStore()
+	store := dbtest.New(t)
 	tests := []struct {
 		name     string
 		timeouts Timeouts
@@ -106,7 +107,7 @@ func TestConnectionTimeouts(t *testing.T) {
 // waits to be accepted; once an idle one goes (closed by its client, or
 // by the idle timeout), a keyed request is answered.
 func TestMaxConns(t *testing.T) {
-	store, _ := db.NewMemStore()
+	store := dbtest.New(t)
 	tests := []struct {
 		name     string
 		idle     time.Duration
@@ -233,7 +234,7 @@ func TestLongAnswer(t *testing.T) {
 // TestServeStops: Serve returns nil when its context ends, and an error
 // when its listener fails.
 func TestServeStops(t *testing.T) {
-	store, _ := db.NewMemStore()
+	store := dbtest.New(t)
 	s := newServer(t, store)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // embedded store and reports records/s and heap per million rrsets.
 func BenchmarkIngest(b *testing.B) {
 	const per = 500
-	m, _ := NewMemStore()
+	m := openDisk(b)
 	var p cof.Parser
 	mk := func(i int) *cof.Record {
 		var r cof.Record
@@ -63,7 +63,7 @@ func BenchmarkIngest(b *testing.B) {
 // zone (1,000 names) and a /24 of addresses.
 func BenchmarkLookupAt1M(b *testing.B) {
 	const n, per = 1000000, 1000
-	m, _ := NewMemStore()
+	m := openDisk(b)
 	var p cof.Parser
 	batch := make([]*cof.Record, 0, per)
 	for i := range n {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,12 +12,12 @@ import (
 
 // Usage is how much a store holds.
 type Usage struct {
-	// RRsets is the number of rrsets: exact for the embedded store,
+	// RRsets is the number of rrsets: exact for the disk store,
 	// PostgreSQL's own estimate (its statistics) for PostgreSQL.
 	RRsets int64
-	// Bytes is the store's size on disk: the snapshot file(s) of the
-	// embedded store (two while a snapshot is being written), the tables
-	// with their indexes and TOAST for PostgreSQL.
+	// Bytes is the store's size on disk: the LSM's files (tables, logs,
+	// manifest) of the disk store, the tables with their indexes and
+	// TOAST for PostgreSQL.
 	Bytes int64
 }
 
@@ -29,24 +27,6 @@ const UsageEvery = 30 * time.Second
 
 // ErrNotOpen reports a usage asked of a store that is not open yet.
 var ErrNotOpen = errors.New("db: store not open yet")
-
-// snapshotBytes sums the snapshot and the snapshots being written in dir.
-func snapshotBytes(dir string) (int64, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("pdnsdb: store size: %w", err)
-	}
-	var n int64
-	for _, e := range entries {
-		if e.Name() != SnapshotFile && !strings.HasPrefix(e.Name(), ".snapshot-") {
-			continue
-		}
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			n += fi.Size()
-		}
-	}
-	return n, nil
-}
 
 // pgUsageQuery reads the size of the store's tables and its estimate of
 // the rrsets: the larger of the planner's (reltuples, -1 before the

@@ -13,14 +13,14 @@ import (
 
 func TestOpenAndImport(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
-	st, err := db.Open(t.Context(), dir, "")
+	st, err := db.Open(t.Context(), db.OpenOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("store directory %v, %v: want mode 0700", fi, err)
 	}
-	if _, err := db.Open(t.Context(), dir, ""); !errors.Is(err, db.ErrLocked) {
+	if _, err := db.Open(t.Context(), db.OpenOptions{Dir: dir}); !errors.Is(err, db.ErrLocked) {
 		t.Fatalf("a second open: %v, want ErrLocked", err)
 	}
 	in := filepath.Join(t.TempDir(), "in.ndjson")
@@ -42,8 +42,8 @@ not json
 	}
 	st.Close()
 
-	// Reopened, the snapshot holds the merged rrset.
-	st, err = db.Open(t.Context(), dir, "")
+	// Reopened, the store holds the merged rrset.
+	st, err = db.Open(t.Context(), db.OpenOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ not json
 func TestOpenRefusesAFileAsStore(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(f, nil, 0o600)
-	if _, err := db.Open(t.Context(), f, ""); !errors.Is(err, db.ErrStoreDir) || !strings.Contains(err.Error(), "not a directory") {
+	if _, err := db.Open(t.Context(), db.OpenOptions{Dir: f}); !errors.Is(err, db.ErrStoreDir) || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("err = %v, want ErrStoreDir", err)
 	}
 }

@@ -7,12 +7,17 @@ import (
 	"github.com/cofswitch/cofswitch/peers/db/pgtest"
 )
 
-func newMem(t *testing.T) Store {
-	m, err := NewMemStore()
+func newDisk(t *testing.T) Store { return openDisk(t) }
+
+// openDisk opens a disk store in a fresh directory, closed with the test.
+func openDisk(t testing.TB) *DiskStore {
+	t.Helper()
+	d, err := OpenDisk(t.TempDir(), DiskOptions{CacheBytes: 8 << 20, MemTableBytes: 4 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	t.Cleanup(func() { d.Close() })
+	return d
 }
 
 // newPG opens a store in a fresh schema of the test server.
@@ -28,11 +33,11 @@ func newPGb(t testing.TB) Store {
 	return s
 }
 
-// forEachStore runs a suite against the embedded store and, when a server
+// forEachStore runs a suite against the disk store and, when a server
 // is given, PostgreSQL. Without one the PostgreSQL run is skipped, saying
 // how to get it.
 func forEachStore(t *testing.T, suite func(*testing.T, func(*testing.T) Store)) {
-	t.Run("mem", func(t *testing.T) { suite(t, newMem) })
+	t.Run("disk", func(t *testing.T) { suite(t, newDisk) })
 	t.Run("postgres", func(t *testing.T) {
 		if !pgtest.Available() {
 			t.Skipf("no PostgreSQL: set %s to a DSN (.ci/run starts a server and sets it)", pgtest.Env)

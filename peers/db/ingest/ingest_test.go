@@ -11,6 +11,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 	"github.com/cofswitch/cofswitch/peers/db/ingest"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/exchange/exchangetest"
@@ -41,10 +42,7 @@ func feedOf(t *testing.T, n, per int) (jetstream.JetStream, jetstream.Consumer) 
 
 func TestIngester(t *testing.T) {
 	js, cons := feedOf(t, 6, 10)
-	mem, err := db.NewMemStore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mem := dbtest.New(t)
 	saves := 0
 	in := &ingest.Ingester{Consumer: cons, Stream: routing.PeerStream("p"), Store: mem,
 		Save: func() error { saves++; return nil }, Every: 50 * time.Millisecond}
@@ -110,7 +108,7 @@ func TestIngester(t *testing.T) {
 // server redelivers.
 func TestIngesterSaveFails(t *testing.T) {
 	_, cons := feedOf(t, 2, 5)
-	mem, _ := db.NewMemStore()
+	mem := dbtest.New(t)
 	in := &ingest.Ingester{Consumer: cons, Stream: routing.PeerStream("p"), Store: mem,
 		Save: func() error { return fmt.Errorf("disk full") }, Every: 20 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 	"github.com/cofswitch/cofswitch/peers/db/ingest"
 	"github.com/cofswitch/cofswitch/routing"
 )
@@ -73,7 +73,7 @@ func TestIngesterMetrics(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			js, cons := feedOf(t, 6, 10)
-			mem, _ := db.NewMemStore()
+			mem := dbtest.New(t)
 			m := ingest.NewMetrics()
 			var saves atomic.Int64
 			in := &ingest.Ingester{Consumer: cons, Stream: routing.PeerStream("p"), Store: mem, Every: 20 * time.Millisecond, Metrics: m}

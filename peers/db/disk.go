@@ -1,0 +1,219 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+)
+
+// DiskStore is the embedded store: rrsets in a Pebble LSM (the class of
+// store balboa keeps in RocksDB), merged by a merge operator, with
+// indexes for names, rdata names, rdata values and addresses (see
+// diskkeys.go). A batch, its index entries and its applied sequence are
+// one atomic write, so a crash loses nothing the last Save made durable
+// and applies nothing twice; nothing is ever rewritten whole. Memory is
+// the block cache and the memtables, both set by DiskOptions, whatever
+// the size of the data.
+type DiskStore struct {
+	db   *pebble.DB
+	mu   sync.Mutex // one writer: Apply, AdvanceApplied
+	size atomic.Int64
+
+	quota    int
+	created  map[string]int64 // by sensor, loaded at open
+	refused  map[string]uint64
+	onRefuse func(sensor string)
+}
+
+// DiskOptions size the disk store's memory.
+type DiskOptions struct {
+	// CacheBytes is the block cache (default DefaultCacheBytes).
+	CacheBytes int64
+	// MemTableBytes is the size of one memtable; up to two are held
+	// (default DefaultMemTableBytes).
+	MemTableBytes int64
+	// Logger receives Pebble's own messages (default: discarded).
+	Logger *slog.Logger
+}
+
+// Defaults of DiskOptions: with them the store holds about 300 MiB
+// whatever its size on disk.
+const (
+	DefaultCacheBytes    = 192 << 20
+	DefaultMemTableBytes = 32 << 20
+)
+
+// DefaultSensorQuota is the rrsets one sensor may create in the disk
+// store by default: enough for a national resolver's year, and a bound on
+// the disk one sensor's feed can fill.
+const DefaultSensorQuota = 100_000_000
+
+// DiskDir is the folder of a store directory that holds the LSM.
+const DiskDir = "rrsets"
+
+// diskFormat is the layout of keys and values (diskkeys.go,
+// diskvalue.go); a store of another format is refused.
+const diskFormat = "cofswitch-pdnsdb-disk-1"
+
+// ErrFormat reports a store written in a layout this version cannot read.
+var ErrFormat = errors.New("pdnsdb: disk store: unknown format")
+
+// OpenDisk opens (or creates) the disk store in dir/DiskDir. The caller
+// holds dir's lock (LockDir): Pebble's own lock would only say "resource
+// temporarily unavailable".
+func OpenDisk(dir string, o DiskOptions) (*DiskStore, error) {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MemTableBytes <= 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                uint64(o.MemTableBytes),
+		MemTableStopWritesThreshold: 4,
+		Merger:                      merger,
+		MaxOpenFiles:                1000,
+		Logger:                      pebbleLogger{o.Logger},
+	}
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	opts.Levels[0].BlockSize = 16 << 10
+	opts.EnsureDefaults()
+	db, err := pebble.Open(filepath.Join(dir, DiskDir), opts)
+	if err != nil {
+		return nil, fmt.Errorf("pdnsdb: disk store %s: %w", dir, err)
+	}
+	d := &DiskStore{db: db, created: map[string]int64{}, refused: map[string]uint64{}}
+	if err := d.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// load checks the format (writing it in a new store) and reads the
+// counters.
+func (d *DiskStore) load() error {
+	v, closer, err := d.db.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := d.db.Set(formatKey, []byte(diskFormat), pebble.Sync); err != nil {
+			return fmt.Errorf("pdnsdb: disk store: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("pdnsdb: disk store: %w", err)
+	default:
+		f := string(v)
+		closer.Close()
+		if f != diskFormat {
+			return fmt.Errorf("%w %q (this version reads %q)", ErrFormat, f, diskFormat)
+		}
+	}
+	n, err := d.counter(countRRsetsKey)
+	if err != nil {
+		return err
+	}
+	d.size.Store(n)
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceQuota}, UpperBound: []byte{spaceQuota + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		v, err := counterValue(it.Value())
+		if err != nil {
+			return fmt.Errorf("pdnsdb: disk store: quota of %q: %w", it.Key()[1:], err)
+		}
+		d.created[string(it.Key()[1:])] = v
+	}
+	return it.Error()
+}
+
+func (d *DiskStore) counter(k []byte) (int64, error) {
+	v, closer, err := d.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pdnsdb: disk store: %w", err)
+	}
+	defer closer.Close()
+	return counterValue(v)
+}
+
+// SetSensorQuota bounds the rrsets each sensor may create (0: no bound):
+// past it, a record of that sensor that would make a new rrset is refused
+// and counted (Refused); records of existing rrsets still merge. onRefuse,
+// if set, is told the first time each sensor is refused in this process.
+func (d *DiskStore) SetSensorQuota(max int, onRefuse func(sensor string)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.quota, d.onRefuse = max, onRefuse
+}
+
+// Refused returns the new rrsets refused over the quota, by sensor.
+func (d *DiskStore) Refused() map[string]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.refused)
+}
+
+// Save makes every applied batch durable (it syncs the write-ahead log).
+func (d *DiskStore) Save() error {
+	if err := d.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("pdnsdb: disk store: sync: %w", err)
+	}
+	return nil
+}
+
+// Len returns the number of rrsets held, without a lock.
+func (d *DiskStore) Len() int { return int(d.size.Load()) }
+
+// DiskBytes returns the size of the store's files.
+func (d *DiskStore) DiskBytes() int64 {
+	return int64(d.db.Metrics().DiskSpaceUsage())
+}
+
+// Close syncs and closes the store.
+func (d *DiskStore) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db == nil {
+		return nil
+	}
+	err := d.Save()
+	if cerr := d.db.Close(); err == nil {
+		err = cerr
+	}
+	d.db = nil
+	return err
+}
+
+// pebbleLogger passes Pebble's messages to slog; fatal ones end the
+// process, as Pebble requires.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	if p.l != nil {
+		p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+	}
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	if p.l != nil {
+		p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+	}
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

@@ -1,0 +1,416 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// collector applies a query's filters, offset and limit to candidates.
+// It keeps nothing for what it skips: an offset costs a walk of the index,
+// not memory, so a huge offset cannot make a lookup hold every match.
+type collector struct {
+	q       *Query
+	limit   int
+	skipped int
+	out     []*RRset
+}
+
+// skipping reports whether the walk is still before the offset: a match
+// is then only counted (see peekMatch), not read.
+func (c *collector) skipping() bool { return c.skipped < c.q.Offset }
+
+// take considers an rrset met for the first time in the walk; it returns
+// false once the limit is reached.
+func (c *collector) take(s *RRset) bool {
+	if !c.q.match(s) {
+		return true
+	}
+	if c.skipped < c.q.Offset {
+		c.skipped++
+		return true
+	}
+	c.out = append(c.out, s)
+	return len(c.out) < c.limit
+}
+
+// Lookup answers a query by a range scan: of the rrsets themselves for an
+// owner name or a left-hand wildcard on one (their keys sort by reversed
+// name), of an index otherwise. An rrset that an index lists under
+// several matching values is taken at the first of them in index order,
+// so that it is answered once and offsets stay exact without remembering
+// what was seen.
+func (d *DiskStore) Lookup(ctx context.Context, q Query) ([]*RRset, error) {
+	c := &collector{q: &q, limit: q.Limit}
+	if c.limit <= 0 {
+		c.limit = DefaultLimit
+	}
+	l := &diskLookup{d: d, c: c, ctx: ctx}
+	switch {
+	case q.Name != "":
+		kind, lit, ok := ParseNameQuery(q.Name)
+		if !ok {
+			return nil, fmt.Errorf("%w: %q is no DNS name", ErrBadQuery, q.Name)
+		}
+		q.Bailiwick = canonicalOr(q.Bailiwick)
+		switch kind {
+		case 'L':
+			p := appendEscaped([]byte{spaceRRset}, reverseName(lit)+".")
+			l.rrsets(p)
+		case 'R':
+			l.index(spaceName, lit+".", always)
+		default:
+			l.rrsets(nameScan(lit, q.Type))
+		}
+	case q.RData != "":
+		rq := ParseRDataQuery(q.RData)
+		switch {
+		case rq.Addr.IsValid():
+			l.addrs(rq.Addr, rq.Addr)
+		default:
+			l.rdata(rq)
+		}
+	case q.IPFrom.IsValid() && q.IPTo.IsValid():
+		l.addrs(q.IPFrom.Unmap(), q.IPTo.Unmap())
+	default:
+		return nil, fmt.Errorf("%w: give a name, an rdata value or an address range", ErrBadQuery)
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	return c.out, nil
+}
+
+// canonicalOr returns the canonical form of a name, or the name itself
+// when it is none (it then matches nothing).
+func canonicalOr(name string) string {
+	if name == "" {
+		return ""
+	}
+	if _, lit, ok := ParseNameQuery(name); ok {
+		return lit
+	}
+	return name
+}
+
+// diskLookup is one query's walk; the first error stops it.
+type diskLookup struct {
+	d    *DiskStore
+	c    *collector
+	ctx  context.Context
+	err  error
+	done bool
+}
+
+func (l *diskLookup) iter(lo, hi []byte) *pebble.Iterator {
+	if l.err != nil || l.done {
+		return nil
+	}
+	if l.d.db == nil {
+		l.err = errClosed
+		return nil
+	}
+	it, err := l.d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		l.err = fmt.Errorf("pdnsdb: disk store: %w", err)
+		return nil
+	}
+	return it
+}
+
+// finish closes it and keeps the first error.
+func (l *diskLookup) finish(it *pebble.Iterator) {
+	if err := it.Close(); err != nil && l.err == nil {
+		l.err = fmt.Errorf("pdnsdb: disk store: %w", err)
+	}
+}
+
+// rrsets walks the rrsets whose keys begin with p.
+func (l *diskLookup) rrsets(p []byte) {
+	it := l.iter(p, prefixEnd(p))
+	if it == nil {
+		return
+	}
+	defer l.finish(it)
+	for it.First(); it.Valid(); it.Next() {
+		if l.c.skipping() {
+			if peekMatch(l.c.q, it.Key(), it.Value()) {
+				l.c.skipped++
+			}
+			continue
+		}
+		s, err := rrsetOf(it.Key(), it.Value())
+		if err != nil {
+			l.err = err
+			return
+		}
+		if !l.c.take(s) || l.cancelled() {
+			l.done = true
+			return
+		}
+	}
+}
+
+func (l *diskLookup) cancelled() bool {
+	if err := l.ctx.Err(); err != nil {
+		l.err = err
+		return true
+	}
+	return false
+}
+
+// rrsetOf decodes an rrset from its key and value.
+func rrsetOf(k, v []byte) (*RRset, error) {
+	name, t, ok := parseRRsetKey(k)
+	if !ok {
+		return nil, fmt.Errorf("pdnsdb: disk store: malformed key %q", k)
+	}
+	s := &RRset{RRName: name, RRType: t}
+	if err := decodeValue(v, s); err != nil {
+		return nil, fmt.Errorf("pdnsdb: disk store: rrset %s/%v: %w", name, t, err)
+	}
+	return s, nil
+}
+
+// get reads the rrset an index entry points at.
+func (l *diskLookup) get(pk []byte) *RRset {
+	v, closer, err := l.d.db.Get(pk)
+	if err != nil {
+		if errors.Is(err, pebble.ErrNotFound) {
+			err = fmt.Errorf("pdnsdb: disk store: an index entry points at no rrset (%q)", pk)
+		}
+		l.err = err
+		return nil
+	}
+	defer closer.Close()
+	s, err := rrsetOf(pk, v)
+	if err != nil {
+		l.err = err
+	}
+	return s
+}
+
+// first decides, from an index entry's value (v) and what the entry
+// holds (ixval: the rrset's other values, when it has several), whether
+// the walk takes the rrset there.
+type first func(v, ixval []byte) bool
+
+func always(_, _ []byte) bool { return true }
+
+// index walks the entries of space whose values begin with prefix.
+func (l *diskLookup) index(space byte, prefix string, f first) {
+	l.scan(appendEscaped([]byte{space}, prefix), f)
+}
+
+// exact walks the entries of space whose value is value.
+func (l *diskLookup) exact(space byte, value string, f first) {
+	l.scan(appendTerm(appendEscaped([]byte{space}, value)), f)
+}
+
+func (l *diskLookup) scan(p []byte, f first) {
+	it := l.iter(p, prefixEnd(p))
+	if it == nil {
+		return
+	}
+	defer l.finish(it)
+	for it.First(); it.Valid(); it.Next() {
+		v, pk, ok := splitIndexKey(it.Key())
+		if !ok {
+			l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", it.Key())
+			return
+		}
+		if !f(v, it.Value()) {
+			continue
+		}
+		if !l.step(pk) {
+			return
+		}
+	}
+}
+
+// step takes (or, before the offset, counts) the rrset an index entry
+// points at; false ends the walk.
+func (l *diskLookup) step(pk []byte) bool {
+	if l.c.skipping() {
+		if l.c.q.filtered() {
+			v, closer, err := l.d.db.Get(pk)
+			if err != nil {
+				l.err = fmt.Errorf("pdnsdb: disk store: an index entry points at no rrset (%q): %w", pk, err)
+				return false
+			}
+			ok := peekMatch(l.c.q, pk, v)
+			closer.Close()
+			if !ok {
+				return true
+			}
+		}
+		l.c.skipped++
+		return true
+	}
+	s := l.get(bytes.Clone(pk))
+	if s == nil {
+		return false
+	}
+	if !l.c.take(s) || l.cancelled() {
+		l.done = true
+		return false
+	}
+	return true
+}
+
+// rdata answers an rdata query: the rrsets whose rdata names match, then
+// those that hold the value verbatim and whose names did not match.
+func (l *diskLookup) rdata(rq RDataQuery) {
+	if rq.Name != "" {
+		// Each name an rrset holds is one entry: take the rrset at the
+		// smallest entry that matches.
+		switch rq.NameKind {
+		case 'L':
+			l.index(spaceRName, reverseName(rq.Name)+".", func(v, ixval []byte) bool {
+				return smallestMatch(v, ixval, reverseName, rq)
+			})
+		case 'R':
+			l.index(spaceRNameFw, rq.Name+".", func(v, ixval []byte) bool {
+				return smallestMatch(v, ixval, func(n string) string { return n }, rq)
+			})
+		default:
+			l.exact(spaceRName, reverseName(rq.Name), always)
+		}
+	}
+	if rq.Value != "" {
+		l.value(rq)
+	}
+}
+
+// value walks the rrsets that hold rq.Value verbatim, less those the
+// names phase gave (each is read to know).
+func (l *diskLookup) value(rq RDataQuery) {
+	p := appendTerm(appendEscaped([]byte{spaceValue}, rq.Value))
+	it := l.iter(p, prefixEnd(p))
+	if it == nil {
+		return
+	}
+	defer l.finish(it)
+	for it.First(); it.Valid(); it.Next() {
+		_, pk, ok := splitIndexKey(it.Key())
+		if !ok {
+			l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", it.Key())
+			return
+		}
+		s := l.get(bytes.Clone(pk))
+		if s == nil {
+			return
+		}
+		if rq.Name != "" && slices.ContainsFunc(IndexedOf(s).Names, rq.NameMatches) {
+			continue
+		}
+		if !l.c.take(s) || l.cancelled() {
+			l.done = true
+			return
+		}
+	}
+}
+
+// smallestMatch reports whether v (a name of an rrset as its index
+// spells it) is the smallest of the rrset's names (ixval; none when it
+// has only v) that match the query.
+func smallestMatch(v, ixval []byte, spell func(string) string, rq RDataQuery) bool {
+	r := &valueReader{b: ixval}
+	for len(r.b) > 0 {
+		n := r.str()
+		if r.err != nil {
+			return true
+		}
+		if rq.NameMatches(n) && spell(n) < string(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// addrs walks the address index from from to to, taking each rrset at
+// its smallest address in the range.
+func (l *diskLookup) addrs(from, to netip.Addr) {
+	lo := addrKey(nil, from, nil)
+	hi := prefixEnd(addrKey(nil, to, nil))
+	it := l.iter(lo, hi)
+	if it == nil {
+		return
+	}
+	defer l.finish(it)
+	f16, t16 := from.As16(), to.As16()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < 17 {
+			l.err = fmt.Errorf("pdnsdb: disk store: malformed address key %q", k)
+			return
+		}
+		if !firstAddr(k[1:17], it.Value(), f16[:], t16[:]) {
+			continue
+		}
+		if !l.step(k[17:]) {
+			return
+		}
+	}
+}
+
+// firstAddr reports whether a is the smallest of an rrset's addresses
+// (all, 16 bytes each; none when a is its only one) within [from, to]:
+// where a walk of the address index meets the rrset first.
+func firstAddr(a, all, from, to []byte) bool {
+	for ; len(all) >= 16; all = all[16:] {
+		b := all[:16]
+		if bytes.Compare(b, a) < 0 && bytes.Compare(b, from) >= 0 && bytes.Compare(b, to) <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// filtered reports whether the query filters beyond its index walk.
+func (q *Query) filtered() bool {
+	return q.Type != 0 || q.Bailiwick != "" || q.TimeFirstBefore != 0 || q.TimeFirstAfter != 0 ||
+		q.TimeLastBefore != 0 || q.TimeLastAfter != 0
+}
+
+// peekMatch applies the query's filters (match) to an rrset's key and
+// value without decoding its strings, so that walking to an offset
+// allocates nothing. A value it cannot read matches: the walk then reads
+// it in full and reports the error.
+func peekMatch(q *Query, pk, v []byte) bool {
+	if !q.filtered() {
+		return true
+	}
+	if q.Type != 0 && keyType(pk) != q.Type {
+		return false
+	}
+	if len(v) == 0 {
+		return true
+	}
+	r := &valueReader{b: v[1:]}
+	flags := r.uvarint()
+	s := RRset{RRType: keyType(pk)}
+	s.TimeFirst, s.TimeLast = r.varint(), r.varint()
+	if flags&flagZoneTimes != 0 {
+		r.varint()
+		r.varint()
+	}
+	r.varint()
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		return true
+	}
+	if q.Bailiwick != "" && string(r.b[:n]) != q.Bailiwick {
+		return false
+	}
+	bw := q.Bailiwick
+	q.Bailiwick = ""
+	ok := q.match(&s)
+	q.Bailiwick = bw
+	return ok
+}
