@@ -141,7 +141,8 @@ func checkFor(t *testing.T, what string, ok func() bool) {
 // TestDBServeMetrics runs 'db serve --metrics' on the embedded store
 // against a real feed. /readyz is 503 while the snapshot loads (a FIFO
 // holds the load until the test writes it) and once the consumer is
-// deleted, 200 in between; /metrics, parsed as Prometheus parses it,
+// deleted, 200 in between (the FIFO stands for the snapshot of an
+// earlier version, which the first start migrates); /metrics, parsed as Prometheus parses it,
 // counts the records ingested and the queries of each API by outcome.
 func TestDBServeMetrics(t *testing.T) {
 	t.Setenv("COFSWITCH_DB_API_KEYS", "k3y")
@@ -181,7 +182,7 @@ func TestDBServeMetrics(t *testing.T) {
 	var mfs map[string]*dto.MetricFamily
 	checkFor(t, "12 records applied and checkpointed", func() bool {
 		mfs = scrape(t, base+"/metrics")
-		return value(mfs, "cofswitch_db_records_applied_total") == 12 && value(mfs, "cofswitch_db_store_bytes") > 0
+		return value(mfs, "cofswitch_db_records_applied_total") == 12 && value(mfs, "cofswitch_db_checkpoint_duration_seconds") > 0
 	})
 	queryEachAPI(t, "http://"+httpAddr)
 

@@ -44,7 +44,6 @@ type snapshotRRset struct {
 	Sensors       []string `json:"sensors,omitempty"`
 }
 
-
 // migrateSnapshot moves the rrsets and applied sequences of a store
 // directory written by the in-memory store of earlier versions (one zstd
 // snapshot) into d, then renames the snapshot to SnapshotFile+".migrated"
