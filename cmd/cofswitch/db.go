@@ -44,6 +44,7 @@ type dbFlags struct {
 // apiLimitFlags bound what the query API's clients can take.
 type apiLimitFlags struct {
 	maxConns, burst int
+	maxResults      int
 	rate            api.Rate
 	timeouts        api.Timeouts
 }
@@ -51,6 +52,7 @@ type apiLimitFlags struct {
 func addAPILimitFlags(fs *flag.FlagSet, f *apiLimitFlags) {
 	f.rate = api.DefaultRate()
 	fs.IntVar(&f.maxConns, "max-conns", api.DefaultMaxConns, "most query API connections at once; more wait (0: no cap)")
+	fs.IntVar(&f.maxResults, "max-results", api.DefaultLimit, "most rrsets one answer holds (DNSDB limit, CIRCL page); a DNSDB answer cut there ends with \"limited\" and the offset to go on")
 	fs.Var(&f.rate, "rate-limit", "requests per API key and per user: `RATE` as N/s, N/m or N/h (0: no limit)")
 	fs.IntVar(&f.burst, "burst", api.DefaultBurst, "requests an API key or user may make at once, beyond --rate-limit")
 	fs.DurationVar(&f.timeouts.Idle, "idle-timeout", api.DefaultIdleTimeout, "close a keep-alive connection idle this long")
@@ -61,6 +63,7 @@ func addAPILimitFlags(fs *flag.FlagSet, f *apiLimitFlags) {
 func (f *apiLimitFlags) options() []api.Option {
 	return []api.Option{
 		api.WithMaxConns(f.maxConns), api.WithRateLimit(f.rate, f.burst), api.WithTimeouts(f.timeouts),
+		api.WithMaxResults(f.maxResults),
 	}
 }
 

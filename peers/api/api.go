@@ -42,6 +42,8 @@ type Server struct {
 	timeouts Timeouts
 	maxConns int
 	metrics  *Metrics
+	// maxResults is the most rrsets one answer holds.
+	maxResults int
 }
 
 // identity is who a request authenticated as: an API key (named by its
@@ -78,6 +80,7 @@ type options struct {
 	loginBurst int
 	loginEvery time.Duration
 	metrics    *Metrics
+	maxResults int
 }
 
 // WithLogger sets the logger (default: slog.Default()).
@@ -112,6 +115,20 @@ func WithRateLimit(r Rate, burst int) Option {
 			return fmt.Errorf("%w: burst %d: want 1 or more", ErrInvalidOption, burst)
 		}
 		o.rate, o.burst = r, burst
+		return nil
+	}
+}
+
+// WithMaxResults sets the most rrsets one answer holds (default
+// DefaultLimit): a DNSDB query's limit is capped there and its answer,
+// when cut, ends with "limited" and the offset to go on; a CIRCL page
+// holds at most that many.
+func WithMaxResults(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1_000_000 {
+			return fmt.Errorf("%w: max results %d: want 1 to 1000000", ErrInvalidOption, n)
+		}
+		o.maxResults = n
 		return nil
 	}
 }
@@ -171,7 +188,7 @@ func CheckOptions(opts ...Option) error {
 // DefaultRate and DefaultBurst per key and user, the Default* timeouts,
 // DefaultMaxConns, DefaultLoginBurst failed logins per DefaultLoginEvery.
 // Options: WithLogger, WithClock, WithRateLimit, WithTimeouts,
-// WithMaxConns, WithLoginLimit, WithMetrics. Having no key and no user is
+// WithMaxConns, WithLoginLimit, WithMaxResults, WithMetrics. Having no key and no user is
 // ErrNoCredentials. Each user whose password is in plaintext is warned
 // about in the log.
 func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
@@ -186,6 +203,7 @@ func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
 		rate: DefaultRate(), burst: DefaultBurst,
 		timeouts: defaultTimeouts, maxConns: DefaultMaxConns,
 		loginBurst: DefaultLoginBurst, loginEvery: DefaultLoginEvery,
+		maxResults: DefaultLimit,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -201,6 +219,7 @@ func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
 		verified: newVerifyCache(DefaultVerifiedTTL, DefaultVerifiedMax),
 		guard:    newLoginGuard(o.loginBurst, o.loginEvery, DefaultLoginLogEvery, o.log),
 		rate:     o.rate, burst: o.burst, timeouts: o.timeouts, maxConns: o.maxConns, metrics: o.metrics,
+		maxResults: o.maxResults,
 	}
 	for i, k := range creds.Keys {
 		s.keys = append(s.keys, apiKey{[]byte(k), s.identity("api key " + strconv.Itoa(i+1))})
@@ -248,9 +267,16 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dnsdb/v2/rate_limit", s.auth(s.rateLimit, false))
+	mux.HandleFunc("GET /dnsdb/v2/ping", s.auth(ping, false))
 	mux.HandleFunc("GET /dnsdb/v2/{verb}/{kind}/{by}/", s.auth(s.dnsdb, true))
 	mux.HandleFunc("GET /pdns/query/", s.auth(s.circl, true))
 	return s.metrics.instrument(mux)
+}
+
+// ping answers DNSDB's liveness check.
+func ping(w http.ResponseWriter, _ *http.Request, _ *identity) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"ping":"ok"}` + "\n"))
 }
 
 // pathParts splits what follows prefix in the escaped path and decodes

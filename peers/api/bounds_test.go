@@ -13,8 +13,8 @@ import (
 	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
-// TestQueryBounds: a cursor or offset past MaxOffset is refused with 400
-// and a message that says why; one within it costs a walk, not a
+// TestQueryBounds: a cursor or offset past MaxOffset is refused (400 for
+// CIRCL, 416 for DNSDB, as DNSDB does) with a message that says why; one within it costs a walk, not a
 // collection of every match (64 such requests used to take the heap from
 // 285 to 614 MiB).
 func TestQueryBounds(t *testing.T) {
@@ -33,9 +33,9 @@ func TestQueryBounds(t *testing.T) {
 		maxHeap uint64 // bytes the request may allocate (0: not measured)
 	}{
 		{name: "DNSDB offset 10^12", path: "/dnsdb/v2/lookup/rrset/name/%2A.big.example?offset=1000000000000", hdr: key,
-			status: 400, body: "offset 1000000000000 is beyond this server's maximum of 100000"},
+			status: 416, body: "offset 1000000000000 is beyond this server's maximum of 100000"},
 		{name: "DNSDB offset just past the maximum", path: fmt.Sprintf("/dnsdb/v2/lookup/rrset/name/%%2A.big.example?offset=%d", MaxOffset+1), hdr: key,
-			status: 400, body: "offset_max"},
+			status: 416, body: "offset_max"},
 		{name: "DNSDB offset at the maximum", path: fmt.Sprintf("/dnsdb/v2/lookup/rrset/name/%%2A.big.example?offset=%d&limit=10", MaxOffset), hdr: key,
 			status: 200, body: `"cond":"limited"`, maxHeap: 4 << 20},
 		{name: "CIRCL cursor 10^12", path: "/pdns/query/10.0.0.0,8", hdr: circl("1000000000000"),

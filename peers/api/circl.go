@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,8 +39,11 @@ const (
 // collection of every match before it.
 func (s *Server) circl(w http.ResponseWriter, r *http.Request, _ *identity) {
 	parts, ok := pathParts(r, "/pdns/query/")
+	if ok && len(parts) == 2 && isPrefixLen(parts[1]) {
+		parts = []string{parts[0] + "/" + parts[1]} // a CIDR as PyPDNS sends it, unescaped
+	}
 	if !ok || len(parts) != 1 || parts[0] == "" {
-		http.Error(w, "want /pdns/query/<name or address>", http.StatusBadRequest)
+		http.Error(w, "want /pdns/query/<name, address, CIDR or range>", http.StatusBadRequest)
 		return
 	}
 	value := strings.TrimSuffix(strings.ToLower(parts[0]), ".")
@@ -48,7 +52,7 @@ func (s *Server) circl(w http.ResponseWriter, r *http.Request, _ *identity) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	count, at, err := circlPaging(r)
+	count, at, err := circlPaging(r, s.maxResults)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -78,9 +82,39 @@ func (s *Server) circl(w http.ResponseWriter, r *http.Request, _ *identity) {
 	defer bw.Flush()
 	var line []byte
 	for _, set := range page {
-		line = set.Record().AppendLine(line[:0])
+		line = circlLine(line[:0], set)
 		bw.Write(line)
 	}
+}
+
+// circlLine writes an rrset as CIRCL clients read it: COF, with the rrtype
+// as a number when it has no plain mnemonic (TYPEnnn, or one with a
+// hyphen such as NSAP-PTR). PyPDNS maps a string rrtype through
+// dnspython's names and fails on any other; the COF draft sends unknown
+// types as numbers.
+func circlLine(dst []byte, set *db.RRset) []byte {
+	start := len(dst)
+	dst = set.Record().AppendLine(dst)
+	name := set.RRType.String()
+	if !strings.HasPrefix(name, "TYPE") && !strings.Contains(name, "-") {
+		return dst
+	}
+	// The first `,"rrtype":"` is the field: inside a JSON string a quote
+	// is escaped.
+	field := []byte(`,"rrtype":"` + name + `"`)
+	i := bytes.Index(dst[start:], field)
+	if i < 0 {
+		return dst
+	}
+	i += start
+	num := strconv.AppendUint([]byte(`,"rrtype":`), uint64(set.RRType), 10)
+	return slices.Concat(dst[:i], num, dst[i+len(field):])
+}
+
+// isPrefixLen reports whether s is a prefix length (0 to 128).
+func isPrefixLen(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 128 && strconv.Itoa(n) == s
 }
 
 // circlPos is a position in the matches: a phase, an offset within it.
@@ -113,15 +147,15 @@ func circlTypes(header string) ([]cof.Type, error) {
 	return types, nil
 }
 
-// circlPaging reads the page size and the cursor.
-func circlPaging(r *http.Request) (int, circlPos, error) {
-	count := DefaultLimit
+// circlPaging reads the page size (at most maxResults) and the cursor.
+func circlPaging(r *http.Request, maxResults int) (int, circlPos, error) {
+	count := maxResults
 	if v := r.Header.Get("dribble-paginate-count"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return 0, circlPos{}, fmt.Errorf("dribble-paginate-count: want a positive number")
 		}
-		count = min(n, DefaultLimit)
+		count = min(n, maxResults)
 	}
 	var at circlPos
 	if v := r.Header.Get("dribble-paginate-cursor"); v != "" {
@@ -138,23 +172,22 @@ func circlPaging(r *http.Request) (int, circlPos, error) {
 }
 
 // circlPhases lists the lookups of a value: one for an address, a prefix
-// or a range (in the DNSDB forms, because dnsdbq in CIRCL mode sends "-i
-// 192.0.2.0/24" as "192.0.2.0,24"); else the name, then the rdata naming
-// it with and without the final dot (none for a left-hand wildcard, which
-// rdata lookups do not take). Per type, when types are given.
+// or a range (in the DNSDB forms too, because dnsdbq in CIRCL mode sends
+// "-i 192.0.2.0/24" as "192.0.2.0,24"); else the owner name, then the
+// rdata naming it (canonical names inside rdata, or the value stored
+// verbatim), less the rrsets the first phase gave. Wildcards ("*.zone",
+// "prefix.*") apply to both. Per type, when types are given.
 func circlPhases(value string, types []cof.Type) []circlPhase {
 	var kinds []circlPhase
 	if from, to, err := parseIPQuery(value); err == nil {
 		kinds = []circlPhase{{q: db.Query{IPFrom: from, IPTo: to}}}
 	} else {
 		kinds = []circlPhase{{q: db.Query{Name: value}}}
-		if !strings.HasPrefix(value, "*.") {
-			named := func(s *db.RRset) bool { return nameMatches(value, s.RRName) }
-			kinds = append(kinds,
-				circlPhase{q: db.Query{RData: value + "."}, dup: named},
-				circlPhase{q: db.Query{RData: value}, dup: func(s *db.RRset) bool {
-					return named(s) || slices.Contains(s.RData, value+".")
-				}})
+		if kind, lit, ok := db.ParseNameQuery(value); ok {
+			named := func(s *db.RRset) bool { return nameMatches(kind, lit, s.RRName) }
+			kinds = append(kinds, circlPhase{q: db.Query{RData: value}, dup: named})
+		} else {
+			kinds = append(kinds, circlPhase{q: db.Query{RData: value}})
 		}
 	}
 	if len(types) == 0 {
@@ -171,16 +204,16 @@ func circlPhases(value string, types []cof.Type) []circlPhase {
 	return out
 }
 
-// nameMatches applies a name query (exact, "*.zone" or "prefix.*") to an
-// owner name, as the stores do.
-func nameMatches(pattern, name string) bool {
-	switch {
-	case strings.HasPrefix(pattern, "*."):
-		return strings.HasSuffix(name, pattern[1:])
-	case strings.HasSuffix(pattern, ".*"):
-		return strings.HasPrefix(name, pattern[:len(pattern)-1])
+// nameMatches applies a canonical owner name pattern (db.ParseNameQuery)
+// to an owner name, as the stores do.
+func nameMatches(kind byte, lit, name string) bool {
+	switch kind {
+	case 'L':
+		return strings.HasSuffix(name, "."+lit)
+	case 'R':
+		return strings.HasPrefix(name, lit+".")
 	}
-	return name == pattern
+	return name == lit
 }
 
 // circlPage collects up to count rrsets from position at, in chunks of at

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/peers/db"
@@ -17,7 +19,8 @@ var urlUnescape = url.PathUnescape
 
 // Bounds of the work of one query.
 const (
-	// DefaultLimit is what a DNSDB query without limit gets, as DNSDB
+	// DefaultLimit is the default of the most results one answer holds
+	// (WithMaxResults): what a DNSDB query without limit gets, as DNSDB
 	// does, and the most any query gets (DNSDB limit, CIRCL
 	// dribble-paginate-count): results_max in /dnsdb/v2/rate_limit.
 	DefaultLimit = 10000
@@ -39,9 +42,17 @@ func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request, _ *identity) {
 		safFail(w, http.StatusBadRequest, "bad path: want /dnsdb/v2/{lookup|summarize}/{rrset/name|rdata/name|rdata/ip}/VALUE[/TYPE[/BAILIWICK]]")
 		return
 	}
-	q, err := dnsdbQuery(kind, by, parts, r)
-	if err != nil {
+	if err := unsupported(r); err != nil {
 		safFail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	q, err := dnsdbQuery(kind, by, parts, r, s.now(), s.maxResults)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.As(err, new(errOffset)) {
+			status = http.StatusRequestedRangeNotSatisfiable
+		}
+		safFail(w, status, err.Error())
 		return
 	}
 	limit := q.Limit
@@ -78,7 +89,11 @@ func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request, _ *identity) {
 		}
 	}
 	if limited {
-		bw.WriteString(`{"cond":"limited","msg":"Result limit reached"}` + "\n")
+		msg := fmt.Sprintf("Result limit reached: %d results; the next ones follow with offset=%d", limit, q.Offset+limit)
+		if q.Offset+limit > MaxOffset {
+			msg = fmt.Sprintf("Result limit reached: %d results; more match than offset_max (%d) lets a client page through: narrow the query with time fences or an rrtype", limit, MaxOffset)
+		}
+		bw.WriteString(`{"cond":"limited","msg":` + string(cof.AppendJSONString(nil, msg)) + "}\n")
 		return
 	}
 	bw.WriteString(`{"cond":"succeeded"}` + "\n")
@@ -101,7 +116,7 @@ func writeSummary(bw *bufio.Writer, sets []*db.RRset) {
 }
 
 // dnsdbQuery builds a store query from the path and the parameters.
-func dnsdbQuery(kind, by string, parts []string, r *http.Request) (db.Query, error) {
+func dnsdbQuery(kind, by string, parts []string, r *http.Request, now time.Time, maxResults int) (db.Query, error) {
 	var q db.Query
 	value := parts[0]
 	switch kind + "/" + by {
@@ -118,8 +133,10 @@ func dnsdbQuery(kind, by string, parts []string, r *http.Request) (db.Query, err
 			return q, err
 		}
 		q.IPFrom, q.IPTo = from, to
+	case "rrset/raw", "rdata/raw":
+		return q, fmt.Errorf("%s/%s: raw (hex wire format) lookups are not supported: look up by name or address", kind, by)
 	default:
-		return q, fmt.Errorf("unknown lookup %s/%s", kind, by)
+		return q, fmt.Errorf("unknown lookup %s/%s: want rrset/name, rdata/name or rdata/ip", kind, by)
 	}
 	if len(parts) > 1 && parts[1] != "" && !strings.EqualFold(parts[1], "ANY") {
 		t, ok := cof.ParseType(parts[1])
@@ -136,9 +153,9 @@ func dnsdbQuery(kind, by string, parts []string, r *http.Request) (db.Query, err
 		{"time_last_before", &q.TimeLastBefore}, {"time_last_after", &q.TimeLastAfter},
 	}
 	for _, f := range fences {
-		v, ok := intParam(r, f.name)
+		v, ok := fenceParam(r, f.name, now)
 		if !ok {
-			return q, fmt.Errorf("%s: want seconds since the epoch", f.name)
+			return q, fmt.Errorf("%s: want seconds since the epoch, or a negative number of seconds before now", f.name)
 		}
 		*f.dst = v
 	}
@@ -151,13 +168,50 @@ func dnsdbQuery(kind, by string, parts []string, r *http.Request) (db.Query, err
 		return q, fmt.Errorf("offset: want a number")
 	}
 	if offset > MaxOffset {
-		return q, fmt.Errorf("offset %d is beyond this server's maximum of %d (offset_max in /dnsdb/v2/rate_limit): narrow the query with time fences or an rrtype", offset, MaxOffset)
+		return q, errOffset{fmt.Errorf("offset %d is beyond this server's maximum of %d (offset_max in /dnsdb/v2/rate_limit): narrow the query with time fences or an rrtype", offset, MaxOffset)}
 	}
 	q.Limit, q.Offset = int(limit), int(offset)
-	if q.Limit <= 0 || q.Limit > DefaultLimit {
-		q.Limit = DefaultLimit
+	if q.Limit <= 0 || q.Limit > maxResults {
+		q.Limit = maxResults
 	}
 	return q, nil
+}
+
+// errOffset is an offset past offset_max: DNSDB answers it 416.
+type errOffset struct{ error }
+
+// unsupported refuses the DNSDB parameters whose other values this
+// server cannot honour, rather than ignore them.
+func unsupported(r *http.Request) error {
+	v := r.URL.Query()
+	switch strings.ToLower(v.Get("aggr")) {
+	case "", "t", "true", "1":
+	default:
+		return fmt.Errorf("aggr=%s: unaggregated results are not supported: this database keeps aggregated rrsets only", v.Get("aggr"))
+	}
+	switch strings.ToLower(v.Get("humantime")) {
+	case "", "f", "false", "0":
+	default:
+		return fmt.Errorf("humantime=%s is not supported: times are seconds since the epoch", v.Get("humantime"))
+	}
+	return nil
+}
+
+// fenceParam reads a time fence: seconds since the epoch, or a negative
+// number of seconds before now (as DNSDB takes them). 0 is unset.
+func fenceParam(r *http.Request, name string, now time.Time) (int64, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if n < 0 {
+		n = max(1, now.Unix()+n)
+	}
+	return n, true
 }
 
 // parseIPQuery reads "192.0.2.1", "192.0.2.0,24" (CIDR in DNSDB's comma

@@ -137,7 +137,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, _ *http.Request, who *identity
 		b = fmt.Appendf(b, `"reset":%d,"limit":%d,"remaining":%d,"burst_size":%d,"burst_window":%d`,
 			reset, burst, max(0, int(math.Floor(tokens))), size, window)
 	}
-	b = fmt.Appendf(b, `,"results_max":%d,"offset_max":%d}}`+"\n", DefaultLimit, MaxOffset)
+	b = fmt.Appendf(b, `,"results_max":%d,"offset_max":%d}}`+"\n", s.maxResults, MaxOffset)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
 }
