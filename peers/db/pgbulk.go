@@ -9,6 +9,8 @@ import (
 	"github.com/cofswitch/cofswitch/cof"
 )
 
+var _ BulkLoader = (*PGStore)(nil)
+
 // pgLoadTable is the temporary table a bulk load copies its rows into,
 // dropped when the load's transaction ends.
 const pgLoadTable = `CREATE TEMPORARY TABLE rrset_load (

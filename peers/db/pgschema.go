@@ -136,16 +136,9 @@ func pgReadVersion(ctx context.Context, conn *pgx.Conn) (int, error) {
 // resumes where it was. Writers of the old version must be stopped: the
 // rrsets they add behind the walk would not be indexed.
 func pgUpgradeFrom1(ctx context.Context, conn *pgx.Conn) error {
-	if _, err := conn.Exec(ctx, `
-		CREATE TABLE IF NOT EXISTS rrset_rname (rrset bytea NOT NULL, name text NOT NULL, rev text NOT NULL);
-		CREATE TABLE IF NOT EXISTS rrset_rdata_v2 (rrset bytea NOT NULL, value text NOT NULL);
-		CREATE TABLE IF NOT EXISTS schema_upgrade (walked bytea NOT NULL);
-		INSERT INTO schema_upgrade (walked) SELECT '\x'::bytea WHERE NOT EXISTS (SELECT 1 FROM schema_upgrade)`); err != nil {
-		return fmt.Errorf("pdnsdb: postgres: schema upgrade 1 to 2: preparing: %w", err)
-	}
-	var walked []byte
-	if err := conn.QueryRow(ctx, `SELECT walked FROM schema_upgrade`).Scan(&walked); err != nil {
-		return fmt.Errorf("pdnsdb: postgres: schema upgrade 1 to 2: reading its position: %w", err)
+	walked, err := pgUpgradePrepare(ctx, conn)
+	if err != nil {
+		return err
 	}
 	slog.Info("pdnsdb: postgres: upgrading the schema from version 1 to 2 (indexing the names inside rdata)", "resumed", len(walked) > 0)
 	total := 0
@@ -159,10 +152,10 @@ func pgUpgradeFrom1(ctx context.Context, conn *pgx.Conn) error {
 		}
 		total, walked = total+n, last
 		if total%(100*pgUpgradeBatch) < n {
-			slog.Info("pdnsdb: postgres: schema upgrade 1 to 2", "rrsets", total)
+			slog.Info("pdnsdb: postgres: schema upgrade 1 to 2", "indexed", total)
 		}
 	}
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
 			DROP TABLE rrset_rdata;
 			ALTER TABLE rrset_rdata_v2 RENAME TO rrset_rdata;
@@ -173,8 +166,24 @@ func pgUpgradeFrom1(ctx context.Context, conn *pgx.Conn) error {
 	if err != nil {
 		return fmt.Errorf("pdnsdb: postgres: schema upgrade 1 to 2: replacing rrset_rdata: %w", err)
 	}
-	slog.Info("pdnsdb: postgres: schema upgraded to version 2", "rrsets", total)
+	slog.Info("pdnsdb: postgres: schema upgraded to version 2", "indexed", total)
 	return nil
+}
+
+// pgUpgradePrepare creates the tables of the upgrade from version 1 and
+// returns the key of the last rrset it indexed (empty: none yet).
+func pgUpgradePrepare(ctx context.Context, conn *pgx.Conn) (walked []byte, err error) {
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE IF NOT EXISTS rrset_rname (rrset bytea NOT NULL, name text NOT NULL, rev text NOT NULL);
+		CREATE TABLE IF NOT EXISTS rrset_rdata_v2 (rrset bytea NOT NULL, value text NOT NULL);
+		CREATE TABLE IF NOT EXISTS schema_upgrade (walked bytea NOT NULL);
+		INSERT INTO schema_upgrade (walked) SELECT '\x'::bytea WHERE NOT EXISTS (SELECT 1 FROM schema_upgrade)`); err != nil {
+		return nil, fmt.Errorf("pdnsdb: postgres: schema upgrade 1 to 2: preparing: %w", err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT walked FROM schema_upgrade`).Scan(&walked); err != nil {
+		return nil, fmt.Errorf("pdnsdb: postgres: schema upgrade 1 to 2: reading its position: %w", err)
+	}
+	return walked, nil
 }
 
 // pgUpgradeStep indexes the rrsets that follow key walked, at most
