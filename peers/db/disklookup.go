@@ -70,6 +70,8 @@ func (d *DiskStore) Lookup(ctx context.Context, q Query) ([]*RRset, error) {
 	case q.RData != "":
 		rq := ParseRDataQuery(q.RData)
 		switch {
+		case !rq.Addr.IsValid() && rq.Name == "" && rq.Value == "":
+			return nil, fmt.Errorf("%w: %q is a wildcard on no name", ErrBadQuery, q.RData)
 		case rq.Addr.IsValid():
 			l.addrs(rq.Addr, rq.Addr)
 		default:

@@ -36,7 +36,7 @@ const pgUsageQuery = `
 SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint,
 	COALESCE(max(CASE WHEN c.oid = to_regclass('rrset') THEN greatest(c.reltuples::bigint, s.n_live_tup) END), 0)::bigint
 FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-WHERE c.oid IN (to_regclass('rrset'), to_regclass('rrset_rdata'), to_regclass('rrset_ip'),
+WHERE c.oid IN (to_regclass('rrset'), to_regclass('rrset_rdata'), to_regclass('rrset_ip'), to_regclass('rrset_rname'),
 	to_regclass('applied'), to_regclass('applied_floor'))`
 
 // pgUsage caches the last reading of PGStore.Usage.
