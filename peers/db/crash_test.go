@@ -2,6 +2,7 @@ package db
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -53,7 +54,7 @@ func TestCrashChild(t *testing.T) {
 // store (several times, at random moments, with flushes and compactions
 // under way), then redelivers every batch as a stream would: each is
 // applied exactly once, none is lost, and the store's count of rrsets is
-// exact. COFSWITCH_CHAOS runs 20 kills instead of 3.
+// right (within its estimate's error). COFSWITCH_CHAOS runs 20 kills instead of 3.
 func TestKill9DuringIngest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -104,7 +105,9 @@ func TestKill9DuringIngest(t *testing.T) {
 			}
 		}
 	}
-	if want := int(last)*50 + 1; d.Len() != want {
-		t.Fatalf("the store counts %d rrsets, want %d", d.Len(), want)
+	// The count is a sketch's estimate (0.8% standard error), replayed
+	// batches counted once: 3% is four standard errors.
+	if want := float64(last)*50 + 1; math.Abs(float64(d.Len())-want) > 0.03*want {
+		t.Fatalf("the store counts %d rrsets, want %.0f within 3%%", d.Len(), want)
 	}
 }

@@ -1,6 +1,8 @@
 package db
 
 import (
+	"context"
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,18 +18,25 @@ import (
 // DiskStore is the embedded store: rrsets in a Pebble LSM (the class of
 // store balboa keeps in RocksDB), merged by a merge operator, with
 // indexes for names, rdata names, rdata values and addresses (see
-// diskkeys.go). A batch, its index entries and its applied sequence are
-// one atomic write, so a crash loses nothing the last Save made durable
-// and applies nothing twice; nothing is ever rewritten whole. Memory is
-// the block cache and the memtables, both set by DiskOptions, whatever
-// the size of the data.
+// diskkeys.go). Writes are blind, as an LSM wants them: an observation is
+// a merge operand and its index entries are (idempotent) sets, never a
+// read first; entries already written for an rrset seen lately are not
+// written again (a bounded cache). A batch, its index entries, the
+// sketches that count the rrsets and its applied sequence are one atomic
+// write, so a crash loses nothing the last Save made durable and applies
+// nothing twice; nothing is ever rewritten whole. Memory is the block
+// cache, the memtables and the cache of recent rrsets, all set by
+// DiskOptions, whatever the size of the data.
 type DiskStore struct {
 	db   *pebble.DB
-	mu   sync.Mutex // one writer: Apply, AdvanceApplied
-	size atomic.Int64
+	mu   sync.Mutex   // one writer: Apply, AdvanceApplied
+	size atomic.Int64 // the rrsets sketch's estimate, for lock-free reads
+
+	rrsets  *sketch            // distinct rrsets
+	sensors map[string]*sketch // distinct rrsets by the sensor that made them
+	indexed *recent            // rrsets whose index entries were written lately
 
 	quota    int
-	created  map[string]int64 // by sensor, loaded at open
 	refused  map[string]uint64
 	onRefuse func(sensor string)
 }
@@ -39,6 +48,10 @@ type DiskOptions struct {
 	// MemTableBytes is the size of one memtable; up to two are held
 	// (default DefaultMemTableBytes).
 	MemTableBytes int64
+	// RecentRRsets is how many rrsets the store remembers as indexed,
+	// so that observing them again writes one merge operand only
+	// (default DefaultRecentRRsets, about 100 bytes each).
+	RecentRRsets int
 	// Logger receives Pebble's own messages (default: discarded).
 	Logger *slog.Logger
 }
@@ -48,6 +61,7 @@ type DiskOptions struct {
 const (
 	DefaultCacheBytes    = 192 << 20
 	DefaultMemTableBytes = 32 << 20
+	DefaultRecentRRsets  = 500_000
 )
 
 // DefaultSensorQuota is the rrsets one sensor may create in the disk
@@ -75,6 +89,9 @@ func OpenDisk(dir string, o DiskOptions) (*DiskStore, error) {
 	if o.MemTableBytes <= 0 {
 		o.MemTableBytes = DefaultMemTableBytes
 	}
+	if o.RecentRRsets <= 0 {
+		o.RecentRRsets = DefaultRecentRRsets
+	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
@@ -92,7 +109,8 @@ func OpenDisk(dir string, o DiskOptions) (*DiskStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pdnsdb: disk store %s: %w", dir, err)
 	}
-	d := &DiskStore{db: db, created: map[string]int64{}, refused: map[string]uint64{}}
+	d := &DiskStore{db: db, rrsets: newSketch(storeSketchP), sensors: map[string]*sketch{},
+		indexed: newRecent(o.RecentRRsets), refused: map[string]uint64{}}
 	if err := d.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -118,41 +136,36 @@ func (d *DiskStore) load() error {
 			return fmt.Errorf("%w %q (this version reads %q)", ErrFormat, f, diskFormat)
 		}
 	}
-	n, err := d.counter(countRRsetsKey)
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceSketch}, UpperBound: []byte{spaceSketch + 1}})
 	if err != nil {
-		return err
-	}
-	d.size.Store(n)
-	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceQuota}, UpperBound: []byte{spaceQuota + 1}})
-	if err != nil {
-		return err
+		return fmt.Errorf("pdnsdb: disk store: %w", err)
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		v, err := counterValue(it.Value())
-		if err != nil {
-			return fmt.Errorf("pdnsdb: disk store: quota of %q: %w", it.Key()[1:], err)
+		k := it.Key()
+		var err error
+		switch {
+		case bytes.Equal(k, rrsetsSketchKey):
+			d.rrsets, err = readSketch(d.rrsets, it.Value())
+		case len(k) > 2 && k[1] == 'q':
+			var s *sketch
+			if s, err = readSketch(newSketch(sensorSketchP), it.Value()); err == nil {
+				d.sensors[string(k[2:])] = s
+			}
 		}
-		d.created[string(it.Key()[1:])] = v
+		if err != nil {
+			return fmt.Errorf("pdnsdb: disk store: the count of rrsets (%q): %w", k, err)
+		}
 	}
+	d.size.Store(d.rrsets.count())
 	return it.Error()
 }
 
-func (d *DiskStore) counter(k []byte) (int64, error) {
-	v, closer, err := d.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("pdnsdb: disk store: %w", err)
-	}
-	defer closer.Close()
-	return counterValue(v)
-}
-
-// SetSensorQuota bounds the rrsets each sensor may create (0: no bound):
-// past it, a record of that sensor that would make a new rrset is refused
-// and counted (Refused); records of existing rrsets still merge. onRefuse,
+// SetSensorQuota bounds the rrsets each sensor may create (0: no bound;
+// the count is an estimate within about 2%): past it, a record of that
+// sensor that would make a new rrset is refused and counted (Refused);
+// records of existing rrsets still merge (a sensor over its quota costs
+// a read per record to tell which). onRefuse,
 // if set, is told the first time each sensor is refused in this process.
 func (d *DiskStore) SetSensorQuota(max int, onRefuse func(sensor string)) {
 	d.mu.Lock()
@@ -175,7 +188,21 @@ func (d *DiskStore) Save() error {
 	return nil
 }
 
-// Len returns the number of rrsets held, without a lock.
+// Settle writes the memtables out and compacts the whole store, so that
+// no background work is left: for tests and tools that measure a lookup
+// alone. It takes as long as a full compaction.
+func (d *DiskStore) Settle() error {
+	if err := d.db.Flush(); err != nil {
+		return fmt.Errorf("pdnsdb: disk store: %w", err)
+	}
+	if err := d.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true); err != nil {
+		return fmt.Errorf("pdnsdb: disk store: %w", err)
+	}
+	return nil
+}
+
+// Len returns the number of rrsets held, without a lock: an estimate
+// within about 1% (see sketch).
 func (d *DiskStore) Len() int { return int(d.size.Load()) }
 
 // DiskBytes returns the size of the store's files.

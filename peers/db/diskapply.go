@@ -12,11 +12,10 @@ import (
 	"github.com/cofswitch/cofswitch/cof"
 )
 
-// Apply merges a batch with its sequence in one atomic write. A known
-// rrset gets a merge operand (its rdata left out: the key names it); a
-// new one its whole value and its index entries, which is why each
-// rrset of the batch is looked up first (a miss costs a Bloom filter
-// probe). Durable once Save returns.
+// Apply merges a batch with its sequence in one atomic write: each rrset
+// a merge operand, its index entries unless written lately (see
+// DiskStore), the sketches' raised registers, the sequence. Durable once
+// Save returns.
 func (d *DiskStore) Apply(ctx context.Context, stream string, seq uint64, recs []*cof.Record) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -66,8 +65,7 @@ func (d *DiskStore) LoadBatch(ctx context.Context, recs []*cof.Record) error {
 
 var errClosed = errors.New("pdnsdb: disk store closed")
 
-// write adds the records' rrsets to b: merged within the batch first,
-// then each either a merge operand or a new rrset with its index entries.
+// write adds the records' rrsets to b, merged within the batch first.
 func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) error {
 	merged := make(map[string]*RRset, len(recs))
 	order := make([]string, 0, len(recs))
@@ -82,59 +80,79 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) error {
 		merged[string(key)] = s
 		order = append(order, string(key))
 	}
-	// In key order: the lookups then walk the LSM forward.
 	slices.Sort(order)
-	var fresh int64
-	created := map[string]int64{}
-	var val, ik []byte
+	var val, ik, delta []byte
+	deltas := map[string][]byte{}
 	for _, k := range order {
 		s, pk := merged[k], []byte(k)
-		_, closer, err := d.db.Get(pk)
-		switch {
-		case err == nil:
-			closer.Close()
-			val = appendValue(val[:0], s, false)
-			if err := b.Merge(pk, val, nil); err != nil {
+		if d.indexed.has(pk) {
+			// Seen lately: its value has its rdata, its entries exist.
+			if err := b.Merge(pk, appendValue(val[:0], s, false), nil); err != nil {
 				return err
 			}
 			continue
-		case !errors.Is(err, pebble.ErrNotFound):
-			return fmt.Errorf("pdnsdb: disk store: %w", err)
 		}
-		if sensor := firstSensor(s); d.quota > 0 && d.created[sensor]+created[sensor] >= int64(d.quota) {
-			if d.refused[sensor]++; d.refused[sensor] == 1 && d.onRefuse != nil {
-				d.onRefuse(sensor)
+		sensor := firstSensor(s)
+		if d.quota > 0 && d.sensorSketch(sensor).count() >= int64(d.quota) {
+			known, err := d.has(pk)
+			if err != nil {
+				return err
 			}
-			continue
-		} else {
-			created[sensor]++
+			if !known {
+				if d.refused[sensor]++; d.refused[sensor] == 1 && d.onRefuse != nil {
+					d.onRefuse(sensor)
+				}
+				continue
+			}
 		}
-		val = appendValue(val[:0], s, true)
-		if err := b.Set(pk, val, nil); err != nil {
+		if err := b.Merge(pk, appendValue(val[:0], s, true), nil); err != nil {
 			return err
 		}
 		if err := d.index(b, s, pk, &ik); err != nil {
 			return err
 		}
-		fresh++
+		d.indexed.add(pk)
+		h := sketchHash(pk)
+		delta = d.rrsets.add(h, delta)
+		deltas[sensor] = d.sensorSketch(sensor).add(h, deltas[sensor])
 	}
-	if fresh > 0 {
-		if err := b.Merge(countRRsetsKey, counterOperand(fresh), nil); err != nil {
+	if len(delta) > 0 {
+		if err := b.Merge(rrsetsSketchKey, sparseOperand(storeSketchP, delta), nil); err != nil {
 			return err
 		}
+		d.size.Store(d.rrsets.count())
 	}
-	for sensor, n := range created {
-		if err := b.Merge(quotaKey(sensor), counterOperand(n), nil); err != nil {
-			return err
+	for sensor, dl := range deltas {
+		if len(dl) > 0 {
+			if err := b.Merge(sensorSketchKey(sensor), sparseOperand(sensorSketchP, dl), nil); err != nil {
+				return err
+			}
 		}
-	}
-	// Counted in memory once the caller commits; a failed commit leaves
-	// the counts a little high, which only errs towards refusing.
-	d.size.Add(fresh)
-	for sensor, n := range created {
-		d.created[sensor] += n
 	}
 	return nil
+}
+
+// sensorSketch returns (making it) the sketch of a sensor's rrsets.
+func (d *DiskStore) sensorSketch(sensor string) *sketch {
+	s := d.sensors[sensor]
+	if s == nil {
+		s = newSketch(sensorSketchP)
+		d.sensors[sensor] = s
+	}
+	return s
+}
+
+// has reports whether the store holds the rrset of a primary key.
+func (d *DiskStore) has(pk []byte) (bool, error) {
+	_, closer, err := d.db.Get(pk)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pdnsdb: disk store: %w", err)
+	}
+	closer.Close()
+	return true, nil
 }
 
 func firstSensor(s *RRset) string {
@@ -284,36 +302,37 @@ func (d *DiskStore) put(sets []*RRset) error {
 	defer d.mu.Unlock()
 	b := d.db.NewBatch()
 	defer b.Close()
-	var pk, val, ik []byte
-	var fresh int64
+	var pk, val, ik, delta []byte
+	deltas := map[string][]byte{}
 	for _, s := range sets {
 		pk = rrsetKey(pk[:0], s)
-		_, closer, err := d.db.Get(pk)
-		if err == nil {
-			closer.Close()
-		} else if errors.Is(err, pebble.ErrNotFound) {
-			fresh++
-			if err := b.Merge(quotaKey(firstSensor(s)), counterOperand(1), nil); err != nil {
-				return err
-			}
-			d.created[firstSensor(s)]++
-		} else {
-			return fmt.Errorf("pdnsdb: disk store: %w", err)
-		}
 		if err := b.Set(pk, appendValue(val[:0], s, true), nil); err != nil {
 			return err
 		}
 		if err := d.index(b, s, slices.Clone(pk), &ik); err != nil {
 			return err
 		}
+		h := sketchHash(pk)
+		delta = d.rrsets.add(h, delta)
+		sensor := firstSensor(s)
+		deltas[sensor] = d.sensorSketch(sensor).add(h, deltas[sensor])
 	}
-	if err := b.Merge(countRRsetsKey, counterOperand(fresh), nil); err != nil {
-		return err
+	if len(delta) > 0 {
+		if err := b.Merge(rrsetsSketchKey, sparseOperand(storeSketchP, delta), nil); err != nil {
+			return err
+		}
+	}
+	for sensor, dl := range deltas {
+		if len(dl) > 0 {
+			if err := b.Merge(sensorSketchKey(sensor), sparseOperand(sensorSketchP, dl), nil); err != nil {
+				return err
+			}
+		}
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("pdnsdb: disk store: %w", err)
 	}
-	d.size.Add(fresh)
+	d.size.Store(d.rrsets.count())
 	return nil
 }
 

@@ -23,8 +23,7 @@ const (
 	spaceAddr    = 'i' // i addr(16) pk: addresses of A and AAAA
 	spaceApplied = 'a' // a stream term seq(8): a batch applied above the floor
 	spaceFloor   = 'f' // f stream: every sequence up to this one is applied
-	spaceCount   = 'c' // c what: a counter (merged by addition)
-	spaceQuota   = 'q' // q sensor: rrsets the sensor created (merged by addition)
+	spaceSketch  = 'h' // h r | h q sensor: distinct rrsets, all and by sensor (sketch.go)
 	spaceMeta    = 'm' // m what: the store's format
 )
 
@@ -170,8 +169,8 @@ func floorKey(stream string) []byte {
 }
 
 var (
-	countRRsetsKey = []byte{spaceCount, 'r'}
-	formatKey      = []byte{spaceMeta, 'f'}
+	rrsetsSketchKey = []byte{spaceSketch, 'r'}
+	formatKey       = []byte{spaceMeta, 'f'}
 )
 
-func quotaKey(sensor string) []byte { return appendEscaped([]byte{spaceQuota}, sensor) }
+func sensorSketchKey(sensor string) []byte { return appendEscaped([]byte{spaceSketch, 'q'}, sensor) }

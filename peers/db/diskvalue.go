@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -146,36 +146,57 @@ func mergeInto(s, o *RRset) {
 }
 
 // merger is the disk store's merge operator: rrsets merge by the rules of
-// RRset.Merge, counters (and quotas) add up. Its name is stored in the
-// database, so it must never change for these semantics.
+// RRset.Merge, sketches by their registers' maximum. Its name is stored
+// in the database, so it must never change for these semantics.
 var merger = &pebble.Merger{
 	Name: "cofswitch.pdnsdb.v1",
 	Merge: func(key, value []byte) (pebble.ValueMerger, error) {
-		if len(key) > 0 && (key[0] == spaceCount || key[0] == spaceQuota) {
-			v, err := counterValue(value)
-			return &counterMerger{v}, err
+		if len(key) > 0 && key[0] == spaceSketch {
+			m := &sketchMerger{}
+			return m, m.MergeNewer(value)
 		}
-		m := &rrsetMerger{}
+		m := mergers.Get().(*rrsetMerger)
+		m.raw, m.out, m.s, m.have, m.one = m.raw[:0], m.out[:0], RRset{}, false, false
 		return m, m.add(value)
 	},
 }
 
+// rrsetMerger decodes only when there is something to merge: a key with
+// one operand (an rrset observed once since its last compaction; Pebble
+// keeps a lone operand as one) is answered as it is. Mergers are pooled
+// and their buffers reused, handed back when Pebble closes the value, so
+// that walking rrsets allocates nothing.
 type rrsetMerger struct {
-	s    RRset
-	have bool
+	raw, out []byte // the only operand so far; the merged value
+	s        RRset
+	one      bool // raw holds the only operand
+	have     bool // s holds the merge of the operands
 }
 
+var mergers = sync.Pool{New: func() any { return &rrsetMerger{} }}
+
 func (m *rrsetMerger) add(value []byte) error {
+	if !m.have && !m.one {
+		m.raw, m.one = append(m.raw[:0], value...), true
+		return nil
+	}
+	if !m.have {
+		if err := decodeValue(m.raw, &m.s); err != nil {
+			return err
+		}
+		m.have, m.one = true, false
+	}
 	var o RRset
 	if err := decodeValue(value, &o); err != nil {
 		return err
 	}
-	if !m.have {
-		m.s, m.have = o, true
-		m.s.Sensors = slices.Clone(o.Sensors)
-		return nil
-	}
 	mergeInto(&m.s, &o)
+	return nil
+}
+
+// Close returns the merger to the pool once Pebble is done with its value.
+func (m *rrsetMerger) Close() error {
+	mergers.Put(m)
 	return nil
 }
 
@@ -183,29 +204,16 @@ func (m *rrsetMerger) MergeNewer(value []byte) error { return m.add(value) }
 func (m *rrsetMerger) MergeOlder(value []byte) error { return m.add(value) }
 
 func (m *rrsetMerger) Finish(bool) ([]byte, io.Closer, error) {
-	return appendValue(nil, &m.s, len(m.s.RData) > 0), nil, nil
-}
-
-type counterMerger struct{ v int64 }
-
-func counterValue(b []byte) (int64, error) {
-	v, n := binary.Varint(b)
-	if n <= 0 || n != len(b) {
-		return 0, errBadValue
+	if !m.have {
+		return m.raw, m, nil
 	}
-	return v, nil
+	m.out = appendValue(m.out[:0], &m.s, len(m.s.RData) > 0)
+	return m.out, m, nil
 }
 
-func (m *counterMerger) MergeNewer(value []byte) error {
-	v, err := counterValue(value)
-	m.v += v
-	return err
+func (m *sketchMerger) Finish(bool) ([]byte, io.Closer, error) {
+	if m.err != nil || m.s == nil {
+		return nil, nil, errBadValue
+	}
+	return m.finish(), nil, nil
 }
-
-func (m *counterMerger) MergeOlder(value []byte) error { return m.MergeNewer(value) }
-
-func (m *counterMerger) Finish(bool) ([]byte, io.Closer, error) {
-	return binary.AppendVarint(nil, m.v), nil, nil
-}
-
-func counterOperand(v int64) []byte { return binary.AppendVarint(nil, v) }

