@@ -248,6 +248,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dnsdb/v2/rate_limit", s.auth(s.rateLimit, false))
+	mux.HandleFunc("GET /openapi.json", s.openAPI)
 	mux.HandleFunc("GET /dnsdb/v2/{verb}/{kind}/{by}/", s.auth(s.dnsdb, true))
 	mux.HandleFunc("GET /pdns/query/", s.auth(s.circl, true))
 	return s.metrics.instrument(mux)
