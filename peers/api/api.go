@@ -268,6 +268,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dnsdb/v2/rate_limit", s.auth(s.rateLimit, false))
 	mux.HandleFunc("GET /dnsdb/v2/ping", s.auth(ping, false))
+	mux.HandleFunc("GET /openapi.json", s.openAPI)
 	mux.HandleFunc("GET /dnsdb/v2/{verb}/{kind}/{by}/", s.auth(s.dnsdb, true))
 	mux.HandleFunc("GET /pdns/query/", s.auth(s.circl, true))
 	return s.metrics.instrument(mux)
