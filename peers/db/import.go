@@ -83,41 +83,60 @@ func ImportFile(ctx context.Context, store Store, name string, o ImportOptions) 
 	if bl, ok := store.(BulkLoader); ok {
 		size, load = bulkBatch, func(recs []*cof.Record) error { return bl.LoadBatch(ctx, recs) }
 	}
-	batch := make([]*cof.Record, 0, size)
-	flush := func() error {
-		if len(batch) > 0 {
-			if err := load(batch); err != nil {
-				return fmt.Errorf("db: %s: storing records before line %d: %w", name, rd.LineNumber(), err)
+	// Reading (decompressing, parsing) runs beside the loading, one batch
+	// ahead: each takes about half of an import's time.
+	type parsed struct {
+		recs []*cof.Record
+		line int
+	}
+	batches := make(chan parsed, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var readErr error
+	go func() {
+		defer close(batches)
+		batch := make([]*cof.Record, 0, size)
+		send := func() bool {
+			select {
+			case batches <- parsed{batch, rd.LineNumber()}:
+				batch = make([]*cof.Record, 0, size)
+				return true
+			case <-rctx.Done():
+				return false
 			}
 		}
-		n += len(batch)
+		for rd.Next() {
+			if err := rd.LineErr(); err != nil {
+				invalid++
+				if o.Invalid != nil {
+					o.Invalid(rd.LineNumber(), err.(*cof.Error))
+				}
+				continue
+			}
+			c := *rd.Record()
+			if batch = append(batch, &c); len(batch) == size && !send() {
+				return
+			}
+		}
+		if len(batch) > 0 && !send() {
+			return
+		}
+		readErr = rd.Err()
+	}()
+	for p := range batches {
+		if err := load(p.recs); err != nil {
+			cancel()
+			for range batches { // the reader stops; invalid is then its last
+			}
+			return n, invalid, fmt.Errorf("db: %s: storing records before line %d: %w", name, p.line, err)
+		}
+		n += len(p.recs)
 		if o.Progress != nil {
 			o.Progress(n, counted.n.Load())
 		}
-		batch = batch[:0]
-		return nil
 	}
-	for rd.Next() {
-		if err := rd.LineErr(); err != nil {
-			invalid++
-			if o.Invalid != nil {
-				o.Invalid(rd.LineNumber(), err.(*cof.Error))
-			}
-			continue
-		}
-		c := *rd.Record()
-		batch = append(batch, &c)
-		if len(batch) == size {
-			if err := flush(); err != nil {
-				return n, invalid, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return n, invalid, err
-	}
-	if err := rd.Err(); err != nil {
-		return n, invalid, fmt.Errorf("db: %s: %w", name, err)
+	if readErr != nil {
+		return n, invalid, fmt.Errorf("db: %s: %w", name, readErr)
 	}
 	return n, invalid, nil
 }
