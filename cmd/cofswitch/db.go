@@ -107,7 +107,7 @@ where a key stands); an answer may wait --write-timeout for the client per
 may fail %d logins in a row, then one per %v (beyond: 429 with Retry-After,
 its credentials not even checked); failed logins are logged, the first in
 full and then a count per %v, never with the secret tried. A query skips
-at most %d matches (DNSDB offset, CIRCL cursor; beyond: 400) and
+at most %d matches (DNSDB offset, CIRCL cursor; beyond: DNSDB 416, CIRCL 400) and
 returns at most --max-results (default %d; a DNSDB answer cut there ends
 with "limited" and the offset to go on).
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -102,11 +104,12 @@ func canonicalOr(name string) string {
 
 // diskLookup is one query's walk; the first error stops it.
 type diskLookup struct {
-	d    *DiskStore
-	c    *collector
-	ctx  context.Context
-	err  error
-	done bool
+	d       *DiskStore
+	c       *collector
+	ctx     context.Context
+	err     error
+	done    bool
+	pending [][]byte // primary keys met and not yet read (see drain)
 }
 
 func (l *diskLookup) iter(lo, hi []byte) *pebble.Iterator {
@@ -233,6 +236,7 @@ func (l *diskLookup) scan(p []byte, f first) {
 			return
 		}
 	}
+	l.drain()
 }
 
 // step takes (or, before the offset, counts) the rrset an index entry
@@ -254,13 +258,63 @@ func (l *diskLookup) step(pk []byte) bool {
 		l.c.skipped++
 		return true
 	}
-	s := l.get(bytes.Clone(pk))
-	if s == nil {
-		return false
+	l.pending = append(l.pending, bytes.Clone(pk))
+	if len(l.pending) < fetchChunk {
+		return true
 	}
-	if !l.c.take(s) || l.cancelled() {
-		l.done = true
-		return false
+	return l.drain()
+}
+
+// fetchChunk is how many rrsets an index walk reads at once, and
+// fetchWorkers how many reads run together: each rrset an index points
+// at is a random read, which several goroutines overlap (a /24 at 10M
+// rrsets: 6.9 ms one by one).
+const (
+	fetchChunk   = 32
+	fetchWorkers = 4
+)
+
+// drain reads the rrsets pending and takes them in index order; false
+// ends the walk.
+func (l *diskLookup) drain() bool {
+	if len(l.pending) == 0 || l.err != nil {
+		return l.err == nil
+	}
+	sets := make([]*RRset, len(l.pending))
+	errs := make([]error, len(l.pending))
+	read := func(i int) {
+		v, closer, err := l.d.db.Get(l.pending[i])
+		if err != nil {
+			errs[i] = fmt.Errorf("pdnsdb: disk store: an index entry points at no rrset (%q): %w", l.pending[i], err)
+			return
+		}
+		sets[i], errs[i] = rrsetOf(l.pending[i], v)
+		closer.Close()
+	}
+	if len(l.pending) == 1 {
+		read(0)
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(fetchWorkers, len(l.pending)) {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(l.pending); i = int(next.Add(1) - 1) {
+					read(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	l.pending = l.pending[:0]
+	for i, s := range sets {
+		if errs[i] != nil {
+			l.err = errs[i]
+			return false
+		}
+		if !l.c.take(s) || l.cancelled() {
+			l.done = true
+			return false
+		}
 	}
 	return true
 }
@@ -359,6 +413,7 @@ func (l *diskLookup) addrs(from, to netip.Addr) {
 			return
 		}
 	}
+	l.drain()
 }
 
 // firstAddr reports whether a is the smallest of an rrset's addresses
