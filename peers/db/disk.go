@@ -36,6 +36,8 @@ type DiskStore struct {
 	sensors map[string]*sketch // distinct rrsets by the sensor that made them
 	indexed *recent            // rrsets whose index entries were written lately
 
+	maxExamined int // entries one lookup may examine
+
 	quota    int
 	refused  map[string]uint64
 	onRefuse func(sensor string)
@@ -52,6 +54,9 @@ type DiskOptions struct {
 	// so that observing them again writes one merge operand only
 	// (default DefaultRecentRRsets, about 100 bytes each).
 	RecentRRsets int
+	// MaxExamined bounds the entries one lookup examines (default
+	// MaxExamined).
+	MaxExamined int
 	// Logger receives Pebble's own messages (default: discarded).
 	Logger *slog.Logger
 }
@@ -92,6 +97,9 @@ func OpenDisk(dir string, o DiskOptions) (*DiskStore, error) {
 	if o.RecentRRsets <= 0 {
 		o.RecentRRsets = DefaultRecentRRsets
 	}
+	if o.MaxExamined <= 0 {
+		o.MaxExamined = MaxExamined
+	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
@@ -110,7 +118,7 @@ func OpenDisk(dir string, o DiskOptions) (*DiskStore, error) {
 		return nil, fmt.Errorf("pdnsdb: disk store %s: %w", dir, err)
 	}
 	d := &DiskStore{db: db, rrsets: newSketch(storeSketchP), sensors: map[string]*sketch{},
-		indexed: newRecent(o.RecentRRsets), refused: map[string]uint64{}}
+		indexed: newRecent(o.RecentRRsets), refused: map[string]uint64{}, maxExamined: o.MaxExamined}
 	if err := d.load(); err != nil {
 		db.Close()
 		return nil, err

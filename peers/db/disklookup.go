@@ -110,6 +110,23 @@ type diskLookup struct {
 	err     error
 	done    bool
 	pending [][]byte // primary keys met and not yet read (see drain)
+	seen    int      // index entries and rrsets examined (MaxExamined)
+}
+
+// tick counts one entry examined; false ends the walk: past the store's
+// MaxExamined,
+// or when the caller gave up (checked every 1,024 entries, so that a
+// walk that takes nothing still stops when the client leaves).
+func (l *diskLookup) tick() bool {
+	l.seen++
+	if l.seen > l.d.maxExamined {
+		l.err = fmt.Errorf("%w: the query examined more than %d entries: narrow it (a deeper zone, an rrtype, time fences)", ErrBadQuery, l.d.maxExamined)
+		return false
+	}
+	if l.seen%1024 == 0 && l.cancelled() {
+		return false
+	}
+	return true
 }
 
 func (l *diskLookup) iter(lo, hi []byte) *pebble.Iterator {
@@ -143,6 +160,9 @@ func (l *diskLookup) rrsets(p []byte) {
 	}
 	defer l.finish(it)
 	for it.First(); it.Valid(); it.Next() {
+		if !l.tick() {
+			return
+		}
 		if l.c.skipping() {
 			if peekMatch(l.c.q, it.Key(), it.Value()) {
 				l.c.skipped++
@@ -224,6 +244,9 @@ func (l *diskLookup) scan(p []byte, f first) {
 	}
 	defer l.finish(it)
 	for it.First(); it.Valid(); it.Next() {
+		if !l.tick() {
+			return
+		}
 		v, pk, ok := splitIndexKey(it.Key())
 		if !ok {
 			l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", it.Key())
@@ -353,6 +376,9 @@ func (l *diskLookup) value(rq RDataQuery) {
 	}
 	defer l.finish(it)
 	for it.First(); it.Valid(); it.Next() {
+		if !l.tick() {
+			return
+		}
 		_, pk, ok := splitIndexKey(it.Key())
 		if !ok {
 			l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", it.Key())
@@ -401,6 +427,9 @@ func (l *diskLookup) addrs(from, to netip.Addr) {
 	defer l.finish(it)
 	f16, t16 := from.As16(), to.As16()
 	for it.First(); it.Valid(); it.Next() {
+		if !l.tick() {
+			return
+		}
 		k := it.Key()
 		if len(k) < 17 {
 			l.err = fmt.Errorf("pdnsdb: disk store: malformed address key %q", k)

@@ -64,6 +64,13 @@ const DefaultLimit = 10000
 // ErrBadQuery reports a query that selects nothing answerable.
 var ErrBadQuery = errors.New("pdnsdb: bad query")
 
+// MaxExamined is the default of the index entries one lookup of the disk
+// store may examine (DiskOptions.MaxExamined): a wildcard over a large zone with a filter that keeps few of
+// its rrsets (a rare type, a narrow time fence) would otherwise walk the
+// whole zone for one answer. Past it the lookup fails with ErrBadQuery,
+// saying so. A lookup examining this many takes about a second.
+const MaxExamined = 1_000_000
+
 // match applies the filters that every store applies after its index scan.
 func (q *Query) match(s *RRset) bool {
 	switch {

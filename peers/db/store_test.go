@@ -1,6 +1,7 @@
 package db
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -276,5 +277,35 @@ func TestSensorQuota(t *testing.T) {
 	}
 	if r := m.Refused(); r["flood"] != 7 || r["calm"] != 0 || len(told) != 1 || told[0] != "flood" {
 		t.Fatalf("refused %v, told %v", r, told)
+	}
+}
+
+// TestLookupExaminesABoundedNumber: a wildcard with a filter that keeps
+// none of the zone's rrsets stops after the store's bound, with an error
+// that says how to narrow it, instead of walking the whole zone.
+func TestLookupExaminesABoundedNumber(t *testing.T) {
+	d, err := OpenDisk(t.TempDir(), DiskOptions{MaxExamined: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var batch []*cof.Record
+	for i := range 2000 {
+		batch = append(batch, mustRecord(t, fmt.Sprintf(`{"rrname":"h%d.wide.example","rrtype":"A","rdata":["10.9.%d.%d"],"time_first":1,"time_last":2}`, i, i>>8, i&255)))
+	}
+	if _, err := d.Apply(t.Context(), "s", 1, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []Query{
+		{Name: "*.wide.example", Type: cof.TypeAAAA},
+		{IPFrom: netip.MustParseAddr("10.9.0.0"), IPTo: netip.MustParseAddr("10.9.255.255"), TimeLastAfter: 100},
+		{Name: "*.wide.example", Offset: 1000},
+	} {
+		if _, err := d.Lookup(t.Context(), q); !errors.Is(err, ErrBadQuery) || !strings.Contains(err.Error(), "narrow it") {
+			t.Errorf("%+v: %v, want ErrBadQuery saying to narrow it", q, err)
+		}
+	}
+	if got, err := d.Lookup(t.Context(), Query{Name: "*.wide.example", Limit: 100}); err != nil || len(got) != 100 {
+		t.Errorf("a walk that fills its limit early: %d, %v", len(got), err)
 	}
 }
