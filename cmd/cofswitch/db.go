@@ -119,7 +119,7 @@ the README), /healthz (200 while the process answers) and /readyz
 bound, connected and present; 503 with the reason otherwise).`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
-			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
+			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required unless --offline)")
 			addStoreFlags(fs, f)
 			fs.BoolVar(&f.offline, "offline", false, "bind no feed: answer from the store as it is (no exchange needed)")
 			fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8053", "query API `address`")
@@ -145,11 +145,13 @@ bound, connected and present; 503 with the reason otherwise).`, api.DefaultLogin
 }
 
 func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
-	if f.peer == "" {
-		return usageErrorf("--peer is required")
-	}
-	if err := routing.ValidateID("peer", f.peer, true); err != nil {
-		return usageErrorf("--peer: %v", err)
+	switch {
+	case f.peer == "" && !f.offline:
+		return usageErrorf("--peer is required (or --offline, to answer from the store without a feed)")
+	case f.peer != "":
+		if err := routing.ValidateID("peer", f.peer, true); err != nil {
+			return usageErrorf("--peer: %v", err)
+		}
 	}
 	log, err := f.log.logger(io)
 	if err != nil {
@@ -177,10 +179,13 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 		return err
 	}
 	defer st.Close()
-	stream := routing.PeerStream(f.peer)
 	disk := limitSensors(st, f.sensorQuota, log)
-	applied, _ := st.Store.Applied(ctx, stream)
-	log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied, "offline", f.offline)
+	if f.peer != "" {
+		applied, _ := st.Store.Applied(ctx, routing.PeerStream(f.peer))
+		log.Info("store ready", "postgres", f.postgres != "", "applied_through", applied, "offline", f.offline)
+	} else {
+		log.Info("store ready", "postgres", f.postgres != "", "offline", f.offline)
+	}
 	ob.offline = f.offline
 	ob.store.Store(st)
 	if f.offline {
@@ -205,7 +210,7 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 		return err
 	}
 	defer stopAPI()
-	in := &ingest.Ingester{Consumer: cons, Stream: stream, Store: st.Store, Save: st.Save, Every: f.every, Log: log, Metrics: ob.ingest}
+	in := &ingest.Ingester{Consumer: cons, Stream: routing.PeerStream(f.peer), Store: st.Store, Save: st.Save, Every: f.every, Log: log, Metrics: ob.ingest}
 	err = in.Run(ctx)
 	stats := in.Stats()
 	refused := map[string]uint64{}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
+	"context"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -155,5 +158,53 @@ func TestDBServeRefusesBadLimits(t *testing.T) {
 				t.Fatalf("%q = %+v, want exit %d and %q", tt.args, got, exitUsage, tt.want)
 			}
 		})
+	}
+}
+
+// TestDBServeOffline: a store filled by 'db import' is answered by 'db
+// serve --offline' with no exchange anywhere (no --peer, no NATS URL that
+// answers): ready at once, both APIs, the OpenAPI document.
+func TestDBServeOffline(t *testing.T) {
+	t.Setenv("COFSWITCH_DB_API_KEYS", "k3y")
+	store := t.TempDir()
+	in := writeTemp(t, "in.ndjson", []byte(`{"rrname":"www.example.org","rrtype":"CNAME","rdata":["Agg.Example.COM."],"time_first":10,"time_last":20}
+{"rrname":"example.org","rrtype":"MX","rdata":["10 mx1.example.org."],"time_first":10,"time_last":20}
+`))
+	if got := runCLI(t, nil, "db", "import", "--store", store, in); got.code != exitOK {
+		t.Fatalf("import: %+v", got)
+	}
+	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"db", "serve", "--offline", "--store", store, "--http", httpAddr, "--metrics", metricsAddr,
+			"--nats-url", "nats://127.0.0.1:1"}, stdio{in: strings.NewReader(""), out: &stdout, err: &stderr})
+	}()
+	checkFor(t, "ready without a feed", func() bool {
+		code, _ := httpGet(t, "http://"+metricsAddr+"/readyz", nil)
+		return code == http.StatusOK
+	})
+	key := map[string]string{"X-Api-Key": "k3y"}
+	for path, want := range map[string]string{
+		"/dnsdb/v2/lookup/rdata/name/agg.example.com": `"rrname":"www.example.org"`,
+		"/dnsdb/v2/lookup/rdata/name/mx1.example.org": `"rrtype":"MX"`,
+		"/pdns/query/%2A.example.org":                 `"rrname":"www.example.org"`,
+	} {
+		if code, body := httpGet(t, "http://"+httpAddr+path, key); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("%s: %d %q, want %s", path, code, body, want)
+		}
+	}
+	if code, body := httpGet(t, "http://"+httpAddr+"/openapi.json", nil); code != http.StatusOK || !strings.Contains(body, `"openapi": "3.1`) {
+		t.Errorf("/openapi.json: %d %.100q", code, body)
+	}
+	cancel()
+	if c := <-exited; c != exitOK {
+		t.Errorf("db serve --offline exited %d: %s", c, stderr.String())
+	}
+	// Without --offline, --peer is still required.
+	if got := runCLI(t, nil, "db", "serve", "--store", store); got.code != exitUsage || !strings.Contains(got.stderr, "--offline") {
+		t.Errorf("db serve without --peer: %+v", got)
 	}
 }
