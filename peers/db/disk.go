@@ -156,9 +156,14 @@ func (d *DiskStore) load() error {
 		case bytes.Equal(k, rrsetsSketchKey):
 			d.rrsets, err = readSketch(d.rrsets, it.Value())
 		case len(k) > 2 && k[1] == 'q':
+			sensor, _, ok := readEscaped(k[2:])
+			if !ok {
+				err = errBadValue
+				break
+			}
 			var s *sketch
 			if s, err = readSketch(newSketch(sensorSketchP), it.Value()); err == nil {
-				d.sensors[string(k[2:])] = s
+				d.sensors[string(sensor)] = s
 			}
 		}
 		if err != nil {

@@ -92,7 +92,7 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) error {
 			}
 			continue
 		}
-		sensor := firstSensor(s)
+		sensor := d.tracked(firstSensor(s))
 		if d.quota > 0 && d.sensorSketch(sensor).count() >= int64(d.quota) {
 			known, err := d.has(pk)
 			if err != nil {
@@ -130,6 +130,21 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) error {
 		}
 	}
 	return nil
+}
+
+// maxTrackedSensors bounds the sensors counted one by one (4 KiB each);
+// the rrsets of the sensors past it are counted together, under
+// overflowSensor, and share one quota.
+const maxTrackedSensors = 4096
+
+const overflowSensor = "\x00other sensors"
+
+// tracked returns the name a sensor is counted under.
+func (d *DiskStore) tracked(sensor string) string {
+	if _, ok := d.sensors[sensor]; ok || len(d.sensors) < maxTrackedSensors {
+		return sensor
+	}
+	return overflowSensor
 }
 
 // sensorSketch returns (making it) the sketch of a sensor's rrsets.
@@ -314,7 +329,7 @@ func (d *DiskStore) put(sets []*RRset) error {
 		}
 		h := sketchHash(pk)
 		delta = d.rrsets.add(h, delta)
-		sensor := firstSensor(s)
+		sensor := d.tracked(firstSensor(s))
 		deltas[sensor] = d.sensorSketch(sensor).add(h, deltas[sensor])
 	}
 	if len(delta) > 0 {

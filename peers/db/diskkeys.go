@@ -173,4 +173,6 @@ var (
 	formatKey       = []byte{spaceMeta, 'f'}
 )
 
-func sensorSketchKey(sensor string) []byte { return appendEscaped([]byte{spaceSketch, 'q'}, sensor) }
+func sensorSketchKey(sensor string) []byte {
+	return appendTerm(appendEscaped([]byte{spaceSketch, 'q'}, sensor))
+}

@@ -309,3 +309,35 @@ func TestLookupExaminesABoundedNumber(t *testing.T) {
 		t.Errorf("a walk that fills its limit early: %d, %v", len(got), err)
 	}
 }
+
+// TestSensorQuotaSurvivesReopen: the counts behind the quota are kept in
+// the store, whatever bytes a sensor_id holds.
+func TestSensorQuotaSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDisk(dir, DiskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []*cof.Record
+	for i := range 5 {
+		batch = append(batch, &cof.Record{RRName: fmt.Sprintf("n%d.example", i), RRType: cof.TypeA, RData: []string{"192.0.2.1"},
+			TimeFirst: 1, TimeLast: 2, SensorID: "odd\x00id"})
+	}
+	if _, err := d.Apply(t.Context(), "s", 1, batch); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err = OpenDisk(dir, DiskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.SetSensorQuota(5, nil)
+	more := []*cof.Record{{RRName: "new.example", RRType: cof.TypeA, RData: []string{"192.0.2.1"}, TimeFirst: 1, TimeLast: 2, SensorID: "odd\x00id"}}
+	if _, err := d.Apply(t.Context(), "s", 2, more); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.Refused(); r["odd\x00id"] != 1 {
+		t.Errorf("refused %v after reopening: the sensor's count was lost", r)
+	}
+}
