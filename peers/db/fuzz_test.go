@@ -2,6 +2,7 @@ package db
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -49,7 +50,10 @@ func FuzzQueries(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		q := ParseRDataQuery(v)
-		if q.Name != "" {
+		// A name whose first label is a literal "*" (a DNS wildcard
+		// record, written \* in the query) reads back as a wildcard: the
+		// query syntax cannot tell them apart, as DNSDB's cannot.
+		if q.Name != "" && !strings.HasPrefix(q.Name, "*.") && !strings.HasSuffix(q.Name, ".*") {
 			if kind, lit, ok := ParseNameQuery(q.Name); !ok || kind != 0 || lit != q.Name {
 				t.Fatalf("%q: name %q reads back as %q (%v)", v, q.Name, lit, ok)
 			}
