@@ -45,6 +45,7 @@ type dbFlags struct {
 type apiLimitFlags struct {
 	maxConns, burst int
 	maxResults      int
+	queryTimeout    time.Duration
 	rate            api.Rate
 	timeouts        api.Timeouts
 }
@@ -55,6 +56,7 @@ func addAPILimitFlags(fs *flag.FlagSet, f *apiLimitFlags) {
 	fs.IntVar(&f.maxResults, "max-results", api.DefaultLimit, "most rrsets one answer holds (DNSDB limit, CIRCL page); a DNSDB answer cut there ends with \"limited\" and the offset to go on")
 	fs.Var(&f.rate, "rate-limit", "requests per API key and per user: `RATE` as N/s, N/m or N/h (0: no limit)")
 	fs.IntVar(&f.burst, "burst", api.DefaultBurst, "requests an API key or user may make at once, beyond --rate-limit")
+	fs.DurationVar(&f.queryTimeout, "query-timeout", api.DefaultQueryTimeout, "most time the lookups of one request may take; past it: 503 (each request may also examine at most 1,000,000 index entries: 400)")
 	fs.DurationVar(&f.timeouts.Idle, "idle-timeout", api.DefaultIdleTimeout, "close a keep-alive connection idle this long")
 	fs.DurationVar(&f.timeouts.Read, "read-timeout", api.DefaultReadTimeout, "most time to read a request")
 	fs.DurationVar(&f.timeouts.Write, "write-timeout", api.DefaultWriteTimeout, "most time an answer may wait for the client to read (per 32 KiB: long answers complete)")
@@ -63,7 +65,7 @@ func addAPILimitFlags(fs *flag.FlagSet, f *apiLimitFlags) {
 func (f *apiLimitFlags) options() []api.Option {
 	return []api.Option{
 		api.WithMaxConns(f.maxConns), api.WithRateLimit(f.rate, f.burst), api.WithTimeouts(f.timeouts),
-		api.WithMaxResults(f.maxResults),
+		api.WithMaxResults(f.maxResults), api.WithQueryTimeout(f.queryTimeout),
 	}
 }
 

@@ -13,6 +13,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,7 +44,8 @@ type Server struct {
 	maxConns int
 	metrics  *Metrics
 	// maxResults is the most rrsets one answer holds.
-	maxResults int
+	maxResults   int
+	queryTimeout time.Duration
 }
 
 // identity is who a request authenticated as: an API key (named by its
@@ -71,16 +73,17 @@ var ErrInvalidOption = errors.New("api: invalid option")
 type Option func(*options) error
 
 type options struct {
-	log        *slog.Logger
-	now        func() time.Time
-	rate       Rate
-	burst      int
-	timeouts   Timeouts
-	maxConns   int
-	loginBurst int
-	loginEvery time.Duration
-	metrics    *Metrics
-	maxResults int
+	log          *slog.Logger
+	now          func() time.Time
+	rate         Rate
+	burst        int
+	timeouts     Timeouts
+	maxConns     int
+	loginBurst   int
+	loginEvery   time.Duration
+	metrics      *Metrics
+	maxResults   int
+	queryTimeout time.Duration
 }
 
 // WithLogger sets the logger (default: slog.Default()).
@@ -188,7 +191,8 @@ func CheckOptions(opts ...Option) error {
 // DefaultRate and DefaultBurst per key and user, the Default* timeouts,
 // DefaultMaxConns, DefaultLoginBurst failed logins per DefaultLoginEvery.
 // Options: WithLogger, WithClock, WithRateLimit, WithTimeouts,
-// WithMaxConns, WithLoginLimit, WithMaxResults, WithMetrics. Having no key and no user is
+// WithMaxConns, WithLoginLimit, WithMaxResults, WithQueryTimeout,
+// WithMetrics. Having no key and no user is
 // ErrNoCredentials. Each user whose password is in plaintext is warned
 // about in the log.
 func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
@@ -203,7 +207,7 @@ func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
 		rate: DefaultRate(), burst: DefaultBurst,
 		timeouts: defaultTimeouts, maxConns: DefaultMaxConns,
 		loginBurst: DefaultLoginBurst, loginEvery: DefaultLoginEvery,
-		maxResults: DefaultLimit,
+		maxResults: DefaultLimit, queryTimeout: DefaultQueryTimeout,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -219,7 +223,7 @@ func New(store db.Store, creds Credentials, opts ...Option) (*Server, error) {
 		verified: newVerifyCache(DefaultVerifiedTTL, DefaultVerifiedMax),
 		guard:    newLoginGuard(o.loginBurst, o.loginEvery, DefaultLoginLogEvery, o.log),
 		rate:     o.rate, burst: o.burst, timeouts: o.timeouts, maxConns: o.maxConns, metrics: o.metrics,
-		maxResults: o.maxResults,
+		maxResults: o.maxResults, queryTimeout: o.queryTimeout,
 	}
 	for i, k := range creds.Keys {
 		s.keys = append(s.keys, apiKey{[]byte(k), s.identity("api key " + strconv.Itoa(i+1))})
@@ -272,6 +276,42 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /dnsdb/v2/{verb}/{kind}/{by}/", s.auth(s.dnsdb, true))
 	mux.HandleFunc("GET /pdns/query/", s.auth(s.circl, true))
 	return s.metrics.instrument(mux)
+}
+
+// DefaultQueryTimeout is how long the lookups of one request may take
+// (WithQueryTimeout).
+const DefaultQueryTimeout = 10 * time.Second
+
+// WithQueryTimeout bounds the time the lookups of one request may take
+// (default DefaultQueryTimeout); past it the request is answered 503,
+// saying so. Each request also has one budget of index entries examined
+// (db.MaxExamined), however many lookups it makes.
+func WithQueryTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: query timeout %v: want more than 0", ErrInvalidOption, d)
+		}
+		o.queryTimeout = d
+		return nil
+	}
+}
+
+// queryContext bounds the lookups of a request in time and in entries.
+func (s *Server) queryContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.queryTimeout)
+	return db.WithExamineBudget(ctx, db.MaxExamined), cancel
+}
+
+// lookupFailed maps a lookup's error to a status and a message: the
+// client's query (400), the time bound (503), the store (500).
+func (s *Server) lookupFailed(err error) (int, string) {
+	switch {
+	case errors.Is(err, db.ErrBadQuery):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, fmt.Sprintf("the query took longer than %v: narrow it (a deeper zone, an rrtype, time fences)", s.queryTimeout)
+	}
+	return http.StatusInternalServerError, err.Error()
 }
 
 // ping answers DNSDB's liveness check.

@@ -79,6 +79,12 @@ func (s *Server) authenticate(key, user, pass string, basic bool, now time.Time)
 		if acct.pw.check(pass) {
 			return acct.who, ""
 		}
+		// A failure costs what an unknown user's does (a bcrypt check
+		// when the file has a hash), so that timing does not tell a
+		// plaintext user from a name that is no user.
+		if s.dummy != nil {
+			s.dummy.check(pass)
+		}
 	case s.verified.has(user, pass, now):
 		return acct.who, ""
 	case acct.pw.check(pass):

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -62,13 +61,12 @@ func (s *Server) circl(w http.ResponseWriter, r *http.Request, _ *identity) {
 		http.Error(w, "dribble-paginate-cursor: not a cursor this server gave", http.StatusBadRequest)
 		return
 	}
-	page, next, more, err := s.circlPage(r.Context(), phases, at, count)
+	ctx, cancel := s.queryContext(r)
+	defer cancel()
+	page, next, more, err := s.circlPage(ctx, phases, at, count)
 	if err != nil {
-		status := http.StatusInternalServerError
-		if errors.Is(err, db.ErrBadQuery) {
-			status = http.StatusBadRequest
-		}
-		http.Error(w, err.Error(), status)
+		status, msg := s.lookupFailed(err)
+		http.Error(w, msg, status)
 		return
 	}
 	if len(page) == 0 {
@@ -209,9 +207,9 @@ func circlPhases(value string, types []cof.Type) []circlPhase {
 func nameMatches(kind byte, lit, name string) bool {
 	switch kind {
 	case 'L':
-		return strings.HasSuffix(name, "."+lit)
+		return db.NameBelow(name, lit)
 	case 'R':
-		return strings.HasPrefix(name, lit+".")
+		return db.NameUnder(name, lit)
 	}
 	return name == lit
 }

@@ -275,3 +275,18 @@ func TestCIRCLFilterPaging(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryTimeout: lookups past the request's time bound are answered
+// 503, saying so, on both APIs.
+func TestQueryTimeout(t *testing.T) {
+	store := dbtest.New(t)
+	_, srv := newTestServer(t, store, WithRateLimit(Rate{}, 0), WithQueryTimeout(time.Nanosecond))
+	code, _, body := do(t, http.DefaultClient, srv.URL+"/dnsdb/v2/lookup/rrset/name/example.org", key)
+	if _, cond, msg := safLines(t, body); code != http.StatusServiceUnavailable || cond != "failed" || !strings.Contains(msg, "took longer than") {
+		t.Errorf("DNSDB: %d %s %q", code, cond, msg)
+	}
+	code, _, body = do(t, http.DefaultClient, srv.URL+"/pdns/query/example.org", key)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "took longer than") {
+		t.Errorf("CIRCL: %d %q", code, body)
+	}
+}

@@ -57,13 +57,12 @@ func (s *Server) dnsdb(w http.ResponseWriter, r *http.Request, _ *identity) {
 	}
 	limit := q.Limit
 	q.Limit++ // one more than asked tells "limited" from "succeeded"
-	sets, err := s.store.Lookup(r.Context(), q)
+	ctx, cancel := s.queryContext(r)
+	defer cancel()
+	sets, err := s.store.Lookup(ctx, q)
 	if err != nil {
-		status := http.StatusInternalServerError
-		if errors.Is(err, db.ErrBadQuery) {
-			status = http.StatusBadRequest
-		}
-		safFail(w, status, err.Error())
+		status, msg := s.lookupFailed(err)
+		safFail(w, status, msg)
 		return
 	}
 	limited := len(sets) > limit

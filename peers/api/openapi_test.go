@@ -271,6 +271,7 @@ func TestOpenAPILive(t *testing.T) {
 	_, servers["main"] = newTestServer(t, store, WithRateLimit(Rate{N: 1000, Per: time.Second}, 1000))
 	_, servers["unlimited"] = newTestServer(t, store, WithRateLimit(Rate{}, 0))
 	_, servers["failing"] = newTestServer(t, failingStore{}, WithRateLimit(Rate{}, 0))
+	_, servers["slow"] = newTestServer(t, store, WithRateLimit(Rate{}, 0), WithQueryTimeout(time.Nanosecond))
 	// One failed login uses the guarded server's allowance: everything
 	// after it from this address is 429 until the clock moves.
 	_, servers["guarded"] = newTestServer(t, store, WithClock(clock.now), WithLoginLimit(1, time.Hour))
@@ -496,6 +497,8 @@ func errorCase(sample apiCase, status int) (apiCase, bool) {
 		c.server = "guarded"
 	case http.StatusInternalServerError:
 		c.server = "failing"
+	case http.StatusServiceUnavailable:
+		c.server = "slow"
 	case http.StatusBadRequest:
 		if dnsdb {
 			c.path += "?limit=x"

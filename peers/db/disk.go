@@ -3,6 +3,7 @@ package db
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,7 @@ type DiskStore struct {
 
 	rrsets  *sketch            // distinct rrsets
 	sensors map[string]*sketch // distinct rrsets by the sensor that made them
+	hasher  *sketchHasher      // the sketches' keyed hash
 	indexed *recent            // rrsets whose index entries were written lately
 
 	maxExamined int // entries one lookup may examine
@@ -144,6 +146,11 @@ func (d *DiskStore) load() error {
 			return fmt.Errorf("%w %q (this version reads %q)", ErrFormat, f, diskFormat)
 		}
 	}
+	secret, err := d.secret()
+	if err != nil {
+		return err
+	}
+	d.hasher = newSketchHasher(secret)
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceSketch}, UpperBound: []byte{spaceSketch + 1}})
 	if err != nil {
 		return fmt.Errorf("pdnsdb: disk store: %w", err)
@@ -172,6 +179,29 @@ func (d *DiskStore) load() error {
 	}
 	d.size.Store(d.rrsets.count())
 	return it.Error()
+}
+
+// secret returns the store's secret, making it in a new store.
+func (d *DiskStore) secret() ([]byte, error) {
+	v, closer, err := d.db.Get(secretKey)
+	if err == nil {
+		defer closer.Close()
+		if len(v) != 32 {
+			return nil, fmt.Errorf("pdnsdb: disk store: the store's secret is %d bytes, want 32", len(v))
+		}
+		return bytes.Clone(v), nil
+	}
+	if !errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("pdnsdb: disk store: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := d.db.Set(secretKey, key, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("pdnsdb: disk store: %w", err)
+	}
+	return key, nil
 }
 
 // SetSensorQuota bounds the rrsets each sensor may create (0: no bound;

@@ -30,7 +30,8 @@ func (d *DiskStore) Apply(ctx context.Context, stream string, seq uint64, recs [
 	}
 	b := d.db.NewBatch()
 	defer b.Close()
-	if err := d.write(b, recs); err != nil {
+	st, err := d.write(b, recs)
+	if err != nil {
 		return false, err
 	}
 	if seq != 0 {
@@ -41,6 +42,7 @@ func (d *DiskStore) Apply(ctx context.Context, stream string, seq uint64, recs [
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return false, fmt.Errorf("pdnsdb: disk store: %w", err)
 	}
+	d.committed(st)
 	return true, nil
 }
 
@@ -54,19 +56,70 @@ func (d *DiskStore) LoadBatch(ctx context.Context, recs []*cof.Record) error {
 	}
 	b := d.db.NewBatch()
 	defer b.Close()
-	if err := d.write(b, recs); err != nil {
+	st, err := d.write(b, recs)
+	if err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("pdnsdb: disk store: %w", err)
 	}
+	d.committed(st)
 	return nil
 }
 
 var errClosed = errors.New("pdnsdb: disk store closed")
 
+// written is what a write changes of the store's memory: applied by
+// committed once the write is, so that a failed commit leaves no rrset
+// taken for indexed, nor counted, when it is not.
+type written struct {
+	indexed [][]byte          // primary keys whose index entries were written
+	rrsets  []byte            // the store sketch's raised registers
+	sensors map[string][]byte // each sensor sketch's
+}
+
+// committed applies what a committed write changed.
+func (d *DiskStore) committed(w *written) {
+	for _, pk := range w.indexed {
+		d.indexed.add(pk)
+	}
+	if err := d.rrsets.applyDelta(w.rrsets); err == nil && len(w.rrsets) > 0 {
+		d.size.Store(d.rrsets.count())
+	}
+	for sensor, dl := range w.sensors {
+		_ = d.sensorSketch(sensor).applyDelta(dl)
+	}
+}
+
+// count adds to w and b what counting a new rrset raises.
+func (d *DiskStore) count(w *written, pk []byte, sensor string) {
+	h := d.hasher.sum(pk)
+	w.rrsets = d.rrsets.raise(h, w.rrsets)
+	if w.sensors == nil {
+		w.sensors = map[string][]byte{}
+	}
+	w.sensors[sensor] = d.sensorSketch(sensor).raise(h, w.sensors[sensor])
+}
+
+// flushCounts adds the sketches' operands of w to b.
+func flushCounts(b *pebble.Batch, w *written) error {
+	if len(w.rrsets) > 0 {
+		if err := b.Merge(rrsetsSketchKey, sparseOperand(storeSketchP, w.rrsets), nil); err != nil {
+			return err
+		}
+	}
+	for sensor, dl := range w.sensors {
+		if len(dl) > 0 {
+			if err := b.Merge(sensorSketchKey(sensor), sparseOperand(sensorSketchP, dl), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // write adds the records' rrsets to b, merged within the batch first.
-func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) error {
+func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) (*written, error) {
 	merged := make(map[string]*RRset, len(recs))
 	order := make([]string, 0, len(recs))
 	var key []byte
@@ -81,22 +134,23 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) error {
 		order = append(order, string(key))
 	}
 	slices.Sort(order)
-	var val, ik, delta []byte
-	deltas := map[string][]byte{}
+	w := &written{}
+	added := map[string]int64{} // new rrsets of this batch, by sensor: not in the sketches yet
+	var val, ik []byte
 	for _, k := range order {
 		s, pk := merged[k], []byte(k)
 		if d.indexed.has(pk) {
 			// Seen lately: its value has its rdata, its entries exist.
 			if err := b.Merge(pk, appendValue(val[:0], s, false), nil); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		sensor := d.tracked(firstSensor(s))
-		if d.quota > 0 && d.sensorSketch(sensor).count() >= int64(d.quota) {
+		if d.quota > 0 && d.sensorSketch(sensor).count()+added[sensor] >= int64(d.quota) {
 			known, err := d.has(pk)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if !known {
 				if d.refused[sensor]++; d.refused[sensor] == 1 && d.onRefuse != nil {
@@ -106,30 +160,16 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) error {
 			}
 		}
 		if err := b.Merge(pk, appendValue(val[:0], s, true), nil); err != nil {
-			return err
+			return nil, err
 		}
 		if err := d.index(b, s, pk, &ik); err != nil {
-			return err
+			return nil, err
 		}
-		d.indexed.add(pk)
-		h := sketchHash(pk)
-		delta = d.rrsets.add(h, delta)
-		deltas[sensor] = d.sensorSketch(sensor).add(h, deltas[sensor])
+		w.indexed = append(w.indexed, pk)
+		d.count(w, pk, sensor)
+		added[sensor]++
 	}
-	if len(delta) > 0 {
-		if err := b.Merge(rrsetsSketchKey, sparseOperand(storeSketchP, delta), nil); err != nil {
-			return err
-		}
-		d.size.Store(d.rrsets.count())
-	}
-	for sensor, dl := range deltas {
-		if len(dl) > 0 {
-			if err := b.Merge(sensorSketchKey(sensor), sparseOperand(sensorSketchP, dl), nil); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return w, flushCounts(b, w)
 }
 
 // maxTrackedSensors bounds the sensors counted one by one (4 KiB each);
@@ -178,8 +218,11 @@ func firstSensor(s *RRset) string {
 }
 
 // index writes a new rrset's index entries. An entry of an rrset with
-// several addresses (or rdata names) carries them all as its value, so
-// that a walk can tell where it first meets the rrset without reading it.
+// several addresses (or rdata names), up to maxListed, carries them all
+// as its value, so that a walk can tell where it first meets the rrset
+// without reading it; past maxListed (each entry would carry the whole
+// list: a record of 18,000 addresses would write 5 GB) it carries
+// bigEntry, and a walk remembers such rrsets instead.
 func (d *DiskStore) index(b *pebble.Batch, s *RRset, pk []byte, buf *[]byte) error {
 	set := func(k, v []byte) error {
 		*buf = k
@@ -190,7 +233,10 @@ func (d *DiskStore) index(b *pebble.Batch, s *RRset, pk []byte, buf *[]byte) err
 	}
 	ix := IndexedOf(s)
 	var addrs []byte
-	if len(ix.Addresses) > 1 {
+	switch {
+	case len(ix.Addresses) > maxListed:
+		addrs = bigEntry
+	case len(ix.Addresses) > 1:
 		for _, a := range ix.Addresses {
 			b := a.As16()
 			addrs = append(addrs, b[:]...)
@@ -202,7 +248,10 @@ func (d *DiskStore) index(b *pebble.Batch, s *RRset, pk []byte, buf *[]byte) err
 		}
 	}
 	var names []byte
-	if len(ix.Names) > 1 {
+	switch {
+	case len(ix.Names) > maxListed:
+		names = bigEntry
+	case len(ix.Names) > 1:
 		for _, n := range ix.Names {
 			names = appendString(names, n)
 		}
@@ -222,6 +271,13 @@ func (d *DiskStore) index(b *pebble.Batch, s *RRset, pk []byte, buf *[]byte) err
 	}
 	return nil
 }
+
+// maxListed is the most values an index entry lists; bigEntry marks the
+// entries of an rrset with more (no list of addresses or names is one
+// byte long).
+const maxListed = 16
+
+var bigEntry = []byte{0xff}
 
 // appliedLocked reports whether seq of stream is applied: at or below its
 // floor, or marked above it.
@@ -317,37 +373,25 @@ func (d *DiskStore) put(sets []*RRset) error {
 	defer d.mu.Unlock()
 	b := d.db.NewBatch()
 	defer b.Close()
-	var pk, val, ik, delta []byte
-	deltas := map[string][]byte{}
+	w := &written{}
+	var val, ik []byte
 	for _, s := range sets {
-		pk = rrsetKey(pk[:0], s)
+		pk := rrsetKey(nil, s)
 		if err := b.Set(pk, appendValue(val[:0], s, true), nil); err != nil {
 			return err
 		}
-		if err := d.index(b, s, slices.Clone(pk), &ik); err != nil {
+		if err := d.index(b, s, pk, &ik); err != nil {
 			return err
 		}
-		h := sketchHash(pk)
-		delta = d.rrsets.add(h, delta)
-		sensor := d.tracked(firstSensor(s))
-		deltas[sensor] = d.sensorSketch(sensor).add(h, deltas[sensor])
+		d.count(w, pk, d.tracked(firstSensor(s)))
 	}
-	if len(delta) > 0 {
-		if err := b.Merge(rrsetsSketchKey, sparseOperand(storeSketchP, delta), nil); err != nil {
-			return err
-		}
-	}
-	for sensor, dl := range deltas {
-		if len(dl) > 0 {
-			if err := b.Merge(sensorSketchKey(sensor), sparseOperand(sensorSketchP, dl), nil); err != nil {
-				return err
-			}
-		}
+	if err := flushCounts(b, w); err != nil {
+		return err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("pdnsdb: disk store: %w", err)
 	}
-	d.size.Store(d.rrsets.count())
+	d.committed(w)
 	return nil
 }
 

@@ -171,6 +171,7 @@ func floorKey(stream string) []byte {
 var (
 	rrsetsSketchKey = []byte{spaceSketch, 'r'}
 	formatKey       = []byte{spaceMeta, 'f'}
+	secretKey       = []byte{spaceMeta, 'k'}
 )
 
 func sensorSketchKey(sensor string) []byte {

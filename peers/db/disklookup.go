@@ -48,11 +48,14 @@ func (c *collector) take(s *RRset) bool {
 // so that it is answered once and offsets stay exact without remembering
 // what was seen.
 func (d *DiskStore) Lookup(ctx context.Context, q Query) ([]*RRset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c := &collector{q: &q, limit: q.Limit}
 	if c.limit <= 0 {
 		c.limit = DefaultLimit
 	}
-	l := &diskLookup{d: d, c: c, ctx: ctx}
+	l := &diskLookup{d: d, c: c, ctx: ctx, budget: examineBudget(ctx)}
 	switch {
 	case q.Name != "":
 		kind, lit, ok := ParseNameQuery(q.Name)
@@ -109,8 +112,10 @@ type diskLookup struct {
 	ctx     context.Context
 	err     error
 	done    bool
-	pending [][]byte // primary keys met and not yet read (see drain)
-	seen    int      // index entries and rrsets examined (MaxExamined)
+	pending [][]byte            // primary keys met and not yet read (see drain)
+	big     map[string]struct{} // rrsets with more values than an entry lists, met
+	seen    int                 // index entries and rrsets examined (MaxExamined)
+	budget  *atomic.Int64       // the request's (WithExamineBudget), if any
 }
 
 // tick counts one entry examined; false ends the walk: past the store's
@@ -119,6 +124,10 @@ type diskLookup struct {
 // walk that takes nothing still stops when the client leaves).
 func (l *diskLookup) tick() bool {
 	l.seen++
+	if l.budget != nil && l.budget.Add(-1) < 0 {
+		l.err = fmt.Errorf("%w: the request examined more entries than its budget: narrow it (a deeper zone, an rrtype, time fences)", ErrBadQuery)
+		return false
+	}
 	if l.seen > l.d.maxExamined {
 		l.err = fmt.Errorf("%w: the query examined more than %d entries: narrow it (a deeper zone, an rrtype, time fences)", ErrBadQuery, l.d.maxExamined)
 		return false
@@ -227,6 +236,20 @@ type first func(v, ixval []byte) bool
 
 func always(_, _ []byte) bool { return true }
 
+// firstOfBig decides for an entry of an rrset with more values than an
+// entry lists (bigEntry): the walk takes it at the first entry it meets,
+// remembering it (at most one key per maxListed+1 entries examined).
+func (l *diskLookup) firstOfBig(pk []byte) bool {
+	if l.big == nil {
+		l.big = map[string]struct{}{}
+	}
+	if _, ok := l.big[string(pk)]; ok {
+		return false
+	}
+	l.big[string(pk)] = struct{}{}
+	return true
+}
+
 // index walks the entries of space whose values begin with prefix.
 func (l *diskLookup) index(space byte, prefix string, f first) {
 	l.scan(appendEscaped([]byte{space}, prefix), f)
@@ -252,7 +275,11 @@ func (l *diskLookup) scan(p []byte, f first) {
 			l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", it.Key())
 			return
 		}
-		if !f(v, it.Value()) {
+		if ixval := it.Value(); bytes.Equal(ixval, bigEntry) {
+			if !l.firstOfBig(pk) {
+				continue
+			}
+		} else if !f(v, ixval) {
 			continue
 		}
 		if !l.step(pk) {
@@ -435,7 +462,11 @@ func (l *diskLookup) addrs(from, to netip.Addr) {
 			l.err = fmt.Errorf("pdnsdb: disk store: malformed address key %q", k)
 			return
 		}
-		if !firstAddr(k[1:17], it.Value(), f16[:], t16[:]) {
+		if ixval := it.Value(); bytes.Equal(ixval, bigEntry) {
+			if !l.firstOfBig(k[17:]) {
+				continue
+			}
+		} else if !firstAddr(k[1:17], ixval, f16[:], t16[:]) {
 			continue
 		}
 		if !l.step(k[17:]) {

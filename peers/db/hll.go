@@ -1,8 +1,10 @@
 package db
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
-	"hash/fnv"
+	"hash"
 	"math"
 	"math/bits"
 )
@@ -12,7 +14,8 @@ import (
 // for small numbers. The disk store writes rrsets blindly (merge operands
 // and index entries, never a read before a write), so it cannot know
 // whether an rrset is new; the sketch estimates how many there are
-// (standard error 1.04/sqrt(2^p): 0.8% at p 14) and is itself merged in
+// (standard error 1.04/sqrt(2^p): 0.8% at p 14), hashing with the
+// store's secret (sketchHasher), and is itself merged in
 // the LSM as registers that only grow, so that replaying a batch after a
 // crash counts nothing twice.
 type sketch struct {
@@ -28,28 +31,32 @@ const (
 
 func newSketch(p uint8) *sketch { return &sketch{reg: make([]uint8, 1<<p)} }
 
-// sketchHash is the hash the sketches take of a primary key. FNV-1a is
-// stable across processes, as registers kept on disk need.
-func sketchHash(pk []byte) uint64 {
-	h := fnv.New64a()
-	h.Write(pk)
-	// FNV's high bits mix poorly for short inputs: finish as splitmix64.
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
+// sketchHasher hashes primary keys for the sketches with the store's
+// own secret (HMAC-SHA256): a hash anyone could compute would let a
+// sensor choose names that all fall in one register, so that its rrsets
+// count as one and pass its quota. The secret is made when the store is
+// and kept in it (the registers on disk only mean something with it).
+type sketchHasher struct{ mac hash.Hash }
+
+func newSketchHasher(key []byte) *sketchHasher {
+	return &sketchHasher{mac: hmac.New(sha256.New, key)}
 }
 
-// add counts an item by its hash and appends to delta the register it
-// raised, if any (a sparse operand: uvarint index, byte value).
-func (s *sketch) add(h uint64, delta []byte) []byte {
+func (h *sketchHasher) sum(pk []byte) uint64 {
+	h.mac.Reset()
+	h.mac.Write(pk)
+	var out [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.mac.Sum(out[:0]))
+}
+
+// raise appends to delta the register h would raise (a sparse operand:
+// uvarint index, byte value), leaving s as it is: the store applies the
+// delta once the write that carries it is committed.
+func (s *sketch) raise(h uint64, delta []byte) []byte {
 	p := uint(bits.Len(uint(len(s.reg))) - 1)
 	i := h >> (64 - p)
 	rho := uint8(bits.LeadingZeros64(h<<p|1<<(p-1)) + 1)
 	if rho > s.reg[i] {
-		s.reg[i] = rho
 		delta = binary.AppendUvarint(delta, i)
 		delta = append(delta, rho)
 	}

@@ -115,9 +115,9 @@ func (q RDataQuery) NameMatches(n string) bool {
 func nameMatch(kind byte, lit, n string) bool {
 	switch kind {
 	case 'L':
-		return len(n) > len(lit)+1 && strings.HasSuffix(n, lit) && n[len(n)-len(lit)-1] == '.'
+		return NameBelow(n, lit)
 	case 'R':
-		return len(n) > len(lit)+1 && strings.HasPrefix(n, lit) && n[len(lit)] == '.'
+		return NameUnder(n, lit)
 	}
 	return n == lit
 }

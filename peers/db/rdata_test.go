@@ -173,3 +173,36 @@ func testRDataPaging(t *testing.T, newStore func(*testing.T) Store) {
 		}
 	}
 }
+
+// TestEscapedDotIsNoLabel: a\.b.victim.example is one label "a.b" under
+// victim.example, so no wildcard on b.victim.example finds it, as owner
+// or in rdata (it let a sensor's record pass for one under another zone).
+func TestEscapedDotIsNoLabel(t *testing.T) { forEachStore(t, testEscapedDot) }
+
+func testEscapedDot(t *testing.T, newStore func(*testing.T) Store) {
+	m := newStore(t)
+	recs := records(t,
+		`{"rrname":"a\\.b.victim.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2}`,
+		`{"rrname":"c.b.victim.example","rrtype":"A","rdata":["192.0.2.2"],"time_first":1,"time_last":2}`,
+		`{"rrname":"alias.other.example","rrtype":"CNAME","rdata":["x\\.www.victim.example."],"time_first":1,"time_last":2}`,
+	)
+	if _, err := m.Apply(t.Context(), "s", 1, recs); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		q    Query
+		want string
+	}{
+		{Query{Name: "*.b.victim.example"}, "c.b.victim.example/A"},
+		{Query{Name: "*.victim.example"}, `a\.b.victim.example/A c.b.victim.example/A`},
+		{Query{Name: `a\.b.victim.example`}, `a\.b.victim.example/A`},
+		{Query{Name: "a.*"}, ""},
+		{Query{RData: "*.www.victim.example"}, ""},
+		{Query{RData: "*.victim.example"}, "alias.other.example/CNAME"},
+	} {
+		got, err := m.Lookup(t.Context(), tt.q)
+		if err != nil || names(got) != tt.want {
+			t.Errorf("%+v: %q %v, want %q", tt.q, names(got), err, tt.want)
+		}
+	}
+}

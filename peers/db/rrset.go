@@ -111,8 +111,48 @@ func (s *RRset) Record() *cof.Record {
 
 // reverseName turns www.example.com into com.example.www, so that names
 // below a zone share a prefix: left-hand wildcards become prefix scans.
+// Labels are split at unescaped dots only: a\.b.example is the label
+// "a.b" under example (reversed: example.a\.b), not a name under
+// b.example.
 func reverseName(name string) string {
-	labels := strings.Split(name, ".")
+	var labels []string
+	start := 0
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++ // the escaped byte (or the first digit of \DDD, which is no dot)
+		case '.':
+			labels = append(labels, name[start:i])
+			start = i + 1
+		}
+	}
+	labels = append(labels, name[start:])
 	slices.Reverse(labels)
 	return strings.Join(labels, ".")
+}
+
+// labelDotAt reports whether name[i] is a dot between labels (not one
+// escaped inside a label).
+func labelDotAt(name string, i int) bool {
+	if i < 0 || i >= len(name) || name[i] != '.' {
+		return false
+	}
+	n := 0
+	for j := i - 1; j >= 0 && name[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 0
+}
+
+// NameBelow reports whether canonical name n is strictly below zone
+// (also canonical), at a label boundary: a\.b.example is not below
+// b.example.
+func NameBelow(n, zone string) bool {
+	return len(n) > len(zone)+1 && strings.HasSuffix(n, zone) && labelDotAt(n, len(n)-len(zone)-1)
+}
+
+// NameUnder reports whether canonical name n begins with the labels of
+// prefix and has more after them ("www.example.*").
+func NameUnder(n, prefix string) bool {
+	return len(n) > len(prefix)+1 && strings.HasPrefix(n, prefix) && labelDotAt(n, len(prefix))
 }

@@ -341,3 +341,91 @@ func TestSensorQuotaSurvivesReopen(t *testing.T) {
 		t.Errorf("refused %v after reopening: the sensor's count was lost", r)
 	}
 }
+
+// TestHugeRRset: an rrset of 3,000 addresses (one 41 KB record) costs
+// index space in proportion to its values, not their square (each entry
+// listing every address made one such record 220 MB on disk), and walks
+// still answer it once, at any offset.
+func TestHugeRRset(t *testing.T) {
+	d := openDisk(t)
+	var addrs []string
+	for i := range 3000 {
+		addrs = append(addrs, fmt.Sprintf("10.7.%d.%d", i>>8, i&255))
+	}
+	big := &cof.Record{RRName: "big.example", RRType: cof.TypeA, RData: addrs, TimeFirst: 1, TimeLast: 2}
+	small := &cof.Record{RRName: "small.example", RRType: cof.TypeA, RData: []string{"10.7.0.1", "10.7.0.2"}, TimeFirst: 1, TimeLast: 2}
+	if _, err := d.Apply(t.Context(), "s", 1, []*cof.Record{big, small}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.DiskBytes(); n > 4<<20 {
+		t.Errorf("the store takes %d bytes for 3,002 addresses", n)
+	}
+	q := Query{IPFrom: netip.MustParseAddr("10.7.0.0"), IPTo: netip.MustParseAddr("10.7.255.255")}
+	got, err := d.Lookup(t.Context(), q)
+	if err != nil || names(got) != "big.example/A small.example/A" {
+		t.Fatalf("CIDR: %q %v", names(got), err)
+	}
+	for off := range 2 {
+		q.Offset, q.Limit = off, 1
+		page, err := d.Lookup(t.Context(), q)
+		if err != nil || len(page) != 1 {
+			t.Fatalf("offset %d: %d rrsets, %v", off, len(page), err)
+		}
+	}
+	q.Offset = 2
+	if page, _ := d.Lookup(t.Context(), q); len(page) != 0 {
+		t.Errorf("offset 2: %q, want nothing", names(page))
+	}
+}
+
+// TestSketchKeyIsTheStores: the count's hash is keyed by a secret each
+// store makes and keeps, so that no sensor can choose names that collide
+// in it (and pass its quota as one rrset).
+func TestSketchKeyIsTheStores(t *testing.T) {
+	dir := t.TempDir()
+	a, err := OpenDisk(dir, DiskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := []byte("s some key")
+	ha := a.hasher.sum(pk)
+	a.Close()
+	again, err := OpenDisk(dir, DiskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.hasher.sum(pk) != ha {
+		t.Error("the store's hash changed when it was reopened: its counts on disk mean nothing now")
+	}
+	if openDisk(t).hasher.sum(pk) == ha {
+		t.Error("two stores hash alike: the key is not the store's own")
+	}
+}
+
+// TestExamineBudget: the lookups made with one budget share it, so that
+// a request making many lookups examines no more than one may.
+func TestExamineBudget(t *testing.T) {
+	d := openDisk(t)
+	var batch []*cof.Record
+	for i := range 100 {
+		batch = append(batch, mustRecord(t, fmt.Sprintf(`{"rrname":"h%d.budget.example","rrtype":"A","rdata":["10.8.0.%d"],"time_first":1,"time_last":2}`, i, i)))
+	}
+	if _, err := d.Apply(t.Context(), "s", 1, batch); err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithExamineBudget(t.Context(), 150)
+	q := Query{Name: "*.budget.example", Type: cof.TypeAAAA} // walks all 100, keeps none
+	if _, err := d.Lookup(ctx, q); err != nil {
+		t.Fatalf("first lookup within the budget: %v", err)
+	}
+	if _, err := d.Lookup(ctx, q); !errors.Is(err, ErrBadQuery) {
+		t.Fatalf("second lookup past the shared budget: %v, want ErrBadQuery", err)
+	}
+	if _, err := d.Lookup(t.Context(), q); err != nil {
+		t.Fatalf("another request's lookup: %v", err)
+	}
+}

@@ -46,6 +46,9 @@ type Ingester struct {
 // Stats counts an Ingester's work.
 type Stats struct {
 	Batches, Records, Skipped, Checkpoints uint64
+	// Failed counts the deliveries the store failed to apply (each
+	// nacked, to come again).
+	Failed uint64
 }
 
 // Stats returns a copy of the counters.
@@ -116,7 +119,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		in.apply(ctx, codec, br, msg)
+		if !in.apply(ctx, codec, br, msg) {
+			continue // not acked: redelivered after the delay, applied then
+		}
 		pending = append(pending, msg)
 		if len(pending) >= limit || time.Since(last) >= every {
 			if err := checkpoint(); err != nil {
@@ -126,11 +131,20 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 }
 
-func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchReader, msg jetstream.Msg) {
+// retryDelay is how long a batch the store failed to apply waits before
+// it is delivered again.
+const retryDelay = 2 * time.Second
+
+// apply merges one delivery into the store. It returns false when the
+// store failed (a full disk, a database gone): the delivery is then
+// nacked, never acked, so neither it nor the ack floor passes it, and it
+// comes again. A delivery that cannot be decoded is logged and acked:
+// delivering it again would change nothing.
+func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchReader, msg jetstream.Msg) bool {
 	meta, err := msg.Metadata()
 	if err != nil {
 		in.Log.Error("delivery without metadata", "err", err)
-		return
+		return true
 	}
 	enc, err := cof.ParseEncoding(msg.Headers().Get("Content-Encoding"))
 	if err == nil {
@@ -138,7 +152,7 @@ func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchRe
 	}
 	if err != nil {
 		in.Log.Error("undecodable delivery skipped", "seq", meta.Sequence.Stream, "err", err)
-		return
+		return true
 	}
 	var recs []*cof.Record
 	for br.Next() {
@@ -149,11 +163,21 @@ func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchRe
 	}
 	start := time.Now()
 	applied, err := in.Store.Apply(ctx, in.Stream, meta.Sequence.Stream, recs)
+	if err != nil {
+		if ctx.Err() == nil {
+			in.Log.Error("storing a batch failed; it will come again", "seq", meta.Sequence.Stream, "err", err)
+		}
+		_ = msg.NakWithDelay(retryDelay)
+		in.mu.Lock()
+		in.stats.Failed++
+		in.mu.Unlock()
+		return false
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if err != nil || !applied {
+	if !applied {
 		in.stats.Skipped++
-		return
+		return true
 	}
 	if in.Save == nil { // the store's Apply is its durable step
 		in.Metrics.durable(start)
@@ -161,4 +185,5 @@ func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchRe
 	in.Metrics.applied(len(recs))
 	in.stats.Batches++
 	in.stats.Records += uint64(len(recs))
+	return true
 }
