@@ -1,8 +1,8 @@
 package db
 
 import (
-	"bytes"
-	"crypto/sha256"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -31,26 +31,38 @@ const (
 func newSketch(p uint8) *sketch { return &sketch{reg: make([]uint8, 1<<p)} }
 
 // sketchHasher hashes primary keys for the sketches with the store's
-// own secret: SHA-256 of the secret and the key (a hash anyone could
-// compute would let a sensor choose names that all fall in one register,
-// so that its rrsets count as one and pass its quota). Nobody sees the
-// hash, so the length extension that HMAC guards against is no concern,
-// and this costs half of HMAC's compressions. The secret is made when
-// the store is and kept in it (the registers on disk only mean something
-// with it).
-type sketchHasher struct{ buf []byte }
+// own secret: a hash anyone could compute would let a sensor choose
+// names that all fall in one register, so that its rrsets count as one
+// and pass its quota. It is CBC-MAC with AES-128 over the key's length
+// then the key (a length first makes CBC-MAC a PRF on messages of any
+// length); nobody sees its output. It costs a fifth of SHA-256 with
+// AES instructions, which matters at 200,000 new rrsets a second. The
+// secret is made when the store is and kept in it (the registers on disk
+// only mean something with it).
+type sketchHasher struct{ block cipher.Block }
 
 func newSketchHasher(key []byte) *sketchHasher {
-	return &sketchHasher{buf: bytes.Clone(key)}
+	b, err := aes.NewCipher(key[:16])
+	if err != nil {
+		panic(err) // a 16-byte key is always taken
+	}
+	return &sketchHasher{block: b}
 }
 
-// sum is called under the store's write lock (buf is reused).
 func (h *sketchHasher) sum(pk []byte) uint64 {
-	n := len(h.buf)
-	h.buf = append(h.buf, pk...)
-	d := sha256.Sum256(h.buf)
-	h.buf = h.buf[:n]
-	return binary.BigEndian.Uint64(d[:8])
+	var st, in [aes.BlockSize]byte
+	binary.BigEndian.PutUint64(st[8:], uint64(len(pk)))
+	h.block.Encrypt(st[:], st[:])
+	for len(pk) > 0 {
+		n := copy(in[:], pk)
+		clear(in[n:])
+		pk = pk[n:]
+		for i := range st {
+			st[i] ^= in[i]
+		}
+		h.block.Encrypt(st[:], st[:])
+	}
+	return binary.BigEndian.Uint64(st[:8])
 }
 
 // raise appends to delta the register h would raise (a sparse operand:
