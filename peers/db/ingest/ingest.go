@@ -75,7 +75,6 @@ func (in *Ingester) Run(ctx context.Context) error {
 		return err
 	}
 	defer codec.Close()
-	br := codec.NewBatchReader()
 	var pending []jetstream.Msg
 	last := time.Now()
 	checkpoint := func() error {
@@ -103,30 +102,65 @@ func (in *Ingester) Run(ctx context.Context) error {
 		pending, last = pending[:0], time.Now()
 		return nil
 	}
-	for {
-		if ctx.Err() != nil {
-			return checkpoint()
+	// Fetching and decoding run beside the store, a few batches ahead:
+	// each is a good part of the work of a batch.
+	deliveries := make(chan delivery, 2)
+	fctx, stop := context.WithCancel(ctx)
+	go in.fetch(fctx, codec.NewBatchReader(), deliveries)
+	defer func() { // the fetcher uses codec: it must end before codec closes
+		stop()
+		for range deliveries {
 		}
+	}()
+	tick := time.NewTicker(min(every, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case d, open := <-deliveries:
+			if !open { // ctx ended; what was fetched and not applied comes again
+				return checkpoint()
+			}
+			if !in.store(ctx, d) {
+				continue // not acked: redelivered after the delay, applied then
+			}
+			pending = append(pending, d.msg)
+			if len(pending) < limit && time.Since(last) < every {
+				continue
+			}
+		case <-tick.C:
+			if time.Since(last) < every {
+				continue
+			}
+		}
+		if err := checkpoint(); err != nil {
+			return err
+		}
+	}
+}
+
+// delivery is a message of the peer stream, decoded.
+type delivery struct {
+	msg  jetstream.Msg
+	seq  uint64
+	recs []*cof.Record
+	skip bool // undecodable: acked, not applied
+}
+
+// fetch pulls and decodes the peer stream's messages into out until ctx
+// ends, then closes out.
+func (in *Ingester) fetch(ctx context.Context, br *cof.BatchReader, out chan<- delivery) {
+	defer close(out)
+	for ctx.Err() == nil {
 		msg, err := in.Consumer.Next(jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
 				in.Log.Warn("fetching from the peer stream failed; retrying", "err", err)
 			}
-			if time.Since(last) >= every {
-				if err := checkpoint(); err != nil {
-					return err
-				}
-			}
 			continue
 		}
-		if !in.apply(ctx, codec, br, msg) {
-			continue // not acked: redelivered after the delay, applied then
-		}
-		pending = append(pending, msg)
-		if len(pending) >= limit || time.Since(last) >= every {
-			if err := checkpoint(); err != nil {
-				return err
-			}
+		select {
+		case out <- in.decode(br, msg):
+		case <-ctx.Done():
 		}
 	}
 }
@@ -135,39 +169,49 @@ func (in *Ingester) Run(ctx context.Context) error {
 // it is delivered again.
 const retryDelay = 2 * time.Second
 
-// apply merges one delivery into the store. It returns false when the
-// store failed (a full disk, a database gone): the delivery is then
-// nacked, never acked, so neither it nor the ack floor passes it, and it
-// comes again. A delivery that cannot be decoded is logged and acked:
-// delivering it again would change nothing.
-func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchReader, msg jetstream.Msg) bool {
+// decode reads a delivery's records. One that cannot be decoded is
+// logged and skipped (acked): delivering it again would change nothing.
+func (in *Ingester) decode(br *cof.BatchReader, msg jetstream.Msg) delivery {
+	d := delivery{msg: msg, skip: true}
 	meta, err := msg.Metadata()
 	if err != nil {
 		in.Log.Error("delivery without metadata", "err", err)
-		return true
+		return d
 	}
+	d.seq = meta.Sequence.Stream
 	enc, err := cof.ParseEncoding(msg.Headers().Get("Content-Encoding"))
 	if err == nil {
 		err = br.Reset(msg.Data(), enc)
 	}
 	if err != nil {
-		in.Log.Error("undecodable delivery skipped", "seq", meta.Sequence.Stream, "err", err)
-		return true
+		in.Log.Error("undecodable delivery skipped", "seq", d.seq, "err", err)
+		return d
 	}
-	var recs []*cof.Record
 	for br.Next() {
 		if r := br.Record(); r != nil {
 			c := *r
-			recs = append(recs, &c)
+			d.recs = append(d.recs, &c)
 		}
 	}
+	d.skip = false
+	return d
+}
+
+// store merges one delivery into the store. It returns false when the
+// store failed (a full disk, a database gone): the delivery is then
+// nacked, never acked, so neither it nor the ack floor passes it, and it
+// comes again.
+func (in *Ingester) store(ctx context.Context, d delivery) bool {
+	if d.skip {
+		return true
+	}
 	start := time.Now()
-	applied, err := in.Store.Apply(ctx, in.Stream, meta.Sequence.Stream, recs)
+	applied, err := in.Store.Apply(ctx, in.Stream, d.seq, d.recs)
 	if err != nil {
 		if ctx.Err() == nil {
-			in.Log.Error("storing a batch failed; it will come again", "seq", meta.Sequence.Stream, "err", err)
+			in.Log.Error("storing a batch failed; it will come again", "seq", d.seq, "err", err)
 		}
-		_ = msg.NakWithDelay(retryDelay)
+		_ = d.msg.NakWithDelay(retryDelay)
 		in.mu.Lock()
 		in.stats.Failed++
 		in.mu.Unlock()
@@ -182,8 +226,8 @@ func (in *Ingester) apply(ctx context.Context, codec *cof.Codec, br *cof.BatchRe
 	if in.Save == nil { // the store's Apply is its durable step
 		in.Metrics.durable(start)
 	}
-	in.Metrics.applied(len(recs))
+	in.Metrics.applied(len(d.recs))
 	in.stats.Batches++
-	in.stats.Records += uint64(len(recs))
+	in.stats.Records += uint64(len(d.recs))
 	return true
 }
