@@ -35,7 +35,7 @@ type DiskStore struct {
 
 	rrsets  *sketch            // distinct rrsets
 	sensors map[string]*sketch // distinct rrsets by the sensor that made them
-	hasher  *sketchHasher      // the sketches' keyed hash
+	hash    *keyedHash         // keys, sketches and the recent set hash with the store's secret
 	indexed *recent            // rrsets whose index entries were written lately
 
 	maxExamined int // entries one lookup may examine
@@ -150,7 +150,7 @@ func (d *DiskStore) load() error {
 	if err != nil {
 		return err
 	}
-	d.hasher = newSketchHasher(secret)
+	d.hash = newKeyedHash(secret)
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceSketch}, UpperBound: []byte{spaceSketch + 1}})
 	if err != nil {
 		return fmt.Errorf("pdnsdb: disk store: %w", err)

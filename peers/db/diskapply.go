@@ -73,7 +73,7 @@ var errClosed = errors.New("pdnsdb: disk store closed")
 // committed once the write is, so that a failed commit leaves no rrset
 // taken for indexed, nor counted, when it is not.
 type written struct {
-	indexed [][]byte          // primary keys whose index entries were written
+	indexed [][16]byte        // rrsets (keyed hash of the primary key) whose index entries were written
 	rrsets  []byte            // the store sketch's raised registers
 	sensors map[string][]byte // each sensor sketch's
 }
@@ -91,9 +91,10 @@ func (d *DiskStore) committed(w *written) {
 	}
 }
 
-// count adds to w and b what counting a new rrset raises.
-func (d *DiskStore) count(w *written, pk []byte, sensor string) {
-	h := d.hasher.sum(pk)
+// count adds to w what counting a new rrset raises; id is the keyed
+// hash of its primary key.
+func (d *DiskStore) count(w *written, id [16]byte, sensor string) {
+	h := binary.BigEndian.Uint64(id[:8])
 	w.rrsets = d.rrsets.raise(h, w.rrsets)
 	if w.sensors == nil {
 		w.sensors = map[string][]byte{}
@@ -125,7 +126,7 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) (*written, error)
 	var key []byte
 	for _, r := range recs {
 		s := FromRecord(r)
-		key = rrsetKey(key[:0], s)
+		key = rrsetKey(key[:0], s, d.hash)
 		if cur, ok := merged[string(key)]; ok {
 			mergeInto(cur, s)
 			continue
@@ -139,7 +140,8 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) (*written, error)
 	var val, ik []byte
 	for _, k := range order {
 		s, pk := merged[k], []byte(k)
-		if d.indexed.has(pk) {
+		id := d.hash.sum(pk)
+		if d.indexed.has(id) {
 			// Seen lately: its value has its rdata, its entries exist.
 			if err := b.Merge(pk, appendValue(val[:0], s, false), nil); err != nil {
 				return nil, err
@@ -165,8 +167,8 @@ func (d *DiskStore) write(b *pebble.Batch, recs []*cof.Record) (*written, error)
 		if err := d.index(b, s, pk, &ik); err != nil {
 			return nil, err
 		}
-		w.indexed = append(w.indexed, pk)
-		d.count(w, pk, sensor)
+		w.indexed = append(w.indexed, id)
+		d.count(w, id, sensor)
 		added[sensor]++
 	}
 	return w, flushCounts(b, w)
@@ -376,14 +378,14 @@ func (d *DiskStore) put(sets []*RRset) error {
 	w := &written{}
 	var val, ik []byte
 	for _, s := range sets {
-		pk := rrsetKey(nil, s)
+		pk := rrsetKey(nil, s, d.hash)
 		if err := b.Set(pk, appendValue(val[:0], s, true), nil); err != nil {
 			return err
 		}
 		if err := d.index(b, s, pk, &ik); err != nil {
 			return err
 		}
-		d.count(w, pk, d.tracked(firstSensor(s)))
+		d.count(w, d.hash.sum(pk), d.tracked(firstSensor(s)))
 	}
 	if err := flushCounts(b, w); err != nil {
 		return err

@@ -2,7 +2,6 @@ package db
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"net/netip"
 	"strings"
@@ -27,9 +26,8 @@ const (
 	spaceMeta    = 'm' // m what: the store's format
 )
 
-// rdataHashLen is how much of the SHA-256 of an rrset's rdata set its key
-// keeps: enough that no one can make two rdata sets of one name and type
-// share a key.
+// rdataHashLen is how much of the keyed hash of an rrset's rdata set its
+// key keeps: all of it (16 bytes).
 const rdataHashLen = 16
 
 // appendEscaped appends s so that its encodings sort as s does and none
@@ -73,27 +71,39 @@ func readEscaped(b []byte) ([]byte, []byte, bool) {
 	}
 }
 
-// rdataHash identifies an rrset's (sorted) rdata set.
-func rdataHash(rdata []string) [rdataHashLen]byte {
-	h := sha256.New()
-	var n [4]byte
-	for _, r := range rdata {
-		binary.BigEndian.PutUint32(n[:], uint32(len(r)))
-		h.Write(n[:])
-		h.Write([]byte(r))
-	}
-	var out [rdataHashLen]byte
-	copy(out[:], h.Sum(nil))
-	return out
+// rrsetKey is the primary key of an rrset: its reversed owner name, its
+// type, and the keyed hash of its rdata set.
+func rrsetKey(dst []byte, s *RRset, h *keyedHash) []byte {
+	dst = append(dst, spaceRRset)
+	dst = appendTerm(appendReversed(dst, s.RRName))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(s.RRType))
+	sum := h.rdataSum(s.RData)
+	return append(dst, sum[:rdataHashLen]...)
 }
 
-// rrsetKey is the primary key of an rrset.
-func rrsetKey(dst []byte, s *RRset) []byte {
-	dst = append(dst, spaceRRset)
-	dst = appendTerm(appendEscaped(dst, reverseName(s.RRName)))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(s.RRType))
-	h := rdataHash(s.RData)
-	return append(dst, h[:]...)
+// appendReversed appends reverseName(name), escaped (appendEscaped),
+// without building it first: this runs for every record ingested.
+func appendReversed(dst []byte, name string) []byte {
+	var cuts [130]int // unescaped dots; a name has at most 127 labels
+	n := 0
+	for i := 0; i < len(name) && n < len(cuts)-1; i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			cuts[n] = i
+			n++
+		}
+	}
+	if n == len(cuts)-1 { // not a name cof takes: the slow way
+		return appendEscaped(dst, reverseName(name))
+	}
+	end := len(name)
+	for k := n - 1; k >= 0; k-- {
+		dst = append(appendEscaped(dst, name[cuts[k]+1:end]), '.')
+		end = cuts[k]
+	}
+	return appendEscaped(dst, name[:end])
 }
 
 // keyType reads the type from a primary key.

@@ -59,6 +59,9 @@ func FuzzQueries(f *testing.F) {
 			}
 		}
 		_, _, _ = ParseNameQuery(v)
+		if got, want := appendReversed(nil, v), appendEscaped(nil, reverseName(v)); !bytes.Equal(got, want) {
+			t.Fatalf("%q: appendReversed %q, want %q", v, got, want)
+		}
 		k := appendEscaped(nil, v)
 		got, rest, ok := readEscaped(appendTerm(k))
 		if !ok || string(got) != v || len(rest) != 0 {

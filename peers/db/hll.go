@@ -1,8 +1,6 @@
 package db
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -13,8 +11,8 @@ import (
 // for small numbers. The disk store writes rrsets blindly (merge operands
 // and index entries, never a read before a write), so it cannot know
 // whether an rrset is new; the sketch estimates how many there are
-// (standard error 1.04/sqrt(2^p): 0.8% at p 14), hashing with the
-// store's secret (sketchHasher), and is itself merged in
+// (standard error 1.04/sqrt(2^p): 0.8% at p 14), of keys hashed with
+// the store's secret (keyedHash), and is itself merged in
 // the LSM as registers that only grow, so that replaying a batch after a
 // crash counts nothing twice.
 type sketch struct {
@@ -29,41 +27,6 @@ const (
 )
 
 func newSketch(p uint8) *sketch { return &sketch{reg: make([]uint8, 1<<p)} }
-
-// sketchHasher hashes primary keys for the sketches with the store's
-// own secret: a hash anyone could compute would let a sensor choose
-// names that all fall in one register, so that its rrsets count as one
-// and pass its quota. It is CBC-MAC with AES-128 over the key's length
-// then the key (a length first makes CBC-MAC a PRF on messages of any
-// length); nobody sees its output. It costs a fifth of SHA-256 with
-// AES instructions, which matters at 200,000 new rrsets a second. The
-// secret is made when the store is and kept in it (the registers on disk
-// only mean something with it).
-type sketchHasher struct{ block cipher.Block }
-
-func newSketchHasher(key []byte) *sketchHasher {
-	b, err := aes.NewCipher(key[:16])
-	if err != nil {
-		panic(err) // a 16-byte key is always taken
-	}
-	return &sketchHasher{block: b}
-}
-
-func (h *sketchHasher) sum(pk []byte) uint64 {
-	var st, in [aes.BlockSize]byte
-	binary.BigEndian.PutUint64(st[8:], uint64(len(pk)))
-	h.block.Encrypt(st[:], st[:])
-	for len(pk) > 0 {
-		n := copy(in[:], pk)
-		clear(in[n:])
-		pk = pk[n:]
-		for i := range st {
-			st[i] ^= in[i]
-		}
-		h.block.Encrypt(st[:], st[:])
-	}
-	return binary.BigEndian.Uint64(st[:8])
-}
 
 // raise appends to delta the register h would raise (a sparse operand:
 // uvarint index, byte value), leaving s as it is: the store applies the

@@ -391,17 +391,17 @@ func TestSketchKeyIsTheStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	pk := []byte("s some key")
-	ha := a.hasher.sum(pk)
+	ha := a.hash.sum(pk)
 	a.Close()
 	again, err := OpenDisk(dir, DiskOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	if again.hasher.sum(pk) != ha {
+	if again.hash.sum(pk) != ha {
 		t.Error("the store's hash changed when it was reopened: its counts on disk mean nothing now")
 	}
-	if openDisk(t).hasher.sum(pk) == ha {
+	if openDisk(t).hash.sum(pk) == ha {
 		t.Error("two stores hash alike: the key is not the store's own")
 	}
 }
