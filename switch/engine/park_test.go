@@ -136,7 +136,10 @@ func TestParkedOutputsOfARemovedPeerAreCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.SetRegistry(tab2, policy.Builtin())
-	waitFor(t, "park emptied", 10*time.Second, func() bool { return len(x.read(routing.HoldStream, false).msgs) == 0 })
+	// The releaser purges, then counts: wait for both.
+	waitFor(t, "park emptied and counted", 10*time.Second, func() bool {
+		return len(x.read(routing.HoldStream, false).msgs) == 0 && e.Stats().Dropped["sick"]["peer_removed"] != 0
+	})
 	if got := e.Stats().Dropped["sick"]["peer_removed"]; got != 100 {
 		t.Errorf("dropped %v, want 100 records as peer_removed", e.Stats().Dropped)
 	}
