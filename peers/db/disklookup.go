@@ -138,56 +138,57 @@ func (l *diskLookup) tick() bool {
 	return true
 }
 
-func (l *diskLookup) iter(lo, hi []byte) *pebble.Iterator {
+// walk calls visit with each key and value in [lo, hi) until visit
+// returns false, the walk is done or fails, or tick stops it (the entry
+// bound, a client that left). Keys and values are valid within visit.
+func (l *diskLookup) walk(lo, hi []byte, visit func(k, v []byte) bool) {
 	if l.err != nil || l.done {
-		return nil
+		return
 	}
 	if l.d.db == nil {
 		l.err = errClosed
-		return nil
+		return
 	}
 	it, err := l.d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		l.err = fmt.Errorf("pdnsdb: disk store: %w", err)
-		return nil
+		return
 	}
-	return it
-}
-
-// finish closes it and keeps the first error.
-func (l *diskLookup) finish(it *pebble.Iterator) {
+	for it.First(); it.Valid() && l.tick() && visit(it.Key(), it.Value()); it.Next() {
+	}
 	if err := it.Close(); err != nil && l.err == nil {
 		l.err = fmt.Errorf("pdnsdb: disk store: %w", err)
 	}
 }
 
+// entry splits an index entry's key, failing the walk when it is none.
+func (l *diskLookup) entry(k []byte) (v, pk []byte, ok bool) {
+	if v, pk, ok = splitIndexKey(k); !ok {
+		l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", k)
+	}
+	return v, pk, ok
+}
+
 // rrsets walks the rrsets whose keys begin with p.
 func (l *diskLookup) rrsets(p []byte) {
-	it := l.iter(p, prefixEnd(p))
-	if it == nil {
-		return
-	}
-	defer l.finish(it)
-	for it.First(); it.Valid(); it.Next() {
-		if !l.tick() {
-			return
-		}
+	l.walk(p, prefixEnd(p), func(k, v []byte) bool {
 		if l.c.skipping() {
-			if peekMatch(l.c.q, it.Key(), it.Value()) {
+			if peekMatch(l.c.q, k, v) {
 				l.c.skipped++
 			}
-			continue
+			return true
 		}
-		s, err := rrsetOf(it.Key(), it.Value())
+		s, err := rrsetOf(k, v)
 		if err != nil {
 			l.err = err
-			return
+			return false
 		}
 		if !l.c.take(s) || l.cancelled() {
 			l.done = true
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 func (l *diskLookup) cancelled() bool {
@@ -261,31 +262,20 @@ func (l *diskLookup) exact(space byte, value string, f first) {
 }
 
 func (l *diskLookup) scan(p []byte, f first) {
-	it := l.iter(p, prefixEnd(p))
-	if it == nil {
-		return
-	}
-	defer l.finish(it)
-	for it.First(); it.Valid(); it.Next() {
-		if !l.tick() {
-			return
-		}
-		v, pk, ok := splitIndexKey(it.Key())
-		if !ok {
-			l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", it.Key())
-			return
-		}
-		if ixval := it.Value(); bytes.Equal(ixval, bigEntry) {
+	l.walk(p, prefixEnd(p), func(k, ixval []byte) bool {
+		v, pk, ok := l.entry(k)
+		switch {
+		case !ok:
+			return false
+		case bytes.Equal(ixval, bigEntry):
 			if !l.firstOfBig(pk) {
-				continue
+				return true
 			}
-		} else if !f(v, ixval) {
-			continue
+		case !f(v, ixval):
+			return true
 		}
-		if !l.step(pk) {
-			return
-		}
-	}
+		return l.step(pk)
+	})
 	l.drain()
 }
 
@@ -397,32 +387,23 @@ func (l *diskLookup) rdata(rq RDataQuery) {
 // names phase gave (each is read to know).
 func (l *diskLookup) value(rq RDataQuery) {
 	p := appendTerm(appendEscaped([]byte{spaceValue}, rq.Value))
-	it := l.iter(p, prefixEnd(p))
-	if it == nil {
-		return
-	}
-	defer l.finish(it)
-	for it.First(); it.Valid(); it.Next() {
-		if !l.tick() {
-			return
-		}
-		_, pk, ok := splitIndexKey(it.Key())
+	l.walk(p, prefixEnd(p), func(k, _ []byte) bool {
+		_, pk, ok := l.entry(k)
 		if !ok {
-			l.err = fmt.Errorf("pdnsdb: disk store: malformed index key %q", it.Key())
-			return
+			return false
 		}
 		s := l.get(bytes.Clone(pk))
-		if s == nil {
-			return
-		}
-		if rq.Name != "" && slices.ContainsFunc(IndexedOf(s).Names, rq.NameMatches) {
-			continue
-		}
-		if !l.c.take(s) || l.cancelled() {
+		switch {
+		case s == nil:
+			return false
+		case rq.Name != "" && slices.ContainsFunc(IndexedOf(s).Names, rq.NameMatches):
+			return true
+		case !l.c.take(s) || l.cancelled():
 			l.done = true
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // smallestMatch reports whether v (a name of an rrset as its index
@@ -445,34 +426,22 @@ func smallestMatch(v, ixval []byte, spell func(string) string, rq RDataQuery) bo
 // addrs walks the address index from from to to, taking each rrset at
 // its smallest address in the range.
 func (l *diskLookup) addrs(from, to netip.Addr) {
-	lo := addrKey(nil, from, nil)
-	hi := prefixEnd(addrKey(nil, to, nil))
-	it := l.iter(lo, hi)
-	if it == nil {
-		return
-	}
-	defer l.finish(it)
 	f16, t16 := from.As16(), to.As16()
-	for it.First(); it.Valid(); it.Next() {
-		if !l.tick() {
-			return
-		}
-		k := it.Key()
+	l.walk(addrKey(nil, from, nil), prefixEnd(addrKey(nil, to, nil)), func(k, ixval []byte) bool {
 		if len(k) < 17 {
 			l.err = fmt.Errorf("pdnsdb: disk store: malformed address key %q", k)
-			return
+			return false
 		}
-		if ixval := it.Value(); bytes.Equal(ixval, bigEntry) {
-			if !l.firstOfBig(k[17:]) {
-				continue
+		switch pk := k[17:]; {
+		case bytes.Equal(ixval, bigEntry):
+			if !l.firstOfBig(pk) {
+				return true
 			}
-		} else if !firstAddr(k[1:17], ixval, f16[:], t16[:]) {
-			continue
+		case !firstAddr(k[1:17], ixval, f16[:], t16[:]):
+			return true
 		}
-		if !l.step(k[17:]) {
-			return
-		}
-	}
+		return l.step(k[17:])
+	})
 	l.drain()
 }
 
