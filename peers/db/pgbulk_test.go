@@ -138,20 +138,7 @@ func BenchmarkPGLoad(b *testing.B) {
 		b.Skipf("no PostgreSQL: set %s", pgtest.Env)
 	}
 	st := newPGb(b).(*PGStore)
-	var p cof.Parser
-	batches := make([][]*cof.Record, b.N)
-	for i := range batches {
-		for j := range bulkBatch {
-			k := i*bulkBatch + j
-			var r cof.Record
-			line := fmt.Appendf(nil, `{"rrname":"host%d.zone%d.example.com","rrtype":"A","rdata":["%d.%d.%d.%d"],"time_first":1700000000,"time_last":1700000100,"count":3,"sensor_id":"s1"}`,
-				k, k%1000, 10+k>>24&127, k>>16&255, k>>8&255, k&255)
-			if err := p.Parse(line, &r); err != nil {
-				b.Fatal(err)
-			}
-			batches[i] = append(batches[i], &r)
-		}
-	}
+	batches := distinctBatches(b, b.N, bulkBatch)
 	b.ResetTimer()
 	start := time.Now()
 	for _, batch := range batches {
