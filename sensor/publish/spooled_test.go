@@ -76,7 +76,9 @@ func TestSpoolAcrossAnOutage(t *testing.T) {
 	waitUntil(t, "the first batches stored", func() bool { return p.Stats().Stored == 10 })
 	ex.Stop()
 	feed(t, p, 1000, 2000)
-	time.Sleep(300 * time.Millisecond) // the sender tries and fails meanwhile
+	// The sender tries and fails meanwhile (under load it may take a while
+	// to try: wait for it rather than for a fixed time).
+	waitUntil(t, "a failed send during the outage", func() bool { return p.Stats().Failures > 0 })
 	st := p.Stats()
 	if st.Backlog != 20 || st.Failures == 0 {
 		t.Fatalf("during the outage: %+v, want 20 batches spooled and failures", st)
