@@ -54,7 +54,7 @@ type DiskOptions struct {
 	MemTableBytes int64
 	// RecentRRsets is how many rrsets the store remembers as indexed,
 	// so that observing them again writes one merge operand only
-	// (default DefaultRecentRRsets, about 100 bytes each).
+	// (default DefaultRecentRRsets, about 40 bytes each).
 	RecentRRsets int
 	// MaxExamined bounds the entries one lookup examines (default
 	// MaxExamined).
