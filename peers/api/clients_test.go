@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/peers/db"
 	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
 
@@ -32,17 +33,7 @@ func clientStore(t *testing.T, maxResults int) *Server {
 	for i := range 12 {
 		lines = append(lines, fmt.Sprintf(`{"rrname":"h%02d.many.example","rrtype":"A","rdata":["198.51.100.%d"],"time_first":1,"time_last":2}`, i, i))
 	}
-	var recs []*cof.Record
-	for _, l := range lines {
-		r, err := cof.Parse([]byte(l))
-		if err != nil {
-			t.Fatalf("%s: %v", l, err)
-		}
-		recs = append(recs, &r)
-	}
-	if _, err := store.Apply(t.Context(), "PEER_p", 1, recs); err != nil {
-		t.Fatal(err)
-	}
+	applyLines(t, store, lines)
 	s, err := New(store, testCreds(t), WithLogger(discard), WithRateLimit(Rate{}, 0), WithMaxResults(maxResults))
 	if err != nil {
 		t.Fatal(err)
@@ -288,5 +279,21 @@ func TestQueryTimeout(t *testing.T) {
 	code, _, body = do(t, http.DefaultClient, srv.URL+"/pdns/query/example.org", key)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "took longer than") {
 		t.Errorf("CIRCL: %d %q", code, body)
+	}
+}
+
+// applyLines parses COF lines and applies them to store as one batch.
+func applyLines(t *testing.T, store db.Store, lines []string) {
+	t.Helper()
+	var recs []*cof.Record
+	for _, l := range lines {
+		r, err := cof.Parse([]byte(l))
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		recs = append(recs, &r)
+	}
+	if _, err := store.Apply(t.Context(), "PEER_p", 1, recs); err != nil {
+		t.Fatal(err)
 	}
 }

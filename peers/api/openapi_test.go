@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/peers/db"
 	"github.com/cofswitch/cofswitch/peers/db/dbtest"
 )
@@ -152,17 +151,7 @@ func openAPIStore(t *testing.T) db.Store {
 	for i := range 30 {
 		lines = append(lines, fmt.Sprintf(`{"rrname":"h%02d.many.example","rrtype":"A","rdata":["198.51.100.%d"],"time_first":1,"time_last":2}`, i, i+1))
 	}
-	var recs []*cof.Record
-	for _, l := range lines {
-		r, err := cof.Parse([]byte(l))
-		if err != nil {
-			t.Fatalf("%s: %v", l, err)
-		}
-		recs = append(recs, &r)
-	}
-	if _, err := store.Apply(t.Context(), "PEER_p", 1, recs); err != nil {
-		t.Fatal(err)
-	}
+	applyLines(t, store, lines)
 	return store
 }
 

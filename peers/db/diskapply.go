@@ -199,7 +199,7 @@ func (d *DiskStore) sensorSketch(sensor string) *sketch {
 	return s
 }
 
-// has reports whether the store holds the rrset of a primary key.
+// has reports whether the store holds a key (an rrset's, a mark's).
 func (d *DiskStore) has(pk []byte) (bool, error) {
 	_, closer, err := d.db.Get(pk)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -288,15 +288,7 @@ func (d *DiskStore) appliedLocked(stream string, seq uint64) (bool, error) {
 	if err != nil || seq <= floor {
 		return err == nil, err
 	}
-	_, closer, err := d.db.Get(appliedKey(stream, seq))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("pdnsdb: disk store: %w", err)
-	}
-	closer.Close()
-	return true, nil
+	return d.has(appliedKey(stream, seq))
 }
 
 func (d *DiskStore) floor(stream string) (uint64, error) {
