@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"io"
 	"os"
@@ -744,4 +745,13 @@ func TestHelpForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runInBackground runs the command line until ctx ends; the exit code
+// comes on the channel, and stderr may be read once it has.
+func runInBackground(ctx context.Context, args ...string) (<-chan int, *bytes.Buffer) {
+	var stdout, stderr bytes.Buffer
+	exited := make(chan int, 1)
+	go func() { exited <- run(ctx, args, stdio{in: strings.NewReader(""), out: &stdout, err: &stderr}) }()
+	return exited, &stderr
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"net/http"
@@ -176,12 +175,8 @@ func TestDBServeOffline(t *testing.T) {
 	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"db", "serve", "--offline", "--store", store, "--http", httpAddr, "--metrics", metricsAddr,
-			"--nats-url", "nats://127.0.0.1:1"}, stdio{in: strings.NewReader(""), out: &stdout, err: &stderr})
-	}()
+	exited, stderr := runInBackground(ctx, "db", "serve", "--offline", "--store", store, "--http", httpAddr, "--metrics", metricsAddr,
+		"--nats-url", "nats://127.0.0.1:1")
 	checkFor(t, "ready without a feed", func() bool {
 		code, _ := httpGet(t, "http://"+metricsAddr+"/readyz", nil)
 		return code == http.StatusOK

@@ -155,12 +155,8 @@ func TestDBServeMetrics(t *testing.T) {
 	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"db", "serve", "--peer", exchangetest.Peer, "--store", store, "--http", httpAddr,
-			"--metrics", metricsAddr, "--nats-url", nc.ConnectedUrl(), "--checkpoint", "50ms"}, stdio{in: strings.NewReader(""), out: &stdout, err: &stderr})
-	}()
+	exited, stderr := runInBackground(ctx, "db", "serve", "--peer", exchangetest.Peer, "--store", store, "--http", httpAddr,
+		"--metrics", metricsAddr, "--nats-url", nc.ConnectedUrl(), "--checkpoint", "50ms")
 	base := "http://" + metricsAddr
 	var code int
 	var body string

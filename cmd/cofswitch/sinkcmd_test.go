@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -19,12 +18,8 @@ func TestSinkReadyzFollowsTheDestination(t *testing.T) {
 	dest, metricsAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"sink", "--peer", exchangetest.Peer, "--to", "http://" + dest + "/ingest",
-			"--metrics", metricsAddr, "--nats-url", nc.ConnectedUrl()}, stdio{in: strings.NewReader(""), out: &stdout, err: &stderr})
-	}()
+	exited, stderr := runInBackground(ctx, "sink", "--peer", exchangetest.Peer, "--to", "http://"+dest+"/ingest",
+		"--metrics", metricsAddr, "--nats-url", nc.ConnectedUrl())
 	base := "http://" + metricsAddr
 	var code int
 	var body string

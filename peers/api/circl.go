@@ -182,7 +182,7 @@ func circlPhases(value string, types []cof.Type) []circlPhase {
 	} else {
 		kinds = []circlPhase{{q: db.Query{Name: value}}}
 		if kind, lit, ok := db.ParseNameQuery(value); ok {
-			named := func(s *db.RRset) bool { return nameMatches(kind, lit, s.RRName) }
+			named := func(s *db.RRset) bool { return db.NameMatch(kind, lit, s.RRName) }
 			kinds = append(kinds, circlPhase{q: db.Query{RData: value}, dup: named})
 		} else {
 			kinds = append(kinds, circlPhase{q: db.Query{RData: value}})
@@ -200,18 +200,6 @@ func circlPhases(value string, types []cof.Type) []circlPhase {
 		}
 	}
 	return out
-}
-
-// nameMatches applies a canonical owner name pattern (db.ParseNameQuery)
-// to an owner name, as the stores do.
-func nameMatches(kind byte, lit, name string) bool {
-	switch kind {
-	case 'L':
-		return db.NameBelow(name, lit)
-	case 'R':
-		return db.NameUnder(name, lit)
-	}
-	return name == lit
 }
 
 // circlPage collects up to count rrsets from position at, in chunks of at

@@ -2,6 +2,7 @@ package db
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/cofswitch/cofswitch/cof"
@@ -38,7 +39,7 @@ func IndexedOf(s *RRset) Indexed {
 		names, ok := cof.RDataNames(s.RRType, v)
 		whole := false
 		for _, n := range names {
-			if !containsString(ix.Names, n) {
+			if !slices.Contains(ix.Names, n) {
 				ix.Names = append(ix.Names, n)
 			}
 			whole = whole || len(names) == 1 && isWholeName(v, n)
@@ -55,15 +56,6 @@ func IndexedOf(s *RRset) Indexed {
 func isWholeName(v, n string) bool {
 	c, err := cof.AppendName(nil, []byte(strings.TrimSpace(v)))
 	return err == nil && string(c) == n
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RDataQuery is how a store reads Query.RData.
@@ -107,12 +99,13 @@ func ParseRDataQuery(v string) RDataQuery {
 
 // NameMatches reports whether canonical name n matches the pattern.
 func (q RDataQuery) NameMatches(n string) bool {
-	return nameMatch(q.NameKind, q.Name, n)
+	return NameMatch(q.NameKind, q.Name, n)
 }
 
-// nameMatch applies a canonical name pattern: exact, 'L' (strictly below
-// lit) or 'R' (lit, a dot, then anything).
-func nameMatch(kind byte, lit, n string) bool {
+// NameMatch applies a canonical name pattern (ParseNameQuery's kind and
+// literal) to a canonical name: exact, 'L' (strictly below lit) or 'R'
+// (lit, a dot, then anything), at label boundaries.
+func NameMatch(kind byte, lit, n string) bool {
 	switch kind {
 	case 'L':
 		return NameBelow(n, lit)

@@ -115,15 +115,3 @@ func wildcard(name string) (kind byte, literal string) {
 	}
 	return 0, name
 }
-
-// ipKey is an address as 32 hex digits of its 16-byte form: keys sort as
-// addresses do, and IPv4 sorts in its mapped range.
-func ipKey(a netip.Addr) string {
-	b := a.As16()
-	const hexd = "0123456789abcdef"
-	out := make([]byte, 32)
-	for i, c := range b {
-		out[2*i], out[2*i+1] = hexd[c>>4], hexd[c&15]
-	}
-	return string(out)
-}
