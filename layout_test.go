@@ -52,6 +52,7 @@ var rules = map[string]rule{
 	"peers/...":                    {may: []string{"cof", "routing", "accounts", "bus", "secretfile", "peers/..."}},
 	"bench":                        {may: []string{"cof", "routing", "policy", "config", "gen", "bus", "switch/..."}},
 	"cmd/...":                      {may: []string{"..."}},
+	"cluster":                      {may: []string{"config", "routing", "accounts", "secretfile"}, mustNot: natsLibs},
 	"integration":                  {},
 }
 

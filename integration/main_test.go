@@ -75,7 +75,13 @@ func (p *proc) output() string {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	return startExe(t, binary, args...)
+}
+
+// startExe starts another program, killed at the end of the test.
+func startExe(t *testing.T, exe string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(exe, args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

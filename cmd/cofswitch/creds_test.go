@@ -76,3 +76,34 @@ func TestNATSConfig(t *testing.T) {
 		t.Errorf("without a switch key: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestClusterInit: the files are written once; a second run is an error,
+// or nothing with --if-missing (the compose file's init step); bad
+// arguments name what is wrong.
+func TestClusterInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "c")
+	args := []string{"cluster-init", "--dir", dir, "--store-dir", "/data", "--sensor", "s1@org-a", "--peer", "p1@org-b",
+		"--server", "n1=nats-1:4222:6222", "--server", "n2=nats-2:4222:6222", "--server", "n3=nats-3:4222:6222"}
+	if r := runCLI(t, nil, args...); r.code != exitOK || !strings.Contains(r.stdout, "nats-n3.conf") {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, nil, args...); r.code != exitUsage || !strings.Contains(r.stderr, "already initialised") {
+		t.Errorf("second run: exit %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, nil, append(args, "--if-missing")...); r.code != exitOK || !strings.Contains(r.stdout, "nothing written") {
+		t.Errorf("--if-missing: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster-init", "--dir", t.TempDir(), "--server", "nats-1:4222"}, "NAME=HOST"},
+		{[]string{"cluster-init", "--dir", t.TempDir(), "--sensor", "s1"}, "ID@ORGANISATION"},
+		{[]string{"cluster-init", "--dir", t.TempDir(), "--store-dir", "/d", "--server", "n=h:1:2"}, "needs a sensor and a peer"},
+		{[]string{"cluster-init", "x"}, "no arguments"},
+	} {
+		if r := runCLI(t, nil, tc.args...); r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d %q, want %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
