@@ -8,7 +8,11 @@ COPY passwd group /etc/
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY cofswitch /usr/local/bin/cofswitch
 # 65532 is "nonroot" (passwd, group above). The state of every command
-# (a store, a spool, the switch's data) goes under /data, a volume.
+# (a store, a spool, the switch's data) goes under /data, a volume; the
+# compose file's shared seeds and configurations under /cluster. Both are
+# the user's, so that a fresh named volume mounted there is writable.
+COPY --chown=65532:65532 empty/ /data/
+COPY --chown=65532:65532 empty/ /cluster/
 USER 65532:65532
 WORKDIR /data
 VOLUME ["/data"]

@@ -250,10 +250,24 @@ func clusterWave(t *testing.T, replicas, n int, chaos bool) float64 {
 	cfg := filepath.Join(c.dir, cluster.ConfigFile)
 	serve := func(i int) *proc {
 		p := start(t, "serve", "--config", cfg, "--data", filepath.Join(c.dir, "..", fmt.Sprintf("switch-%d", i)))
-		waitFor(t, "switch ready", 30*time.Second, func() bool { return contains(p.output(), "exchange ready") })
+		deadline := time.Now().Add(2 * time.Minute)
+		began := time.Now()
+		for !contains(p.output(), "exchange ready") {
+			if time.Now().After(deadline) {
+				_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+				time.Sleep(time.Second)
+				t.Fatalf("switch %d not ready after 2 minutes:\n%s", i, p.output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("switch %d ready in %v", i, time.Since(began).Round(time.Millisecond))
 		return p
 	}
 	switches := []*proc{serve(0), serve(1)}
+	// status reaches the cluster with the registry's servers and seed alone.
+	if out, stderr, code := run(t, nil, "status", "--config", cfg); code != 0 || !contains(out, "p2") {
+		t.Fatalf("status --config: exit %d: %s %s", code, out, stderr)
+	}
 	js := c.switchJS(t)
 	peers := map[string]*peerCount{"p1": countPeer(t, js, "p1"), "p2": countPeer(t, js, "p2")}
 	publish := func(from, to int) *proc {

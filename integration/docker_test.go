@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -20,6 +21,25 @@ func dockerAnswers(t *testing.T) {
 	}
 }
 
+var imagesBuild struct {
+	once sync.Once
+	out  []byte
+	err  error
+}
+
+// buildImages builds the images once for the package, with the script a
+// user runs, or skips where no Docker daemon answers.
+func buildImages(t *testing.T) {
+	t.Helper()
+	dockerAnswers(t)
+	imagesBuild.once.Do(func() {
+		imagesBuild.out, imagesBuild.err = exec.Command("../deploy/docker/build-images.sh").CombinedOutput()
+	})
+	if imagesBuild.err != nil {
+		t.Fatalf("build-images.sh: %v\n%s", imagesBuild.err, imagesBuild.out)
+	}
+}
+
 // TestImages builds the images with deploy/docker/build-images.sh, with
 // no registry (FROM scratch, static binaries built here), and checks
 // them: cofswitch runs as a non-root user with no shell in the image,
@@ -29,11 +49,7 @@ func TestImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds images")
 	}
-	dockerAnswers(t)
-	out, err := exec.Command("../deploy/docker/build-images.sh").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build-images.sh: %v\n%s", err, out)
-	}
+	buildImages(t)
 	natsVersion, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/nats-io/nats-server/v2").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +64,10 @@ func TestImages(t *testing.T) {
 	}
 	if out, err := run("cofswitch:latest", "gen", "-n", "3"); err != nil || strings.Count(out, `"rrname"`) != 3 {
 		t.Errorf("cofswitch gen in the image: %v %q", err, out)
+	}
+	// A fresh volume on /data is the user's: the state of every command goes there.
+	if out, err := run("-v", "/data", "cofswitch:latest", "gen", "-n", "3", "--out", "/data/x.ndjson"); err != nil {
+		t.Errorf("cofswitch cannot write a fresh volume on /data: %v %s", err, out)
 	}
 	if _, err := run("--entrypoint", "/bin/sh", "cofswitch:latest", "-c", "true"); err == nil {
 		t.Error("the cofswitch image has a shell")

@@ -55,6 +55,22 @@ func (f *natsFlags) overlay(c config.NATS) config.NATS {
 	return c
 }
 
+// withConfig returns the flags that connect as the configuration says
+// (its servers, or its embedded server's listener; its credentials and
+// TLS), replaced by any flag that was given: an operator's command run
+// with --config reaches the exchange that the file describes.
+func (f *natsFlags) withConfig(c config.NATS) *natsFlags {
+	n := f.overlay(c)
+	out := &natsFlags{url: strings.Join(n.URLs, ","), creds: n.Creds, nkey: n.NKey, tlsCA: n.TLS.CA, tlsCert: n.TLS.Cert, tlsKey: n.TLS.Key}
+	if out.url == "" && c.Listen != "" {
+		out.url = "nats://" + c.Listen
+	}
+	if out.url == "" {
+		out.url = defaultURL
+	}
+	return out
+}
+
 // auth is the client credentials and TLS files the flags name.
 func (f *natsFlags) auth() *bus.Auth {
 	return &bus.Auth{Creds: f.creds, NKey: f.nkey, CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey}

@@ -33,14 +33,15 @@ per peer, its TLP labels and policies, what its stream holds, its last
 delivery and each consumer's pending and unacked messages; and what waits in COF_HOLD (held
 until a bucket ends, or parked while a peer's stream is down). Run it with
 the switch's identity (--nkey cofswitch-data/switch.nk on the embedded
-server). --json prints the same as JSON. Rates and a peer falling
+server); the servers, credentials and TLS files of the configuration are
+used unless flags name others. --json prints the same as JSON. Rates and a peer falling
 behind need a history: 'serve --metrics' keeps one on its status page.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &statusFlags{}
 			fs.StringVar(&f.config, "config", "", "the exchange's configuration `file` (required)")
 			fs.BoolVar(&f.json, "json", false, "print JSON")
 			fs.DurationVar(&f.silentAfter, "silent-after", statuspage.DefaultSilentAfter, "call a sensor silent when it has sent nothing for this long")
-			addNATSFlags(fs, &f.nats, defaultURL)
+			addNATSFlags(fs, &f.nats, "")
 			return f
 		},
 		run: func(ctx context.Context, io stdio, opts any, args []string) error {
@@ -57,7 +58,7 @@ func runStatus(ctx context.Context, std stdio, f *statusFlags, args []string) er
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
-	nc, js, err := f.nats.connectJS("cofswitch-status")
+	nc, js, err := f.nats.withConfig(cfg.NATS).connectJS("cofswitch-status")
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$ctx/nats-server" github.com/nats-io/nats-server/v2
 
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/" 2>/dev/null || : > "$ctx/ca-certificates.crt"
+mkdir -p "$ctx/empty"
 printf 'root:x:0:0:root:/:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/data:/sbin/nologin\n' > "$ctx/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' > "$ctx/group"
 

@@ -24,7 +24,9 @@ import (
 var ErrUnsafe = errors.New("exchange: unsafe configuration")
 
 // setupTimeout bounds provisioning the streams at a start or a reload.
-const setupTimeout = 30 * time.Second
+// On a cluster recovering from a node's restart, the streams' leaders may
+// take a while to be elected: the requests are retried until then.
+const setupTimeout = 2 * time.Minute
 
 // Options say where an exchange runs.
 type Options struct {

@@ -7,3 +7,8 @@ var WarnCleartext = warnCleartext
 // SameConsumer exposes sameConsumer: whether EnsureStreams leaves a
 // consumer alone at the next start.
 var SameConsumer = sameConsumer
+
+var (
+	Transient = transient
+	Retrying  = retrying
+)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/config"
@@ -135,23 +136,19 @@ func RepairPeer(ctx context.Context, js jetstream.JetStream, c *config.Config, p
 // processes at once. Streams of removed sensors and peers are kept: their
 // data is not the switch's to delete.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config) error {
-	have := map[string]jetstream.StreamConfig{}
-	streams := js.ListStreams(ctx)
-	for info := range streams.Info() {
-		have[info.Config.Name] = info.Config
-	}
-	if err := streams.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+	var have map[string]jetstream.StreamConfig
+	if err := retrying(ctx, func(ctx context.Context) error {
+		have = map[string]jetstream.StreamConfig{}
+		streams := js.ListStreams(ctx)
+		for info := range streams.Info() {
+			have[info.Config.Name] = info.Config
+		}
+		return listErr(streams.Err())
+	}); err != nil {
 		return fmt.Errorf("exchange: listing streams: %w", err)
 	}
 	for _, sc := range StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding) {
-		old, ok := have[sc.Name]
-		if ok {
-			keepDenials(&sc, old)
-			if sameStream(old, sc) {
-				continue
-			}
-		}
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := ensureStream(ctx, js, sc, have); err != nil {
 			return fmt.Errorf("exchange: stream %s: %w", sc.Name, err)
 		}
 	}
@@ -176,33 +173,119 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 	return nil
 }
 
+// ensureStream creates the stream sc or updates it to sc, unless it
+// matches already. A stream missing from the listing is asked for by
+// name: a cluster catching up after a node's restart may list a stream
+// without its configuration, and an update it does not need could then
+// be refused for want of the offline node.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, have map[string]jetstream.StreamConfig) error {
+	old, ok := have[sc.Name]
+	if !ok {
+		err := retrying(ctx, func(ctx context.Context) error {
+			st, err := js.Stream(ctx, sc.Name)
+			if err == nil {
+				old, ok = st.CachedInfo().Config, true
+			}
+			return err
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+	}
+	if ok {
+		keepDenials(&sc, old)
+		if sameStream(old, sc) {
+			return nil
+		}
+	}
+	return retrying(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, sc)
+		return err
+	})
+}
+
 // ensureConsumers creates or updates the durable consumers ccs on stream,
 // leaving those that match alone.
 func ensureConsumers(ctx context.Context, js jetstream.JetStream, stream string, ccs []jetstream.ConsumerConfig) error {
 	if len(ccs) == 0 {
 		return nil
 	}
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
+	var st jetstream.Stream
+	if err := retrying(ctx, func(ctx context.Context) (err error) {
+		st, err = js.Stream(ctx, stream)
+		return err
+	}); err != nil {
 		return fmt.Errorf("exchange: stream %s: %w", stream, err)
 	}
-	have := map[string]jetstream.ConsumerConfig{}
-	list := st.ListConsumers(ctx)
-	for info := range list.Info() {
-		have[info.Name] = info.Config
-	}
-	if err := list.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+	var have map[string]jetstream.ConsumerConfig
+	if err := retrying(ctx, func(ctx context.Context) error {
+		have = map[string]jetstream.ConsumerConfig{}
+		list := st.ListConsumers(ctx)
+		for info := range list.Info() {
+			have[info.Name] = info.Config
+		}
+		return listErr(list.Err())
+	}); err != nil {
 		return fmt.Errorf("exchange: listing the consumers of %s: %w", stream, err)
 	}
 	for _, cc := range ccs {
 		if old, ok := have[cc.Durable]; ok && sameConsumer(old, cc) {
 			continue
 		}
-		if _, err := st.CreateOrUpdateConsumer(ctx, cc); err != nil {
+		if err := retrying(ctx, func(ctx context.Context) error {
+			_, err := st.CreateOrUpdateConsumer(ctx, cc)
+			return err
+		}); err != nil {
 			return fmt.Errorf("exchange: consumer %s on %s: %w", cc.Durable, stream, err)
 		}
 	}
 	return nil
+}
+
+// apiTimeout bounds one JetStream API request of the provisioning: a
+// request that a recovering cluster drops (a node restarting, a stream or
+// consumer leader being elected) is asked again, rather than waited for
+// until the whole setup times out.
+const apiTimeout = 5 * time.Second
+
+// retrying runs an API request until it succeeds, fails for good, or ctx
+// ends, each attempt bounded by apiTimeout.
+func retrying(ctx context.Context, req func(context.Context) error) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		rctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		err := req(rctx)
+		cancel()
+		if err == nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// listErr is the error of a listing that ended: none at its end.
+func listErr(err error) error {
+	if errors.Is(err, jetstream.ErrEndOfData) {
+		return nil
+	}
+	return err
+}
+
+// errCodeNoPeers is the server's "no suitable peers for placement": with
+// a node offline, until it is back.
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
+// transient reports an error that a cluster electing leaders or catching
+// up answers with (or no answer at all), which the same request may not
+// get a moment later.
+func transient(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == errCodeNoPeers)
 }
 
 // keepDenials keeps the deny_purge and deny_delete of a stream that has

@@ -2,10 +2,13 @@ package exchange_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
@@ -229,5 +232,44 @@ func TestEnsureStreamsKeepsDenials(t *testing.T) {
 		if have := cons.CachedInfo().Config; !exchange.SameConsumer(have, want) {
 			t.Errorf("%s as stored differs from what is provisioned (updated at every start):\n%+v\n%+v", want.Durable, have, want)
 		}
+	}
+}
+
+// TestTransient: what a recovering cluster answers is asked again; what
+// a request gets for good is not.
+func TestTransient(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{context.DeadlineExceeded, true},
+		{fmt.Errorf("x: %w", nats.ErrTimeout), true},
+		{nats.ErrNoResponders, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement"}, true},
+		{&jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeStreamNameInUse}, false},
+		{jetstream.ErrStreamNotFound, false},
+		{context.Canceled, false},
+		{errors.New("bad config"), false},
+	} {
+		if got := exchange.Transient(tc.err); got != tc.want {
+			t.Errorf("transient(%v) = %v", tc.err, got)
+		}
+	}
+}
+
+// TestRetryingStopsWithItsContext: a request that keeps failing
+// transiently is retried until the context ends, then its error returned.
+func TestRetryingStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	tries := 0
+	err := exchange.Retrying(ctx, func(context.Context) error { tries++; return nats.ErrNoResponders })
+	if !errors.Is(err, nats.ErrNoResponders) || tries < 3 {
+		t.Errorf("%d tries, %v", tries, err)
+	}
+	tries = 0
+	if err := exchange.Retrying(context.Background(), func(context.Context) error { tries++; return jetstream.ErrStreamNotFound }); !errors.Is(err, jetstream.ErrStreamNotFound) || tries != 1 {
+		t.Errorf("a lasting error: %d tries, %v", tries, err)
 	}
 }
