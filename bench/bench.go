@@ -1,24 +1,22 @@
 // Package bench measures an exchange under load: an embedded NATS server
-// with file storage, sensors publishing batches generated beforehand, and
-// the process under test (the switch, or the raw forwarding baseline) in a
-// child process so that its CPU time and peak RSS are its own. Each phase
-// runs on a fresh server and reports records/s in, record deliveries/s
-// out, and latency from publish to the peer stream. It may import every
-// package but the command's.
+// with file storage (or an external cluster, see cluster.go), sensors
+// publishing batches generated beforehand, and the process under test
+// (the switch, or the raw forwarding baseline) in one or several child
+// processes so that their CPU time and peak RSS are their own. Each phase
+// runs on a fresh server (or fresh streams) and reports records/s in,
+// record deliveries/s out, and latency from publish to the peer stream.
+// It may import every package but the command's.
 package bench
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -49,95 +47,18 @@ var DefaultPhases = []string{PhaseRaw, PhaseSwitch, PhaseHalf, PhasePerRecord}
 // perRecordPool caps the per-record phase's pool: one message per record.
 const perRecordPool = 200_000
 
-// Options configures a benchmark run.
-type Options struct {
-	Exe      string        // the cofswitch binary; children run "Exe bench switch|forward"
-	Dir      string        // scratch space (a directory per phase, removed after it); "" = the system's
-	Sensors  int           // sensors publishing at once
-	Policies []string      // one peer per entry, subscribed to every sensor under that policy
-	Batch    int           // records per input batch
-	Encoding cof.Encoding  // input batch compression
-	Duration time.Duration // how long the sensors publish, per phase
-	Rate     float64       // records/s across the sensors for PhaseRate
-	Pool     int           // distinct records generated before the timed window; 0 = enough for the switch phase
-	Seed     uint64        // the generator's seed
-	Workers  int           // switch workers; 0 = the default
-	Phases   []string      // which phases run; nil = DefaultPhases
-	Profile  string        // if set, the switch phase writes CPU profiles into this directory: switch.pprof, bus.pprof
-	Exchange bool          // the child is the whole exchange, server and switch, as 'cofswitch serve' runs; else the switch alone
-	Log      *slog.Logger  // nil discards
-	Progress io.Writer     // a line per phase as it ends; nil = none
-}
-
-// ErrOptions reports unusable options.
-var ErrOptions = errors.New("bench: invalid options")
-
-func (o *Options) check() error {
-	switch {
-	case o.Exe == "":
-		return fmt.Errorf("%w: no cofswitch binary to run", ErrOptions)
-	case o.Sensors < 1 || o.Sensors > 1000:
-		return fmt.Errorf("%w: sensors %d not in 1..1000", ErrOptions, o.Sensors)
-	case len(o.Policies) < 1 || len(o.Policies) > 100:
-		return fmt.Errorf("%w: %d peers, want 1..100", ErrOptions, len(o.Policies))
-	case o.Batch < 1 || o.Batch > cof.DefaultMaxRecords:
-		return fmt.Errorf("%w: batch %d not in 1..%d", ErrOptions, o.Batch, cof.DefaultMaxRecords)
-	case o.Duration < 100*time.Millisecond:
-		return fmt.Errorf("%w: duration %v below 100ms", ErrOptions, o.Duration)
-	case o.Pool < 0 || o.Pool > 0 && o.Pool < o.Batch:
-		return fmt.Errorf("%w: pool of %d records is smaller than a batch", ErrOptions, o.Pool)
-	case o.Rate < 0:
-		return fmt.Errorf("%w: negative rate", ErrOptions)
-	}
-	for _, p := range o.Policies {
-		if p != "pass" && TypicalPolicies[p] == "" {
-			return fmt.Errorf("%w: unknown policy %q (known: %s)", ErrOptions, p, strings.Join(PolicyNames(), ", "))
-		}
-	}
-	if o.Phases == nil {
-		o.Phases = DefaultPhases
-	}
-	if len(o.Phases) == 0 {
-		return fmt.Errorf("%w: no phases", ErrOptions)
-	}
-	if o.Rate > 0 && !slices.Contains(o.Phases, PhaseRate) {
-		return fmt.Errorf("%w: a rate is for the rate phase, which is not among the phases %v", ErrOptions, o.Phases)
-	}
-	if o.Profile != "" && !slices.Contains(o.Phases, PhaseSwitch) {
-		return fmt.Errorf("%w: profiles are taken in the switch phase, which is not among the phases %v", ErrOptions, o.Phases)
-	}
-	if o.Pool == 0 {
-		// Enough distinct records that the switch phase sends each about
-		// once at the goal rate: repeats would flatter the policies'
-		// caches.
-		o.Pool = min(max(int(o.Duration.Seconds()*goalRecords), 100_000), 8_000_000)
-		o.Pool = max(o.Pool/o.Batch, 1) * o.Batch
-	}
-	for _, p := range o.Phases {
-		switch p {
-		case PhaseRaw, PhaseSwitch, PhasePerRecord:
-		case PhaseRate:
-			if o.Rate == 0 {
-				return fmt.Errorf("%w: the rate phase needs a rate", ErrOptions)
-			}
-		case PhaseHalf:
-			if i, j := slices.Index(o.Phases, PhaseSwitch), slices.Index(o.Phases, PhaseHalf); i < 0 || i > j {
-				return fmt.Errorf("%w: the half phase needs the switch phase before it", ErrOptions)
-			}
-		default:
-			return fmt.Errorf("%w: unknown phase %q", ErrOptions, p)
-		}
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	return nil
-}
-
-// Run runs the phases and returns the report.
+// Run runs the phases, once for each count of processes under test
+// (Options.Switches), and returns the report.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.check(); err != nil {
 		return nil, err
+	}
+	if o.NATSURL != "" {
+		// Before minutes of generating: the cluster must answer and be
+		// one the benchmark may clear.
+		if err := probeCluster(ctx, o.NATSURL); err != nil {
+			return nil, err
+		}
 	}
 	g, err := gen.New(gen.Options{Seed: o.Seed})
 	if err != nil {
@@ -154,46 +75,71 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	t0 := time.Now()
-	batched, err := makePool(g, codec, o.Pool, o.Batch, o.Encoding)
-	if err != nil {
+	ps := &pools{g: g, codec: codec}
+	if ps.batched, err = makePool(g, codec, o.Pool, o.Batch, o.Encoding); err != nil {
 		return nil, err
 	}
-	o.Log.Info("pool generated", "records", batched.records(), "took", time.Since(t0).Round(time.Millisecond))
+	o.Log.Info("pool generated", "records", ps.batched.records(), "took", time.Since(t0).Round(time.Millisecond))
 	rep := &Report{Machine: machine(), Options: summarise(o)}
-	for _, ph := range o.Phases {
-		spec := phaseSpec{name: ph, child: ChildSwitch, pool: batched, latency: true, workers: o.Workers}
-		if spec.workers == 0 {
-			spec.workers = engine.DefaultWorkers
-		}
-		switch ph {
-		case PhaseRaw:
-			spec.child = ChildForward
-		case PhaseHalf:
-			spec.rate = rep.result(PhaseSwitch).RecordsPerSec / 2
-		case PhaseRate:
-			spec.rate = o.Rate
-		case PhasePerRecord:
-			// A naive design: one plain JSON record per message, in and
-			// out, with a worker for every message the consumer lets be
-			// in flight (fewer would measure round trips, not the
-			// design). The observers would cost a message each: no
-			// latency.
-			spec.latency, spec.output, spec.workers = false, "input", engine.DefaultMaxAckPending
-			if spec.pool, err = makePool(g, codec, min(o.Pool, perRecordPool), 1, cof.Identity); err != nil {
-				return nil, err
+	for _, n := range o.Switches {
+		for _, ph := range o.Phases {
+			spec, err := newPhaseSpec(o, ph, n, rep, ps)
+			if err != nil {
+				return rep, err
 			}
-		}
-		res, err := runPhase(ctx, o, spec)
-		if err != nil {
-			return rep, fmt.Errorf("phase %s: %w", ph, err)
-		}
-		rep.Results = append(rep.Results, res)
-		if o.Progress != nil {
-			fmt.Fprintln(o.Progress, res.line())
+			res, err := runPhase(ctx, o, spec)
+			if err != nil {
+				return rep, fmt.Errorf("phase %s with %d processes: %w", ph, n, err)
+			}
+			rep.Results = append(rep.Results, res)
+			if o.Progress != nil {
+				fmt.Fprintln(o.Progress, res.line(len(o.Switches) > 1 || n > 1))
+			}
 		}
 	}
 	rep.evaluate(o)
 	return rep, nil
+}
+
+// pools are the sensors' inputs, generated once for every phase: the
+// batches, and the per-record phase's own when it first runs.
+type pools struct {
+	g         *gen.Generator
+	codec     *cof.Codec
+	batched   *pool
+	perRecord *pool
+}
+
+// newPhaseSpec sets up phase ph with n processes under test; the half
+// phase takes half the rate of the switch phase with as many.
+func newPhaseSpec(o Options, ph string, n int, rep *Report, ps *pools) (phaseSpec, error) {
+	spec := phaseSpec{name: ph, child: ChildSwitch, pool: ps.batched, latency: true, workers: o.Workers, procs: n}
+	if spec.workers == 0 {
+		spec.workers = engine.DefaultWorkers
+	}
+	switch ph {
+	case PhaseRaw:
+		spec.child = ChildForward
+	case PhaseHalf:
+		spec.rate = rep.find(PhaseSwitch, n).RecordsPerSec / 2
+	case PhaseRate:
+		spec.rate = o.Rate
+	case PhasePerRecord:
+		// A naive design: one plain JSON record per message, in and out,
+		// with a worker for every message the consumer lets be in flight
+		// (fewer would measure round trips, not the design). The
+		// observers would cost a message each: no latency.
+		spec.latency, spec.output, spec.workers = false, "input", engine.DefaultMaxAckPending
+		if ps.perRecord == nil {
+			p, err := makePool(ps.g, ps.codec, min(o.Pool, perRecordPool), 1, cof.Identity)
+			if err != nil {
+				return spec, err
+			}
+			ps.perRecord = p
+		}
+		spec.pool = ps.perRecord
+	}
+	return spec, nil
 }
 
 // phaseSpec is one phase's setup.
@@ -204,7 +150,8 @@ type phaseSpec struct {
 	pool    *pool
 	latency bool
 	output  string // the switch's output_encoding; "" = the default
-	workers int    // the child's workers
+	workers int    // each child's workers
+	procs   int    // the children, on the one durable consumer
 }
 
 // childStats is what either child prints when it stops.
@@ -213,28 +160,51 @@ type childStats struct {
 	Outputs uint64 `json:"outputs"` // forward: messages stored in peer streams
 }
 
-// phaseEnv is a phase's fresh exchange: scratch directory, configuration,
-// the server (this process's, or with Options.Exchange the child's own)
-// and a client of the benchmark's own.
-type phaseEnv struct {
-	dir     string
-	cfgPath string
-	cfg     *config.Config
-	srv     *server.Server // this process's server, unless the child has its own
-	url     string
-	nc      *nats.Conn
-	js      jetstream.JetStream
+// add sums another child's counts into s: those the figures read.
+func (s *childStats) add(o childStats) {
+	s.Batches += o.Batches
+	s.Records += o.Records
+	s.Invalid += o.Invalid
+	s.Outputs += o.Outputs
+	s.Delivered = addCounts(s.Delivered, o.Delivered)
+	s.Filtered = addCounts(s.Filtered, o.Filtered)
 }
 
-// setUp makes the phase's configuration, and its server unless the child
-// has its own;
+// addCounts adds src's counts to dst's, key by key.
+func addCounts(dst, src map[string]uint64) map[string]uint64 {
+	if dst == nil {
+		dst = make(map[string]uint64, len(src))
+	}
+	for k, v := range src {
+		dst[k] += v
+	}
+	return dst
+}
+
+// phaseEnv is a phase's fresh exchange: scratch directory, configuration,
+// the server (this process's, an external cluster, or with
+// Options.Exchange the child's own) and a client of the benchmark's own.
+type phaseEnv struct {
+	dir      string
+	cfgPath  string
+	cfg      *config.Config
+	srv      *server.Server // this process's server, if it runs one
+	external bool           // the streams are on an external cluster, this run's to delete
+	url      string
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	log      *slog.Logger
+}
+
+// setUp makes the phase's configuration, and its server or streams
+// unless the child has its own;
 // close takes them down and removes the scratch directory.
 func setUp(ctx context.Context, o Options, spec phaseSpec) (*phaseEnv, error) {
 	dir, err := os.MkdirTemp(o.Dir, "cofswitch-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: scratch directory: %w", err)
 	}
-	e := &phaseEnv{dir: dir}
+	e := &phaseEnv{dir: dir, log: o.Log}
 	if err := e.open(ctx, o, spec); err != nil {
 		e.close()
 		return nil, err
@@ -243,14 +213,25 @@ func setUp(ctx context.Context, o Options, spec phaseSpec) (*phaseEnv, error) {
 }
 
 func (e *phaseEnv) open(ctx context.Context, o Options, spec phaseSpec) error {
-	warnMemoryStore(e.dir, o.Log)
 	var err error
-	if e.cfgPath, err = exchangeYAML(e.dir, o.Sensors, o.Policies, spec.output); err != nil {
+	if e.cfgPath, err = exchangeYAML(e.dir, exchangeSpec{sensors: o.Sensors, policies: o.Policies, output: spec.output, replicas: o.Replicas}); err != nil {
 		return err
 	}
 	if e.cfg, err = config.Load(e.cfgPath); err != nil {
 		return err
 	}
+	if o.NATSURL != "" {
+		if e.nc, e.js, err = connectCluster(ctx, o.NATSURL); err != nil {
+			return err
+		}
+		e.url = o.NATSURL
+		if err := clearStreams(ctx, e.js); err != nil {
+			return err
+		}
+		e.external = true
+		return createStreams(ctx, e.js, e.cfg)
+	}
+	warnMemoryStore(e.dir, o.Log)
 	if o.Exchange {
 		return nil
 	}
@@ -275,6 +256,11 @@ func (e *phaseEnv) connect(url string) error {
 }
 
 func (e *phaseEnv) close() {
+	if e.external {
+		if err := deleteStreams(e.js, e.cfg); err != nil {
+			e.log.Warn("the cluster keeps streams of this run; the next run deletes them", "err", err)
+		}
+	}
 	if e.nc != nil {
 		e.nc.Close()
 	}
@@ -285,77 +271,78 @@ func (e *phaseEnv) close() {
 	os.RemoveAll(e.dir)
 }
 
-// startProcess starts the process under test (with its own embedded
-// server, with Options.Exchange), connects to its server, and returns a context
-// that ends, with the child's failure as its cause, should the child exit
-// before it is asked to.
-func (e *phaseEnv) startProcess(ctx context.Context, o Options, spec phaseSpec) (*child, context.Context, context.CancelCauseFunc, error) {
+// startProcesses starts the spec.procs processes under test (one, with
+// its own embedded server, with Options.Exchange), connects to its server
+// if it has one, and returns a context that ends, with a child's failure
+// as its cause, should a child exit before it is asked to.
+func (e *phaseEnv) startProcesses(ctx context.Context, o Options, spec phaseSpec) (children, context.Context, context.CancelCauseFunc, error) {
 	args := []string{"bench", spec.child, "--config", e.cfgPath, "--workers", strconv.Itoa(spec.workers)}
-	if e.srv != nil {
-		args = append(args, "--nats-url", e.srv.ClientURL())
-	} else {
+	if o.Exchange {
 		args = append(args, "--data", filepath.Join(e.dir, "nats"))
+	} else {
+		args = append(args, "--nats-url", e.url)
 	}
 	if o.Profile != "" && spec.name == PhaseSwitch {
 		args = append(args, "--cpuprofile", filepath.Join(o.Profile, "switch.pprof"))
 	}
-	ch, err := startChild(ctx, o.Exe, args...)
+	cs, err := startChildren(ctx, spec.procs, o.Exe, args...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if e.nc == nil {
-		if err := e.connect(ch.url); err != nil {
-			ch.kill()
+		if err := e.connect(cs[0].url); err != nil {
+			cs.kill()
 			return nil, nil, nil, err
 		}
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
-	go func(ch *child) {
-		select {
-		case <-ch.exited:
-			cancel(ch.failure())
-		case <-cctx.Done():
-		}
-	}(ch)
-	return ch, cctx, cancel, nil
+	for _, ch := range cs {
+		go func() {
+			select {
+			case <-ch.exited:
+				cancel(ch.failure())
+			case <-cctx.Done():
+			}
+		}()
+	}
+	return cs, cctx, cancel, nil
 }
 
-// runPhase runs one phase on a fresh server.
+// runPhase runs one phase on a fresh server, or fresh streams.
 func runPhase(ctx context.Context, o Options, spec phaseSpec) (res Result, err error) {
 	e, err := setUp(ctx, o, spec)
 	if err != nil {
 		return res, err
 	}
 	defer e.close()
-	ch, ctx, cancel, err := e.startProcess(ctx, o, spec)
+	cs, ctx, cancel, err := e.startProcesses(ctx, o, spec)
 	if err != nil {
 		return res, err
 	}
 	defer func() {
 		cancel(nil)
-		if ch != nil {
-			ch.kill()
+		if cs != nil {
+			cs.kill()
 		}
 	}()
-	// Whatever fails while the child runs, its own exit is the reason.
+	// Whatever fails while the children run, an early exit is the reason.
 	defer func() {
 		if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		}
 	}()
-	m, err := measure(ctx, o, spec, e, ch.cmd.Process.Pid)
+	m, err := measure(ctx, o, spec, e, cs)
 	if err != nil {
 		return res, err
 	}
-	cancel(nil) // from here on, the child's exit is asked for
-	var st childStats
-	u, err := ch.stop(&st)
+	cancel(nil) // from here on, the children's exit is asked for
+	st, u, warnings, err := cs.stop()
 	// A stall (a retried batch waits out the ack wait) shows in the
-	// figures; the child's warnings say why.
-	for _, line := range ch.stderr.warnings() {
+	// figures; the children's warnings say why.
+	for _, line := range warnings {
 		o.Log.Warn("the process under test warned", "phase", spec.name, "line", line)
 	}
-	ch = nil
+	cs = nil
 	if err != nil {
 		return res, err
 	}
@@ -372,13 +359,13 @@ type measured struct {
 	load     loadResult
 	end      time.Time // the last output stored
 	obs      []*observer
-	childCPU float64 // the child's CPU seconds over the window
+	childCPU float64 // the children's CPU seconds over the window, summed
 	benchCPU float64 // this process's, over the window
 }
 
 // measure drives the sensors for the phase, waits until every input is
 // switched and observed, and samples CPU time at both ends.
-func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid int) (*measured, error) {
+func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, cs children) (*measured, error) {
 	m := &measured{}
 	if spec.latency {
 		secret, err := exchange.Secret(e.cfg.Switch, "")
@@ -400,9 +387,9 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid in
 	}
 	gctx, stopGate := context.WithCancel(ctx)
 	defer stopGate()
-	// A few pulls' worth queued keeps every worker busy; more would only
-	// add latency.
-	g := &gate{high: int64(max(64, 2*spec.workers))}
+	// A few pulls' worth queued keeps every worker of every process busy;
+	// more would only add latency.
+	g := &gate{high: int64(max(64, 2*spec.workers*spec.procs))}
 	go g.watch(gctx, e.js, sensorIDsOf(e.cfg))
 	if o.Profile != "" && spec.name == PhaseSwitch {
 		stop, err := profileSelf(filepath.Join(o.Profile, "bus.pprof"))
@@ -411,12 +398,12 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid in
 		}
 		defer stop()
 	}
-	ids := make([]string, len(e.cfg.Sensors))
-	for i, s := range e.cfg.Sensors {
-		ids[i] = s.ID
+	ids := sensorIDsOf(e.cfg)
+	if err := waitPulling(ctx, e.js, ids, spec.procs, 15*time.Second); err != nil {
+		o.Log.Warn("starting the load anyway", "err", err)
 	}
 	o.Log.Info("phase running", "phase", spec.name, "process", spec.child, "rate", spec.rate, "for", o.Duration, "store", e.dir)
-	cpu0, child0 := selfCPU(), procCPU(pid)
+	cpu0, child0 := selfCPU(), cs.cpu()
 	l := &load{url: e.url, sensors: ids, pool: spec.pool, rate: spec.rate, d: o.Duration, window: 64, gate: g}
 	var err error
 	if m.load, err = l.run(ctx); err != nil {
@@ -425,7 +412,7 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid in
 	if err := waitDrained(ctx, e.js, sensorIDsOf(e.cfg)); err != nil {
 		return nil, err
 	}
-	m.childCPU, m.benchCPU = procCPU(pid)-child0, selfCPU()-cpu0
+	m.childCPU, m.benchCPU = cs.cpu()-child0, selfCPU()-cpu0
 	stopGate()
 	if m.end, err = lastStored(ctx, e.js, e.cfg); err != nil {
 		return nil, err
@@ -441,12 +428,12 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, pid in
 	return m, nil
 }
 
-// result checks the child's counts against what was sent and computes
-// the phase's figures.
+// result checks the children's counts, summed, against what was sent
+// and computes the phase's figures.
 func (m *measured) result(spec phaseSpec, st childStats, u usage) (Result, error) {
 	lr := m.load
 	res := Result{Phase: spec.name, Batch: spec.pool.perBatch, Encoding: string(spec.pool.enc), Rate: spec.rate,
-		Workers: spec.workers, Records: lr.records, Refused: lr.refused, Child: u, BenchCPU: m.benchCPU,
+		Workers: spec.workers, Processes: spec.procs, Records: lr.records, Refused: lr.refused, Child: u, BenchCPU: m.benchCPU,
 		Seconds: m.end.Sub(lr.first).Seconds(), PoolRecords: spec.pool.records()}
 	if res.Encoding == "" {
 		res.Encoding = "none"
@@ -454,12 +441,12 @@ func (m *measured) result(spec phaseSpec, st childStats, u usage) (Result, error
 	switch spec.child {
 	case ChildForward:
 		if st.Batches != uint64(len(lr.sent)) {
-			return res, fmt.Errorf("forwarder moved %d batches, sensors sent %d", st.Batches, len(lr.sent))
+			return res, fmt.Errorf("forwarders (%d) moved %d batches, sensors sent %d", spec.procs, st.Batches, len(lr.sent))
 		}
 		res.Deliveries = st.Outputs * uint64(spec.pool.perBatch)
 	default:
 		if st.Records != lr.records || st.Invalid != 0 {
-			return res, fmt.Errorf("switch counted %d records (%d invalid), sensors sent %d", st.Records, st.Invalid, lr.records)
+			return res, fmt.Errorf("switches (%d) counted %d records (%d invalid), sensors sent %d", spec.procs, st.Records, st.Invalid, lr.records)
 		}
 		for _, v := range st.Delivered {
 			res.Deliveries += v

@@ -24,6 +24,7 @@ import (
 )
 
 func TestOptionsCheck(t *testing.T) {
+	const cluster = "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
 	good := func() Options {
 		return Options{Exe: "/bin/true", Sensors: 4, Policies: DefaultPolicies, Batch: 500,
 			Duration: time.Second, Pool: 1000}
@@ -48,6 +49,16 @@ func TestOptionsCheck(t *testing.T) {
 		{"unknown phase", func(o *Options) { o.Phases = []string{"turbo"} }, `unknown phase "turbo"`},
 		{"negative rate", func(o *Options) { o.Rate = -1 }, "negative rate"},
 		{"unknown policy", func(o *Options) { o.Policies = []string{"csirt", "nosuch"} }, `unknown policy "nosuch" (known: csirt, hub, names, pass, research)`},
+		{"replicas above 5", func(o *Options) { o.NATSURL, o.Replicas = cluster, 7 }, "replicas 7 not in 1..5"},
+		{"negative replicas", func(o *Options) { o.Replicas = -1 }, "replicas -1 not in 1..5"},
+		{"replicas without a cluster", func(o *Options) { o.Replicas = 3 }, "3 replicas need a cluster"},
+		{"exchange on a cluster", func(o *Options) { o.NATSURL, o.Exchange = cluster, true }, "not an external cluster's"},
+		{"no switch counts", func(o *Options) { o.Switches = []int{} }, "no switch counts"},
+		{"zero switches", func(o *Options) { o.Switches = []int{1, 0} }, "switch count 0 not in 1..64"},
+		{"too many switches", func(o *Options) { o.Switches = []int{65} }, "switch count 65 not in 1..64"},
+		{"a count twice", func(o *Options) { o.NATSURL, o.Switches = cluster, []int{1, 2, 1} }, "switch count 1 given twice"},
+		{"several exchanges", func(o *Options) { o.Exchange, o.Switches = true, []int{2} }, "one process only"},
+		{"profile of several", func(o *Options) { o.Profile, o.Switches = "/tmp/p", []int{1, 2} }, "profiles are taken with one switch process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := good()
@@ -59,8 +70,19 @@ func TestOptionsCheck(t *testing.T) {
 		})
 	}
 	o := good()
-	if err := o.check(); err != nil || len(o.Phases) != len(DefaultPhases) || o.Pool != 1000 {
-		t.Errorf("good options: %v, phases %v, pool %d", err, o.Phases, o.Pool)
+	if err := o.check(); err != nil || len(o.Phases) != len(DefaultPhases) || o.Pool != 1000 || o.Replicas != 1 || fmt.Sprint(o.Switches) != "[1]" {
+		t.Errorf("good options: %v, phases %v, pool %d, replicas %d, switches %v", err, o.Phases, o.Pool, o.Replicas, o.Switches)
+	}
+	// Several switches on a cluster, or on the embedded server.
+	for _, url := range []string{cluster, ""} {
+		o = good()
+		o.NATSURL, o.Switches, o.Phases = url, []int{1, 2, 4}, []string{PhaseSwitch}
+		if url != "" {
+			o.Replicas = 3
+		}
+		if err := o.check(); err != nil {
+			t.Errorf("switches 1,2,4 on %q: %v", url, err)
+		}
 	}
 	o = good()
 	o.Pool, o.Duration, o.Batch = 0, 2*time.Second, 300
@@ -73,7 +95,7 @@ func TestOptionsCheck(t *testing.T) {
 // the key file is the owner's alone, and an unknown policy is named.
 func TestExchangeYAML(t *testing.T) {
 	dir := t.TempDir()
-	path, err := exchangeYAML(dir, 3, append(DefaultPolicies, "pass"), "zstd")
+	path, err := exchangeYAML(dir, exchangeSpec{sensors: 3, policies: append(DefaultPolicies, "pass"), output: "zstd", replicas: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +107,8 @@ func TestExchangeYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Sensors) != 3 || len(cfg.Peers) != 5 || cfg.Switch.OutputEncoding != "zstd" {
-		t.Errorf("%d sensors, %d peers, output %q", len(cfg.Sensors), len(cfg.Peers), cfg.Switch.OutputEncoding)
+	if len(cfg.Sensors) != 3 || len(cfg.Peers) != 5 || cfg.Switch.OutputEncoding != "zstd" || cfg.Streams.Replicas != 3 {
+		t.Errorf("%d sensors, %d peers, output %q, %d replicas", len(cfg.Sensors), len(cfg.Peers), cfg.Switch.OutputEncoding, cfg.Streams.Replicas)
 	}
 	for _, p := range DefaultPolicies {
 		if _, ok := pols.Lookup(p); !ok {
@@ -100,7 +122,7 @@ func TestExchangeYAML(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v %v", fi.Mode(), err)
 	}
-	if _, err := exchangeYAML(t.TempDir(), 1, []string{"csirt", "nosuch"}, ""); err == nil || !strings.Contains(err.Error(), `unknown policy "nosuch"`) {
+	if _, err := exchangeYAML(t.TempDir(), exchangeSpec{sensors: 1, policies: []string{"csirt", "nosuch"}}); err == nil || !strings.Contains(err.Error(), `unknown policy "nosuch"`) {
 		t.Errorf("unknown policy: %v", err)
 	}
 }
@@ -256,6 +278,37 @@ func TestReportTargetsAndTable(t *testing.T) {
 	}
 	if got := thousands(1234567.4); got != "1,234,567" {
 		t.Errorf("thousands: %s", got)
+	}
+}
+
+// TestReportScaling: each flat-out phase is compared with itself run with
+// the fewest processes; a paced phase, whose records/s are its rate, is
+// not; the goals are not judged.
+func TestReportScaling(t *testing.T) {
+	r := &Report{Options: map[string]any{"sensors": 4}, Results: []Result{
+		{Phase: PhaseSwitch, Processes: 2, RecordsPerSec: 100_000},
+		{Phase: PhaseHalf, Processes: 2, Rate: 50_000, RecordsPerSec: 50_000},
+		{Phase: PhaseSwitch, Processes: 4, RecordsPerSec: 150_000},
+		{Phase: PhaseHalf, Processes: 4, Rate: 75_000, RecordsPerSec: 75_000},
+	}}
+	r.evaluate(Options{Policies: DefaultPolicies, Batch: 500, Switches: []int{2, 4}})
+	if sc := r.Results[2].Scaling; sc == nil || sc.Of != 2 || sc.Throughput != 1.5 || sc.Efficiency != 0.75 {
+		t.Errorf("4 against 2 processes: %+v", sc)
+	}
+	if sc := r.Results[0].Scaling; sc == nil || sc.Throughput != 1 || sc.Efficiency != 1 {
+		t.Errorf("2 against itself: %+v", sc)
+	}
+	if r.Results[1].Scaling != nil || r.Results[3].Scaling != nil || len(r.Targets) != 0 {
+		t.Errorf("half scaled %+v %+v, targets %v", r.Results[1].Scaling, r.Results[3].Scaling, r.Targets)
+	}
+	var b strings.Builder
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"procs", "vs 2", "1.50x", "75%"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, b.String())
+		}
 	}
 }
 

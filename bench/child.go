@@ -93,11 +93,11 @@ type usage struct {
 	PeakRSSMiB      float64 `json:"peak_rss_mib"`
 }
 
-// stop asks the child to finish (SIGTERM; SIGKILL a minute later),
-// decodes the JSON line it prints last into v, and returns its CPU time
-// and peak RSS.
-func (c *child) stop(v any) (usage, error) {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+// wait waits for the child, asked to finish (by SIGTERM, once: a second
+// signal kills a cofswitch process), to exit, SIGKILLing it a minute
+// later; it decodes the JSON line the child printed last into v, and
+// returns its CPU time and peak RSS.
+func (c *child) wait(v any) (usage, error) {
 	select {
 	case <-c.exited:
 	case <-time.After(time.Minute):
@@ -193,4 +193,75 @@ func (t *tail) warnings() []string {
 		}
 	}
 	return out[max(0, len(out)-10):]
+}
+
+// children are a phase's processes under test, all on the one durable
+// consumer.
+type children []*child
+
+// startChildren starts n children with the same arguments, one after the
+// other, each ready before the next starts.
+func startChildren(ctx context.Context, n int, exe string, args ...string) (children, error) {
+	var cs children
+	for range n {
+		c, err := startChild(ctx, exe, args...)
+		if err != nil {
+			cs.kill()
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// kill ends every child at once, when a phase fails.
+func (cs children) kill() {
+	for _, c := range cs {
+		_ = c.cmd.Process.Kill()
+	}
+	for _, c := range cs {
+		<-c.exited
+	}
+}
+
+// cpu is the CPU time the children have used so far, summed; 0 when /proc
+// cannot be read.
+func (cs children) cpu() float64 {
+	var s float64
+	for _, c := range cs {
+		s += procCPU(c.cmd.Process.Pid)
+	}
+	return s
+}
+
+// stop asks every child to finish at once (SIGTERM) and sums what they
+// counted and what they cost (peak RSS summed too: a bound on what they
+// held at once). It returns the warnings they logged, each child's
+// prefixed with its number when there are several.
+func (cs children) stop() (childStats, usage, []string, error) {
+	for _, c := range cs {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	var total childStats
+	var u usage
+	var warnings []string
+	var errs []error
+	for i, c := range cs {
+		var st childStats
+		cu, err := c.wait(&st)
+		for _, w := range c.stderr.warnings() {
+			if len(cs) > 1 {
+				w = fmt.Sprintf("[%d] %s", i+1, w)
+			}
+			warnings = append(warnings, w)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		total.add(st)
+		u.TotalCPUSeconds += cu.TotalCPUSeconds
+		u.PeakRSSMiB += cu.PeakRSSMiB
+	}
+	return total, u, warnings, errors.Join(errs...)
 }

@@ -80,12 +80,18 @@ func peerIDs(n int) []string {
 	return ids
 }
 
-// exchangeYAML writes the configuration of a benchmark exchange into dir:
-// sensors sensors, one peer per entry of policies subscribed to every
-// sensor under that policy, the switch's output encoding ("" for the
-// default), and a fresh random policy key (0600). It returns the
-// configuration file's path.
-func exchangeYAML(dir string, sensors int, policies []string, output string) (string, error) {
+// exchangeSpec is what a benchmark exchange is made of.
+type exchangeSpec struct {
+	sensors  int
+	policies []string // one peer per entry, subscribed to every sensor under that policy
+	output   string   // the switch's output encoding; "" = the default
+	replicas int      // the streams' replicas; 0 = the default, 1
+}
+
+// exchangeYAML writes the configuration of a benchmark exchange into dir,
+// with a fresh random policy key (0600), and returns the configuration
+// file's path.
+func exchangeYAML(dir string, x exchangeSpec) (string, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return "", err
@@ -101,19 +107,20 @@ func exchangeYAML(dir string, sensors int, policies []string, output string) (st
 	// The trace header lets the observers join outputs to inputs; the
 	// secret that seals it is the benchmark's own.
 	fmt.Fprintf(&b, "switch:\n  trace: true\n  secret_file: %s\n", strconv.Quote(filepath.Join(dir, "switch.secret")))
-	if output != "" {
-		fmt.Fprintf(&b, "  output_encoding: %s\n", output)
+	if x.output != "" {
+		fmt.Fprintf(&b, "  output_encoding: %s\n", x.output)
 	}
+	fmt.Fprintf(&b, "streams:\n  replicas: %d\n", max(x.replicas, 1))
 	// JetStream reserves each input stream's max_bytes on the disk: with
 	// many sensors, each gets a share of 16 GiB (at least 4 MiB, the
 	// default 64 MiB at most).
-	if perSensor := min(64<<20, max(4<<20, (16<<30)/max(sensors, 1))); perSensor < 64<<20 {
-		fmt.Fprintf(&b, "streams:\n  in: {max_bytes: %d}\n", perSensor)
+	if perSensor := min(64<<20, max(4<<20, (16<<30)/max(x.sensors, 1))); perSensor < 64<<20 {
+		fmt.Fprintf(&b, "  in: {max_bytes: %d}\n", perSensor)
 	}
 	// The streams keep their default limits: a peer stream's 1 GiB holds
 	// a minute of the target rate, and older messages go first.
 	used := map[string]bool{}
-	for _, p := range policies {
+	for _, p := range x.policies {
 		if p != "pass" && TypicalPolicies[p] == "" {
 			return "", fmt.Errorf("bench: unknown policy %q (known: %s)", p, strings.Join(PolicyNames(), ", "))
 		}
@@ -128,14 +135,14 @@ func exchangeYAML(dir string, sensors int, policies []string, output string) (st
 		}
 	}
 	b.WriteString("sensors:\n")
-	for _, id := range sensorIDs(sensors) {
+	for _, id := range sensorIDs(x.sensors) {
 		fmt.Fprintf(&b, "  - id: %s\n", id)
 	}
 	// The peers stand for other organisations than the sensors': each
 	// subscription names its policy and a TLP label, as such sharing must.
 	b.WriteString("peers:\n")
-	for i, id := range peerIDs(len(policies)) {
-		fmt.Fprintf(&b, "  - {id: %s, subscriptions: [{sensors: [\"*\"], policy: %s, tlp: AMBER}]}\n", id, policies[i])
+	for i, id := range peerIDs(len(x.policies)) {
+		fmt.Fprintf(&b, "  - {id: %s, subscriptions: [{sensors: [\"*\"], policy: %s, tlp: AMBER}]}\n", id, x.policies[i])
 	}
 	path := filepath.Join(dir, "exchange.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

@@ -100,3 +100,33 @@ func (o *observer) catchUp(ctx context.Context, js jetstream.JetStream) error {
 }
 
 func (o *observer) stop() { o.cc.Stop() }
+
+// waitPulling waits until each of procs processes under test pulls from
+// every sensor's input stream (the shared consumer holds a pull request
+// from each), so that the timed window starts with all of them at work:
+// a child says it is ready once its engine has started, before its
+// feeders have bound the consumer, and on a cluster a new consumer may
+// not answer at once (a feeder then tries again a second later). It
+// gives up after timeout.
+func waitPulling(ctx context.Context, js jetstream.JetStream, sensors []string, procs int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, id := range sensors {
+		for {
+			// A consumer without a leader yet leaves a request unanswered:
+			// each gets a second.
+			cctx, cancelInfo := context.WithTimeout(ctx, time.Second)
+			c, err := js.Consumer(cctx, routing.InStream(id), engine.DefaultConsumer)
+			cancelInfo()
+			if err == nil && c.CachedInfo().NumWaiting >= procs {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("bench: the consumer on %s has fewer than %d pull requests waiting after %v", routing.InStream(id), procs, timeout)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}

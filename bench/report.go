@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cofswitch/cofswitch/bus"
 )
 
 // Result is one phase's measurements.
@@ -19,7 +21,8 @@ type Result struct {
 	Batch            int      `json:"batch"`
 	Encoding         string   `json:"encoding"`
 	Rate             float64  `json:"target_rate"` // records/s; 0 = flat out
-	Workers          int      `json:"workers"`     // the child's
+	Workers          int      `json:"workers"`     // each child's
+	Processes        int      `json:"processes"`   // the children, on the one durable consumer
 	PoolRecords      int      `json:"pool_records"`
 	Seconds          float64  `json:"seconds"` // first publish to last output stored
 	Records          uint64   `json:"records"`
@@ -29,8 +32,17 @@ type Result struct {
 	RecordsPerSec    float64  `json:"records_per_sec"`
 	DeliveriesPerSec float64  `json:"deliveries_per_sec"`
 	Latency          *Latency `json:"latency_ms,omitempty"`
-	Child            usage    `json:"child"`             // the process under test: the switch, or the forwarder
+	Child            usage    `json:"child"`             // the processes under test (the switches, or the forwarders), summed
 	BenchCPU         float64  `json:"bench_cpu_seconds"` // this process over the window: server, sensors, observers
+	Scaling          *Scaling `json:"scaling,omitempty"` // against the same phase with the fewest processes, when a run has several counts
+}
+
+// Scaling compares a phase run with Result.Processes processes under test
+// with the same phase run with the fewest the run had, Of (usually 1).
+type Scaling struct {
+	Of         int     `json:"of"`
+	Throughput float64 `json:"throughput"` // records/s over those with Of processes
+	Efficiency float64 `json:"efficiency"` // Throughput × Of / Processes: 1 is linear
 }
 
 // Repeats is how many times the phase sent each pooled record, on average.
@@ -113,18 +125,36 @@ func summarise(o Options) map[string]any {
 	if enc == "" {
 		enc = "none"
 	}
-	return map[string]any{"sensors": o.Sensors, "peers": len(o.Policies), "policies": o.Policies,
+	m := map[string]any{"sensors": o.Sensors, "peers": len(o.Policies), "policies": o.Policies,
 		"batch": o.Batch, "compression": enc, "duration": o.Duration.String(), "pool": o.Pool,
-		"seed": o.Seed, "workers": o.Workers, "phases": o.Phases, "exchange": o.Exchange}
+		"seed": o.Seed, "workers": o.Workers, "phases": o.Phases, "exchange": o.Exchange,
+		"replicas": o.Replicas, "switches": o.Switches}
+	if o.NATSURL != "" {
+		m["nats_url"] = bus.Redact(o.NATSURL)
+	}
+	return m
 }
 
-func (r *Report) result(phase string) *Result {
+// find is the result of phase with n processes under test (any number,
+// for n 0).
+func (r *Report) find(phase string, n int) *Result {
 	for i := range r.Results {
-		if r.Results[i].Phase == phase {
-			return &r.Results[i]
+		if res := &r.Results[i]; res.Phase == phase && (n == 0 || res.Processes == n) {
+			return res
 		}
 	}
 	return nil
+}
+
+// multi reports whether the run had several counts of processes, or more
+// than one process.
+func (r *Report) multi() bool {
+	for _, res := range r.Results {
+		if res.Processes > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // The goals of the benchmark issue, for 4 peers with typical policies
@@ -138,10 +168,15 @@ const (
 	goalRSSMiB      = 300
 )
 
-// evaluate computes the ratios between phases and, when the run has the
-// issue's shape, checks its goals.
+// evaluate computes the ratios between phases (of the first count of
+// processes), the scaling of each phase with its processes and, when the
+// run has the issue's shape, checks its goals.
 func (r *Report) evaluate(o Options) {
-	sw, raw, per, half := r.result(PhaseSwitch), r.result(PhaseRaw), r.result(PhasePerRecord), r.result(PhaseHalf)
+	n := 0
+	if len(o.Switches) > 0 {
+		n = o.Switches[0]
+	}
+	sw, raw, per, half := r.find(PhaseSwitch, n), r.find(PhaseRaw, n), r.find(PhasePerRecord, n), r.find(PhaseHalf, n)
 	r.Ratios = map[string]float64{}
 	if sw != nil && raw != nil && raw.RecordsPerSec > 0 {
 		r.Ratios["switch/raw"] = sw.RecordsPerSec / raw.RecordsPerSec
@@ -149,8 +184,9 @@ func (r *Report) evaluate(o Options) {
 	if sw != nil && per != nil && per.RecordsPerSec > 0 {
 		r.Ratios["switch/per-record"] = sw.RecordsPerSec / per.RecordsPerSec
 	}
-	if sw == nil || !slices.Equal(o.Policies, DefaultPolicies) || o.Batch != 500 {
-		return // the goals are for 4 peers with the typical policies, 500-record batches
+	r.scale(o.Switches)
+	if sw == nil || !slices.Equal(o.Policies, DefaultPolicies) || o.Batch != 500 || o.NATSURL != "" || len(o.Switches) > 1 || n > 1 {
+		return // the goals are for one switch on the embedded server, 4 peers with the typical policies, 500-record batches
 	}
 	add := func(name, want string, got float64, met bool) {
 		r.Targets = append(r.Targets, Target{Name: name, Want: want, Got: got, Met: met})
@@ -171,6 +207,25 @@ func (r *Report) evaluate(o Options) {
 		name = "switch peak RSS, MiB"
 	}
 	add(name, fmt.Sprintf("<= %d", goalRSSMiB), sw.Child.PeakRSSMiB, sw.Child.PeakRSSMiB <= goalRSSMiB)
+}
+
+// scale compares each flat-out result with the same phase run with the
+// fewest processes, when the run had several counts (a paced phase's
+// records/s are its rate).
+func (r *Report) scale(counts []int) {
+	if len(counts) < 2 {
+		return
+	}
+	of := slices.Min(counts)
+	for i := range r.Results {
+		res := &r.Results[i]
+		base := r.find(res.Phase, of)
+		if base == nil || base.RecordsPerSec <= 0 || res.Processes < 1 || res.Rate > 0 {
+			continue
+		}
+		t := res.RecordsPerSec / base.RecordsPerSec
+		res.Scaling = &Scaling{Of: of, Throughput: t, Efficiency: t * float64(of) / float64(res.Processes)}
+	}
 }
 
 // latencies joins what the sensors sent with what the observers saw.
@@ -210,56 +265,38 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// line is a one-line summary, for progress.
-func (r Result) line() string {
-	s := fmt.Sprintf("%-10s %s records/s in, %s deliveries/s out over %.1fs", r.Phase,
+// line is a one-line summary, for progress; procs adds the count of
+// processes under test.
+func (r Result) line(procs bool) string {
+	name, child := r.Phase, "child"
+	if procs {
+		name, child = fmt.Sprintf("%s x%d", r.Phase, r.Processes), fmt.Sprintf("%d children", r.Processes)
+		if r.Processes == 1 {
+			child = "1 child"
+		}
+	}
+	s := fmt.Sprintf("%-12s %s records/s in, %s deliveries/s out over %.1fs", name,
 		thousands(r.RecordsPerSec), thousands(r.DeliveriesPerSec), r.Seconds)
 	if r.Latency != nil {
-		s += fmt.Sprintf(", p99 %.1f ms", r.Latency.P99)
+		s += fmt.Sprintf(", p50 %.1f ms, p99 %.1f ms", r.Latency.P50, r.Latency.P99)
 	}
-	return s + fmt.Sprintf(", child %.1f CPU s (%.2f µs/record), %.0f MiB", r.Child.CPUSeconds, r.Child.MicrosPerRecord, r.Child.PeakRSSMiB)
+	return s + fmt.Sprintf(", %s %.1f CPU s (%.2f µs/record), %.0f MiB", child, r.Child.CPUSeconds, r.Child.MicrosPerRecord, r.Child.PeakRSSMiB)
 }
 
 // WriteTable prints the report for people.
 func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Machine
 	fmt.Fprintf(w, "machine: %s, %d CPUs, %d MiB, %s, %s\n", m.CPU, m.CPUs, m.MemoryMiB, m.OS, m.GoVersion)
-	fmt.Fprintf(w, "run: %v sensors, %v peers (policies %v), %v-record %v batches, %v per phase\n\n",
+	fmt.Fprintf(w, "run: %v sensors, %v peers (policies %v), %v-record %v batches, %v per phase\n",
 		r.Options["sensors"], r.Options["peers"], r.Options["policies"], r.Options["batch"], r.Options["compression"], r.Options["duration"])
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tbatch\trate\trecords/s in\tdeliveries/s\tp50 ms\tp99 ms\tp99.9 ms\tchild CPU s\tµs/record\tchild RSS MiB\tbench CPU s\trepeats\t")
-	for _, res := range r.Results {
-		rate := "max"
-		if res.Rate > 0 {
-			rate = thousands(res.Rate)
-		}
-		p50, p99, p999 := "-", "-", "-"
-		if l := res.Latency; l != nil {
-			p50, p99, p999 = fmt.Sprintf("%.1f", l.P50), fmt.Sprintf("%.1f", l.P99), fmt.Sprintf("%.1f", l.P999)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.2f\t%.0f\t%.1f\t%.1f\t\n", res.Phase, res.Batch, rate,
-			thousands(res.RecordsPerSec), thousands(res.DeliveriesPerSec), p50, p99, p999,
-			res.Child.CPUSeconds, res.Child.MicrosPerRecord, res.Child.PeakRSSMiB, res.BenchCPU, res.Repeats())
+	if url, ok := r.Options["nats_url"]; ok {
+		fmt.Fprintf(w, "cluster: %v, %v replicas per stream (its servers' CPU and memory are not measured here)\n", url, r.Options["replicas"])
 	}
-	if err := tw.Flush(); err != nil {
+	fmt.Fprintln(w)
+	if err := r.writeRows(w); err != nil {
 		return err
 	}
-	if r.Options["exchange"] != true {
-		fmt.Fprintln(w, "\nchild: the switch alone (raw: the forwarder); CPU over the window.")
-		fmt.Fprintln(w, "bench CPU: this process over the window: the server, sensors, observers.")
-	} else {
-		fmt.Fprintln(w, "\nchild: the exchange, server and switch in one process (raw: server and forwarder); CPU over the window.")
-		fmt.Fprintln(w, "bench CPU: this process over the window: sensors, observers.")
-	}
-	fmt.Fprintln(w, "raw deliveries count every record to every peer; the switch's, those its policies let through.")
-	if len(r.Ratios) > 0 {
-		fmt.Fprintln(w)
-		for _, k := range []string{"switch/raw", "switch/per-record"} {
-			if v, ok := r.Ratios[k]; ok {
-				fmt.Fprintf(w, "%s: %.2fx\n", k, v)
-			}
-		}
-	}
+	r.writeNotes(w)
 	if len(r.Targets) > 0 {
 		fmt.Fprintf(w, "\ntargets (4 peers with typical policies, 500-record batches; this machine has %d CPUs):\n", m.CPUs)
 		for _, t := range r.Targets {
@@ -271,6 +308,82 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// writeRows prints a row per result; with several processes under test,
+// their count and the scaling too.
+func (r *Report) writeRows(w io.Writer) error {
+	multi, of := r.multi(), 1
+	for _, res := range r.Results {
+		if res.Scaling != nil {
+			of = res.Scaling.Of
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"phase"}
+	if multi {
+		head = append(head, "procs")
+	}
+	head = append(head, "batch", "rate", "records/s in", "deliveries/s", "p50 ms", "p99 ms", "p99.9 ms", "child CPU s", "µs/record", "child RSS MiB", "bench CPU s", "repeats")
+	if multi {
+		head = append(head, fmt.Sprintf("vs %d", of), "efficiency")
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	for _, res := range r.Results {
+		row := []string{res.Phase}
+		if multi {
+			row = append(row, strconv.Itoa(res.Processes))
+		}
+		rate := "max"
+		if res.Rate > 0 {
+			rate = thousands(res.Rate)
+		}
+		p50, p99, p999 := "-", "-", "-"
+		if l := res.Latency; l != nil {
+			p50, p99, p999 = fmt.Sprintf("%.1f", l.P50), fmt.Sprintf("%.1f", l.P99), fmt.Sprintf("%.1f", l.P999)
+		}
+		row = append(row, strconv.Itoa(res.Batch), rate, thousands(res.RecordsPerSec), thousands(res.DeliveriesPerSec), p50, p99, p999,
+			fmt.Sprintf("%.1f", res.Child.CPUSeconds), fmt.Sprintf("%.2f", res.Child.MicrosPerRecord), fmt.Sprintf("%.0f", res.Child.PeakRSSMiB),
+			fmt.Sprintf("%.1f", res.BenchCPU), fmt.Sprintf("%.1f", res.Repeats()))
+		if multi {
+			t, e := "-", "-"
+			if sc := res.Scaling; sc != nil {
+				t, e = fmt.Sprintf("%.2fx", sc.Throughput), fmt.Sprintf("%.0f%%", 100*sc.Efficiency)
+			}
+			row = append(row, t, e)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	return tw.Flush()
+}
+
+// writeNotes says what the columns measured.
+func (r *Report) writeNotes(w io.Writer) {
+	_, external := r.Options["nats_url"]
+	switch {
+	case r.Options["exchange"] == true:
+		fmt.Fprintln(w, "\nchild: the exchange, server and switch in one process (raw: server and forwarder); CPU over the window.")
+		fmt.Fprintln(w, "bench CPU: this process over the window: sensors, observers.")
+	case external:
+		fmt.Fprintln(w, "\nchild: the switch alone (raw: the forwarder); CPU over the window.")
+		fmt.Fprintln(w, "bench CPU: this process over the window: sensors, observers (the cluster's servers are not measured).")
+	default:
+		fmt.Fprintln(w, "\nchild: the switch alone (raw: the forwarder); CPU over the window.")
+		fmt.Fprintln(w, "bench CPU: this process over the window: the server, sensors, observers.")
+	}
+	if r.multi() {
+		fmt.Fprintln(w, "procs: processes under test on the one durable consumer; their CPU and peak RSS are summed.")
+		fmt.Fprintln(w, "vs N: records/s over the same phase's with the fewest (N) processes; efficiency: that ratio × N / procs.")
+	}
+	fmt.Fprintln(w, "raw deliveries count every record to every peer; the switch's, those its policies let through.")
+	if len(r.Ratios) > 0 {
+		fmt.Fprintln(w)
+		for _, k := range []string{"switch/raw", "switch/per-record"} {
+			if v, ok := r.Ratios[k]; ok {
+				fmt.Fprintf(w, "%s: %.2fx\n", k, v)
+			}
+		}
+	}
 }
 
 // thousands formats v with thousands separators; small values keep two

@@ -4,9 +4,11 @@
 package bustest
 
 import (
+	"fmt"
 	"net"
-
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -49,13 +51,7 @@ type Restartable struct {
 // down when the test ends.
 func NewRestartable(t testing.TB) *Restartable {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &Restartable{t: t, addr: addr, store: t.TempDir()}
+	r := &Restartable{t: t, addr: freeAddr(t), store: t.TempDir()}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -82,3 +78,50 @@ func (r *Restartable) Stop() {
 
 // URL is the server's client URL, the same across restarts.
 func (r *Restartable) URL() string { return "nats://" + r.addr }
+
+// Cluster starts n embedded servers with JetStream, routed to one another
+// as one cluster on random loopback ports, each with its store in a temp
+// dir, and waits until JetStream has a leader that sees every server. It
+// returns the servers and their client URLs, comma-separated; they are
+// shut down when the test ends.
+func Cluster(t testing.TB, n int) ([]*server.Server, string) {
+	t.Helper()
+	routes := make([]string, n)
+	for i := range routes {
+		routes[i] = "nats-route://" + freeAddr(t)
+	}
+	var srvs []*server.Server
+	var urls []string
+	for i := range n {
+		conf := fmt.Sprintf("cluster { name: test, listen: %q, routes: [%s] }",
+			strings.TrimPrefix(routes[i], "nats-route://"), strings.Join(routes, ", "))
+		srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Name: fmt.Sprintf("n%d", i+1), Config: conf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+		srvs = append(srvs, srv)
+		urls = append(urls, srv.ClientURL())
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		for _, s := range srvs {
+			if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == n {
+				return srvs, strings.Join(urls, ",")
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %d-node cluster has no JetStream leader seeing every node after 30s", n)
+		}
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

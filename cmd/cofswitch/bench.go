@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,14 +30,14 @@ type benchFlags struct {
 	profile     string
 	exchange    bool
 	dir         string
+	natsURL     string
+	replicas    int
+	switches    string
 	log         logFlags
 }
 
-func benchCommand() *command {
-	run := &command{
-		name:    "run",
-		summary: "run the benchmark (the default)",
-		doc: `Run an exchange on an embedded NATS server (file storage, one replica, a fresh
+// benchRunDoc is the help of 'bench run'.
+const benchRunDoc = `Run an exchange on an embedded NATS server (file storage, one replica, a fresh
 store per phase) and measure it. The switch runs as a child process, so
 that its CPU time and peak RSS are its own; with --exchange the child is
 the whole exchange, server and switch in one process as 'cofswitch serve'
@@ -64,7 +65,27 @@ the raw phase writes about 2 GB in 10 s on a 2-core machine (a peer stream
 keeps 1 GiB at most). The generated records stay in memory (about 60 bytes
 each), and the server's file store keeps recent blocks in memory: at 2
 million records a second this process reached 4.6 GiB on a 2-core machine.
-A second Ctrl-C kills the run and its child.`,
+A second Ctrl-C kills the run and its child.
+
+With --nats-url the phases run on an external NATS cluster instead: no
+server in this process, streams with --replicas replicas, created before
+each phase and deleted after it (and anything an earlier run left). It
+must be a benchmark cluster of its own, without authentication: the run
+refuses one that asks for credentials, does not answer, or holds an
+exchange's streams it did not create (COF_IN_*, COF_DLQ, COF_HOLD,
+PEER_*). Its servers' CPU and memory are not measured; latency assumes
+their clocks agree with this machine's. --switches 1,2,4 runs the phases
+once with each number of switch processes (or raw forwarders), all on the
+one durable consumer as several 'serve' processes share it, on a cluster
+or on the embedded server: their CPU and peak RSS are summed, and each row
+is compared with the fewest processes' (records/s ratio, and that ratio
+per process: the efficiency).`
+
+func benchCommand() *command {
+	run := &command{
+		name:    "run",
+		summary: "run the benchmark (the default)",
+		doc:     benchRunDoc,
 		flags: func(fs *flag.FlagSet) any {
 			f := &benchFlags{}
 			fs.IntVar(&f.sensors, "sensors", 4, "sensors publishing at once")
@@ -76,12 +97,15 @@ A second Ctrl-C kills the run and its child.`,
 			fs.Float64Var(&f.rate, "rate", 0, "records a second for the rate phase")
 			fs.IntVar(&f.pool, "pool", 0, "distinct records generated before the run, sent round robin (0: --duration at 500,000 a second, at most 8,000,000)")
 			fs.Uint64Var(&f.seed, "seed", 1, "generator seed")
-			fs.IntVar(&f.workers, "workers", 0, "switch workers (0: the default)")
+			fs.IntVar(&f.workers, "workers", 0, "switch workers per process (0: the default)")
 			fs.StringVar(&f.phases, "phases", strings.Join(bench.DefaultPhases, ","), "phases to run, in order")
 			fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this `file`")
 			fs.BoolVar(&f.exchange, "exchange", false, "the child is the whole exchange, server and switch (or forwarder) in one process, as 'serve' runs")
 			fs.StringVar(&f.profile, "profile", "", "write CPU profiles of the switch phase into this `directory`: switch.pprof (the child), bus.pprof (this process)")
 			fs.StringVar(&f.dir, "dir", "", "scratch `directory` for the servers' stores (default: the system's temp)")
+			fs.StringVar(&f.natsURL, "nats-url", "", "run on this external NATS cluster, without authentication (`URLs`, comma-separated) instead of an embedded server")
+			fs.IntVar(&f.replicas, "replicas", 1, "stream replicas (streams.replicas); above 1 needs --nats-url")
+			fs.StringVar(&f.switches, "switches", "1", "numbers of switch processes to run the phases with, comma-separated (e.g. 1,2,4)")
 			addLogFlags(fs, &f.log)
 			return f
 		},
@@ -111,6 +135,10 @@ func benchRun(ctx context.Context, std stdio, f *benchFlags) error {
 	if err != nil {
 		return usageErrorf("--compression: %v", err)
 	}
+	switches, err := splitInts(f.switches)
+	if err != nil {
+		return usageErrorf("--switches: %v", err)
+	}
 	log, err := f.log.logger(std)
 	if err != nil {
 		return err
@@ -121,7 +149,8 @@ func benchRun(ctx context.Context, std stdio, f *benchFlags) error {
 	}
 	o := bench.Options{Exe: exe, Dir: f.dir, Sensors: f.sensors, Policies: splitList(f.policies),
 		Batch: f.batch, Encoding: enc, Duration: f.duration, Rate: f.rate, Pool: f.pool, Seed: f.seed,
-		Workers: f.workers, Phases: splitList(f.phases), Profile: f.profile, Exchange: f.exchange, Log: log, Progress: std.err}
+		Workers: f.workers, Phases: splitList(f.phases), Profile: f.profile, Exchange: f.exchange,
+		NATSURL: strings.TrimSpace(f.natsURL), Replicas: f.replicas, Switches: switches, Log: log, Progress: std.err}
 	rep, err := bench.Run(ctx, o)
 	if errors.Is(err, bench.ErrOptions) {
 		return usageErrorf("%v", err)
@@ -154,4 +183,20 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// splitInts parses a comma-separated list of numbers.
+func splitInts(s string) ([]int, error) {
+	var out []int
+	for _, p := range splitList(s) {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", p)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty")
+	}
+	return out, nil
 }
