@@ -295,6 +295,10 @@ func clusterWave(t *testing.T, replicas, n int, chaos bool) float64 {
 	}
 	rate := float64(n) / end.Sub(began).Seconds()
 	t.Logf("R%d: %d records to 2 peers in %v: %.0f records/s", replicas, n, end.Sub(began).Round(time.Millisecond), rate)
+	if st, err := js.Stream(context.Background(), routing.PeerStream("p1")); err == nil {
+		b := st.CachedInfo().State.Bytes
+		t.Logf("R%d: PEER_p1 holds %d bytes for %d records (%.1f bytes a record, each of %d servers)", replicas, b, n, float64(b)/float64(n), replicas)
+	}
 	if !chaos {
 		for id, pc := range peers {
 			pc.exactlyOnce(t, id, n)

@@ -12,3 +12,7 @@ var (
 	Transient = transient
 	Retrying  = retrying
 )
+
+// SameStream exposes sameStream: whether EnsureStreams leaves a stream
+// alone at the next start.
+var SameStream = sameStream

@@ -26,8 +26,11 @@ func streamConfig(streams config.Streams, name string, subjects []string, l conf
 		Compression: jetstream.S2Compression,
 		MaxAge:      time.Duration(l.MaxAge),
 		MaxBytes:    int64(l.MaxBytes),
-		MaxMsgs:     -1,
-		Discard:     jetstream.DiscardOld,
+		// -1, not 0, for no limit: the server stores -1, and a 0 here
+		// would differ from it at every start (and update every stream).
+		MaxMsgs:           -1,
+		MaxMsgsPerSubject: -1,
+		Discard:           jetstream.DiscardOld,
 		// Nothing a client sends may delete or roll up what is stored.
 		DenyDelete: true,
 		DenyPurge:  true,

@@ -82,6 +82,13 @@ peers:
 			t.Fatal(err)
 		}
 	}
+	// Every stream as stored matches what is provisioned: a restart
+	// updates none (an update needs every replica's server up).
+	for _, want := range exchange.StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding) {
+		if have := info(t, js, want.Name).Config; !exchange.SameStream(have, want) {
+			t.Errorf("%s as stored differs from what is provisioned (updated at every start):\n%+v\n%+v", want.Name, have, want)
+		}
+	}
 	// Each sensor has its own input stream, holding its subject alone.
 	in := info(t, js, "COF_IN_s1").Config
 	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew || in.MaxMsgs != 2000 || in.MaxBytes != 64<<20 ||
