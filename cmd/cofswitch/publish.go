@@ -158,6 +158,9 @@ func publishOutcome(std stdio, sensor string, res publish.Result, inputErr error
 	failures := ""
 	if res.Failed > 0 {
 		failures = fmt.Sprintf("; %d of %d batches (%d records) were not stored", res.Failed, res.Batches, res.FailedRecords)
+		if res.LastError != nil {
+			failures += fmt.Sprintf(" (the last: %v)", res.LastError)
+		}
 	}
 	if res.SkippedLines > 0 {
 		failures += fmt.Sprintf("; %d lines too long for a message skipped (%s)", res.SkippedLines, skippedWords(res))

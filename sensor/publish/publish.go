@@ -30,8 +30,13 @@ const (
 	DefaultBatch      = 500
 	DefaultLinger     = 200 * time.Millisecond
 	DefaultMaxPending = 64
-	// maxAttempts is how often a batch is sent before it counts as failed.
+	// maxAttempts is how often a batch is sent before it counts as failed,
+	// unless the failure is one a cluster gives while it elects a leader
+	// (see Options.RetryFor).
 	maxAttempts = 3
+	// DefaultRetryFor covers a stream leader's election after a server of
+	// a cluster dies: seconds in which publishes go unanswered.
+	DefaultRetryFor = 20 * time.Second
 	// ackTimeout bounds the wait for one batch's ack.
 	ackTimeout = 10 * time.Second
 	// headroom is kept below the server's max payload for headers.
@@ -53,6 +58,11 @@ type Options struct {
 	Refusals *Refusals
 	// Stored, when set, is told of the records and bytes stored so far.
 	Stored func(records int, bytes int64)
+	// RetryFor is how long a batch is sent again while the server does
+	// not answer (no responders, no ack in time, JetStream unavailable):
+	// on a cluster, while the stream's leader is elected again. Default
+	// DefaultRetryFor; negative: maxAttempts sends at most.
+	RetryFor time.Duration
 }
 
 // Result says what a publisher stored.
@@ -67,6 +77,7 @@ type Result struct {
 	DuplicateRecords int
 	Failed           int   // batches not stored
 	FailedRecords    int   // records in those
+	LastError        error // why the last of those was not stored
 	Refused          error // the server's permissions violation, if any
 	// Skipped lists the lines too long for a message (ReadFrom skips them
 	// and goes on), the first MaxSkippedListed of them by place and size;
@@ -158,6 +169,7 @@ type Publisher struct {
 	unread    Position // first line not read, when reading was interrupted
 	skipped   []Skip
 	nSkipped  int
+	lastErr   error
 }
 
 type pending struct {
@@ -165,6 +177,8 @@ type pending struct {
 	fut      jetstream.PubAckFuture
 	records  int
 	attempts int
+	first    time.Time // first sent
+	sendErr  error     // why the last send failed at once
 	from     Position
 	seq      int // order sent, first attempt
 }
@@ -182,6 +196,9 @@ func New(nc *nats.Conn, js jetstream.JetStream, o Options) (*Publisher, error) {
 	}
 	if o.Linger == 0 {
 		o.Linger = DefaultLinger
+	}
+	if o.RetryFor == 0 {
+		o.RetryFor = DefaultRetryFor
 	}
 	if o.MaxPending == 0 {
 		o.MaxPending = DefaultMaxPending
@@ -253,6 +270,7 @@ func (p *Publisher) flush(ctx context.Context) {
 	if err != nil {
 		p.failed++
 		p.failedN += p.lines
+		p.lastErr = err
 		if p.resumeSeq == 0 {
 			p.resume, p.resumeSeq = p.from, p.seq+1
 		}
@@ -282,7 +300,7 @@ func (p *Publisher) Close(ctx context.Context) Result {
 	return Result{
 		Subject: p.subject, Records: p.records, Batches: p.seq, Duplicates: p.dups, DuplicateRecords: p.dupsN,
 		Failed: p.failed, FailedRecords: p.failedN, Refused: p.o.Refusals.Err(),
-		Skipped: p.skipped, SkippedLines: p.nSkipped, Resume: p.resumeAt(),
+		Skipped: p.skipped, SkippedLines: p.nSkipped, Resume: p.resumeAt(), LastError: p.lastErr,
 	}
 }
 
@@ -297,11 +315,13 @@ func (p *Publisher) resumeAt() Position {
 
 func (p *Publisher) send(item *pending) {
 	item.attempts++
+	if item.first.IsZero() {
+		item.first = time.Now()
+	}
 	fut, err := p.js.PublishMsgAsync(item.msg)
+	item.fut, item.sendErr = fut, err
 	if err != nil {
 		item.fut = nil
-	} else {
-		item.fut = fut
 	}
 	p.queue = append(p.queue, item)
 }
@@ -321,8 +341,8 @@ func (p *Publisher) drain(ctx context.Context, keep int) {
 			if p.o.Stored != nil {
 				p.o.Stored(p.records, p.bytes)
 			}
-		case item.attempts < maxAttempts && ctx.Err() == nil && p.o.Refusals.Err() == nil:
-			backoff := time.NewTimer(time.Duration(item.attempts) * 250 * time.Millisecond)
+		case p.again(ctx, item, err):
+			backoff := time.NewTimer(min(time.Duration(item.attempts)*250*time.Millisecond, 2*time.Second))
 			select {
 			case <-backoff.C:
 			case <-ctx.Done():
@@ -332,6 +352,7 @@ func (p *Publisher) drain(ctx context.Context, keep int) {
 		default:
 			p.failed++
 			p.failedN += item.records
+			p.lastErr = err
 			if p.resumeSeq == 0 || item.seq < p.resumeSeq {
 				// Retries reorder the queue: the earliest batch wins.
 				p.resume, p.resumeSeq = item.from, item.seq
@@ -340,13 +361,38 @@ func (p *Publisher) drain(ctx context.Context, keep int) {
 	}
 }
 
+// again reports whether a batch whose send failed with err is sent again.
+func (p *Publisher) again(ctx context.Context, item *pending, err error) bool {
+	if ctx.Err() != nil || p.o.Refusals.Err() != nil {
+		return false
+	}
+	return item.attempts < maxAttempts || unanswered(err) && time.Since(item.first) < p.o.RetryFor
+}
+
+// errCodeUnavailable is the server's "JetStream system temporarily
+// unavailable" (a 503 like a full stream's refusal, which is not
+// temporary: only this code is waited out).
+const errCodeUnavailable jetstream.ErrorCode = 10008
+
+// unanswered reports a send that the server did not answer, or answered
+// with JetStream unavailable: what a cluster does while it elects a
+// stream's leader.
+func unanswered(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.As(err, &api) && api.ErrorCode == errCodeUnavailable
+}
+
 // wait waits for one batch's ack.
 func (p *Publisher) wait(ctx context.Context, item *pending) (*jetstream.PubAck, error) {
 	if err := p.o.Refusals.Err(); err != nil {
 		return nil, err
 	}
 	if item.fut == nil {
-		return nil, errors.New("publish: not sent")
+		return nil, fmt.Errorf("publish: not sent: %w", item.sendErr)
 	}
 	timer := time.NewTimer(ackTimeout)
 	defer timer.Stop()

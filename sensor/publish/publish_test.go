@@ -194,7 +194,7 @@ func TestPublishErrors(t *testing.T) {
 // Batches no stream takes are counted as not stored, never as stored.
 func TestPublishWithoutStream(t *testing.T) {
 	_, nc, js := bustest.Server(t)
-	p, err := publish.New(nc, js, publish.Options{Sensor: "s1", Batch: 10})
+	p, err := publish.New(nc, js, publish.Options{Sensor: "s1", Batch: 10, RetryFor: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +206,31 @@ func TestPublishWithoutStream(t *testing.T) {
 	res := p.Close(ctx)
 	if res.Records != 0 || res.Failed != 3 || res.FailedRecords != 25 {
 		t.Fatalf("result %+v, want 3 batches (25 records) not stored", res)
+	}
+}
+
+// TestPublishRidesOutAMissingLeader: while nothing answers on the
+// stream's subject (a cluster electing the stream's leader; here, a
+// stream made 1.5 s late), batches are sent again, and all are stored.
+func TestPublishRidesOutAMissingLeader(t *testing.T) {
+	_, nc, js := bustest.Server(t)
+	p, err := publish.New(nc, js, publish.Options{Sensor: "s1", Batch: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "IN", Subjects: []string{"cof.in.>"}}); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := p.ReadFrom(t.Context(), "in", open(lines(25))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if res := p.Close(ctx); res.Records != 25 || res.Failed != 0 {
+		t.Fatalf("result %+v, want 25 records stored", res)
 	}
 }
 

@@ -277,6 +277,10 @@ func listErr(err error) error {
 	return err
 }
 
+// errCodeUnavailable is the server's "JetStream system temporarily
+// unavailable" (other 503s, such as a full stream's, are not temporary).
+const errCodeUnavailable jetstream.ErrorCode = 10008
+
 // errCodeNoPeers is the server's "no suitable peers for placement": with
 // a node offline, until it is back.
 const errCodeNoPeers jetstream.ErrorCode = 10005
@@ -288,7 +292,7 @@ func transient(err error) bool {
 	var api *jetstream.APIError
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == errCodeNoPeers)
+		errors.As(err, &api) && (api.ErrorCode == errCodeUnavailable || api.ErrorCode == errCodeNoPeers)
 }
 
 // keepDenials keeps the deny_purge and deny_delete of a stream that has
