@@ -260,6 +260,7 @@ func writeServers(o Options, cfg *config.Config, switchKey string) ([]string, er
 		if err != nil {
 			return nil, fmt.Errorf("cluster: server %s: %w", s.Name, err)
 		}
+		text += fmt.Sprintf(beyondPlaceholders, s.Name)
 		path := filepath.Join(o.Dir, ServerConfig(s.Name))
 		if err := writeFile(path, []byte(text)); err != nil {
 			return nil, err
@@ -268,6 +269,19 @@ func writeServers(o Options, cfg *config.Config, switchKey string) ([]string, er
 	}
 	return paths, nil
 }
+
+// beyondPlaceholders closes every server's configuration: what to add
+// when clients or partners connect from networks the exchange does not
+// own (TLS on the client port; a leaf node listener for partners' own
+// servers, see deploy/accounts/README.md).
+const beyondPlaceholders = `
+# Clients from networks you do not own: TLS on the client port (with
+# ca_file and verify: true, mutual TLS on top of the nkeys).
+# tls { cert_file: "/etc/nats/tls/%[1]s.pem", key_file: "/etc/nats/tls/%[1]s-key.pem" }
+# Partners running their own NATS attach as leaf nodes, bound to their
+# peer's or sensor's seed (deploy/accounts/example-partner-leafnode.conf):
+# leafnodes { listen: "0.0.0.0:7422", tls { cert_file: "/etc/nats/tls/%[1]s.pem", key_file: "/etc/nats/tls/%[1]s-key.pem" } }
+`
 
 // writeSecret writes n random bytes in hex, with a newline, and returns
 // the path.

@@ -299,6 +299,7 @@ func clusterWave(t *testing.T, replicas, n int, chaos bool) float64 {
 		b := st.CachedInfo().State.Bytes
 		t.Logf("R%d: PEER_p1 holds %d bytes for %d records (%.1f bytes a record, each of %d servers)", replicas, b, n, float64(b)/float64(n), replicas)
 	}
+	t.Logf("R%d: peak RSS of the servers %s, of the switches %s", replicas, peakRSS(c.nodes...), peakRSS(switches...))
 	if !chaos {
 		for id, pc := range peers {
 			pc.exactlyOnce(t, id, n)
@@ -321,4 +322,66 @@ func clusterWave(t *testing.T, replicas, n int, chaos bool) float64 {
 		pc.exactlyOnce(t, id, 2*n)
 	}
 	return rate
+}
+
+// TestClusterExampleConfigs: the cluster's example configurations in
+// deploy/cluster are ones nats-server accepts, hold no route secret, and
+// grant the accounts that the example registry's 'nats-config' prints
+// (they are not stale).
+func TestClusterExampleConfigs(t *testing.T) {
+	exe := natsServerBinary(t)
+	accountsOf := func(text string) string {
+		i := strings.Index(text, "system_account:")
+		j := strings.Index(text[max(i, 0):], "\n}\n")
+		if i < 0 || j < 0 {
+			t.Fatalf("no accounts block in:\n%s", text)
+		}
+		return text[i : i+j+3]
+	}
+	var want string
+	for n := 1; n <= 3; n++ {
+		path := fmt.Sprintf("../deploy/cluster/nats-%d.conf", n)
+		if out, err := exec.Command(exe, "-t", "-c", path).CombinedOutput(); err != nil {
+			t.Errorf("nats-server -t -c %s: %v\n%s", path, err, out)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		if !strings.Contains(text, "CHANGE-ME") || !strings.Contains(text, fmt.Sprintf(`server_name: "nats-%d"`, n)) {
+			t.Errorf("%s: no placeholder route password, or not server nats-%d", path, n)
+		}
+		if want == "" {
+			_, rest, _ := strings.Cut(text, `EXCHANGE {`)
+			_, rest, _ = strings.Cut(rest, `nkey: "`)
+			key, _, _ := strings.Cut(rest, `"`)
+			out, stderr, code := run(t, nil, "nats-config", "--config", "../deploy/cluster/cofswitch.yaml", "--switch-nkey", key)
+			if code != 0 {
+				t.Fatalf("nats-config: %s", stderr)
+			}
+			want = accountsOf(out)
+		}
+		if got := accountsOf(text); got != want {
+			t.Errorf("%s: its accounts are not what nats-config prints for deploy/cluster/cofswitch.yaml: regenerate (deploy/cluster/README.md)", path)
+		}
+	}
+}
+
+// peakRSS reads the peak resident set of each process (Linux), for the
+// sizing in the README.
+func peakRSS(ps ...*proc) string {
+	var out []string
+	for _, p := range ps {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		if err != nil {
+			return "unknown"
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				out = append(out, strings.TrimSpace(v))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }

@@ -122,7 +122,7 @@ func TestCompose(t *testing.T) {
 // cluster volume, as the README says to.
 func (c *compose) apiKey(t *testing.T) string {
 	t.Helper()
-	id := strings.TrimSpace(c.run(t, nil, "ps", "-q", "init"))
+	id := strings.TrimSpace(c.run(t, nil, "ps", "-a", "-q", "init"))
 	out, err := exec.Command("docker", "cp", id+":/cluster/db-db.api-keys", "-").Output()
 	if err != nil {
 		t.Fatalf("docker cp the API key: %v", err)

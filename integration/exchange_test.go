@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 )
@@ -345,16 +346,8 @@ func killAndRestart(t *testing.T) {
 	t.Logf("%d kills; every record delivered exactly once", kills)
 }
 
-// freeAddr returns a loopback address with a port free at the time.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string { return bustest.FreeAddr(t) }
 
 // freePort returns a loopback port free at the time.
 func freePort(t *testing.T) int {

@@ -51,7 +51,7 @@ type Restartable struct {
 // down when the test ends.
 func NewRestartable(t testing.TB) *Restartable {
 	t.Helper()
-	r := &Restartable{t: t, addr: freeAddr(t), store: t.TempDir()}
+	r := &Restartable{t: t, addr: FreeAddr(t), store: t.TempDir()}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -88,7 +88,7 @@ func Cluster(t testing.TB, n int) ([]*server.Server, string) {
 	t.Helper()
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = "nats-route://" + freeAddr(t)
+		routes[i] = "nats-route://" + FreeAddr(t)
 	}
 	var srvs []*server.Server
 	var urls []string
@@ -115,8 +115,8 @@ func Cluster(t testing.TB, n int) ([]*server.Server, string) {
 	}
 }
 
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(t testing.TB) string {
+// FreeAddr is a loopback address with a port free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
