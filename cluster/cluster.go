@@ -96,6 +96,10 @@ type Options struct {
 	// monitoring); default 127.0.0.1, as nothing should listen beyond
 	// loopback unless asked to.
 	Bind string
+	// MonitorBind is the address the monitoring endpoints listen on;
+	// default 127.0.0.1: they show every organisation's connections and
+	// streams.
+	MonitorBind string
 	// StoreDir holds each server's JetStream store, in StoreDir/NAME.
 	StoreDir string
 	Sensors  []Identity
@@ -118,6 +122,9 @@ func (o *Options) check() error {
 	}
 	if o.Bind == "" {
 		o.Bind = "127.0.0.1"
+	}
+	if o.MonitorBind == "" {
+		o.MonitorBind = "127.0.0.1"
 	}
 	if o.Cluster == "" {
 		o.Cluster = "cofswitch"
@@ -254,7 +261,7 @@ func writeServers(o Options, cfg *config.Config, switchKey string) ([]string, er
 			},
 		}
 		if s.Monitor != 0 {
-			so.Monitor = net.JoinHostPort(o.Bind, strconv.Itoa(s.Monitor))
+			so.Monitor = net.JoinHostPort(o.MonitorBind, strconv.Itoa(s.Monitor))
 		}
 		text, err := accounts.ServerConfig(cfg.Sensors, cfg.Peers, so)
 		if err != nil {

@@ -161,7 +161,22 @@ func TestInitBind(t *testing.T) {
 	}
 	cfg, _ := config.Load(files.Config)
 	a, _ := os.ReadFile(files.ServerConfigs[0])
-	if cfg.Streams.Replicas != 1 || !strings.Contains(string(a), `listen: "0.0.0.0:6222"`) {
+	// Monitoring stays on loopback unless asked: it shows every account.
+	if cfg.Streams.Replicas != 1 || !strings.Contains(string(a), `listen: "0.0.0.0:6222"`) || !strings.Contains(string(a), `http: "127.0.0.1:8222"`) {
 		t.Errorf("replicas %d\n%s", cfg.Streams.Replicas, a)
+	}
+}
+
+// TestInitMonitorBind: the monitoring endpoints listen where told.
+func TestInitMonitorBind(t *testing.T) {
+	o := options(t.TempDir())
+	o.MonitorBind = "0.0.0.0"
+	files, err := Init(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(files.ServerConfigs[0])
+	if !strings.Contains(string(a), `http: "0.0.0.0:8222"`) || !strings.Contains(string(a), `listen: "127.0.0.1:4222"`) {
+		t.Errorf("monitor not on 0.0.0.0, or the client port moved with it:\n%s", a)
 	}
 }

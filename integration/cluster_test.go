@@ -249,7 +249,11 @@ func clusterWave(t *testing.T, replicas, n int, chaos bool) float64 {
 	c := startNATSCluster(t, replicas, []string{"s1@org-a"}, []string{"p1@org-b", "p2@org-c"})
 	cfg := filepath.Join(c.dir, cluster.ConfigFile)
 	serve := func(i int) *proc {
-		p := start(t, "serve", "--config", cfg, "--data", filepath.Join(c.dir, "..", fmt.Sprintf("switch-%d", i)))
+		args := []string{"serve", "--config", cfg, "--data", filepath.Join(c.dir, "..", fmt.Sprintf("switch-%d", i))}
+		if i == 1 { // the servers named on the command line, or (switch 0) by the registry
+			args = append(args, "--nats-url", c.urls)
+		}
+		p := start(t, args...)
 		deadline := time.Now().Add(2 * time.Minute)
 		began := time.Now()
 		for !contains(p.output(), "exchange ready") {

@@ -11,7 +11,8 @@ import (
 )
 
 type clusterInitFlags struct {
-	dir, bind, store, name string
+	dir, bind, monitorBind string
+	store, name            string
 	replicas               int
 	ifMissing              bool
 	servers                listFlag[cluster.Server]
@@ -69,7 +70,9 @@ that an init container may run at every start.
 
 --server NAME=HOST:CLIENT_PORT:ROUTE_PORT[:MONITOR_PORT] (repeatable) is
 one server as the clients and the other servers reach it; every server
-listens on --bind (127.0.0.1 unless you say otherwise). --sensor and
+listens on --bind (127.0.0.1 unless you say otherwise), its monitoring
+endpoints on --monitor-bind (127.0.0.1 unless you say otherwise: they
+show every organisation's connections and streams). --sensor and
 --peer take ID@ORGANISATION. Later changes go through the registry as on
 any exchange: edit cofswitch.yaml, 'cofswitch creds' for a new identity,
 'cofswitch nats-config' for the servers' accounts.`,
@@ -80,7 +83,8 @@ any exchange: edit cofswitch.yaml, 'cofswitch creds' for a new identity,
 			f.peers.parse = func(s string) (cluster.Identity, error) { return cluster.ParseIdentity("peer", s) }
 			fs.StringVar(&f.dir, "dir", "", "`directory` to write (required)")
 			fs.Var(&f.servers, "server", "a server, `NAME=HOST:CLIENT:ROUTE[:MONITOR]` (repeatable)")
-			fs.StringVar(&f.bind, "bind", "127.0.0.1", "`address` every server listens on")
+			fs.StringVar(&f.bind, "bind", "127.0.0.1", "`address` every server listens on (clients, routes)")
+			fs.StringVar(&f.monitorBind, "monitor-bind", "127.0.0.1", "`address` the monitoring endpoints listen on (they show every organisation's connections)")
 			fs.StringVar(&f.store, "store-dir", "", "`directory` of the servers' JetStream stores, one below it per server (required)")
 			fs.Var(&f.sensors, "sensor", "a sensor, `ID@ORGANISATION` (repeatable)")
 			fs.Var(&f.peers, "peer", "a peer, `ID@ORGANISATION` (repeatable)")
@@ -100,7 +104,7 @@ any exchange: edit cofswitch.yaml, 'cofswitch creds' for a new identity,
 
 func clusterInit(io stdio, f *clusterInitFlags) error {
 	files, err := cluster.Init(cluster.Options{
-		Dir: f.dir, Servers: f.servers.vals, Bind: f.bind, StoreDir: f.store,
+		Dir: f.dir, Servers: f.servers.vals, Bind: f.bind, MonitorBind: f.monitorBind, StoreDir: f.store,
 		Sensors: f.sensors.vals, Peers: f.peers.vals, Replicas: f.replicas, Cluster: f.name,
 	})
 	switch {
