@@ -1,11 +1,14 @@
 package db
 
 import (
+	"bufio"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,10 +70,32 @@ func TestKill9DuringIngest(t *testing.T) {
 	for k := range kills {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestCrashChild$", "-test.v")
 		cmd.Env = append(os.Environ(), "COFSWITCH_CRASH_DIR="+dir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(150+k*37%200) * time.Millisecond)
+		// The kill comes at a random moment after the child's first
+		// sync, not after a fixed time: a loaded machine (-race) may take
+		// longer than that to start it.
+		synced := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(out)
+			once := sync.OnceFunc(func() { close(synced) })
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "synced ") {
+					once()
+				}
+			}
+		}()
+		select {
+		case <-synced:
+		case <-time.After(time.Minute):
+			t.Fatal("the child synced nothing in a minute")
+		}
+		time.Sleep(time.Duration(50+k*37%200) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 	}
