@@ -163,7 +163,7 @@ type Files struct {
 	ServerConfigs []string // one per server, in the order of Options.Servers
 }
 
-// Init writes the files into o.Dir (made with mode 0700; every file 0600),
+// Init writes the files into o.Dir (mode 0700; every file 0600),
 // or returns ErrExists if the registry is there already. A run that
 // failed half way is redone from the start.
 func Init(o Options) (*Files, error) {
@@ -177,6 +177,9 @@ func Init(o Options) (*Files, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	// A directory that existed (a volume's mount point) is closed too,
+	// where it is ours to close; the files are 0600 whatever happens.
+	_ = os.Chmod(o.Dir, 0o700)
 	f := &Files{Config: final}
 	seed := func(name string) (string, error) {
 		path := filepath.Join(o.Dir, name)

@@ -152,6 +152,21 @@ func TestInit(t *testing.T) {
 }
 
 // TestInitBind: servers listen where told, and the replicas follow.
+// TestInitClosesAnExistingDirectory: a mount point that exists, open to
+// all, is made the owner's alone.
+func TestInitClosesAnExistingDirectory(t *testing.T) {
+	o := options(t.TempDir())
+	if err := os.Mkdir(o.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(o); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := os.Stat(o.Dir); info.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v", info.Mode())
+	}
+}
+
 func TestInitBind(t *testing.T) {
 	o := options(t.TempDir())
 	o.Bind, o.Servers, o.Replicas = "0.0.0.0", o.Servers[:1], 0
