@@ -171,8 +171,12 @@ func Init(o Options) (*Files, error) {
 		return nil, err
 	}
 	final := filepath.Join(o.Dir, ConfigFile)
-	if _, err := os.Stat(final); err == nil {
-		return nil, fmt.Errorf("%w: %s exists", ErrExists, final)
+	// The switch's seed is the first file written: with it there, seeds
+	// may have been handed out already, registry or not.
+	for _, p := range []string{final, filepath.Join(o.Dir, SwitchSeed)} {
+		if _, err := os.Lstat(p); err == nil {
+			return nil, fmt.Errorf("%w: %s exists", ErrExists, p)
+		}
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -313,11 +317,19 @@ func randomHex(n int) (string, error) {
 
 // writeFile replaces path with data, mode 0600, through a temporary file.
 func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	// A fresh temporary file (O_EXCL, mode 0600): never one planted in
+	// the directory, nor a symlink's target.
+	f, err := os.CreateTemp(filepath.Dir(path), ".cluster-init-*")
+	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil { // an old .tmp keeps its mode
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("cluster: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

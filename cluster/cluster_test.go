@@ -149,6 +149,11 @@ func TestInit(t *testing.T) {
 	if again, _ := os.ReadFile(files.Seeds[0]); string(again) != string(seed) {
 		t.Error("the second run replaced the switch's seed")
 	}
+	// Without the registry, the seeds there are still never replaced.
+	os.Remove(files.Config)
+	if _, err := Init(o); !errors.Is(err, ErrExists) {
+		t.Errorf("a run over seeds without a registry: %v, want ErrExists", err)
+	}
 }
 
 // TestInitBind: servers listen where told, and the replicas follow.
