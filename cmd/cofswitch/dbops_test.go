@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -198,10 +199,13 @@ func checkDBMetrics(t *testing.T, mfs map[string]*dto.MetricFamily) {
 		name   string
 		labels []string
 		want   float64 // -2: any positive value
+		tol    float64 // how far from want is still right
 	}{
 		{name: "cofswitch_db_records_applied_total", want: 12},
 		{name: "cofswitch_db_batches_applied_total", want: 3},
-		{name: "cofswitch_db_rrsets", want: 13}, // the snapshot's one and 12 new
+		// The snapshot's one and 12 new, counted by a HyperLogLog
+		// sketch: two rrsets in one register (p = 14: 0.5% for 13) read 12.
+		{name: "cofswitch_db_rrsets", want: 13, tol: 1},
 		{name: "cofswitch_db_store_bytes", want: -2},
 		{name: "cofswitch_db_checkpoint_duration_seconds", want: -2},
 		{name: "cofswitch_db_queries_total", labels: []string{"api", "dnsdb", "outcome", "ok"}, want: 1},
@@ -218,7 +222,7 @@ func checkDBMetrics(t *testing.T, mfs map[string]*dto.MetricFamily) {
 		{name: "cofswitch_db_query_duration_seconds", labels: []string{"api", "circl"}, want: 4},
 	} {
 		got := value(mfs, tt.name, tt.labels...)
-		if (tt.want == -2 && got <= 0) || (tt.want != -2 && got != tt.want) {
+		if (tt.want == -2 && got <= 0) || (tt.want != -2 && math.Abs(got-tt.want) > tt.tol) {
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
 		}
 	}

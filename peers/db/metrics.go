@@ -12,8 +12,9 @@ import (
 
 // Usage is how much a store holds.
 type Usage struct {
-	// RRsets is the number of rrsets: exact for the disk store,
-	// PostgreSQL's own estimate (its statistics) for PostgreSQL.
+	// RRsets is the number of rrsets: the disk store's HyperLogLog
+	// estimate (within about 1%), PostgreSQL's own estimate (its
+	// statistics) for PostgreSQL.
 	RRsets int64
 	// Bytes is the store's size on disk: the LSM's files (tables, logs,
 	// manifest) of the disk store, the tables with their indexes and

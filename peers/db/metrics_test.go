@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,8 +45,10 @@ func gauges(t *testing.T, c *Collector) map[string]float64 {
 	return out
 }
 
-// TestUsageDisk: the rrsets are counted exactly, and the size is that of
-// the store's files.
+// TestUsageDisk: the rrsets are counted by the store's HyperLogLog
+// sketch (linear counting at this size: exact unless two of the 25 share
+// one of its 16,384 registers, 1.8% of runs, which reads 24), and the
+// size is that of the store's files.
 func TestUsageDisk(t *testing.T) {
 	dir := t.TempDir()
 	o, err := Open(t.Context(), OpenOptions{Dir: dir})
@@ -68,8 +71,8 @@ func TestUsageDisk(t *testing.T) {
 		return nil
 	})
 	g := gauges(t, c)
-	if g["cofswitch_db_rrsets"] != 25 || g["cofswitch_db_store_bytes"] <= 0 || g["cofswitch_db_store_bytes"] > float64(onDisk) {
-		t.Errorf("%v, want 25 rrsets and up to the %d bytes of the store's files", g, onDisk)
+	if math.Abs(g["cofswitch_db_rrsets"]-25) > 1 || g["cofswitch_db_store_bytes"] <= 0 || g["cofswitch_db_store_bytes"] > float64(onDisk) {
+		t.Errorf("%v, want 25 (±1) rrsets and up to the %d bytes of the store's files", g, onDisk)
 	}
 	if err := o.Ready(t.Context()); err != nil {
 		t.Errorf("Ready: %v", err)
