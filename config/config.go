@@ -91,6 +91,13 @@ type Streams struct {
 	// max_age: when it is full, inputs wait in their own streams rather
 	// than held records being lost.
 	Hold StreamLimits `yaml:"hold"`
+	// Seen limits the bucket COF_SEEN (stream KV_COF_SEEN) in which the
+	// switch remembers, per rrset, who saw it and what it holds for the
+	// policies with a threshold. Made only when a policy has one. Its
+	// max_age is the longest threshold window; at max_bytes (or
+	// max_msgs: rrsets) the rrsets written least recently are evicted,
+	// with what they held.
+	Seen StreamLimits `yaml:"seen"`
 }
 
 // StreamLimits bounds one stream. Zero values take the defaults.
@@ -212,6 +219,7 @@ var (
 	DefaultDLQ  = StreamLimits{MaxAge: Duration(7 * 24 * time.Hour), MaxMsgsPerSubject: 256, Discard: "old"}
 	DefaultPeer = StreamLimits{MaxAge: Duration(72 * time.Hour), MaxBytes: 1 << 30, Discard: "old"}
 	DefaultHold = StreamLimits{Discard: "new"}
+	DefaultSeen = StreamLimits{MaxBytes: 1 << 30, Discard: "old"}
 )
 
 // MaxMessageBytes is the largest message on the exchange (the embedded
@@ -315,6 +323,7 @@ func (c *Config) ApplyDefaults() {
 	c.Streams.DLQ.fill(DefaultDLQ)
 	c.Streams.Peers.fill(DefaultPeer)
 	c.Streams.Hold.fill(DefaultHold)
+	c.Streams.Seen.fill(DefaultSeen)
 	for i := range c.Sensors {
 		c.Sensors[i].Stream.fill(c.Streams.In)
 		if c.Sensors[i].Rate == 0 {

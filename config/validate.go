@@ -59,6 +59,10 @@ func (c *Config) validate() []*Error {
 	if h := c.Streams.Hold; h.Discard != "new" || h.MaxAge != 0 || h.MaxMsgsPerSubject != 0 {
 		bad("streams.hold", "must discard new, without max_age or max_msgs_per_subject: held records may not be evicted")
 	}
+	c.Streams.Seen.check("streams.seen", bad)
+	if s := c.Streams.Seen; s.Discard != "old" || s.MaxAge != 0 || s.MaxMsgsPerSubject != 0 {
+		bad("streams.seen", "must discard old, without max_age (the longest threshold window) or max_msgs_per_subject")
+	}
 	if c.Switch.Workers < 1 || c.Switch.Workers > 1024 {
 		bad("switch.workers", "%d is not in 1..1024", c.Switch.Workers)
 	}

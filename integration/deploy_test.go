@@ -403,6 +403,7 @@ func parseScrape(t *testing.T, body string) map[string]*dto.MetricFamily {
 var onlyAfterAnEvent = map[string]string{
 	"cofswitch_switch_duplicate_records_total":       "a batch redelivered after its outputs were stored",
 	"cofswitch_switch_parked_records_total":          "a peer stream down",
+	"cofswitch_switch_threshold_records_total":       "a policy with a threshold (switch/engine/threshold_test.go)",
 	"cofswitch_sensor_dnstap_malformed_total":        "a malformed dnstap frame (sensor/dnstap's tests)",
 	"cofswitch_sensor_dnstap_negative_answers_total": "a negative answer over dnstap (integration/sensor_test.go)",
 }

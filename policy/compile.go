@@ -42,8 +42,12 @@ type Compiled struct {
 	exclude    []criterion
 	transforms []transform
 	release    time.Duration // outputs held to the end of their bucket; 0: not held
+	threshold  Threshold
 	version    string
 }
+
+// Threshold is the policy's k-sensor release threshold (zero: none).
+func (c *Compiled) Threshold() Threshold { return c.threshold }
 
 // Version identifies the policy's rules: the first 12 hex digits of the
 // SHA-256 of its name and specification (not of its keys). A peer sees it
@@ -218,6 +222,7 @@ func Compile(name string, s *Spec, env Env) (*Compiled, error) {
 	c.include = compileFilter("include", s.Include, now, errs)
 	c.exclude = compileFilter("exclude", s.Exclude, now, errs)
 	c.transforms = compileTransforms(c, &s.Transforms, env, errs)
+	c.threshold = compileThreshold(s.Threshold, errs)
 	c.version = versionOf(name, s)
 	c.exclude = append(c.exclude, embeddedWithholds(&s.Transforms)...)
 	if err := errs.err(); err != nil {

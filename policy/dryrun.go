@@ -17,6 +17,8 @@ type DryRun struct {
 	Peer  string
 	// Sensor is the sensor_id routed for records without one.
 	Sensor string
+
+	seen sightings // for thresholds: who saw which rrset so far
 }
 
 // Verdict is a DryRun's answer for one record.
@@ -32,6 +34,13 @@ type Verdict struct {
 	// Release is how long a kept record is held before delivery (0: at
 	// once): its policy's coarsen_time with release bucket_end.
 	Release time.Duration
+	// Threshold is the policy's k-sensor threshold, and ThresholdHeld
+	// why a kept record is held by it ("seen by 1 of 3 sensors"; "" when
+	// the records checked so far reach it). Released counts the records
+	// held before that this one releases with it.
+	Threshold     Threshold
+	ThresholdHeld string
+	Released      int
 	Explanation
 }
 
@@ -62,7 +71,33 @@ func (d *DryRun) Check(r *cof.Record) Verdict {
 	}
 	v.Routed, v.Subscription, v.TLP, v.Release = true, route.Subscription.Index, route.Subscription.TLP, p.Release()
 	v.Explanation = p.Explain(r)
+	if v.Threshold = p.Threshold(); v.Threshold.Enabled() && v.Kept {
+		d.threshold(r, &v)
+	}
 	return v
+}
+
+// threshold applies v's threshold to r as the switch would if the records
+// checked so far were all it had seen: the sensor is the record's
+// sensor_id, the organisation that of the sensor publishing it.
+func (d *DryRun) threshold(r *cof.Record, v *Verdict) {
+	if d.seen == nil {
+		d.seen = sightings{}
+	}
+	org := ""
+	if s, ok := d.Table.Sensor(r.SensorID); ok {
+		org = s.Organisation
+	} else if s, ok := d.Table.Sensor(d.Sensor); ok {
+		org = s.Organisation // a relayed sensor_id: its relay's
+	}
+	b := d.seen.see(r, r.SensorID, org)
+	switch {
+	case !v.Threshold.Reached(len(b.sensors), len(b.orgs)):
+		v.ThresholdHeld = v.Threshold.Held(len(b.sensors), len(b.orgs))
+		b.held++
+	case b.held > 0:
+		v.Released, b.held = b.held, 0
+	}
 }
 
 // Label names the outcome, for a tally: "not subscribed", "withheld by P:
@@ -73,6 +108,8 @@ func (v Verdict) Label() string {
 		return "not subscribed"
 	case !v.Kept:
 		return fmt.Sprintf("withheld by %s: %s", v.Policy, v.Rule)
+	case v.ThresholdHeld != "":
+		return "held by " + v.Policy + ": threshold"
 	}
 	return "kept by " + v.Policy
 }

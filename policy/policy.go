@@ -39,6 +39,8 @@ type Policy interface {
 	Version() string
 	// Release is how long outputs are held before delivery (0: none).
 	Release() time.Duration
+	// Threshold is the k-sensor release threshold (zero: none).
+	Threshold() Threshold
 }
 
 // Pass is the policy that delivers every record as it is.
@@ -66,6 +68,9 @@ func (Pass) Version() string { return PassName }
 
 // Release is 0: pass delivers at once.
 func (Pass) Release() time.Duration { return 0 }
+
+// Threshold is none: pass holds nothing back.
+func (Pass) Threshold() Threshold { return Threshold{} }
 
 // Set is an immutable, versioned set of named policies.
 type Set struct {

@@ -11,6 +11,9 @@ type Spec struct {
 	// TLP is the default TLP 2.0 label of the subscriptions using this
 	// policy (CLEAR, GREEN, AMBER, AMBER+STRICT, RED).
 	TLP string `yaml:"tlp"`
+	// Threshold holds each rrset back until enough distinct sensors (and
+	// organisations) have seen it.
+	Threshold *ThresholdSpec `yaml:"threshold"`
 }
 
 // FilterSpec lists criteria. Each criterion holds for a record when any

@@ -38,6 +38,13 @@ const (
 	HoldStream       = "COF_HOLD"
 )
 
+// SeenBucket is the key-value bucket (stream KV_COF_SEEN) in which the
+// switch keeps, per rrset, who saw it and what it holds back for the
+// policies with a k-sensor threshold. Keys are keyed hashes: the bucket
+// holds no name in clear, only the held observations as each peer's
+// policy made them.
+const SeenBucket = "COF_SEEN"
+
 // PeerConsumer is the durable consumer the switch provisions on each peer
 // stream unless the registry names others: the one a peer's sink or
 // database binds by default.

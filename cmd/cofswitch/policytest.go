@@ -89,7 +89,7 @@ func policyTest(io stdio, f *policyFlags, args []string) error {
 		if f.explain {
 			explain(stderr, rd.LineNumber(), f.peer, v)
 		}
-		if !v.Routed || !v.Kept {
+		if !v.Routed || !v.Kept || v.ThresholdHeld != "" {
 			continue
 		}
 		line = v.Out.AppendLine(line[:0])
@@ -129,11 +129,28 @@ func explain(w *bufio.Writer, line int, peer string, v policy.Verdict) {
 	if label == "" {
 		label = "no TLP"
 	}
+	if v.ThresholdHeld != "" {
+		fmt.Fprintf(w, "%d: held (%s, %s): %s; released when %s; transforms: %s\n", line, where, label,
+			v.ThresholdHeld, thresholdWords(v.Threshold), orNone(v.Transforms))
+		return
+	}
 	held := ""
+	if v.Released > 0 {
+		held = fmt.Sprintf("; reaches its threshold (%s): released with the %d held before it", thresholdWords(v.Threshold), v.Released)
+	}
 	if v.Release > 0 {
-		held = "; held until its " + bucketWords(v.Release) + " bucket ends, then delivered merged"
+		held += "; held until its " + bucketWords(v.Release) + " bucket ends, then delivered merged"
 	}
 	fmt.Fprintf(w, "%d: kept (%s, %s); transforms: %s%s\n", line, where, label, orNone(v.Transforms), held)
+}
+
+// thresholdWords says what a threshold waits for.
+func thresholdWords(t policy.Threshold) string {
+	s := fmt.Sprintf("%d sensors", t.MinSensors)
+	if t.MinOrganisations > 1 {
+		s += fmt.Sprintf(" and %d organisations", t.MinOrganisations)
+	}
+	return s + " have seen it within " + bucketWords(t.Window)
 }
 
 // bucketWords writes a coarsen_time bucket as the configuration would.

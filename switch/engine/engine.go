@@ -278,6 +278,7 @@ type Engine struct {
 	js    jetstream.JetStream
 	codec *cof.Codec
 	sec   *secrets
+	thr   *thresholds
 	log   *slog.Logger
 
 	parking *parking
@@ -361,9 +362,9 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, parking: newParking(), stalls: &every{d: time.Minute}, hist: newHistograms()}
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, thr: newThresholds(o.secret), parking: newParking(), stalls: &every{d: time.Minute}, hist: newHistograms()}
 	e.drops = newDropLog(o.log, 10*time.Second)
-	e.reg.Store(&registry{table: table, policies: pols})
+	e.reg.Store(newRegistry(table, pols))
 	return e, nil
 }
 
@@ -372,6 +373,19 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 type registry struct {
 	table    *routing.Table
 	policies *policy.Set
+	// maxWindow is the longest threshold window of the policies: the
+	// sightings of an rrset are kept that long.
+	maxWindow time.Duration
+}
+
+func newRegistry(t *routing.Table, s *policy.Set) *registry {
+	r := &registry{table: t, policies: s}
+	for _, name := range s.Names() {
+		if p, ok := s.Lookup(name); ok && p.Threshold().Enabled() {
+			r.maxWindow = max(r.maxWindow, p.Threshold().Window)
+		}
+	}
+	return r
 }
 
 // SetRegistry swaps in a new routing table and policy set at once. Each
@@ -383,7 +397,7 @@ type registry struct {
 func (e *Engine) SetRegistry(t *routing.Table, s *policy.Set) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.reg.Store(&registry{table: t, policies: s})
+	e.reg.Store(newRegistry(t, s))
 	if e.started {
 		e.inputs.Reconcile(t.Sensors())
 	}

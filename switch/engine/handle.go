@@ -49,6 +49,15 @@ type worker struct {
 	// share one, so the lookups are made once a batch, not per record.
 	routesOf string
 	targets  []target
+
+	// Observations under a threshold policy (threshold.go), their
+	// lines, and the keyed hashes of the sensor_id and organisation of
+	// the routes resolved.
+	thr               []obs
+	thrLines          []byte
+	thrKey            []byte
+	thrSensor, thrOrg string
+	thrRes            thresholdResult
 }
 
 // outBody is one output's NDJSON for the batch in hand, and what its
@@ -66,6 +75,7 @@ type target struct {
 	count  *peerCount
 	policy policy.Policy // nil when the registry lacks it
 	out    *outBody
+	th     policy.Threshold
 }
 
 type peerCount struct {
@@ -122,6 +132,15 @@ func (w *worker) handle(in Input) {
 		return
 	}
 	counted := w.route(sensor, seq, reg)
+	if err := w.thresholds(ctx, in, seq, attempt, reg); err != nil {
+		w.e.log.Warn("threshold: the rrsets' state cannot be read or written; will retry", "seq", seq, "attempt", attempt, "err", err)
+		if !last {
+			w.retry(msg, meta.NumDelivered)
+		} else {
+			w.stall(msg, seq, outcome{reasons: map[string]string{"threshold": err.Error()}})
+		}
+		return
+	}
 	pubs, err := w.publish(in, seq, enc, reg.policies.Version())
 	if err != nil {
 		if !last {
@@ -151,6 +170,14 @@ func (w *worker) handle(in Input) {
 		// told is stored: the batch waits in its input and is tried
 		// again (every 30 s by default) until they can.
 		w.stall(msg, seq, outcome)
+		return
+	}
+	if err := w.clearReleases(ctx, w.thrRes.releases); err != nil {
+		// Stored but still pending: the next attempt publishes them again
+		// under the same ids, which the peer's stream drops.
+		w.rememberStored(outcome)
+		w.e.log.Warn("threshold: released rrsets not cleared; will retry", "seq", seq, "err", err)
+		w.retry(msg, meta.NumDelivered)
 		return
 	}
 	w.complete(msg, meta, sensor, counted, outcome, started)
@@ -281,6 +308,11 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 	w.dlq = w.dlq[:0]
 	clear(w.kinds)
 	w.routesOf, w.targets = "", w.targets[:0]
+	w.thr, w.thrLines = w.thr[:0], w.thrLines[:0]
+	w.thrOrg = ""
+	if s, ok := reg.table.Sensor(sensor); ok && s.Organisation != "" {
+		w.thrOrg = w.e.thr.hash("org:" + s.Organisation)
+	}
 	table := reg.table
 	var in inCount
 	for w.br.Next() {
@@ -306,6 +338,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 		if rec.SensorID != w.routesOf { // never "" here
 			w.resolve(rec.SensorID, reg)
 		}
+		var key *[16]byte
 		for _, t := range w.targets {
 			if t.policy == nil {
 				// Config checks make this unreachable; withhold rather
@@ -321,6 +354,15 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 				continue
 			}
 			t.count.records++
+			if t.th.Enabled() {
+				if key == nil {
+					w.thrKey = policy.RRsetKey(w.thrKey[:0], rec)
+					k := w.e.thr.rrsetKey(w.thrKey)
+					key = &k
+				}
+				w.observe(*key, t, out)
+				continue
+			}
 			t.out.b = out.AppendLine(t.out.b)
 		}
 	}
@@ -353,7 +395,15 @@ func (w *worker) resolve(sensorID string, reg *registry) {
 				b.versions = slices.Insert(b.versions, i, p.Version())
 			}
 		}
-		w.targets = append(w.targets, target{count: c, policy: p, out: b})
+		var th policy.Threshold
+		if p != nil {
+			th = p.Threshold()
+		}
+		w.targets = append(w.targets, target{count: c, policy: p, out: b, th: th})
+	}
+	w.thrSensor = ""
+	if slices.ContainsFunc(w.targets, func(t target) bool { return t.th.Enabled() }) {
+		w.thrSensor = w.e.thr.hash("sensor:" + sensorID)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, withheld, dropped, retries, lostDead, policy, throttled, released, duplicates, parked, sensorRecords, deadLetters, lastInput *prometheus.Desc
+	batches, records, deliveries, filtered, withheld, dropped, retries, lostDead, policy, throttled, released, threshold, thresholdLost, thresholdRRsets, duplicates, parked, sensorRecords, deadLetters, lastInput *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -24,29 +24,32 @@ func NewCollector(e *Engine) *Collector {
 		return prometheus.NewDesc(prometheus.BuildFQName("cofswitch", "switch", name), help, labels, nil)
 	}
 	return &Collector{
-		e:             e,
-		batches:       d("batches_total", "Input batches finished, by result: switched, dead_lettered (whole), given_up.", "result"),
-		records:       d("records_total", "Input records, by result: valid, invalid (dead-lettered).", "result"),
-		deliveries:    d("deliveries_total", "Records stored on a peer's stream (not those it already had; see duplicate_records_total).", "peer"),
-		filtered:      d("filtered_total", "Records withheld from a peer by its policy.", "peer"),
-		withheld:      d("withheld_records_total", "Records withheld from a peer by its policy, by the kind of filter that withheld each (the first, as 'policy test --explain' names it): include.<filter>, exclude.<filter>, transforms.<transform>.embedded_address, no_policy.", "peer", "rule"),
-		dropped:       d("dropped_total", "Records a peer should have received but did not, by reason.", "peer", "reason"),
-		retries:       d("retries_total", "Input batches handed back for another attempt."),
-		lostDead:      d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
-		policy:        d("policy_info", "The policy version in force (value 1).", "version"),
-		throttled:     d("throttled_seconds_total", "Time a sensor's batches were held to its rate quota.", "sensor"),
-		duplicates:    d("duplicate_records_total", "Records of outputs a peer's stream already had (redelivered input): stored once, not counted in deliveries.", "peer"),
-		parked:        d("parked_records_total", "Records parked while a peer's stream was down, by stage: parked, delivered (from the park).", "peer", "stage"),
-		sensorRecords: d("sensor_records_total", "Valid input records, by publishing sensor.", "sensor"),
-		deadLetters:   d("dead_letters_total", "Records dead-lettered (a batch dead-lettered whole counts one), by sensor and kind.", "sensor", "kind"),
-		lastInput:     d("sensor_last_input_timestamp_seconds", "When the switch last counted a batch with valid records of the sensor (Unix time): a silent sensor stops moving it.", "sensor"),
-		released:      d("released_records_total", "Held records (coarsen_time) released when their bucket ended, by stage: held (as switched), merged (as delivered).", "stage"),
+		e:               e,
+		batches:         d("batches_total", "Input batches finished, by result: switched, dead_lettered (whole), given_up.", "result"),
+		records:         d("records_total", "Input records, by result: valid, invalid (dead-lettered).", "result"),
+		deliveries:      d("deliveries_total", "Records stored on a peer's stream (not those it already had; see duplicate_records_total).", "peer"),
+		filtered:        d("filtered_total", "Records withheld from a peer by its policy.", "peer"),
+		withheld:        d("withheld_records_total", "Records withheld from a peer by its policy, by the kind of filter that withheld each (the first, as 'policy test --explain' names it): include.<filter>, exclude.<filter>, transforms.<transform>.embedded_address, no_policy.", "peer", "rule"),
+		dropped:         d("dropped_total", "Records a peer should have received but did not, by reason.", "peer", "reason"),
+		retries:         d("retries_total", "Input batches handed back for another attempt."),
+		lostDead:        d("lost_dead_letters_total", "Invalid records whose dead letters could not be stored."),
+		policy:          d("policy_info", "The policy version in force (value 1).", "version"),
+		throttled:       d("throttled_seconds_total", "Time a sensor's batches were held to its rate quota.", "sensor"),
+		duplicates:      d("duplicate_records_total", "Records of outputs a peer's stream already had (redelivered input): stored once, not counted in deliveries.", "peer"),
+		parked:          d("parked_records_total", "Records parked while a peer's stream was down, by stage: parked, delivered (from the park).", "peer", "stage"),
+		sensorRecords:   d("sensor_records_total", "Valid input records, by publishing sensor.", "sensor"),
+		deadLetters:     d("dead_letters_total", "Records dead-lettered (a batch dead-lettered whole counts one), by sensor and kind.", "sensor", "kind"),
+		lastInput:       d("sensor_last_input_timestamp_seconds", "When the switch last counted a batch with valid records of the sensor (Unix time): a silent sensor stops moving it.", "sensor"),
+		released:        d("released_records_total", "Held records (coarsen_time) released when their bucket ended, by stage: held (as switched), merged (as delivered).", "stage"),
+		threshold:       d("threshold_records_total", "Records of a peer under a k-sensor threshold, by stage: held (until enough sensors saw their rrset), released (merged, delivered when it did).", "peer", "stage"),
+		thresholdLost:   d("threshold_lost_records_total", "Held records never released, by reason: expired (nobody saw the rrset again within the window), overflow (an rrset held too many distinct observations).", "reason"),
+		thresholdRRsets: d("threshold_rrsets_created_total", "Rrsets this process added to the threshold bucket COF_SEEN: its growth (the bucket's size less what it evicted)."),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.withheld, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.duplicates, c.parked, c.sensorRecords, c.deadLetters, c.lastInput} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.withheld, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.threshold, c.thresholdLost, c.thresholdRRsets, c.duplicates, c.parked, c.sensorRecords, c.deadLetters, c.lastInput} {
 		ch <- d
 	}
 	c.e.hist.describe(ch)
@@ -108,5 +111,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.released, s.Released, "held")
 	counter(c.released, s.ReleasedMerged, "merged")
+	for p, v := range s.ThresholdHeld {
+		counter(c.threshold, v, p, "held")
+	}
+	for p, v := range s.ThresholdReleased {
+		counter(c.threshold, v, p, "released")
+	}
+	counter(c.thresholdLost, s.ThresholdExpired, "expired")
+	counter(c.thresholdLost, s.ThresholdOverflow, "overflow")
+	counter(c.thresholdRRsets, s.ThresholdCreated)
 	ch <- prometheus.MustNewConstMetric(c.policy, prometheus.GaugeValue, 1, c.e.PolicyVersion())
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -71,38 +72,23 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 		if len(out.b) == 0 {
 			continue
 		}
-		output := out.peer + ":" + out.tlp + ":" + strconv.FormatInt(int64(out.hold/time.Second), 10)
+		output := outputName(out)
 		for i, chunk := range splitLines(out.b, w.e.o.maxOutput) {
-			// A fresh buffer per message: the client may resend it
-			// after this batch's buffers are reused.
-			data, err := w.e.codec.Compress(nil, chunk, enc)
+			p, err := w.sendOutput(out, chunk, internalID("in", in, seq, version, output, i), enc, in, seq, now)
 			if err != nil {
 				return pubs, err
 			}
-			n := bytes.Count(chunk, []byte{'\n'})
-			id := internalID("in", in, seq, version, output, i)
-			if w.e.wasStored(id) {
-				pubs = append(pubs, pending{peer: out.peer, records: n, id: id, stored: true})
-				continue
-			}
-			m, stream := w.outputMsg(out, id, in, seq, now)
-			m.Data = data
-			setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
-			parked := stream != routing.HoldStream && w.e.parking.isDown(out.peer)
-			if parked {
-				m, stream = parkMsg(out.peer, m), routing.HoldStream
-			}
-			opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
-			if stream != routing.HoldStream {
-				// A peer's missing stream is not waited for (the client
-				// would retry for 500 ms): its outputs are parked.
-				opts = append(opts, jetstream.WithRetryAttempts(0))
-			}
-			fut, err := w.e.js.PublishMsgAsync(m, opts...)
+			pubs = append(pubs, p)
+		}
+	}
+	for _, rel := range w.thrRes.releases {
+		body := []byte(strings.Join(rel.lines, ""))
+		for i, chunk := range splitLines(body, w.e.o.maxOutput) {
+			p, err := w.sendOutput(rel.out, chunk, releaseID(rel, i), enc, in, seq, now)
 			if err != nil {
 				return pubs, err
 			}
-			pubs = append(pubs, pending{peer: out.peer, records: n, fut: fut, parked: parked, toHold: stream == routing.HoldStream, id: id})
+			pubs = append(pubs, p)
 		}
 	}
 	sensor := in.Sensor
@@ -126,6 +112,51 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 		pubs = append(pubs, pending{records: bytes.Count(chunk, []byte{'\n'}), fut: fut, id: id})
 	}
 	return pubs, nil
+}
+
+// sendOutput publishes one chunk of an output without waiting for its ack.
+func (w *worker) sendOutput(out *outBody, chunk []byte, id string, enc cof.Encoding, in Input, seq uint64, now time.Time) (pending, error) {
+	n := bytes.Count(chunk, []byte{'\n'})
+	if w.e.wasStored(id) {
+		return pending{peer: out.peer, records: n, id: id, stored: true}, nil
+	}
+	// A fresh buffer per message: the client may resend it after this
+	// batch's buffers are reused.
+	data, err := w.e.codec.Compress(nil, chunk, enc)
+	if err != nil {
+		return pending{}, err
+	}
+	m, stream := w.outputMsg(out, id, in, seq, now)
+	m.Data = data
+	setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
+	parked := stream != routing.HoldStream && w.e.parking.isDown(out.peer)
+	if parked {
+		m, stream = parkMsg(out.peer, m), routing.HoldStream
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
+	if stream != routing.HoldStream {
+		// A peer's missing stream is not waited for (the client would
+		// retry for 500 ms): its outputs are parked.
+		opts = append(opts, jetstream.WithRetryAttempts(0))
+	}
+	fut, err := w.e.js.PublishMsgAsync(m, opts...)
+	if err != nil {
+		return pending{}, err
+	}
+	return pending{peer: out.peer, records: n, fut: fut, parked: parked, toHold: stream == routing.HoldStream, id: id}, nil
+}
+
+// outputName names an output in internal ids: peer, TLP and holding time.
+func outputName(out *outBody) string {
+	return out.peer + ":" + out.tlp + ":" + strconv.FormatInt(int64(out.hold/time.Second), 10)
+}
+
+// releaseID names the chunk of a threshold release: the rrset (its keyed
+// hash), the output and the release's generation, never the input that
+// triggered it, so that whoever publishes a pending release again (the
+// batch redelivered, another process) makes the same ids.
+func releaseID(rel thrRelease, chunk int) string {
+	return "thr:" + hex.EncodeToString(rel.key[:]) + ":" + outputName(rel.out) + ":" + strconv.FormatUint(rel.gen, 10) + ":" + strconv.Itoa(chunk)
 }
 
 // outputMsg addresses one output chunk: to the peer, with an opaque id (and

@@ -61,6 +61,15 @@ type Snapshot struct {
 	// Held counts records held for a peer until their bucket ends; they
 	// are counted in Delivered (merged) when released.
 	Held map[string]uint64
+	// ThresholdHeld counts records held by a k-sensor threshold, and
+	// ThresholdReleased the merged records delivered when their rrset
+	// reached it, by peer (also in Delivered). ThresholdCreated counts
+	// the rrsets this process added to the bucket; ThresholdExpired and
+	// ThresholdOverflow the held records lost because nobody saw their
+	// rrset again within the window, or because one rrset held more
+	// distinct observations for an output than it may.
+	ThresholdHeld, ThresholdReleased                      map[string]uint64
+	ThresholdCreated, ThresholdExpired, ThresholdOverflow uint64
 }
 
 func newStats() *Stats {
@@ -68,7 +77,8 @@ func newStats() *Stats {
 		Dropped:   map[string]map[string]uint64{},
 		Throttled: map[string]time.Duration{}, Parked: map[string]uint64{}, Unparked: map[string]uint64{},
 		Duplicates: map[string]uint64{}, SensorRecords: map[string]uint64{}, DeadLetters: map[string]uint64{},
-		Held: map[string]uint64{}, LastInput: map[string]time.Time{}},
+		Held: map[string]uint64{}, LastInput: map[string]time.Time{},
+		ThresholdHeld: map[string]uint64{}, ThresholdReleased: map[string]uint64{}},
 		now: time.Now}
 }
 
@@ -147,6 +157,7 @@ func (st *Stats) snapshot() Snapshot {
 	c.Duplicates = maps.Clone(st.s.Duplicates)
 	c.SensorRecords, c.DeadLetters = maps.Clone(st.s.SensorRecords), maps.Clone(st.s.DeadLetters)
 	c.Held = maps.Clone(st.s.Held)
+	c.ThresholdHeld, c.ThresholdReleased = maps.Clone(st.s.ThresholdHeld), maps.Clone(st.s.ThresholdReleased)
 	c.LastInput = maps.Clone(st.s.LastInput)
 	c.Dropped = map[string]map[string]uint64{}
 	for p, m := range st.s.Dropped {
@@ -198,6 +209,18 @@ func (w *worker) count(sensor string, in inCount, o outcome) {
 			for r, n := range c.withheld {
 				wh[r] += uint64(n)
 			}
+		}
+	}
+	tr := w.thrRes
+	for p, n := range tr.held {
+		st.s.ThresholdHeld[p] += uint64(n)
+	}
+	st.s.ThresholdCreated += uint64(tr.created)
+	st.s.ThresholdExpired += uint64(tr.expired)
+	st.s.ThresholdOverflow += uint64(tr.overflow)
+	for _, r := range o.results {
+		if r.reason == "" && !r.duplicate && strings.HasPrefix(r.p.id, "thr:") {
+			st.s.ThresholdReleased[r.p.peer] += uint64(r.p.records)
 		}
 	}
 	for _, r := range o.results {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -99,6 +100,39 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	return out
 }
 
+// SeenBucketConfig is the stream of the key-value bucket COF_SEEN, made
+// when a policy has a k-sensor threshold: one message per rrset (the
+// bucket's conventions: $KV subjects, one per key, rollups, direct gets),
+// kept for the longest window after its last write, and evicting the
+// least recently written rrsets at its limits rather than refusing new
+// ones (which would stall every input).
+func SeenBucketConfig(c *config.Config) (jetstream.StreamConfig, bool) {
+	var window time.Duration
+	for _, s := range c.Policies {
+		if s == nil || s.Threshold == nil {
+			continue
+		}
+		w := policy.DefaultThresholdWindow
+		if s.Threshold.Window != "" {
+			if d, err := config.ParseDuration(s.Threshold.Window); err == nil {
+				w = d
+			}
+		}
+		window = max(window, w)
+	}
+	if window == 0 {
+		return jetstream.StreamConfig{}, false
+	}
+	sc := streamConfig(c.Streams, "KV_"+routing.SeenBucket, []string{"$KV." + routing.SeenBucket + ".>"}, c.Streams.Seen)
+	sc.Description = "cofswitch k-sensor threshold: per rrset (keyed hash), who saw it and what is held for each peer; the operator's alone"
+	sc.MaxAge = window
+	sc.MaxMsgsPerSubject = 1
+	sc.AllowRollup, sc.DenyDelete, sc.DenyPurge = true, true, false
+	sc.AllowDirect = true
+	sc.Duplicates = min(2*time.Minute, window)
+	return sc, true
+}
+
 // PeerStreamConfig is a peer's stream PEER_<peer>.
 func PeerStreamConfig(streams config.Streams, p config.Peer, outputEncoding string) jetstream.StreamConfig {
 	sc := streamConfig(streams, routing.PeerStream(p.ID), []string{routing.OutSubject(p.ID)}, p.Stream)
@@ -150,7 +184,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 	}); err != nil {
 		return fmt.Errorf("exchange: listing streams: %w", err)
 	}
-	for _, sc := range StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding) {
+	scs := StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding)
+	if sc, ok := SeenBucketConfig(c); ok {
+		scs = append(scs, sc)
+	}
+	for _, sc := range scs {
 		if err := ensureStream(ctx, js, sc, have); err != nil {
 			return fmt.Errorf("exchange: stream %s: %w", sc.Name, err)
 		}

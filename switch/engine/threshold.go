@@ -1,0 +1,540 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/policy"
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// The k-sensor release threshold (policy.Threshold): an rrset reaches a
+// peer whose policy has one only once enough distinct sensors (and
+// organisations) have seen it within the window. What the switch knows of
+// each rrset lives in one entry of the JetStream key-value bucket
+// routing.SeenBucket, shared by every switch process and updated with
+// compare-and-set: who saw it (keyed hashes of sensor and organisation,
+// with when), the observations held for each output (already transformed
+// by the peer's policy, merged), and the inputs already counted in, so
+// that a batch redelivered after a crash adds nothing twice.
+//
+// When an observation makes an rrset reach a peer's threshold, the held
+// observations are frozen in the entry (pending, with a generation) in the
+// same write, published to the peer under a message id naming the rrset,
+// the output and the generation, and cleared once stored: whoever touches
+// the entry next (the redelivered batch, another process) publishes a
+// pending release again under the same id, and the duplicate window drops
+// the copy.
+
+// Bounds of one entry.
+const (
+	maxHeldLines     = 256              // held observations per output (merged); more are counted and dropped
+	maxAppliedInputs = 128              // inputs remembered as counted in, per rrset
+	maxPassedInputs  = maxAppliedInputs // inputs remembered as delivered at once, per output
+	thresholdJobs    = 16               // rrsets updated at once per batch
+	maxCASAttempts   = 50
+	seenCacheSize    = 1 << 17
+)
+
+// seenEntry is the value of one rrset in the bucket (JSON: the
+// operator's to read with `nats kv get`).
+type seenEntry struct {
+	Sensors map[string]int64    `json:"s"`           // keyed hash of sensor_id -> last seen (Unix s)
+	Orgs    map[string]int64    `json:"o,omitempty"` // keyed hash of organisation -> last seen
+	Applied []string            `json:"a,omitempty"` // inputs counted in (keyed hashes), oldest first
+	Gen     uint64              `json:"g,omitempty"` // releases frozen so far
+	Out     map[string]*heldOut `json:"h,omitempty"` // outputKey -> what is held for it
+}
+
+// heldOut is what an rrset holds for one output (peer, TLP, hold).
+type heldOut struct {
+	Lines   []string `json:"l,omitempty"` // held observations, transformed, merged
+	Pending []string `json:"p,omitempty"` // released at generation Gen, being delivered
+	Gen     uint64   `json:"g,omitempty"`
+	Passed  []string `json:"d,omitempty"` // inputs whose observations were delivered at once
+}
+
+// obs is one observation of a batch under a threshold policy.
+type obs struct {
+	key     [16]byte
+	out     *outBody
+	th      policy.Threshold
+	line    []byte // transformed, NDJSON with its newline
+	sensor  string // keyed hash of sensor_id
+	org     string // keyed hash of the publishing sensor's organisation
+	release time.Duration
+}
+
+// thrRelease is one frozen release to publish.
+type thrRelease struct {
+	key   [16]byte
+	out   *outBody
+	gen   uint64
+	lines []string
+}
+
+// thresholds is the engine's side of the threshold: the bucket, the key
+// of its hashes, a cache of what this process last wrote, and counters.
+type thresholds struct {
+	key []byte
+
+	mu    sync.Mutex
+	kv    jetstream.KeyValue
+	cache map[[16]byte]*cachedSeen
+}
+
+// cachedSeen is what this process last read or wrote of an rrset: enough
+// to deliver a released rrset's observations without asking the bucket.
+type cachedSeen struct {
+	sensors, orgs map[string]int64
+	holding       map[string]bool // outputs with held or pending observations
+}
+
+func newThresholds(secret []byte) *thresholds {
+	return &thresholds{key: derive(secret, "cofswitch threshold v1"), cache: map[[16]byte]*cachedSeen{}}
+}
+
+func (t *thresholds) hash(s string) string {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
+}
+
+func (t *thresholds) rrsetKey(b []byte) [16]byte {
+	m := hmac.New(sha256.New, t.key)
+	m.Write(b)
+	var k [16]byte
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+// bucket binds the bucket once; the exchange creates it.
+func (t *thresholds) bucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.kv != nil {
+		return t.kv, nil
+	}
+	kv, err := js.KeyValue(ctx, routing.SeenBucket)
+	if err != nil {
+		return nil, fmt.Errorf("threshold bucket %s: %w", routing.SeenBucket, err)
+	}
+	t.kv = kv
+	return kv, nil
+}
+
+func (t *thresholds) cached(k [16]byte) *cachedSeen {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cache[k]
+}
+
+func (t *thresholds) remember(k [16]byte, e *seenEntry) {
+	c := &cachedSeen{sensors: e.Sensors, orgs: e.Orgs, holding: map[string]bool{}}
+	for o, h := range e.Out {
+		if len(h.Lines) > 0 || len(h.Pending) > 0 {
+			c.holding[o] = true
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.cache) >= seenCacheSize {
+		clear(t.cache) // cheap and safe: a miss only asks the bucket
+	}
+	t.cache[k] = c
+}
+
+// refreshEvery is how stale this process lets its own record of a
+// sensor's sighting become before it writes it again: hot rrsets cost one
+// write per sensor and interval, not one per observation.
+func refreshEvery(window time.Duration) time.Duration {
+	return min(max(window/16, time.Minute), time.Hour)
+}
+
+// fast says whether every observation of one rrset can be delivered at
+// once from the cache: the threshold reached, nothing held or pending for
+// its output, and the sensor's sighting recent.
+func (c *cachedSeen) fast(os []obs, now int64) bool {
+	for _, o := range os {
+		t, ok := c.sensors[o.sensor]
+		if !ok || now-t > int64(refreshEvery(o.th.Window)/time.Second) || c.holding[o.outKey()] {
+			return false
+		}
+		if !o.th.Reached(within(c.sensors, now, o.th.Window), within(c.orgs, now, o.th.Window)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *obs) outKey() string { return outputKey(o.out.peer, o.out.tlp, o.out.hold) }
+
+func within(m map[string]int64, now int64, window time.Duration) int {
+	n, from := 0, now-int64(window/time.Second)
+	for _, t := range m {
+		if t >= from {
+			n++
+		}
+	}
+	return n
+}
+
+// thresholdResult is what the bucket said of a batch's observations.
+type thresholdResult struct {
+	pass     []*obs // delivered at once
+	releases []thrRelease
+	held     map[string]int // records newly held, by peer
+	expired  int
+	overflow int
+	created  int // rrsets new to the bucket
+}
+
+// applyThresholds records the batch's observations in the bucket and
+// says which are delivered now, which are held and which releases to
+// publish. seq and in name the input, for idempotency.
+func (w *worker) applyThresholds(ctx context.Context, in Input, seq uint64, attempt int, reg *registry) (thresholdResult, error) {
+	res := thresholdResult{held: map[string]int{}}
+	if len(w.thr) == 0 {
+		return res, nil
+	}
+	t := w.e.thr
+	now := time.Now().Unix()
+	groups := map[[16]byte][]obs{}
+	var order [][16]byte
+	for _, o := range w.thr {
+		if _, ok := groups[o.key]; !ok {
+			order = append(order, o.key)
+		}
+		groups[o.key] = append(groups[o.key], o)
+	}
+	var slow [][16]byte
+	for _, k := range order {
+		// Only a first delivery may skip the bucket: an earlier attempt
+		// may have held what the cache would now deliver.
+		if c := t.cached(k); attempt == 1 && c != nil && c.fast(groups[k], now) {
+			for i := range groups[k] {
+				res.pass = append(res.pass, &groups[k][i])
+			}
+			continue
+		}
+		slow = append(slow, k)
+	}
+	if len(slow) == 0 {
+		return res, nil
+	}
+	kv, err := t.bucket(ctx, w.e.js)
+	if err != nil {
+		return res, err
+	}
+	inID := t.hash("in:" + in.Sensor + ":" + in.Epoch + ":" + fmt.Sprint(seq))
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, thresholdJobs)
+	var wg sync.WaitGroup
+	for _, k := range slow {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r, err := t.update(ctx, kv, k, groups[k], inID, now, reg.maxWindow)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			res.pass = append(res.pass, r.pass...)
+			res.releases = append(res.releases, r.releases...)
+			for p, n := range r.held {
+				res.held[p] += n
+			}
+			res.expired += r.expired
+			res.overflow += r.overflow
+			res.created += r.created
+		})
+	}
+	wg.Wait()
+	return res, errors.Join(errs...)
+}
+
+// update applies one rrset's observations to its entry with
+// compare-and-set, trying again when another process wrote in between.
+func (t *thresholds) update(ctx context.Context, kv jetstream.KeyValue, k [16]byte, os []obs, inID string, now int64, maxWindow time.Duration) (thresholdResult, error) {
+	name := hex.EncodeToString(k[:])
+	for range maxCASAttempts {
+		var e seenEntry
+		var rev uint64
+		switch got, err := kv.Get(ctx, name); {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return thresholdResult{}, fmt.Errorf("threshold: reading rrset %s: %w", name, err)
+		default:
+			rev = got.Revision()
+			if err := json.Unmarshal(got.Value(), &e); err != nil {
+				return thresholdResult{}, fmt.Errorf("threshold: rrset %s: %w", name, err)
+			}
+		}
+		r := e.apply(os, inID, now, maxWindow)
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return thresholdResult{}, err
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, name, b)
+		} else {
+			_, err = kv.Update(ctx, name, b, rev)
+		}
+		if err == nil {
+			if rev == 0 {
+				r.created++
+			}
+			t.remember(k, &e)
+			return r, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return thresholdResult{}, fmt.Errorf("threshold: writing rrset %s: %w", name, err)
+		}
+	}
+	return thresholdResult{}, fmt.Errorf("threshold: rrset %s: %d writers in a row won the race", name, maxCASAttempts)
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// apply adds one batch's observations of the rrset to e and says what
+// becomes of them.
+func (e *seenEntry) apply(os []obs, inID string, now int64, maxWindow time.Duration) thresholdResult {
+	r := thresholdResult{held: map[string]int{}}
+	if e.Sensors == nil {
+		e.Sensors = map[string]int64{}
+	}
+	if e.Orgs == nil {
+		e.Orgs = map[string]int64{}
+	}
+	if e.Out == nil {
+		e.Out = map[string]*heldOut{}
+	}
+	from := now - int64(maxWindow/time.Second)
+	if len(e.Sensors) > 0 && within(e.Sensors, now, maxWindow) == 0 {
+		// Nobody saw it within any window: what it held is never released.
+		for _, h := range e.Out {
+			r.expired += len(h.Lines)
+			h.Lines = nil
+		}
+	}
+	prune(e.Sensors, from)
+	prune(e.Orgs, from)
+	applied := slices.Contains(e.Applied, inID)
+	for _, o := range os {
+		e.Sensors[o.sensor] = max(e.Sensors[o.sensor], now)
+		if o.org != "" {
+			e.Orgs[o.org] = max(e.Orgs[o.org], now)
+		}
+	}
+	if !applied {
+		e.Applied = appendBounded(e.Applied, inID, maxAppliedInputs)
+	}
+	byOut := map[string][]*obs{}
+	var outs []string
+	for i := range os {
+		k := os[i].outKey()
+		if _, ok := byOut[k]; !ok {
+			outs = append(outs, k)
+		}
+		byOut[k] = append(byOut[k], &os[i])
+	}
+	for _, k := range outs {
+		e.applyOut(k, byOut[k], inID, applied, now, &r)
+	}
+	return r
+}
+
+// applyOut decides one output's observations of the batch.
+func (e *seenEntry) applyOut(k string, os []*obs, inID string, applied bool, now int64, r *thresholdResult) {
+	h := e.Out[k]
+	if h == nil {
+		h = &heldOut{}
+		e.Out[k] = h
+	}
+	th := os[0].th
+	reached := th.Reached(within(e.Sensors, now, th.Window), within(e.Orgs, now, th.Window))
+	// Once the rrset has reached the threshold, its observations are
+	// delivered at once, under their input's message id: the decision
+	// does not depend on what else the entry holds, so an attempt that
+	// decided from this process's cache and one that asked the bucket
+	// make the same output.
+	switch {
+	case applied && slices.Contains(h.Passed, inID):
+		r.pass = append(r.pass, os...) // delivered at once before: again, under the same id
+	case applied:
+		// Counted in already: held, or released since.
+	case reached:
+		r.pass = append(r.pass, os...)
+		h.Passed = appendBounded(h.Passed, inID, maxPassedInputs)
+	default:
+		r.overflow += h.hold(os)
+		r.held[os[0].out.peer] += len(os)
+	}
+	if reached && len(h.Lines) > 0 && len(h.Pending) == 0 {
+		// The crossing: what was held is frozen and released apart, under
+		// ids naming the rrset and this generation.
+		e.Gen++
+		h.Pending, h.Lines, h.Gen = h.Lines, nil, e.Gen
+	}
+	if len(h.Pending) > 0 {
+		r.releases = append(r.releases, thrRelease{key: os[0].key, out: os[0].out, gen: h.Gen, lines: h.Pending})
+	}
+	if len(h.Lines) == 0 && len(h.Pending) == 0 && len(h.Passed) == 0 {
+		delete(e.Out, k)
+	}
+}
+
+// hold merges observations into the held lines and returns how many
+// did not fit.
+func (h *heldOut) hold(os []*obs) int {
+	g := &mergeGroup{recs: map[string]*cof.Record{}}
+	for _, l := range h.Lines {
+		if rec, err := cof.Parse([]byte(l)); err == nil {
+			g.merge(&rec)
+		}
+	}
+	dropped := 0
+	for _, o := range os {
+		rec, err := cof.Parse(o.line)
+		if err != nil {
+			continue // the switch encoded it: cannot happen
+		}
+		if len(g.recs) >= maxHeldLines {
+			if _, ok := g.recs[string(mergeKey(nil, &rec))]; !ok {
+				dropped++
+				continue
+			}
+		}
+		g.merge(&rec)
+	}
+	h.Lines = h.Lines[:0]
+	for l := range bytes.Lines(g.body()) {
+		h.Lines = append(h.Lines, string(l))
+	}
+	return dropped
+}
+
+func prune(m map[string]int64, from int64) {
+	for k, t := range m {
+		if t < from {
+			delete(m, k)
+		}
+	}
+}
+
+func appendBounded(s []string, v string, n int) []string {
+	s = append(s, v)
+	if len(s) > n {
+		s = slices.Delete(s, 0, len(s)-n)
+	}
+	return s
+}
+
+// clearReleases drops the pending observations of releases now stored,
+// unless a later release replaced them.
+func (w *worker) clearReleases(ctx context.Context, rels []thrRelease) error {
+	if len(rels) == 0 {
+		return nil
+	}
+	kv, err := w.e.thr.bucket(ctx, w.e.js)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, rel := range rels {
+		if err := w.e.thr.clear(ctx, kv, rel); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t *thresholds) clear(ctx context.Context, kv jetstream.KeyValue, rel thrRelease) error {
+	name := hex.EncodeToString(rel.key[:])
+	k := outputKey(rel.out.peer, rel.out.tlp, rel.out.hold)
+	for range maxCASAttempts {
+		got, err := kv.Get(ctx, name)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("threshold: reading rrset %s: %w", name, err)
+		}
+		var e seenEntry
+		if err := json.Unmarshal(got.Value(), &e); err != nil {
+			return fmt.Errorf("threshold: rrset %s: %w", name, err)
+		}
+		h := e.Out[k]
+		if h == nil || h.Gen != rel.gen || len(h.Pending) == 0 {
+			return nil // cleared already
+		}
+		h.Pending = nil
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return err
+		}
+		if _, err = kv.Update(ctx, name, b, got.Revision()); err == nil {
+			t.remember(rel.key, &e)
+			return nil
+		}
+		if !isWrongSequence(err) {
+			return fmt.Errorf("threshold: writing rrset %s: %w", name, err)
+		}
+	}
+	return fmt.Errorf("threshold: rrset %s: %d writers in a row won the race", name, maxCASAttempts)
+}
+
+// observe notes one kept record of a threshold policy's route: its line
+// waits in the worker until the bucket says what becomes of it.
+func (w *worker) observe(key [16]byte, t target, out *cof.Record) {
+	from := len(w.thrLines)
+	w.thrLines = out.AppendLine(w.thrLines)
+	w.thr = append(w.thr, obs{key: key, out: t.out, th: t.th, sensor: w.thrSensor, org: w.thrOrg,
+		line: w.thrLines[from:len(w.thrLines):len(w.thrLines)]})
+}
+
+// thresholds settles the batch's observations under threshold policies:
+// those of released rrsets join their outputs, the others are held in
+// the bucket, and the releases they trigger wait in w.thrRes for publish.
+func (w *worker) thresholds(ctx context.Context, in Input, seq uint64, attempt int, reg *registry) error {
+	w.thrRes = thresholdResult{}
+	if len(w.thr) == 0 {
+		return nil
+	}
+	// The lines point into thrLines, which appending may have moved:
+	// cut them again from their lengths.
+	off := 0
+	for i := range w.thr {
+		n := len(w.thr[i].line)
+		w.thr[i].line = w.thrLines[off : off+n : off+n]
+		off += n
+	}
+	res, err := w.applyThresholds(ctx, in, seq, attempt, reg)
+	if err != nil {
+		return err
+	}
+	for _, o := range res.pass {
+		o.out.b = append(o.out.b, o.line...)
+	}
+	w.thrRes = res
+	return nil
+}
