@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cofswitch/cofswitch/policy"
+)
+
+// obsOf makes one observation of rrset "a" by sensor, for the output out.
+func obsOf(out *outBody, sensor, org string, count int) obs {
+	return obs{key: [16]byte{1}, out: out, th: policy.Threshold{MinSensors: 2, MinOrganisations: 1, Window: time.Hour},
+		sensor: sensor, org: org,
+		line: fmt.Appendf(nil, `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2,"count":%d,"sensor_id":%q}`+"\n", count, sensor)}
+}
+
+// TestSeenEntryApply: held until the second sensor, which is delivered at
+// once while the first's is released; a redelivered input adds nothing;
+// an rrset nobody saw within the window loses what it held; more distinct
+// observations than an entry may hold are counted, not kept.
+func TestSeenEntryApply(t *testing.T) {
+	out := &outBody{peer: "p"}
+	var e seenEntry
+	now := int64(1_000_000)
+	r := e.apply([]obs{obsOf(out, "s1", "o", 3)}, "in1", now, time.Hour)
+	if len(r.pass) != 0 || r.held["p"] != 1 || len(r.releases) != 0 {
+		t.Fatalf("first sensor: %+v", r)
+	}
+	r = e.apply([]obs{obsOf(out, "s1", "o", 4)}, "in1", now+1, time.Hour) // redelivered
+	if len(r.pass) != 0 || r.held["p"] != 0 || !strings.Contains(e.Out[outputKey("p", "", 0)].Lines[0], `"count":3`) {
+		t.Fatalf("redelivered input changed the entry: %+v %+v", r, e.Out[outputKey("p", "", 0)])
+	}
+	r = e.apply([]obs{obsOf(out, "s1", "o", 5)}, "in2", now+2, time.Hour)
+	if h := e.Out[outputKey("p", "", 0)]; len(h.Lines) != 1 || !strings.Contains(h.Lines[0], `"count":8`) {
+		t.Fatalf("second input of one sensor not merged: %+v", h)
+	}
+	r = e.apply([]obs{obsOf(out, "s2", "o", 1)}, "in3", now+3, time.Hour)
+	if len(r.pass) != 1 || len(r.releases) != 1 || r.releases[0].gen != 1 || len(r.releases[0].lines) != 1 {
+		t.Fatalf("crossing: pass %d releases %+v", len(r.pass), r.releases)
+	}
+	r = e.apply([]obs{obsOf(out, "s2", "o", 1)}, "in3", now+4, time.Hour) // the crossing batch again
+	if len(r.pass) != 1 || len(r.releases) != 1 || r.releases[0].gen != 1 {
+		t.Fatalf("crossing redelivered: pass %d releases %+v, want the same pass and release", len(r.pass), r.releases)
+	}
+
+	// The window: two hours later nobody has seen it; s3 starts again.
+	var f seenEntry
+	f.apply([]obs{obsOf(out, "s1", "o", 1)}, "x1", now, time.Hour)
+	r = f.apply([]obs{obsOf(out, "s3", "o", 1)}, "x2", now+7200, time.Hour)
+	if r.expired != 1 || len(r.pass) != 0 || len(f.Sensors) != 1 {
+		t.Fatalf("after the window: %+v, sensors %v", r, f.Sensors)
+	}
+
+	// Overflow: distinct observations beyond maxHeldLines.
+	var g seenEntry
+	var os []obs
+	for i := range maxHeldLines + 3 {
+		o := obsOf(out, "s1", "o", 1)
+		o.line = fmt.Appendf(nil, `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2,"sensor_id":"s1","x":%d}`+"\n", i)
+		os = append(os, o)
+	}
+	r = g.apply(os, "y1", now, time.Hour)
+	if r.overflow != 3 || len(g.Out[outputKey("p", "", 0)].Lines) != maxHeldLines {
+		t.Fatalf("overflow %d, lines %d", r.overflow, len(g.Out[outputKey("p", "", 0)].Lines))
+	}
+}
