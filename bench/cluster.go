@@ -141,7 +141,7 @@ func createStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Conf
 	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
 	defer cancel()
 	mark := runMark()
-	scs := exchange.StreamConfigs(cfg.Streams, cfg.Sensors, cfg.Peers, cfg.Switch.OutputEncoding)
+	scs := exchange.AllStreamConfigs(cfg)
 	for _, sc := range scs {
 		sc.Metadata = map[string]string{markKey: mark}
 		if _, err := js.CreateStream(ctx, sc); err != nil {
@@ -180,7 +180,7 @@ func deleteStreams(js jetstream.JetStream, cfg *config.Config) error {
 	defer cancel()
 	mark := runMark()
 	var errs []error
-	for _, sc := range exchange.StreamConfigs(cfg.Streams, cfg.Sensors, cfg.Peers, cfg.Switch.OutputEncoding) {
+	for _, sc := range exchange.AllStreamConfigs(cfg) {
 		s, err := js.Stream(ctx, sc.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			continue

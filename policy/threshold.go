@@ -36,9 +36,11 @@ type Threshold struct {
 func (t Threshold) Enabled() bool { return t.MinSensors > 1 || t.MinOrganisations > 1 }
 
 // Reached says whether sensors distinct sensors and orgs distinct
-// organisations meet it.
+// organisations meet it. Sensors without an organisation count for no
+// organisation: a threshold that asks for none (MinOrganisations 1) is
+// met by them alone.
 func (t Threshold) Reached(sensors, orgs int) bool {
-	return sensors >= t.MinSensors && orgs >= t.MinOrganisations
+	return sensors >= t.MinSensors && (orgs >= t.MinOrganisations || t.MinOrganisations <= 1)
 }
 
 // Held describes why an rrset seen by sensors sensors and orgs
@@ -48,7 +50,7 @@ func (t Threshold) Held(sensors, orgs int) string {
 	if sensors < t.MinSensors {
 		why = append(why, "seen by "+strconv.Itoa(sensors)+" of "+strconv.Itoa(t.MinSensors)+" sensors")
 	}
-	if orgs < t.MinOrganisations {
+	if orgs < t.MinOrganisations && t.MinOrganisations > 1 {
 		why = append(why, "seen by "+strconv.Itoa(orgs)+" of "+strconv.Itoa(t.MinOrganisations)+" organisations")
 	}
 	return strings.Join(why, ", ")

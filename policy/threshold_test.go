@@ -54,4 +54,8 @@ func TestThresholdHeld(t *testing.T) {
 	if !th.Reached(3, 2) || th.Reached(2, 2) || th.Reached(3, 1) {
 		t.Error("Reached")
 	}
+	// Sensors without an organisation meet a threshold that asks for none.
+	if !(Threshold{MinSensors: 2, MinOrganisations: 1}).Reached(2, 0) {
+		t.Error("Reached without organisations")
+	}
 }

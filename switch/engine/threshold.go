@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
@@ -46,7 +48,7 @@ const (
 	maxPassedInputs  = maxAppliedInputs // inputs remembered as delivered at once, per output
 	thresholdJobs    = 16               // rrsets updated at once per batch
 	maxCASAttempts   = 50
-	seenCacheSize    = 1 << 17
+	seenCacheSize    = 1 << 16 // rrsets; a few hundred bytes each
 )
 
 // seenEntry is the value of one rrset in the bucket (JSON: the
@@ -101,6 +103,8 @@ type thresholds struct {
 type cachedSeen struct {
 	sensors, orgs map[string]int64
 	holding       map[string]bool // outputs with held or pending observations
+	val           []byte          // the entry as written, at revision rev
+	rev           uint64
 }
 
 func newThresholds(secret []byte) *thresholds {
@@ -142,8 +146,8 @@ func (t *thresholds) cached(k [16]byte) *cachedSeen {
 	return t.cache[k]
 }
 
-func (t *thresholds) remember(k [16]byte, e *seenEntry) {
-	c := &cachedSeen{sensors: e.Sensors, orgs: e.Orgs, holding: map[string]bool{}}
+func (t *thresholds) remember(k [16]byte, e *seenEntry, val []byte, rev uint64) {
+	c := &cachedSeen{sensors: e.Sensors, orgs: e.Orgs, holding: map[string]bool{}, val: val, rev: rev}
 	for o, h := range e.Out {
 		if len(h.Lines) > 0 || len(h.Pending) > 0 {
 			c.holding[o] = true
@@ -240,6 +244,10 @@ func (w *worker) applyThresholds(ctx context.Context, in Input, seq uint64, atte
 		return res, err
 	}
 	inID := t.hash("in:" + in.Sensor + ":" + in.Epoch + ":" + fmt.Sprint(seq))
+	slow, err = t.writeAll(ctx, w.e.js, slow, groups, inID, now, reg.maxWindow, &res)
+	if err != nil {
+		return res, err
+	}
 	var mu sync.Mutex
 	var errs []error
 	sem := make(chan struct{}, thresholdJobs)
@@ -255,18 +263,87 @@ func (w *worker) applyThresholds(ctx context.Context, in Input, seq uint64, atte
 				errs = append(errs, err)
 				return
 			}
-			res.pass = append(res.pass, r.pass...)
-			res.releases = append(res.releases, r.releases...)
-			for p, n := range r.held {
-				res.held[p] += n
-			}
-			res.expired += r.expired
-			res.overflow += r.overflow
-			res.created += r.created
+			res.add(r)
 		})
 	}
 	wg.Wait()
 	return res, errors.Join(errs...)
+}
+
+// writeAll writes, in one pipelined round, the entries of the batch's
+// rrsets: those this process does not know are created (most of a
+// batch's are new: the long tail one sensor sees), those it wrote last
+// are updated from what it wrote, both conditional on the revision. A
+// write costs one message where a read and a compare-and-set cost two
+// round trips. It returns the rrsets whose write lost a race, to update
+// the slow way.
+func (t *thresholds) writeAll(ctx context.Context, js jetstream.JetStream, keys [][16]byte, groups map[[16]byte][]obs, inID string, now int64, maxWindow time.Duration, res *thresholdResult) ([][16]byte, error) {
+	type attempt struct {
+		k       [16]byte
+		e       seenEntry
+		r       thresholdResult
+		val     []byte
+		created bool
+		fut     jetstream.PubAckFuture
+	}
+	var tries []*attempt
+	var rest [][16]byte
+	for _, k := range keys {
+		a := &attempt{k: k}
+		var rev uint64 // 0: create, only if absent
+		if c := t.cached(k); c != nil {
+			if err := json.Unmarshal(c.val, &a.e); err != nil {
+				rest = append(rest, k)
+				continue
+			}
+			rev = c.rev
+		}
+		a.r = a.e.apply(groups[k], inID, now, maxWindow)
+		b, err := json.Marshal(&a.e)
+		if err != nil {
+			return nil, err
+		}
+		a.val, a.created = b, rev == 0
+		m := nats.NewMsg("$KV." + routing.SeenBucket + "." + hex.EncodeToString(k[:]))
+		m.Data = b
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+		if a.fut, err = js.PublishMsgAsync(m, jetstream.WithRetryAttempts(0)); err != nil {
+			return nil, fmt.Errorf("threshold: writing rrset: %w", err)
+		}
+		tries = append(tries, a)
+	}
+	var errs []error
+	for _, a := range tries {
+		select {
+		case ack := <-a.fut.Ok():
+			if a.created {
+				a.r.created++
+			}
+			t.remember(a.k, &a.e, a.val, ack.Sequence)
+			res.add(a.r)
+		case err := <-a.fut.Err():
+			if !isWrongSequence(err) {
+				errs = append(errs, fmt.Errorf("threshold: writing rrset: %w", err))
+				continue
+			}
+			rest = append(rest, a.k) // another process wrote it: read, compare and set
+		case <-ctx.Done():
+			return nil, fmt.Errorf("threshold: writing rrsets: %w", ctx.Err())
+		}
+	}
+	return rest, errors.Join(errs...)
+}
+
+// add counts r into res.
+func (res *thresholdResult) add(r thresholdResult) {
+	res.pass = append(res.pass, r.pass...)
+	res.releases = append(res.releases, r.releases...)
+	for p, n := range r.held {
+		res.held[p] += n
+	}
+	res.expired += r.expired
+	res.overflow += r.overflow
+	res.created += r.created
 }
 
 // update applies one rrset's observations to its entry with
@@ -291,16 +368,17 @@ func (t *thresholds) update(ctx context.Context, kv jetstream.KeyValue, k [16]by
 		if err != nil {
 			return thresholdResult{}, err
 		}
+		var nrev uint64
 		if rev == 0 {
-			_, err = kv.Create(ctx, name, b)
+			nrev, err = kv.Create(ctx, name, b)
 		} else {
-			_, err = kv.Update(ctx, name, b, rev)
+			nrev, err = kv.Update(ctx, name, b, rev)
 		}
 		if err == nil {
 			if rev == 0 {
 				r.created++
 			}
-			t.remember(k, &e)
+			t.remember(k, &e, b, nrev)
 			return r, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
@@ -406,6 +484,11 @@ func (e *seenEntry) applyOut(k string, os []*obs, inID string, applied bool, now
 // hold merges observations into the held lines and returns how many
 // did not fit.
 func (h *heldOut) hold(os []*obs) int {
+	if len(h.Lines) == 0 && len(os) == 1 {
+		// The usual case, an rrset's first sighting: nothing to merge.
+		h.Lines = []string{string(os[0].line)}
+		return 0
+	}
 	g := &mergeGroup{recs: map[string]*cof.Record{}}
 	for _, l := range h.Lines {
 		if rec, err := cof.Parse([]byte(l)); err == nil {
@@ -492,8 +575,9 @@ func (t *thresholds) clear(ctx context.Context, kv jetstream.KeyValue, rel thrRe
 		if err != nil {
 			return err
 		}
-		if _, err = kv.Update(ctx, name, b, got.Revision()); err == nil {
-			t.remember(rel.key, &e)
+		nrev, err := kv.Update(ctx, name, b, got.Revision())
+		if err == nil {
+			t.remember(rel.key, &e, b, nrev)
 			return nil
 		}
 		if !isWrongSequence(err) {

@@ -100,6 +100,16 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	return out
 }
 
+// AllStreamConfigs is every stream the exchange of c has: StreamConfigs
+// and, when a policy has a threshold, the bucket's.
+func AllStreamConfigs(c *config.Config) []jetstream.StreamConfig {
+	scs := StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding)
+	if sc, ok := SeenBucketConfig(c); ok {
+		scs = append(scs, sc)
+	}
+	return scs
+}
+
 // SeenBucketConfig is the stream of the key-value bucket COF_SEEN, made
 // when a policy has a k-sensor threshold: one message per rrset (the
 // bucket's conventions: $KV subjects, one per key, rollups, direct gets),
@@ -184,11 +194,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 	}); err != nil {
 		return fmt.Errorf("exchange: listing streams: %w", err)
 	}
-	scs := StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding)
-	if sc, ok := SeenBucketConfig(c); ok {
-		scs = append(scs, sc)
-	}
-	for _, sc := range scs {
+	for _, sc := range AllStreamConfigs(c) {
 		if err := ensureStream(ctx, js, sc, have); err != nil {
 			return fmt.Errorf("exchange: stream %s: %w", sc.Name, err)
 		}
