@@ -48,7 +48,7 @@ func TestOptionsCheck(t *testing.T) {
 		{"half first", func(o *Options) { o.Phases = []string{PhaseHalf, PhaseSwitch} }, "needs the switch phase before it"},
 		{"unknown phase", func(o *Options) { o.Phases = []string{"turbo"} }, `unknown phase "turbo"`},
 		{"negative rate", func(o *Options) { o.Rate = -1 }, "negative rate"},
-		{"unknown policy", func(o *Options) { o.Policies = []string{"csirt", "nosuch"} }, `unknown policy "nosuch" (known: csirt, hub, names, pass, research)`},
+		{"unknown policy", func(o *Options) { o.Policies = []string{"csirt", "nosuch"} }, `unknown policy "nosuch" (known: csirt, hub, names, pass, research, threshold)`},
 		{"replicas above 5", func(o *Options) { o.NATSURL, o.Replicas = cluster, 7 }, "replicas 7 not in 1..5"},
 		{"negative replicas", func(o *Options) { o.Replicas = -1 }, "replicas -1 not in 1..5"},
 		{"replicas without a cluster", func(o *Options) { o.Replicas = 3 }, "3 replicas need a cluster"},
