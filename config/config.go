@@ -91,6 +91,9 @@ type Streams struct {
 	// max_age: when it is full, inputs wait in their own streams rather
 	// than held records being lost.
 	Hold StreamLimits `yaml:"hold"`
+	// Archive limits COF_ARCHIVE, which keeps every switched input batch
+	// for 'cofswitch backfill'. Off unless max_age is set (see archive.go).
+	Archive StreamLimits `yaml:"archive"`
 }
 
 // StreamLimits bounds one stream. Zero values take the defaults.
@@ -174,6 +177,10 @@ type Subscription struct {
 	// TLP labels what the peer receives through this subscription; empty
 	// takes the policy's label.
 	TLP string `yaml:"tlp"`
+	// Backfill, when the peer is first provisioned (its stream did not
+	// exist), delivers it the archived input of this long ago under its
+	// subscriptions, in the background; it needs streams.archive.
+	Backfill Duration `yaml:"backfill"`
 
 	// defaultPolicy is set when Policy was not written and defaulted to
 	// pass, which a cross-organisation subscription may not rely on.
@@ -315,6 +322,9 @@ func (c *Config) ApplyDefaults() {
 	c.Streams.DLQ.fill(DefaultDLQ)
 	c.Streams.Peers.fill(DefaultPeer)
 	c.Streams.Hold.fill(DefaultHold)
+	if c.Streams.ArchiveOn() {
+		c.Streams.Archive.fill(DefaultArchive)
+	}
 	for i := range c.Sensors {
 		c.Sensors[i].Stream.fill(c.Streams.In)
 		if c.Sensors[i].Rate == 0 {

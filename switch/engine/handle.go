@@ -123,6 +123,9 @@ func (w *worker) handle(in Input) {
 	}
 	counted := w.route(sensor, seq, reg)
 	pubs, err := w.publish(in, seq, enc, reg.policies.Version())
+	if err == nil {
+		pubs, err = w.archive(pubs, in, seq, counted.records, reg.policies.Version())
+	}
 	if err != nil {
 		if !last {
 			e.log.Warn("publishing outputs failed; will retry", "seq", seq, "attempt", attempt, "err", err)

@@ -107,6 +107,9 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	opts := append(EngineOptions(cfg.Switch, log), engine.WithSecret(secret), engine.WithRepair(func(ctx context.Context, peer string) error {
 		return RepairPeer(ctx, x.js, x.cfg.Load(), peer)
 	}))
+	if cfg.Streams.ArchiveOn() {
+		opts = append(opts, engine.WithArchive())
+	}
 	if x.eng, err = engine.New(x.conn, table, pols, opts...); err != nil {
 		return err
 	}
