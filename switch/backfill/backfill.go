@@ -79,6 +79,8 @@ type Options struct {
 	Window int
 	// Progress, if set, is told after each saved window and at the end.
 	Progress func(Progress)
+	// By names who runs it, in the saved progress ("cli", "serve").
+	By string
 	// Log receives warnings; nil discards them.
 	Log *slog.Logger
 	// Now is the clock; nil: time.Now.

@@ -194,3 +194,29 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSubscriptionBackfill: a peer added by a reload with a
+// subscription's backfill gets the archived records its policy allows,
+// in the background of the running exchange, each once.
+func TestSubscriptionBackfill(t *testing.T) {
+	fast := strings.Replace(before, "streams:", "switch: {publish_timeout: 1s}\nstreams:", 1)
+	w := start(t, fast)
+	w.publish([]string{"s1", "s2"}, 0, 10, 50)
+	w.waitArchived(20)
+	auto := strings.Replace(withLate, "policy: a-only}", "policy: a-only, backfill: 1h}", 1)
+	auto = strings.Replace(auto, "streams:", "switch: {publish_timeout: 1s}\nstreams:", 1)
+	w.reload(auto)
+	w.publish([]string{"s1"}, 10, 12, 50) // live
+	waitFor(t, func() bool { return len(w.read("late").lines) >= 300 }, "the background backfill")
+	waitFor(t, func() bool {
+		st, err := backfill.ReadState(w.ctx, w.js, "late")
+		return err == nil && st.Open == nil && st.Records == 250
+	}, "the backfill to finish")
+	checkLate(t, w.read("late"), 12)
+	// A reload that leaves the peer as it is starts nothing again.
+	w.reload(auto + "\n")
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(w.read("late").lines); n != 300 {
+		t.Fatalf("late holds %d records after a second reload, want 300", n)
+	}
+}

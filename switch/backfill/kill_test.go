@@ -81,8 +81,8 @@ func TestKill9Backfill(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	st, err := backfill.ReadState(w.ctx, w.js, "late")
-	if err != nil || st.Records == 0 || st.Records >= 4000 {
-		t.Fatalf("the child saved %d records (%v): want some, not all", st.Records, err)
+	if err != nil || st.Records == 0 || st.Records >= 4000 || st.Open == nil || st.Open.Until != 40 {
+		t.Fatalf("the child saved %+v (%v): want some records, not all, and its run open to sequence 40", st, err)
 	}
 	published := len(w.read("late").lines)
 	p, err := backfill.Run(w.ctx, w.js, backfill.Options{Config: cfg, Peer: "late", Secret: w.secret, Rate: -1})
@@ -98,6 +98,9 @@ func TestKill9Backfill(t *testing.T) {
 	}
 	if len(names) != 4000 || f.msgs != 40 {
 		t.Fatalf("late holds %d records in %d messages, want 4000 in 40", len(names), f.msgs)
+	}
+	if st, err := backfill.ReadState(w.ctx, w.js, "late"); err != nil || st.Open != nil || st.Records != 4000 {
+		t.Fatalf("after the rerun the progress is %+v (%v): want 4000 records and no open run", st, err)
 	}
 	t.Logf("killed after %d records saved, %d stored; the rerun published %d records, %d of its messages duplicates",
 		st.Records, published, p.Records, p.Duplicate)

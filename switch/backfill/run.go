@@ -56,9 +56,15 @@ func (r *run) run(ctx context.Context) (Progress, error) {
 		return r.finish(ctx) // an empty archive
 	}
 	var cc jetstream.OrderedConsumerConfig
+	open := &Open{Until: r.until, By: r.o.By}
 	if r.o.Since > 0 {
 		t := r.o.Now().Add(-r.o.Since)
 		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+		open.From = t
+	}
+	r.prog.state.Open = open
+	if err := r.prog.save(ctx, r.o.Now()); err != nil {
+		return r.p, err
 	}
 	cons, err := r.js.OrderedConsumer(ctx, routing.ArchiveStream, cc)
 	if err != nil {
@@ -108,6 +114,12 @@ func (r *run) run(ctx context.Context) (Progress, error) {
 func (r *run) finish(ctx context.Context) (Progress, error) {
 	if err := r.flush(ctx); err != nil {
 		return r.p, err
+	}
+	if r.prog.state.Open != nil {
+		r.prog.state.Open = nil
+		if err := r.prog.save(ctx, r.o.Now()); err != nil {
+			return r.p, err
+		}
 	}
 	r.p.Done = true
 	r.report()

@@ -25,6 +25,16 @@ type State struct {
 	Done    []span    `json:"done"`
 	Records int64     `json:"records"` // delivered in all runs
 	Updated time.Time `json:"updated"`
+	// Open is the run under way, or cut short; nil once one finished.
+	Open *Open `json:"open,omitempty"`
+}
+
+// Open is a run that has not finished: what it set out to do, so that
+// serve can take up its own backfills after a restart.
+type Open struct {
+	From  time.Time `json:"from"`  // archived since then (zero: all)
+	Until uint64    `json:"until"` // to this archive sequence
+	By    string    `json:"by"`    // Options.By
 }
 
 // covers reports whether seq was dealt with.
