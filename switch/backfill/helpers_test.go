@@ -43,7 +43,7 @@ policies:
 
 // world is a running exchange and where its files are.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	x       *exchange.Exchange
 	js      jetstream.JetStream
@@ -53,7 +53,7 @@ type world struct {
 }
 
 // start runs the exchange of text from a file, as serve does.
-func start(t *testing.T, text string) *world {
+func start(t testing.TB, text string) *world {
 	t.Helper()
 	w := &world{t: t, dir: t.TempDir()}
 	w.cfgPath = filepath.Join(w.dir, "c.yaml")
