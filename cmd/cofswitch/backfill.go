@@ -33,17 +33,18 @@ transform applies, exactly as the switch applies them. Batches archived
 more than --since ago are left out; batches the switch handled under this
 very configuration (the same file version) are skipped, since the peer got
 them then. Holding policies (coarsen_time): input whose bucket has ended,
-which is all but the newest, is delivered at once.
+which is all but the newest, is delivered at once, merged per bucket as a
+release merges it.
 
 It publishes at most --rate records a second (0: no limit), so that live
 switching keeps the bus, and prints its progress on stderr: records, rate,
 the archive position, the time left.
 
 Running it twice delivers nothing twice: the archive sequences dealt with
-are saved per peer in the bucket COF_BACKFILL after every window of
-publishes acked; a run killed in between publishes its unsaved window
-again, under the same message ids, which the peer's stream drops as
-duplicates. Run it with the switch's identity (--nkey
+are saved per peer in the bucket COF_BACKFILL after every window of 64
+archived batches whose publishes are acked; a run killed in between
+publishes its unsaved window again, under the same message ids, which the
+peer's stream drops as duplicates within its duplicate window. Run it with the switch's identity (--nkey
 cofswitch-data/switch.nk on the embedded server) and its secret (--data).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &backfillFlags{}

@@ -7,10 +7,12 @@
 // what the peer is entitled to on its stream, at a bounded rate.
 //
 // Idempotency: each output's Nats-Msg-Id is an HMAC under the switch's
-// secret of bf:<archive epoch>:<archive seq>:<peer>:<TLP>:<hold>:<chunk>,
-// and the archive sequences dealt with are saved in the key-value bucket
-// COF_BACKFILL (one key per peer) after each window of publishes is
-// acked. A rerun skips what the bucket holds, however long after; a run
+// secret of bf:<archive epoch>:<archive seq>:<peer>:<TLP>:0:<chunk> (held
+// outputs, merged per bucket and window: bf:<epoch>:<first>-<last
+// seq>:<peer>:<TLP>:<hold>:<bucket end>:<chunk>), and the archive
+// sequences dealt with are saved in the key-value bucket COF_BACKFILL (one
+// key per peer) after each window of archive sequences whose publishes
+// are acked. A rerun skips what the bucket holds, however long after; a run
 // killed between two saves publishes its unsaved window again, which the
 // peer stream's duplicate window drops.
 package backfill
@@ -50,8 +52,9 @@ var (
 const (
 	// DefaultRate is the records a second a backfill delivers unless told.
 	DefaultRate = 20_000
-	// DefaultWindow is the publishes awaited at once, between two saves
-	// of the progress.
+	// DefaultWindow is the archive sequences (input batches) re-switched
+	// between two saves of the progress: their publishes are awaited
+	// together.
 	DefaultWindow = 64
 	fetchBatch    = 64
 	fetchWait     = time.Second
@@ -75,7 +78,8 @@ type Options struct {
 	// Until is the last archive sequence read; 0: the archive's last when
 	// the run starts.
 	Until uint64
-	// Window is DefaultWindow when 0.
+	// Window is the archive sequences between two saves of the progress
+	// (aligned on multiples of it); DefaultWindow when 0.
 	Window int
 	// Progress, if set, is told after each saved window and at the end.
 	Progress func(Progress)
@@ -192,5 +196,5 @@ func newRun(ctx context.Context, js jetstream.JetStream, o Options) (*run, error
 		until = info.State.LastSeq
 	}
 	return &run{o: o, js: js, ev: ev, ids: ids, codec: codec, prog: prog, epoch: epoch, until: until,
-		pace: newPacer(o.Rate)}, nil
+		pace: newPacer(o.Rate), held: map[heldKey]*heldPage{}}, nil
 }

@@ -220,3 +220,44 @@ func TestSubscriptionBackfill(t *testing.T) {
 		t.Fatalf("late holds %d records after a second reload, want 300", n)
 	}
 }
+
+// TestBackfillHeldMerged: under a policy that holds records to the end of
+// their coarsen_time bucket, a backfill delivers a bucket's records as a
+// release does: merged (identical rrsets one record, counts summed) in
+// one message, not batch by batch.
+func TestBackfillHeldMerged(t *testing.T) {
+	w := start(t, before)
+	// Publish within one 4 s bucket: from the start of the next one.
+	const bucket = 4
+	next := (time.Now().Unix()/bucket + 1) * bucket
+	time.Sleep(time.Until(time.Unix(next, 0)) + 50*time.Millisecond)
+	for i := range 5 {
+		body := fmt.Sprintf(`{"rrname":"same.example","rrtype":"A","rdata":["192.0.2.7"],"time_first":1700000000,"time_last":1700000001,"count":2}
+{"rrname":"own-%d.example","rrtype":"A","rdata":["192.0.2.8"],"time_first":1700000000,"time_last":1700000001}
+`, i)
+		if _, err := w.js.Publish(w.ctx, routing.InSubject("s1"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.waitArchived(5)
+	if time.Now().Unix() >= next+bucket {
+		t.Skip("the machine took longer than a bucket to switch 5 batches")
+	}
+	cfg := w.reload(strings.Replace(withLate, "transforms: {truncate_ip: {ipv4: 24}}", "transforms: {coarsen_time: 4s}", 1))
+	p, err := backfill.Run(w.ctx, w.js, backfill.Options{Config: cfg, Peer: "late", Secret: w.secret, Rate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().Unix() < next+bucket {
+		t.Errorf("delivered before the bucket ended")
+	}
+	f := w.read("late")
+	if p.Records != 6 || f.msgs != 1 || len(f.lines) != 6 {
+		t.Fatalf("%d records in %d messages (%d lines): want 6 merged records in one", p.Records, f.msgs, len(f.lines))
+	}
+	for _, l := range f.lines {
+		if strings.Contains(l, "same.example") && !strings.Contains(l, `"count":10`) {
+			t.Fatalf("same.example not merged: %s", l)
+		}
+	}
+}

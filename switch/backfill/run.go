@@ -1,10 +1,14 @@
 package backfill
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,10 +18,6 @@ import (
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
 )
-
-// saveEvery bounds the time between two saves of the progress of a slow
-// (paced) run.
-const saveEvery = time.Second
 
 // ackTimeout bounds the wait for one publish's ack.
 const ackTimeout = 30 * time.Second
@@ -34,10 +34,24 @@ type run struct {
 	until uint64
 	pace  *pacer
 
-	p       Progress
-	start   time.Time
-	win     window
-	lastSav time.Time
+	p     Progress
+	start time.Time
+	win   window
+	held  map[heldKey]*heldPage // of the window, delivered at its end
+}
+
+// heldKey names the held outputs of one bucket: what the switch would
+// have released together.
+type heldKey struct {
+	release int64 // the bucket's end, Unix seconds
+	tlp     string
+	hold    time.Duration
+}
+
+// heldPage is a bucket's held records of the window, merged.
+type heldPage struct {
+	m        *engine.Merger
+	versions map[string]bool
 }
 
 // window is what was published since the last save: the archive
@@ -51,7 +65,7 @@ type window struct {
 
 func (r *run) run(ctx context.Context) (Progress, error) {
 	defer r.codec.Close()
-	r.start, r.lastSav = r.o.Now(), r.o.Now()
+	r.start = r.o.Now()
 	if r.until == 0 {
 		return r.finish(ctx) // an empty archive
 	}
@@ -169,28 +183,67 @@ func (r *run) one(ctx context.Context, m jetstream.Msg, seq uint64, ts time.Time
 // policy's) and the pace allows.
 func (r *run) deliver(ctx context.Context, out engine.Output, seq uint64, ts time.Time, inEnc string) error {
 	if out.Hold > 0 {
-		// Old input's bucket has ended: at once. Input of the bucket in
-		// progress waits for its end, as the switch would have held it.
-		if err := sleepUntil(ctx, r.o.Now(), time.Unix(engine.ReleaseAt(ts, out.Hold), 0)); err != nil {
-			return err
+		// Held by the switch until its bucket ends, then released
+		// merged: merged here with the bucket's other records of the
+		// window, delivered at the window's end.
+		k := heldKey{release: engine.ReleaseAt(ts, out.Hold), tlp: out.TLP, hold: out.Hold}
+		pg := r.held[k]
+		if pg == nil {
+			pg = &heldPage{m: r.ev.NewMerger(), versions: map[string]bool{}}
+			r.held[k] = pg
 		}
+		for v := range strings.SplitSeq(out.Versions, ",") {
+			pg.versions[v] = true
+		}
+		return pg.m.Add(out.Body)
 	}
 	if err := r.pace.wait(ctx, out.Records); err != nil {
 		return err
 	}
-	enc := r.encoding(inEnc)
-	output := r.o.Peer + ":" + out.TLP + ":" + strconv.FormatInt(int64(out.Hold/time.Second), 10)
-	for i, chunk := range engine.SplitLines(out.Body, engine.DefaultMaxOutputBytes) {
+	id := "bf:" + r.epoch + ":" + strconv.FormatUint(seq, 10) + ":" + r.o.Peer + ":" + out.TLP + ":0"
+	return r.publish(out.Body, id, out.TLP, out.Versions, r.encoding(inEnc))
+}
+
+// deliverHeld publishes the window's held pages, each once its bucket
+// has ended (old input's has: at once), in a fixed order and under ids
+// that name the window's sequences, so that a rerun of the window makes
+// the same messages.
+func (r *run) deliverHeld(ctx context.Context) error {
+	keys := slices.SortedFunc(maps.Keys(r.held), func(a, b heldKey) int {
+		return cmp.Or(cmp.Compare(a.release, b.release), cmp.Compare(a.tlp, b.tlp), cmp.Compare(a.hold, b.hold))
+	})
+	for _, k := range keys {
+		pg := r.held[k]
+		if err := sleepUntil(ctx, r.o.Now(), time.Unix(k.release, 0)); err != nil {
+			return err
+		}
+		if err := r.pace.wait(ctx, pg.m.Len()); err != nil {
+			return err
+		}
+		versions := slices.Sorted(maps.Keys(pg.versions))
+		id := "bf:" + r.epoch + ":" + strconv.FormatUint(r.win.lo, 10) + "-" + strconv.FormatUint(r.win.hi, 10) + ":" + r.o.Peer + ":" +
+			k.tlp + ":" + strconv.FormatInt(int64(k.hold/time.Second), 10) + ":" + strconv.FormatInt(k.release, 10)
+		if err := r.publish(pg.m.Body(), id, k.tlp, strings.Join(versions, ","), r.encoding("")); err != nil {
+			return err
+		}
+	}
+	clear(r.held)
+	return nil
+}
+
+// publish sends body in chunks, the internal id id with the chunk's
+// index made opaque under the switch's secret.
+func (r *run) publish(body []byte, id, tlp, versions string, enc cof.Encoding) error {
+	for i, chunk := range engine.SplitLines(body, engine.DefaultMaxOutputBytes) {
 		data, err := r.codec.Compress(nil, chunk, enc)
 		if err != nil {
 			return err
 		}
 		msg := nats.NewMsg(routing.OutSubject(r.o.Peer))
 		msg.Data = data
-		internal := "bf:" + r.epoch + ":" + strconv.FormatUint(seq, 10) + ":" + output + ":" + strconv.Itoa(i)
-		msg.Header.Set(jetstream.MsgIDHeader, r.ids.MsgID(internal))
+		msg.Header.Set(jetstream.MsgIDHeader, r.ids.MsgID(id+":"+strconv.Itoa(i)))
 		n := countLines(chunk)
-		engine.SetBatchHeaders(msg.Header, out.TLP, enc, n, out.Versions)
+		engine.SetBatchHeaders(msg.Header, tlp, enc, n, versions)
 		fut, err := r.js.PublishMsgAsync(msg, jetstream.WithExpectStream(routing.PeerStream(r.o.Peer)))
 		if err != nil {
 			return fmt.Errorf("backfill: publishing to %s: %w", routing.PeerStream(r.o.Peer), err)
@@ -224,16 +277,23 @@ func (r *run) mark(seq uint64) {
 	r.win.hi = seq
 }
 
-// maybeFlush saves the window when it is full or has waited long enough.
+// maybeFlush ends the window at the last sequence of each block of
+// Window archive sequences: windows fall at the same sequences in every
+// run, so that a rerun of a window merges and names its held pages as
+// the first did.
 func (r *run) maybeFlush(ctx context.Context) error {
-	if len(r.win.futs) >= r.o.Window || r.o.Now().Sub(r.lastSav) >= saveEvery {
+	if r.win.hi%uint64(r.o.Window) == 0 {
 		return r.flush(ctx)
 	}
 	return nil
 }
 
-// flush awaits the window's publishes, then saves its range as done.
+// flush delivers the window's held pages, awaits its publishes, then
+// saves its range as done.
 func (r *run) flush(ctx context.Context) error {
+	if err := r.deliverHeld(ctx); err != nil {
+		return err
+	}
 	for _, fut := range r.win.futs {
 		t := time.NewTimer(ackTimeout)
 		select {
@@ -262,7 +322,6 @@ func (r *run) flush(ctx context.Context) error {
 		}
 	}
 	r.win = window{futs: r.win.futs[:0]}
-	r.lastSav = r.o.Now()
 	r.report()
 	return nil
 }

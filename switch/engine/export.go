@@ -132,3 +132,38 @@ func SplitLines(body []byte, max int) [][]byte { return splitLines(body, max) }
 // ReleaseAt is the Unix second at which the bucket of size d holding t
 // ends, when held outputs are released.
 func ReleaseAt(t time.Time, d time.Duration) int64 { return releaseAt(t, d) }
+
+// Merger merges held records as the releaser merges a page: identical
+// rrsets (equal but for count and times) become one, counts summed and
+// times widened, sorted by their merge key. A backfill delivers the held
+// outputs of a bucket merged, so that a peer learns no more of them than
+// a release tells (which records came in one input batch, how many
+// repeats were behind an rrset).
+type Merger struct {
+	g  *mergeGroup
+	br *cof.BatchReader
+}
+
+// NewMerger returns an empty Merger.
+func (v *Evaluator) NewMerger() *Merger {
+	return &Merger{g: &mergeGroup{recs: map[string]*cof.Record{}}, br: v.e.codec.NewBatchReader()}
+}
+
+// Add merges the records of an NDJSON body (an Output's).
+func (m *Merger) Add(body []byte) error {
+	if err := m.br.Reset(body, cof.Identity); err != nil {
+		return err
+	}
+	for m.br.Next() {
+		if rec := m.br.Record(); rec != nil {
+			m.g.merge(rec)
+		}
+	}
+	return nil
+}
+
+// Len is the records after merging.
+func (m *Merger) Len() int { return len(m.g.recs) }
+
+// Body is the merged records as NDJSON, sorted.
+func (m *Merger) Body() []byte { return m.g.body() }
