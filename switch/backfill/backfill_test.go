@@ -261,3 +261,45 @@ func TestBackfillHeldMerged(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfillConcurrentRuns: two backfills of one peer at once: one is
+// refused with ErrBusy when it saves, and the peer gets every record
+// once all the same (the loser's publishes carry the winner's ids).
+func TestBackfillConcurrentRuns(t *testing.T) {
+	w := start(t, before)
+	w.publish([]string{"s1"}, 0, 20, 20) // 10 A records a batch
+	w.waitArchived(20)
+	cfg := w.reload(withLate)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := backfill.Run(w.ctx, w.js, backfill.Options{Config: cfg, Peer: "late", Secret: w.secret, Rate: 100, Window: 4})
+			errs <- err
+		}()
+	}
+	var busy int
+	for range 2 {
+		switch err := <-errs; {
+		case errors.Is(err, backfill.ErrBusy):
+			busy++
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	if busy != 1 {
+		t.Fatalf("%d of two concurrent runs refused, want one", busy)
+	}
+	// Whatever the loser left undone, a rerun finishes.
+	if _, err := backfill.Run(w.ctx, w.js, backfill.Options{Config: cfg, Peer: "late", Secret: w.secret, Rate: -1}); err != nil {
+		t.Fatal(err)
+	}
+	names := w.read("late").names()
+	for name, n := range names {
+		if n != 1 {
+			t.Fatalf("%s delivered %d times", name, n)
+		}
+	}
+	if len(names) != 200 {
+		t.Fatalf("late got %d records, want 200", len(names))
+	}
+}
