@@ -156,8 +156,8 @@ func (r *run) one(ctx context.Context, m jetstream.Msg, seq uint64, ts time.Time
 		return r.maybeFlush(ctx)
 	}
 	sensor := h.Get(engine.HeaderSensor)
-	if s, err := routing.UnescapeToken(m.Subject()[len(routing.ArchivePrefix):]); err == nil && sensor == "" {
-		sensor = s
+	if tok, ok := strings.CutPrefix(m.Subject(), routing.ArchivePrefix); ok && sensor == "" {
+		sensor, _ = routing.UnescapeToken(tok)
 	}
 	inEnc := h.Get(engine.HeaderEncoding)
 	ev, err := r.ev.Evaluate(sensor, seq, m.Data(), inEnc, r.o.Peer)
@@ -234,7 +234,7 @@ func (r *run) deliverHeld(ctx context.Context) error {
 // publish sends body in chunks, the internal id id with the chunk's
 // index made opaque under the switch's secret.
 func (r *run) publish(body []byte, id, tlp, versions string, enc cof.Encoding) error {
-	for i, chunk := range engine.SplitLines(body, engine.DefaultMaxOutputBytes) {
+	for i, chunk := range engine.SplitLines(body, engine.MaxOutputBytes(r.js.Conn().MaxPayload())) {
 		data, err := r.codec.Compress(nil, chunk, enc)
 		if err != nil {
 			return err

@@ -125,6 +125,13 @@ func SetBatchHeaders(h nats.Header, tlp string, enc cof.Encoding, records int, v
 	setBatchHeaders(h, tlp, enc, records, versions)
 }
 
+// MaxOutputBytes is the largest output chunk the engine cuts for a server
+// whose max payload is maxPayload (DefaultMaxOutputBytes unless the
+// payload is smaller).
+func MaxOutputBytes(maxPayload int64) int {
+	return max(min(DefaultMaxOutputBytes, int(maxPayload)-outputHeadroom), 1024)
+}
+
 // SplitLines cuts an NDJSON body into chunks of at most max bytes at line
 // ends, as the engine cuts its outputs.
 func SplitLines(body []byte, max int) [][]byte { return splitLines(body, max) }
