@@ -42,7 +42,8 @@ var rules = map[string]rule{
 	"accounts":        {may: []string{"config", "routing", "secretfile"}, mustNot: natsLibs},
 	"ops":             {},
 	"switch/engine":   {may: []string{"cof", "routing", "policy"}},
-	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "switch/engine"}},
+	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "switch/engine", "switch/backfill"}},
+	"switch/backfill": {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
 	"switch/demo":     {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
 	// The operator's status page reads a running exchange.
 	"switch/statuspage": {may: []string{"routing", "policy", "config", "switch/engine", "switch/exchange"}},

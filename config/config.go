@@ -98,6 +98,9 @@ type Streams struct {
 	// max_msgs: rrsets) the rrsets written least recently are evicted,
 	// with what they held.
 	Seen StreamLimits `yaml:"seen"`
+	// Archive limits COF_ARCHIVE, which keeps every switched input batch
+	// for 'cofswitch backfill'. Off unless max_age is set (see archive.go).
+	Archive StreamLimits `yaml:"archive"`
 }
 
 // StreamLimits bounds one stream. Zero values take the defaults.
@@ -181,6 +184,10 @@ type Subscription struct {
 	// TLP labels what the peer receives through this subscription; empty
 	// takes the policy's label.
 	TLP string `yaml:"tlp"`
+	// Backfill, when the peer is first provisioned (its stream did not
+	// exist), delivers it the archived input of this long ago under its
+	// subscriptions, in the background; it needs streams.archive.
+	Backfill Duration `yaml:"backfill"`
 
 	// defaultPolicy is set when Policy was not written and defaulted to
 	// pass, which a cross-organisation subscription may not rely on.
@@ -324,6 +331,9 @@ func (c *Config) ApplyDefaults() {
 	c.Streams.Peers.fill(DefaultPeer)
 	c.Streams.Hold.fill(DefaultHold)
 	c.Streams.Seen.fill(DefaultSeen)
+	if c.Streams.ArchiveOn() {
+		c.Streams.Archive.fill(DefaultArchive)
+	}
 	for i := range c.Sensors {
 		c.Sensors[i].Stream.fill(c.Streams.In)
 		if c.Sensors[i].Rate == 0 {

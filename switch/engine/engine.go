@@ -67,6 +67,7 @@ type options struct {
 	releaseEvery   time.Duration
 	repair         func(ctx context.Context, peer string) error
 	stallRetry     time.Duration
+	archive        bool
 	log            *slog.Logger
 }
 

@@ -142,6 +142,9 @@ func (w *worker) handle(in Input) {
 		return
 	}
 	pubs, err := w.publish(in, seq, enc, reg.policies.Version())
+	if err == nil {
+		pubs, err = w.archive(pubs, in, seq, counted.records, reg.policies.Version())
+	}
 	if err != nil {
 		if !last {
 			e.log.Warn("publishing outputs failed; will retry", "seq", seq, "attempt", attempt, "err", err)

@@ -47,6 +47,7 @@ type Exchange struct {
 	conn *nats.Conn
 	js   jetstream.JetStream
 	eng  *engine.Engine
+	bf   *backfills // nil until started
 	url  string
 	log  *slog.Logger
 	cfg  atomic.Pointer[config.Config] // in force, for repairs
@@ -92,6 +93,10 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	}
 	setup, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
+	due, err := backfillsDue(setup, x.js, cfg)
+	if err != nil {
+		return err
+	}
 	if err := EnsureStreams(setup, x.js, cfg); err != nil {
 		return err
 	}
@@ -107,12 +112,17 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	opts := append(EngineOptions(cfg.Switch, log), engine.WithSecret(secret), engine.WithRepair(func(ctx context.Context, peer string) error {
 		return RepairPeer(ctx, x.js, x.cfg.Load(), peer)
 	}))
+	if cfg.Streams.ArchiveOn() {
+		opts = append(opts, engine.WithArchive())
+	}
 	if x.eng, err = engine.New(x.conn, table, pols, opts...); err != nil {
 		return err
 	}
 	if err := x.eng.Start(setup); err != nil {
 		return err
 	}
+	x.bf = newBackfills(x.js, secret, time.Duration(cfg.Switch.PublishTimeout), log)
+	x.bf.start(cfg, due)
 	return nil
 }
 
@@ -135,6 +145,9 @@ func (x *Exchange) Embedded() *Embedded { return x.emb }
 // Stop finishes the batches in hand, acks them, then closes the
 // connection and the embedded server.
 func (x *Exchange) Stop() {
+	if x.bf != nil {
+		x.bf.stop()
+	}
 	if x.eng != nil {
 		x.eng.Stop()
 	}

@@ -71,9 +71,13 @@ func (r *Reloader) Reload(ctx context.Context, why string) bool {
 	if err == nil {
 		table, pols, err = cfg.Compile(policy.DefaultEnv())
 	}
+	var due []string
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, setupTimeout)
-		err = EnsureStreams(sctx, r.x.js, cfg)
+		due, err = backfillsDue(sctx, r.x.js, cfg)
+		if err == nil {
+			err = EnsureStreams(sctx, r.x.js, cfg)
+		}
 		cancel()
 	}
 	if err == nil {
@@ -93,6 +97,9 @@ func (r *Reloader) Reload(ctx context.Context, why string) bool {
 	r.lastErr = ""
 	r.x.eng.SetRegistry(table, pols)
 	r.x.cfg.Store(cfg)
+	if r.x.bf != nil {
+		r.x.bf.start(cfg, due)
+	}
 	r.version = cfg.Version
 	r.log.Info("configuration reloaded", "file", r.path, "trigger", why, "version", cfg.Version,
 		"sensors", len(cfg.Sensors), "peers", len(cfg.Peers), "policies", len(cfg.Policies))

@@ -69,8 +69,8 @@ func InputStreamConfig(streams config.Streams, s config.Sensor) jetstream.Stream
 }
 
 // StreamConfigs returns the configurations of every stream of the exchange:
-// one COF_IN_<sensor> per sensor, COF_DLQ, COF_HOLD and one PEER_<peer>
-// per peer.
+// one COF_IN_<sensor> per sensor, COF_DLQ, COF_HOLD, COF_ARCHIVE when
+// configured, and one PEER_<peer> per peer.
 // outputEncoding is the switch's (config.Switch): outputs it compresses
 // are not compressed again at rest, since the server recompresses each
 // full block, which costs CPU and a rewrite for nothing.
@@ -94,6 +94,9 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 		hold.Compression = jetstream.NoCompression // compressed by the switch
 	}
 	out = append(out, hold)
+	if streams.ArchiveOn() {
+		out = append(out, ArchiveStreamConfig(streams))
+	}
 	for _, p := range peers {
 		out = append(out, PeerStreamConfig(streams, p, outputEncoding))
 	}
@@ -197,6 +200,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 	for _, sc := range AllStreamConfigs(c) {
 		if err := ensureStream(ctx, js, sc, have); err != nil {
 			return fmt.Errorf("exchange: stream %s: %w", sc.Name, err)
+		}
+	}
+	if c.Streams.ArchiveOn() {
+		if err := ensureBackfillBucket(ctx, js, c.Streams); err != nil {
+			return err
 		}
 	}
 	var dlq []jetstream.ConsumerConfig
