@@ -109,8 +109,12 @@ func runBackfill(ctx context.Context, std stdio, f *backfillFlags) error {
 		}
 		return &exitError{code: exitFailure, msg: err.Error()}
 	}
-	fmt.Fprintf(std.out, "backfilled peer %s: %d records in %d messages from %d archived batches (%d skipped: done before or switched under this configuration), %d withheld by its policies, in %v\n",
-		f.peer, p.Records, p.Messages, p.Batches, p.Skipped, p.Filtered, p.Elapsed.Round(time.Millisecond))
+	held := ""
+	if p.ThresholdHeld > 0 {
+		held = fmt.Sprintf(", %d held by a threshold (their rrset not yet released)", p.ThresholdHeld)
+	}
+	fmt.Fprintf(std.out, "backfilled peer %s: %d records in %d messages from %d archived batches (%d skipped: done before or switched under this configuration), %d withheld by its policies%s, in %v\n",
+		f.peer, p.Records, p.Messages, p.Batches, p.Skipped, p.Filtered, held, p.Elapsed.Round(time.Millisecond))
 	return nil
 }
 

@@ -93,18 +93,21 @@ type Options struct {
 
 // Progress is where a run stands.
 type Progress struct {
-	Records   int64  // delivered by this run
-	Filtered  int64  // withheld by the peer's policies
-	Batches   int64  // archived batches re-switched by this run
-	Skipped   int64  // batches skipped: done before, or switched under this configuration
-	Messages  int64  // published (duplicates included)
-	Position  uint64 // archive sequences gone through
-	Total     uint64 // archive sequences to go through
-	Waits     int64  // times the rate limit made the run wait
-	Waited    time.Duration
-	Elapsed   time.Duration
-	Done      bool
-	Duplicate int64 // publishes the peer's stream had already
+	Records  int64 // delivered by this run
+	Filtered int64 // withheld by the peer's policies
+	// ThresholdHeld counts records of policies with a k-sensor threshold
+	// whose rrset the switch has not found released: not delivered.
+	ThresholdHeld int64
+	Batches       int64  // archived batches re-switched by this run
+	Skipped       int64  // batches skipped: done before, or switched under this configuration
+	Messages      int64  // published (duplicates included)
+	Position      uint64 // archive sequences gone through
+	Total         uint64 // archive sequences to go through
+	Waits         int64  // times the rate limit made the run wait
+	Waited        time.Duration
+	Elapsed       time.Duration
+	Done          bool
+	Duplicate     int64 // publishes the peer's stream had already
 }
 
 // Run backfills the peer and returns the final progress. It stops at
@@ -185,6 +188,15 @@ func newRun(ctx context.Context, js jetstream.JetStream, o Options) (*run, error
 	ev, err := engine.NewEvaluator(table, pols)
 	if err != nil {
 		return nil, err
+	}
+	// Records under a threshold go only where the switch found their
+	// rrset released; without its bucket, none go.
+	switch seen, err := js.KeyValue(ctx, routing.SeenBucket); {
+	case err == nil:
+		ev.UseThresholds(o.Secret, seen)
+	case !errors.Is(err, jetstream.ErrBucketNotFound):
+		ev.Close()
+		return nil, fmt.Errorf("backfill: the threshold bucket: %w", err)
 	}
 	codec, err := cof.NewCodec()
 	if err != nil {

@@ -160,7 +160,7 @@ func (r *run) one(ctx context.Context, m jetstream.Msg, seq uint64, ts time.Time
 		sensor, _ = routing.UnescapeToken(tok)
 	}
 	inEnc := h.Get(engine.HeaderEncoding)
-	ev, err := r.ev.Evaluate(sensor, seq, m.Data(), inEnc, r.o.Peer)
+	ev, err := r.ev.Evaluate(ctx, sensor, seq, m.Data(), inEnc, r.o.Peer)
 	if err != nil {
 		// The switch accepted it: only a corrupt archive gets here.
 		r.o.Log.Warn("archived batch undecodable, skipped", "seq", seq, "err", err)
@@ -170,6 +170,7 @@ func (r *run) one(ctx context.Context, m jetstream.Msg, seq uint64, ts time.Time
 	}
 	r.p.Batches++
 	r.p.Filtered += int64(ev.Filtered)
+	r.p.ThresholdHeld += int64(ev.Held)
 	for _, out := range ev.Outputs {
 		if err := r.deliver(ctx, out, seq, ts, inEnc); err != nil {
 			return err

@@ -3,11 +3,16 @@ package engine
 import (
 	"bytes"
 	"cmp"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/policy"
@@ -26,6 +31,11 @@ type Evaluator struct {
 	e   *Engine
 	w   *worker
 	reg *registry
+
+	// For policies with a k-sensor threshold: the bucket the switch keeps
+	// the sightings in, read only, and what it said of each rrset.
+	seen     jetstream.KeyValue
+	released map[[16]byte]*seenEntry
 }
 
 // NewEvaluator returns an Evaluator for the routing table and policies.
@@ -37,8 +47,19 @@ func NewEvaluator(table *routing.Table, pols *policy.Set) (*Evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{codec: codec}
-	return &Evaluator{e: e, w: e.newWorker(), reg: &registry{table: table, policies: pols}}, nil
+	// The thresholds' key is random until UseThresholds gives the
+	// switch's: without it no rrset is found released, and every record
+	// under a threshold is held back.
+	e := &Engine{codec: codec, thr: newThresholds(nil)}
+	return &Evaluator{e: e, w: e.newWorker(), reg: newRegistry(table, pols)}, nil
+}
+
+// UseThresholds lets the Evaluator deliver the records of policies with
+// a k-sensor threshold whose rrset the switch has found released: it reads
+// the bucket kv (routing.SeenBucket) under the switch's secret, and never
+// writes it. Without it, such records are held back (Evaluation.Held).
+func (v *Evaluator) UseThresholds(secret []byte, kv jetstream.KeyValue) {
+	v.e.thr, v.seen, v.released = newThresholds(secret), kv, map[[16]byte]*seenEntry{}
 }
 
 // Close releases the codec.
@@ -60,11 +81,15 @@ type Evaluation struct {
 	Records  int      // valid records in the batch
 	Invalid  int      // lines the switch dead-letters
 	Filtered int      // records of the peer's routes its policies withheld
+	// Held counts the records of policies with a threshold whose rrset
+	// the switch has not found released: a backfill delivers none of them
+	// (they stay held where the switch holds them, not for this peer).
+	Held int
 }
 
 // Evaluate switches one batch of sensor (data as stored, with its
 // Content-Encoding header's value enc) and returns the peer's outputs.
-func (v *Evaluator) Evaluate(sensor string, seq uint64, data []byte, enc, peer string) (Evaluation, error) {
+func (v *Evaluator) Evaluate(ctx context.Context, sensor string, seq uint64, data []byte, enc, peer string) (Evaluation, error) {
 	e, err := cof.ParseEncoding(enc)
 	if err == nil {
 		err = v.w.br.Reset(data, e)
@@ -74,6 +99,20 @@ func (v *Evaluator) Evaluate(sensor string, seq uint64, data []byte, enc, peer s
 	}
 	in := v.w.route(sensor, seq, v.reg)
 	ev := Evaluation{Records: in.records, Invalid: in.invalid}
+	for _, o := range v.w.thr {
+		if o.out.peer != peer {
+			continue
+		}
+		released, err := v.isReleased(ctx, o)
+		if err != nil {
+			return Evaluation{}, err
+		}
+		if !released {
+			ev.Held++
+			continue
+		}
+		o.out.b = append(o.out.b, o.line...)
+	}
 	if c := v.w.counts[peer]; c != nil {
 		ev.Filtered = c.filtered
 	}
@@ -89,6 +128,38 @@ func (v *Evaluator) Evaluate(sensor string, seq uint64, data []byte, enc, peer s
 	})
 	v.w.trim()
 	return ev, nil
+}
+
+// isReleased says whether the switch has found o's rrset released under
+// o's threshold: seen by enough sensors and organisations within the
+// window, as of now.
+func (v *Evaluator) isReleased(ctx context.Context, o obs) (bool, error) {
+	if v.seen == nil {
+		return false, nil
+	}
+	e, ok := v.released[o.key]
+	if !ok {
+		got, err := v.seen.Get(ctx, hex.EncodeToString(o.key[:]))
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return false, fmt.Errorf("threshold bucket: %w", err)
+		default:
+			e = new(seenEntry)
+			if err := json.Unmarshal(got.Value(), e); err != nil {
+				return false, fmt.Errorf("threshold bucket: %w", err)
+			}
+		}
+		if len(v.released) >= seenCacheSize {
+			clear(v.released)
+		}
+		v.released[o.key] = e
+	}
+	if e == nil {
+		return false, nil
+	}
+	now := time.Now().Unix()
+	return o.th.Reached(within(e.Sensors, now, o.th.Window), within(e.Orgs, now, o.th.Window)), nil
 }
 
 func joinVersions(vs []string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -108,6 +109,10 @@ type cachedSeen struct {
 }
 
 func newThresholds(secret []byte) *thresholds {
+	if secret == nil {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
 	return &thresholds{key: derive(secret, "cofswitch threshold v1"), cache: map[[16]byte]*cachedSeen{}}
 }
 
