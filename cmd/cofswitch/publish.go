@@ -100,6 +100,10 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	// A permissions violation ends the run at once rather than after every
 	// batch has timed out.
 	refusals := &publish.Refusals{}
+	key, err := f.nats.signingKey()
+	if err != nil {
+		return err
+	}
 	nc, js, err := f.nats.connectJS("cofswitch-publish", publish.ConnectOptions(f.sensor, refusals)...)
 	if err != nil {
 		return err
@@ -108,7 +112,7 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	prog := newProgress(std.err)
 	p, err := publish.New(nc, js, publish.Options{
 		Sensor: f.sensor, Batch: f.batch, Linger: f.linger, Encoding: enc, MaxPending: f.maxPending,
-		Refusals: refusals, Stored: prog.update,
+		Refusals: refusals, Stored: prog.update, Sign: key,
 	})
 	if err != nil {
 		return usageErrorf("%v", err)

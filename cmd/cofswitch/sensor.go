@@ -223,6 +223,10 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 			logNATSError(log, err)
 		}),
 		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err) })))
+	key, err := f.nats.signingKey()
+	if err != nil {
+		return err
+	}
 	nc, err := f.nats.connect("cofswitch-sensor", log, extra...)
 	if err != nil {
 		return err
@@ -232,7 +236,7 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	if err != nil {
 		return err
 	}
-	pub, err := publish.NewSpooled(nc, js, sp, publish.Options{Sensor: f.sensor, Batch: f.batch, Encoding: enc, Refusals: refusals}, log)
+	pub, err := publish.NewSpooled(nc, js, sp, publish.Options{Sensor: f.sensor, Batch: f.batch, Encoding: enc, Refusals: refusals, Sign: key}, log)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/batchsig"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
@@ -68,6 +69,7 @@ type options struct {
 	repair         func(ctx context.Context, peer string) error
 	stallRetry     time.Duration
 	log            *slog.Logger
+	signer         *batchsig.Signer // signs every output to a peer (sign.go)
 }
 
 // WithConsumer sets the durable consumer name; every switch process that
