@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,33 +197,53 @@ var payloads = []struct {
 	size int
 }{{"10records-1KB", 1 << 10}, {"1000records-100KB", 100 << 10}}
 
+// benchOutput is a typical output's signed headers.
+var benchOutput = batchsig.Output{Subject: "cof.out.p1", Encoding: "s2", Records: "1000", TLP: "TLP:AMBER", PolicyVersion: "a1b2c3d4e5f6", MsgID: "0123456789abcdefghijklmn"}
+
+// BenchmarkSign is the cost of one signature per batch: a sensor's
+// (input) and the switch's (output).
 func BenchmarkSign(b *testing.B) {
 	s := newSigner(b, nkeys.CreateServer)
 	for _, p := range payloads {
 		data := make([]byte, p.size)
 		_, _ = rand.Read(data)
-		o := batchsig.Output{Subject: "cof.out.p1", Encoding: "s2", Records: "1000", TLP: "TLP:AMBER", PolicyVersion: "a1b2c3", MsgID: "x"}
-		b.Run(fmt.Sprintf("output/%s", p.name), func(b *testing.B) {
+		b.Run("input/"+p.name, func(b *testing.B) {
 			b.SetBytes(int64(p.size))
 			for b.Loop() {
-				_ = s.SignOutput(o, data)
+				_ = s.SignInput("s1", "zstd", data)
+			}
+		})
+		b.Run("output/"+p.name, func(b *testing.B) {
+			b.SetBytes(int64(p.size))
+			for b.Loop() {
+				_ = s.SignOutput(benchOutput, data)
 			}
 		})
 	}
 }
 
+// BenchmarkVerify is the cost of checking one batch: the switch's of an
+// input, a peer's of an output.
 func BenchmarkVerify(b *testing.B) {
 	s := newSigner(b, nkeys.CreateServer)
 	v := verifier(b, s.PublicKey())
 	for _, p := range payloads {
 		data := make([]byte, p.size)
 		_, _ = rand.Read(data)
-		o := batchsig.Output{Subject: "cof.out.p1", Encoding: "s2", Records: "1000", TLP: "TLP:AMBER", PolicyVersion: "a1b2c3", MsgID: "x"}
-		sig := s.SignOutput(o, data)
-		b.Run(fmt.Sprintf("output/%s", p.name), func(b *testing.B) {
+		in := s.SignInput("s1", "zstd", data)
+		out := s.SignOutput(benchOutput, data)
+		b.Run("input/"+p.name, func(b *testing.B) {
 			b.SetBytes(int64(p.size))
 			for b.Loop() {
-				if err := v.VerifyOutput(o, data, sig); err != nil {
+				if err := v.VerifyInput("s1", "zstd", data, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("output/"+p.name, func(b *testing.B) {
+			b.SetBytes(int64(p.size))
+			for b.Loop() {
+				if err := v.VerifyOutput(benchOutput, data, out); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -94,7 +94,10 @@ transforms); --no-filter sends everything.
 
 With --metrics it serves /metrics (observations, withheld, published,
 the window's reduction, the spool's backlog and drops), /healthz and
-/readyz (connected to the exchange).`,
+/readyz (connected to the exchange).
+
+With --nkey (or --creds) every batch is signed with that seed when it is
+spooled (Cofswitch-Signature); a resend carries the same signature.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &sensorFlags{}
 			fs.StringVar(&f.sensor, "sensor", "", "the sensor `id` to publish as (required)")
