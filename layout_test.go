@@ -31,9 +31,11 @@ type rule struct {
 }
 
 var rules = map[string]rule{
-	"cof":             {mustNot: slices.Concat(busLibs, []string{"go.yaml.in/"})},
-	"routing":         {mustNot: busLibs},
-	"secretfile":      {mustNot: busLibs},
+	"cof":        {mustNot: slices.Concat(busLibs, []string{"go.yaml.in/"})},
+	"routing":    {mustNot: busLibs},
+	"secretfile": {mustNot: busLibs},
+	// Signed batches: what the sensor, the switch and the peers share.
+	"batchsig":        {mustNot: busLibs},
 	"policy":          {may: []string{"cof", "routing", "secretfile"}, mustNot: busLibs},
 	"config":          {may: []string{"cof", "routing", "policy"}, mustNot: busLibs},
 	"gen":             {may: []string{"cof"}, mustNot: busLibs},
@@ -41,16 +43,16 @@ var rules = map[string]rule{
 	"bus/bustest":     {may: []string{"bus"}},
 	"accounts":        {may: []string{"config", "routing", "secretfile"}, mustNot: natsLibs},
 	"ops":             {},
-	"switch/engine":   {may: []string{"cof", "routing", "policy"}},
-	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "switch/engine", "switch/backfill"}},
-	"switch/backfill": {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
+	"switch/engine":   {may: []string{"cof", "routing", "policy", "batchsig"}},
+	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "batchsig", "switch/engine", "switch/backfill"}},
+	"switch/backfill": {may: []string{"cof", "routing", "policy", "config", "batchsig", "switch/engine"}},
 	"switch/demo":     {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
 	// The operator's status page reads a running exchange.
 	"switch/statuspage": {may: []string{"routing", "policy", "config", "switch/engine", "switch/exchange"}},
 	// Test support for the peer side: a feed as the switch leaves it.
 	"switch/exchange/exchangetest": {may: []string{"cof", "routing", "config", "bus/bustest", "switch/exchange"}},
-	"sensor/...":                   {may: []string{"cof", "routing", "accounts", "bus", "policy", "sensor/..."}},
-	"peers/...":                    {may: []string{"cof", "routing", "accounts", "bus", "secretfile", "peers/..."}},
+	"sensor/...":                   {may: []string{"cof", "routing", "accounts", "bus", "policy", "batchsig", "sensor/..."}},
+	"peers/...":                    {may: []string{"cof", "routing", "accounts", "bus", "secretfile", "batchsig", "peers/..."}},
 	"bench":                        {may: []string{"cof", "routing", "policy", "config", "gen", "bus", "switch/..."}},
 	"cmd/...":                      {may: []string{"..."}},
 	"cluster":                      {may: []string{"config", "routing", "accounts", "secretfile"}, mustNot: natsLibs},

@@ -147,6 +147,13 @@ type Switch struct {
 	// header: its input, sealed under the secret, for the operator to
 	// join outputs to inputs. Peers see an opaque value.
 	Trace bool `yaml:"trace"`
+	// SigningKey is the nkey seed file with which the switch signs every
+	// output batch (Cofswitch-Exchange-Signature). Default: nats.nkey's
+	// seed when set, otherwise switch.nk in the data directory (the
+	// switch's identity on the embedded server), made at the first start.
+	// Every switch process of one exchange needs the same; 'cofswitch
+	// config signing-key' prints its public key.
+	SigningKey string `yaml:"signing_key"`
 }
 
 // Sensor is a registered publisher.
@@ -155,8 +162,13 @@ type Sensor struct {
 	Organisation string   `yaml:"organisation"`
 	Relays       []string `yaml:"relays"`
 	// NKey is the public nkey (U...) the sensor connects with; see
-	// 'cofswitch creds'.
+	// 'cofswitch creds'. A batch signed by the sensor is verified against
+	// it.
 	NKey string `yaml:"nkey"`
+	// RequireSignature dead-letters every batch the sensor did not sign
+	// with its nkey (kind unsigned) or whose signature does not verify
+	// (bad_signature). It requires NKey.
+	RequireSignature bool `yaml:"require_signature"`
 	// Stream overrides streams.in for this sensor's input stream.
 	Stream StreamLimits `yaml:"stream"`
 	// Rate overrides switch.sensor_rate: bytes a second; 0 takes the
@@ -401,7 +413,8 @@ func (c *Config) Compile(env policy.Env) (*routing.Table, *policy.Set, error) {
 	}
 	var sensors []routing.Sensor
 	for _, s := range c.Sensors {
-		sensors = append(sensors, routing.Sensor{ID: s.ID, Organisation: s.Organisation, Relays: s.Relays, Rate: int64(s.Rate)})
+		sensors = append(sensors, routing.Sensor{ID: s.ID, Organisation: s.Organisation, Relays: s.Relays, Rate: int64(s.Rate),
+			NKey: s.NKey, RequireSignature: s.RequireSignature})
 	}
 	var peers []routing.Peer
 	var subs []routing.Subscription

@@ -105,6 +105,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "output encoding", yaml: "switch:\n  output_encoding: gzip\n", want: []string{`f.yaml:2: switch.output_encoding: "gzip" is not s2, zstd, none or input`}},
 		{name: "ack wait too short", yaml: "switch:\n  ack_wait: 100ms\n", want: []string{"switch.ack_wait: 100ms is below 1s"}},
 		{name: "reserved organisation", yaml: "sensors:\n  - {id: s, organisation: _sensor_x}\n", want: []string{"sensors[0].organisation", "reserved"}},
+		{name: "require_signature without nkey", yaml: "sensors:\n  - id: s\n    require_signature: true\n",
+			want: []string{"f.yaml:3: sensors[0].require_signature: needs the sensor's nkey"}},
 		{name: "creds and nkey", yaml: "nats:\n  creds: a\n  nkey: b\n", want: []string{"give creds or nkey, not both"}},
 		{name: "a DLQ byte limit that cannot hold every share", yaml: "sensors: [{id: a}, {id: b}]\nstreams:\n  dlq:\n    max_bytes: 100MiB\n    max_msgs_per_subject: 100\n",
 			want: []string{"f.yaml:4: streams.dlq.max_bytes", "2 sensors x 100 messages x 1 MiB", "could evict another's"}},

@@ -197,6 +197,9 @@ func (c *Config) validateSensors(bad func(string, string, ...any)) {
 		if s.NKey != "" && !nkeys.IsValidPublicUserKey(s.NKey) {
 			bad(p+".nkey", "not a public user nkey (U..., see 'cofswitch creds')")
 		}
+		if s.RequireSignature && s.NKey == "" {
+			bad(p+".require_signature", "needs the sensor's nkey: its signatures are verified against it")
+		}
 		s.Stream.check(p+".stream", bad)
 		if s.Rate < 0 {
 			bad(p+".rate", "must not be negative")

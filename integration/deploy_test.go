@@ -318,9 +318,15 @@ func scrapeExchange(t *testing.T) map[string]string {
 	cfg := writeFile(t, "cofswitch.yaml", deployExchangeYAML)
 	sw := start(t, "serve", "--config", cfg, "--data", t.TempDir(), "--nats-url", url, "--metrics", addr["serve"])
 	waitFor(t, "switch ready", 15*time.Second, func() bool { return contains(sw.output(), "exchange ready") })
-	start(t, "sink", "--peer", "p-sink", "--to", "file:"+t.TempDir(), "--nats-url", url, "--metrics", addr["sink"])
+	// The sink and the database verify what they receive against the key
+	// serve logs: the records below reach them only if it signs.
+	key := regexp.MustCompile(`exchange_key=([A-Z0-9]+)`).FindStringSubmatch(sw.output())
+	if key == nil {
+		t.Fatalf("serve logged no exchange_key:\n%s", sw.output())
+	}
+	start(t, "sink", "--peer", "p-sink", "--to", "file:"+t.TempDir(), "--nats-url", url, "--metrics", addr["sink"], "--exchange-key", key[1])
 	start(t, "db", "serve", "--peer", "p-db", "--store", t.TempDir(), "--http", freeAddr(t), "--nats-url", url,
-		"--api-keys", writeFile(t, "keys", "deploy-test-key\n"), "--checkpoint", "100ms", "--metrics", addr["db"])
+		"--api-keys", writeFile(t, "keys", "deploy-test-key\n"), "--checkpoint", "100ms", "--metrics", addr["db"], "--exchange-key", key[1])
 
 	var in strings.Builder
 	for i := range 20 {
@@ -369,7 +375,26 @@ func scrapeExchange(t *testing.T) map[string]string {
 			return true
 		})
 	}
+	// The switch's signature verified: the sink delivered records and
+	// neither it nor the database refused a batch.
+	waitFor(t, "the sink's records", 20*time.Second, func() bool {
+		return sumOf(parseScrape(t, get(addr["sink"]))["cofswitch_sink_records_total"]) > 0
+	})
+	for job, fam := range map[string]string{"sink": "cofswitch_sink_unverified_batches_total", "db": "cofswitch_db_unverified_batches_total"} {
+		if f := parseScrape(t, get(addr[job]))[fam]; f == nil || sumOf(f) != 0 {
+			t.Errorf("%s: %s = %v, want 0", job, fam, f)
+		}
+	}
 	return out
+}
+
+// sumOf adds a counter family's series.
+func sumOf(f *dto.MetricFamily) float64 {
+	var sum float64
+	for _, m := range f.GetMetric() {
+		sum += m.GetCounter().GetValue()
+	}
+	return sum
 }
 
 // get returns the /metrics of addr, empty on an error.

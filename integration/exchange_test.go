@@ -297,12 +297,19 @@ func killAndRestart(t *testing.T) {
 	}
 
 	kills := 0
+	var key string // the signing key: made at the first start, the same after each kill
 	for round := 0; inputMsgs(t, js) > 0; round++ {
 		if round > 50 {
 			t.Fatal("input not drained after 50 rounds")
 		}
 		before := streamMsgs(t, js, routing.PeerStream("peer-hub"))
 		sw := start(t, "serve", "--config", cfg, "--data", data, "--nats-url", url)
+		switch k := exchangeKey(t, sw); {
+		case key == "":
+			key = k
+		case k != key:
+			t.Fatalf("round %d signs with %s, the first with %s", round, k, key)
+		}
 		if round < 4 {
 			// Once it delivers, let it run a moment, then kill it
 			// without warning: mid-stream, with batches in hand. The
@@ -343,7 +350,11 @@ func killAndRestart(t *testing.T) {
 	if n := streamMsgs(t, js, routing.PeerStream("peer-none")); n != 0 {
 		t.Errorf("peer-none received %d messages", n)
 	}
-	t.Logf("%d kills; every record delivered exactly once", kills)
+	// Every batch, from every process, was signed with the one key.
+	if n := verifyPeer(t, js, "peer-hub", key); n == 0 {
+		t.Error("no batch of peer-hub checked")
+	}
+	t.Logf("%d kills; every record delivered exactly once, signed by %s", kills, key)
 }
 
 // freeAddr returns a loopback address nothing listens on.

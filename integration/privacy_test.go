@@ -145,8 +145,11 @@ peers:
 		"strict-1": readAsPeer(t, url, "strict-1", p1Seed, 22),
 		"strict-2": readAsPeer(t, url, "strict-2", p2Seed, 22),
 	}
+	// Cofswitch-Exchange-Signature signs what the peer holds, bound to
+	// its own subject: it tells nothing more, and joins no two peers
+	// (checked below like the ids).
 	allowed := map[string]bool{"Nats-Msg-Id": true, "Cofswitch-TLP": true, "Cofswitch-Records": true, "Content-Encoding": true,
-		"Cofswitch-Policy-Version": true, "Nats-Expected-Stream": true}
+		"Cofswitch-Policy-Version": true, "Nats-Expected-Stream": true, "Cofswitch-Exchange-Signature": true}
 	ids := map[string]string{}
 	firstBucketEnd := time.Unix(published.Unix()-published.Unix()%2+2, 0)
 	for peer, v := range views {
@@ -159,11 +162,16 @@ peers:
 					t.Errorf("%s: header %s names the sensor: %q", peer, name, vals[0])
 				}
 			}
-			id := h.Get("Nats-Msg-Id")
-			if other, ok := ids[id]; ok {
-				t.Errorf("%s and %s can join on message id %q", other, peer, id)
+			for _, name := range []string{"Nats-Msg-Id", "Cofswitch-Exchange-Signature"} {
+				id := h.Get(name)
+				if id == "" {
+					t.Errorf("%s: no %s", peer, name)
+				}
+				if other, ok := ids[id]; ok {
+					t.Errorf("%s and %s can join on %s %q", other, peer, name, id)
+				}
+				ids[id] = peer
 			}
-			ids[id] = peer
 			// Released when a bucket ended, no earlier than the first
 			// bucket end after the publish, and soon after a boundary.
 			ts := v.stored[i]

@@ -20,6 +20,11 @@ type Sensor struct {
 	// Rate is the sensor's input quota in bytes a second as published;
 	// 0: none.
 	Rate int64
+	// NKey is the sensor's public nkey (U...): its batches' signatures
+	// are verified against it. Empty: none registered.
+	NKey string
+	// RequireSignature refuses the sensor's unsigned batches.
+	RequireSignature bool
 }
 
 // Peer is a registered recipient organisation's feed.

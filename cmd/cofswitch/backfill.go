@@ -91,7 +91,12 @@ func runBackfill(ctx context.Context, std stdio, f *backfillFlags) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "the switch's secret: " + err.Error()}
 	}
-	nc, js, err := f.nats.withConfig(cfg.NATS).connectJS("cofswitch-backfill")
+	conn := f.nats.withConfig(cfg.NATS)
+	signer, err := exchange.SigningKey(cfg.Switch, conn.nkey, f.data)
+	if err != nil {
+		return &exitError{code: exitUsage, msg: "the exchange's signing key: " + err.Error()}
+	}
+	nc, js, err := conn.connectJS("cofswitch-backfill")
 	if err != nil {
 		return err
 	}
@@ -101,7 +106,7 @@ func runBackfill(ctx context.Context, std stdio, f *backfillFlags) error {
 		rate = -1 // the package's "no limit"
 	}
 	pr := newBackfillProgress(std.err)
-	p, err := backfill.Run(ctx, js, backfill.Options{Config: cfg, Peer: f.peer, Since: since, Rate: rate, Secret: secret, Progress: pr.update})
+	p, err := backfill.Run(ctx, js, backfill.Options{Config: cfg, Peer: f.peer, Since: since, Rate: rate, Secret: secret, Signer: signer, Progress: pr.update})
 	pr.done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

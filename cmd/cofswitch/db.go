@@ -30,7 +30,7 @@ func dbCommand() *command {
 
 type dbFlags struct {
 	peer, store, httpAddr, consumer, apiPrefix string
-	postgres, metrics                          string
+	postgres, metrics, exchangeKey             string
 	keysFile, usersFile                        string
 	every                                      time.Duration
 	sensorQuota                                int
@@ -118,10 +118,18 @@ With --metrics it serves on that address, from the start: /metrics
 each checkpoint, queries by API and outcome and their time; the list is in
 the README), /healthz (200 while the process answers) and /readyz
 (200 once the store is open and, unless --offline, the peer's consumer is
-bound, connected and present; 503 with the reason otherwise).`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
+bound, connected and present; 503 with the reason otherwise).
+
+With --exchange-key (the exchange's public key, 'cofswitch config
+signing-key' prints it) each batch's Cofswitch-Exchange-Signature is
+verified before it is applied: a batch unsigned, altered or signed by
+another key is not applied, is logged (once a minute), counted
+(cofswitch_db_unverified_batches_total) and terminated: never offered
+again, it stays in the stream until its max_age.`, api.DefaultLoginBurst, api.DefaultLoginEvery, api.DefaultLoginLogEvery, api.MaxOffset, api.DefaultLimit),
 		flags: func(fs *flag.FlagSet) any {
 			f := &dbFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required unless --offline)")
+			addExchangeKeyFlag(fs, &f.exchangeKey)
 			addStoreFlags(fs, f)
 			fs.BoolVar(&f.offline, "offline", false, "bind no feed: answer from the store as it is (no exchange needed)")
 			fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8053", "query API `address`")
@@ -171,7 +179,11 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 	}
 	// Served before the store loads (a large snapshot takes a while), so
 	// that /readyz says what the process waits for.
-	ob, err := startDBOps(f.metrics, log)
+	guard, err := exchangeGuard(f.exchangeKey, "db", log)
+	if err != nil {
+		return err
+	}
+	ob, err := startDBOps(f.metrics, log, guardCollectors(guard)...)
 	if err != nil {
 		return err
 	}
@@ -212,14 +224,16 @@ func dbServe(ctx context.Context, io stdio, f *dbFlags) error {
 		return err
 	}
 	defer stopAPI()
-	in := &ingest.Ingester{Consumer: cons, Stream: routing.PeerStream(f.peer), Store: st.Store, Save: st.Save, Every: f.every, Log: log, Metrics: ob.ingest}
+	in := &ingest.Ingester{Consumer: cons, Stream: routing.PeerStream(f.peer), Store: st.Store, Save: st.Save, Every: f.every, Log: log, Metrics: ob.ingest, Guard: guard}
 	err = in.Run(ctx)
 	stats := in.Stats()
 	refused := map[string]uint64{}
 	if disk != nil {
 		refused = disk.Refused()
 	}
-	log.Info("db stopped", "batches", stats.Batches, "records", stats.Records, "skipped", stats.Skipped, "refused_over_quota", refused)
+	unsigned, bad := guard.Refused()
+	log.Info("db stopped", "batches", stats.Batches, "records", stats.Records, "skipped", stats.Skipped, "refused_over_quota", refused,
+		"unsigned", unsigned, "bad_signature", bad)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cofswitch/cofswitch/ops"
 	"github.com/cofswitch/cofswitch/peers/api"
@@ -36,12 +37,12 @@ type boundFeed struct {
 
 // startDBOps serves the endpoints on addr ("" serves none: the metrics
 // are still counted, for nothing).
-func startDBOps(addr string, log *slog.Logger) (*dbOps, error) {
+func startDBOps(addr string, log *slog.Logger, extra ...prometheus.Collector) (*dbOps, error) {
 	o := &dbOps{queries: api.NewMetrics(), ingest: ingest.NewMetrics()}
 	if addr == "" {
 		return o, nil
 	}
-	srv, err := ops.Serve(addr, log, o.ready, o.queries, o.ingest, db.NewCollector(o.usage))
+	srv, err := ops.Serve(addr, log, o.ready, append(extra, o.queries, o.ingest, db.NewCollector(o.usage))...)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
 	}

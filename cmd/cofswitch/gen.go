@@ -38,7 +38,8 @@ the same records.
 
 Records go to --out (a FILE, compressed when it ends in .gz or .zst;
 standard output by default), or with --publish ID onto the exchange as
-sensor ID, batched as 'cofswitch publish' does (its flags apply).
+sensor ID, batched (and signed, with --nkey or --creds) as 'cofswitch
+publish' does (its flags apply).
 
 It makes -n records, or records for --duration, at --rate records a second
 or as fast as it can; Ctrl-C stops it cleanly (what was made is written or

@@ -10,11 +10,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/peers/feed"
+	"github.com/cofswitch/cofswitch/secretfile"
 )
 
 // defaultURL is where the embedded server of 'cofswitch serve' listens.
@@ -69,6 +71,28 @@ func (f *natsFlags) withConfig(c config.NATS) *natsFlags {
 		out.url = defaultURL
 	}
 	return out
+}
+
+// signingKey is the seed of the identity the flags connect as (--nkey, or
+// the seed in --creds), with which a sensor signs its batches; nil
+// without either.
+func (f *natsFlags) signingKey() (nkeys.KeyPair, error) {
+	path := f.nkey
+	if path == "" {
+		path = f.creds
+	}
+	if path == "" {
+		return nil, nil
+	}
+	b, err := secretfile.ReadFile(path)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: "signing key: " + err.Error()}
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: "signing key " + path + ": " + err.Error()}
+	}
+	return kp, nil
 }
 
 // auth is the client credentials and TLS files the flags name.

@@ -48,7 +48,12 @@ listed as FILE:LINE with its size; the lines after it are sent and the
 command exits 1. SIGINT (or --timeout) stops reading at once, waits at most
 1.5 s for the acks in flight and reports what was stored, what was not and
 where to resume (FILE:LINE); publishing the file again is safe too, as
-batches already stored are recognised.`,
+batches already stored are recognised.
+
+With --nkey (or --creds) every batch is signed with that seed, the
+sensor's own (Cofswitch-Signature): the exchange verifies it against the
+sensor's registered nkey, and with require_signature refuses what is not
+signed.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &publishFlags{}
 			fs.StringVar(&f.sensor, "sensor", "", "the sensor `id` to publish as (required)")
@@ -100,6 +105,10 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	// A permissions violation ends the run at once rather than after every
 	// batch has timed out.
 	refusals := &publish.Refusals{}
+	key, err := f.nats.signingKey()
+	if err != nil {
+		return err
+	}
 	nc, js, err := f.nats.connectJS("cofswitch-publish", publish.ConnectOptions(f.sensor, refusals)...)
 	if err != nil {
 		return err
@@ -108,7 +117,7 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	prog := newProgress(std.err)
 	p, err := publish.New(nc, js, publish.Options{
 		Sensor: f.sensor, Batch: f.batch, Linger: f.linger, Encoding: enc, MaxPending: f.maxPending,
-		Refusals: refusals, Stored: prog.update,
+		Refusals: refusals, Stored: prog.update, Sign: key,
 	})
 	if err != nil {
 		return usageErrorf("%v", err)

@@ -94,7 +94,10 @@ transforms); --no-filter sends everything.
 
 With --metrics it serves /metrics (observations, withheld, published,
 the window's reduction, the spool's backlog and drops), /healthz and
-/readyz (connected to the exchange).`,
+/readyz (connected to the exchange).
+
+With --nkey (or --creds) every batch is signed with that seed when it is
+spooled (Cofswitch-Signature); a resend carries the same signature.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &sensorFlags{}
 			fs.StringVar(&f.sensor, "sensor", "", "the sensor `id` to publish as (required)")
@@ -223,6 +226,10 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 			logNATSError(log, err)
 		}),
 		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err) })))
+	key, err := f.nats.signingKey()
+	if err != nil {
+		return err
+	}
 	nc, err := f.nats.connect("cofswitch-sensor", log, extra...)
 	if err != nil {
 		return err
@@ -232,7 +239,7 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	if err != nil {
 		return err
 	}
-	pub, err := publish.NewSpooled(nc, js, sp, publish.Options{Sensor: f.sensor, Batch: f.batch, Encoding: enc, Refusals: refusals}, log)
+	pub, err := publish.NewSpooled(nc, js, sp, publish.Options{Sensor: f.sensor, Batch: f.batch, Encoding: enc, Refusals: refusals, Sign: key}, log)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}

@@ -61,7 +61,14 @@ SIGHUP, or a change of the config file's content (checked every
 swapped in together, atomically, and new peer streams are created; every
 batch is switched under exactly one version (logged, and in the metrics).
 An invalid file is logged and the running configuration stays.
-SIGINT or SIGTERM finish the batches in hand, ack them, then stop.`,
+SIGINT or SIGTERM finish the batches in hand, ack them, then stop.
+
+Every output batch is signed (Cofswitch-Exchange-Signature) with
+switch.signing_key, else the nkey seed serve connects with, else switch.nk
+in --data (made at the first start, kept); the public key is logged at
+start (exchange_key) and printed by 'cofswitch config signing-key', for
+peers to pin with --exchange-key. Sensors' signed batches are verified
+against their registered nkey (require_signature: required).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &serveFlags{}
 			fs.StringVar(&f.config, "config", "", "configuration `file` (YAML); none runs the demo exchange")

@@ -20,6 +20,7 @@ type sinkFlags struct {
 	rotateBytes                   int64
 	rotateEvery                   time.Duration
 	metrics                       string
+	exchangeKey                   string
 	nats                          natsFlags
 	log                           logFlags
 }
@@ -53,7 +54,14 @@ delivered, refusals, retries, the time of each attempt at the destination
 by outcome; the list is in peers/README.md), /healthz (200 while the
 process answers) and /readyz (200 while the peer's consumer is connected
 and present and the destination can take a batch: an HTTP destination
-reachable, a file directory writable; 503 with the reason otherwise).`,
+reachable, a file directory writable; 503 with the reason otherwise).
+
+With --exchange-key (the exchange's public key, 'cofswitch config
+signing-key' prints it) each batch's Cofswitch-Exchange-Signature is
+verified before delivery: a batch unsigned, altered or signed by another
+key is not delivered, is logged (once a minute), counted
+(cofswitch_sink_unverified_batches_total) and terminated: never offered
+again, it stays in the stream until its max_age.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &sinkFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
@@ -64,6 +72,7 @@ reachable, a file directory writable; 503 with the reason otherwise).`,
 			fs.Int64Var(&f.rotateBytes, "rotate-bytes", 64<<20, "start a new file after this many `bytes`")
 			fs.DurationVar(&f.rotateEvery, "rotate-every", time.Hour, "start a new file after this long")
 			fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9464); empty: off")
+			addExchangeKeyFlag(fs, &f.exchangeKey)
 			addNATSFlags(fs, &f.nats, defaultURL)
 			addLogFlags(fs, &f.log)
 			return f
@@ -88,6 +97,10 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 	if err != nil {
 		return err
 	}
+	guard, err := exchangeGuard(f.exchangeKey, "sink", log)
+	if err != nil {
+		return err
+	}
 	hdr := http.Header{}
 	if v := os.Getenv("COFSWITCH_SINK_AUTHORIZATION"); v != "" {
 		hdr.Set("Authorization", v)
@@ -109,7 +122,7 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 	}
 	defer nc.Close()
 	stream := routing.PeerStream(f.peer)
-	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log, Metrics: attempts}
+	r := &sink.Runner{Consumer: cons, Stream: stream, Sink: dest, Log: log, Metrics: attempts, Guard: guard}
 	if f.metrics != "" {
 		ready := func(ctx context.Context) error {
 			if err := feed.Ready(ctx, nc, cons); err != nil {
@@ -117,7 +130,7 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 			}
 			return sink.Ready(ctx, dest)
 		}
-		m, err := ops.Serve(f.metrics, log, ready, sink.NewCollector(r), attempts)
+		m, err := ops.Serve(f.metrics, log, ready, append(guardCollectors(guard), sink.NewCollector(r), attempts)...)
 		if err != nil {
 			return &exitError{code: exitUsage, msg: "--metrics: " + err.Error()}
 		}
@@ -126,6 +139,8 @@ func runSink(ctx context.Context, io stdio, f *sinkFlags) error {
 	log.Info("sink running", "peer", f.peer, "consumer", f.consumer, "to", sink.Redact(f.to))
 	err = r.Run(ctx)
 	st := r.Stats()
-	log.Info("sink stopped", "batches", st.Batches, "records", st.Records, "refusals", st.Failures)
+	unsigned, bad := guard.Refused()
+	log.Info("sink stopped", "batches", st.Batches, "records", st.Records, "refusals", st.Failures,
+		"unsigned", unsigned, "bad_signature", bad)
 	return err
 }

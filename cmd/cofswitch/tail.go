@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cofswitch/cofswitch/accounts"
@@ -16,6 +18,7 @@ type tailFlags struct {
 	direct          bool
 	n               int
 	wait            time.Duration
+	exchangeKey     string
 	nats            natsFlags
 }
 
@@ -36,7 +39,11 @@ prefix the generated authorisation imports the exchange's API under
 which may not make a consumer. With the operator's seed
 (cofswitch-data/switch.nk) nothing answers under the prefix, and tail uses
 the exchange's API as it is. Without credentials it reads through an
-ordered consumer of its own (--direct: by direct get there too).`,
+ordered consumer of its own (--direct: by direct get there too).
+
+With --exchange-key a batch whose exchange signature is missing or does
+not verify is not printed; it is logged on standard error (once a
+minute) and counted in the last line.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &tailFlags{}
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` (required)")
@@ -45,6 +52,7 @@ ordered consumer of its own (--direct: by direct get there too).`,
 			fs.DurationVar(&f.wait, "wait", 0, "stop after this long without a delivery (0: follow)")
 			fs.BoolVar(&f.direct, "direct", false, "read by direct get (the default with --nkey or --creds)")
 			fs.StringVar(&f.apiPrefix, "api-prefix", "", "JetStream API `prefix` (default "+accounts.APIPrefix+" with --nkey or --creds, none otherwise)")
+			addExchangeKeyFlag(fs, &f.exchangeKey)
 			addNATSFlags(fs, &f.nats, defaultURL)
 			return f
 		},
@@ -64,6 +72,10 @@ func tail(ctx context.Context, io stdio, f *tailFlags) error {
 	if err := routing.ValidateID("peer", f.peer, true); err != nil {
 		return usageErrorf("--peer: %v", err)
 	}
+	guard, err := exchangeGuard(f.exchangeKey, "tail", slog.New(slog.NewTextHandler(io.err, nil)))
+	if err != nil {
+		return err
+	}
 	// With credentials, the identity is the peer's own (whose account
 	// sees the exchange's API under the prefix) or the operator's (who
 	// has it unprefixed): try the prefix, fall back when nothing answers.
@@ -81,8 +93,12 @@ func tail(ctx context.Context, io stdio, f *tailFlags) error {
 	if err != nil {
 		return &exitError{code: exitFailure, msg: err.Error()}
 	}
-	o := feed.TailOptions{FromStart: f.fromStart, Limit: f.n, Idle: f.wait, Direct: f.direct || creds}
-	if _, err := feed.Tail(ctx, js, f.peer, o, io.out); err != nil {
+	o := feed.TailOptions{FromStart: f.fromStart, Limit: f.n, Idle: f.wait, Direct: f.direct || creds, Guard: guard}
+	_, err = feed.Tail(ctx, js, f.peer, o, io.out)
+	if unsigned, bad := guard.Refused(); unsigned+bad > 0 {
+		fmt.Fprintf(io.err, "refused: %d batches unsigned, %d badly signed (not printed)\n", unsigned, bad)
+	}
+	if err != nil {
 		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil

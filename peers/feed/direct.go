@@ -66,7 +66,7 @@ func tailDirect(ctx context.Context, js jetstream.JetStream, peer string, o Tail
 		case err == nil:
 			seq = m.Sequence + 1
 			idleSince = time.Now()
-			if err := p.print(m.Header, m.Data); err != nil {
+			if err := p.print(m.Subject, m.Header, m.Data, m.Sequence); err != nil {
 				return err
 			}
 			continue

@@ -52,6 +52,9 @@ type TailOptions struct {
 	// Poll is how often a direct tail that has caught up asks again
 	// (DefaultPoll when 0).
 	Poll time.Duration
+	// Guard, if set, verifies the exchange's signature of each batch:
+	// a batch it refuses is not printed (it is logged and counted).
+	Guard *Guard
 }
 
 // Tail writes the records of a peer's stream to w as NDJSON. Either way it
@@ -64,6 +67,7 @@ func Tail(ctx context.Context, js jetstream.JetStream, peer string, o TailOption
 	if err != nil {
 		return 0, err
 	}
+	p.guard = o.Guard
 	defer p.close()
 	if o.Direct {
 		err = tailDirect(ctx, js, peer, o, p)
@@ -105,7 +109,11 @@ func tailOrdered(ctx context.Context, js jetstream.JetStream, peer string, o Tai
 		got := 0
 		for m := range batch.Messages() {
 			got++
-			if err := p.print(m.Headers(), m.Data()); err != nil {
+			var seq uint64
+			if meta, err := m.Metadata(); err == nil {
+				seq = meta.Sequence.Stream
+			}
+			if err := p.print(m.Subject(), m.Headers(), m.Data(), seq); err != nil {
 				return err
 			}
 		}
@@ -136,6 +144,7 @@ type printer struct {
 	out     *bufio.Writer
 	limit   int
 	printed int
+	guard   *Guard
 }
 
 func newPrinter(w io.Writer, limit int) (*printer, error) {
@@ -146,9 +155,12 @@ func newPrinter(w io.Writer, limit int) (*printer, error) {
 	return &printer{codec: codec, br: codec.NewBatchReader(), out: bufio.NewWriterSize(w, outBuffer), limit: limit}, nil
 }
 
-// print writes the records of one batch; errLimit once the limit is
-// reached.
-func (p *printer) print(h nats.Header, data []byte) error {
+// print writes the records of one batch (none when the guard refuses
+// it); errLimit once the limit is reached.
+func (p *printer) print(subject string, h nats.Header, data []byte, seq uint64) error {
+	if p.guard.Check(subject, h, data, seq) != nil {
+		return nil
+	}
 	enc, err := cof.ParseEncoding(h.Get("Content-Encoding"))
 	if err == nil {
 		err = p.br.Reset(data, enc)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/peers/feed"
 )
 
 // Runner pulls a peer's batches from its durable consumer, one at a time,
@@ -30,6 +31,9 @@ type Runner struct {
 	// Metrics, if set, counts the deliveries retried (share it with the
 	// sink's Options.Metrics).
 	Metrics *Metrics
+	// Guard, if set, verifies the exchange's signature of each batch: a
+	// batch it refuses is not delivered and is terminated.
+	Guard *feed.Guard
 
 	mu    sync.Mutex
 	stats Stats
@@ -75,6 +79,12 @@ func (r *Runner) handle(ctx context.Context, codec *cof.Codec, msg jetstream.Msg
 	meta, err := msg.Metadata()
 	if err != nil {
 		r.Log.Error("delivery without metadata; left for redelivery", "err", err)
+		return
+	}
+	if err := r.Guard.Check(msg.Subject(), msg.Headers(), msg.Data(), meta.Sequence.Stream); err != nil {
+		// Never delivered, never offered again: a forged batch is no
+		// better the second time. It stays in the stream (max_age).
+		_ = msg.TermWithReason("cofswitch: exchange signature refused")
 		return
 	}
 	// The switch's message id (an opaque HMAC of the input batch, its

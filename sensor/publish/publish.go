@@ -19,8 +19,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/batchsig"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 )
@@ -63,6 +65,29 @@ type Options struct {
 	// on a cluster, while the stream's leader is elected again. Default
 	// DefaultRetryFor; negative: maxAttempts sends at most.
 	RetryFor time.Duration
+	// Sign, when set, signs every batch with this nkey seed (the
+	// sensor's own: the exchange verifies against its registered public
+	// nkey), in the Cofswitch-Signature header; see package batchsig.
+	Sign nkeys.KeyPair
+}
+
+// signer is the batchsig signer of o.Sign, or nil.
+func (o Options) signer() (*batchsig.Signer, error) {
+	if o.Sign == nil {
+		return nil, nil
+	}
+	s, err := batchsig.NewSigner(o.Sign)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sign: %w", ErrInvalidOption, err)
+	}
+	return s, nil
+}
+
+// sign sets the signature header of a batch of sensor's, if s signs.
+func sign(s *batchsig.Signer, m *nats.Msg, sensor string) {
+	if s != nil {
+		m.Header.Set(batchsig.HeaderSignature, s.SignInput(sensor, m.Header.Get("Content-Encoding"), m.Data))
+	}
 }
 
 // Result says what a publisher stored.
@@ -150,6 +175,7 @@ type Publisher struct {
 	js      jetstream.JetStream
 	codec   *cof.Codec
 	o       Options
+	signer  *batchsig.Signer
 	subject string
 	maxBody int
 	body    []byte
@@ -211,12 +237,16 @@ func New(nc *nats.Conn, js jetstream.JetStream, o Options) (*Publisher, error) {
 	default:
 		return nil, fmt.Errorf("%w: encoding %q", ErrInvalidOption, string(o.Encoding))
 	}
+	signer, err := o.signer()
+	if err != nil {
+		return nil, err
+	}
 	codec, err := cof.NewCodec()
 	if err != nil {
 		return nil, err
 	}
 	return &Publisher{
-		js: js, codec: codec, o: o, subject: routing.InSubject(o.Sensor),
+		js: js, codec: codec, o: o, signer: signer, subject: routing.InSubject(o.Sensor),
 		maxBody: int(nc.MaxPayload()) - headroom,
 	}, nil
 }
@@ -284,6 +314,7 @@ func (p *Publisher) flush(ctx context.Context) {
 	if p.o.Encoding != cof.Identity {
 		m.Header.Set("Content-Encoding", string(p.o.Encoding))
 	}
+	sign(p.signer, m, p.o.Sensor)
 	p.bytes += int64(len(p.body))
 	item := &pending{msg: m, records: p.lines, from: p.from, seq: p.seq}
 	p.body, p.lines = p.body[:0], 0

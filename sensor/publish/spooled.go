@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/batchsig"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/sensor/spool"
@@ -44,6 +45,7 @@ type Spooled struct {
 	js      jetstream.JetStream
 	sp      *spool.Spool
 	o       Options
+	signer  *batchsig.Signer
 	log     *slog.Logger
 	subject string
 	maxBody int
@@ -89,6 +91,10 @@ func NewSpooled(nc *nats.Conn, js jetstream.JetStream, sp *spool.Spool, o Option
 	default:
 		return nil, fmt.Errorf("%w: encoding %q", ErrInvalidOption, string(o.Encoding))
 	}
+	signer, err := o.signer()
+	if err != nil {
+		return nil, err
+	}
 	codec, err := cof.NewCodec()
 	if err != nil {
 		return nil, err
@@ -103,7 +109,7 @@ func NewSpooled(nc *nats.Conn, js jetstream.JetStream, sp *spool.Spool, o Option
 		maxPayload = defaultMaxPayload
 	}
 	return &Spooled{nc: nc, js: js, sp: sp, o: o, log: log, subject: routing.InSubject(o.Sensor),
-		maxBody: int(maxPayload) - headroom, codec: codec, wake: make(chan struct{}, 1)}, nil
+		maxBody: int(maxPayload) - headroom, codec: codec, signer: signer, wake: make(chan struct{}, 1)}, nil
 }
 
 // MaxLine is the longest line that fits in a batch.
@@ -143,7 +149,13 @@ func (p *Spooled) Flush() error {
 	if err != nil {
 		return fmt.Errorf("publish: batch %s of %d records: %w", id, n, err)
 	}
-	_, dropped, err := p.sp.Put(id, fmt.Sprintf("%s;%d", p.o.Encoding, n), data)
+	// Meta is "encoding;records[;signature]": the signature is made once,
+	// spooled with the batch, and every resend carries it.
+	meta := fmt.Sprintf("%s;%d", p.o.Encoding, n)
+	if p.signer != nil {
+		meta += ";" + p.signer.SignInput(p.o.Sensor, string(p.o.Encoding), data)
+	}
+	_, dropped, err := p.sp.Put(id, meta, data)
 	if len(dropped) > 0 {
 		p.dropped.Add(int64(len(dropped)))
 		p.log.Warn("spool full: oldest batches dropped", "batches", len(dropped), "dropped_total", p.dropped.Load())
@@ -254,9 +266,18 @@ func (p *Spooled) message(e spool.Entry) *nats.Msg {
 	m := nats.NewMsg(p.subject)
 	m.Data = e.Data
 	m.Header.Set(jetstream.MsgIDHeader, e.ID)
-	// Meta is "encoding;records".
-	if enc, _, _ := strings.Cut(e.Meta, ";"); enc != "" && enc != string(cof.Identity) {
+	// Meta is "encoding;records[;signature]".
+	f := strings.SplitN(e.Meta, ";", 3)
+	if enc := f[0]; enc != "" && enc != string(cof.Identity) {
 		m.Header.Set("Content-Encoding", enc)
+	}
+	switch {
+	case len(f) == 3 && f[2] != "":
+		m.Header.Set(batchsig.HeaderSignature, f[2])
+	default:
+		// Spooled before the sensor signed: signed now (ed25519 is
+		// deterministic: the same signature at every resend).
+		sign(p.signer, m, p.o.Sensor)
 	}
 	return m
 }

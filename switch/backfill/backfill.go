@@ -28,6 +28,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/batchsig"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/policy"
@@ -73,6 +74,10 @@ type Options struct {
 	// Rate caps the records a second delivered (0: DefaultRate; negative:
 	// no limit).
 	Rate int
+	// Signer signs every output as the switch signs its own
+	// (exchange.SigningKey); nil: unsigned, which peers verifying with
+	// --exchange-key refuse.
+	Signer *batchsig.Signer
 	// Secret is the switch's secret, whose message ids the outputs get.
 	Secret []byte
 	// Until is the last archive sequence read; 0: the archive's last when

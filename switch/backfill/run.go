@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/batchsig"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
@@ -245,6 +246,9 @@ func (r *run) publish(body []byte, id, tlp, versions string, enc cof.Encoding) e
 		msg.Header.Set(jetstream.MsgIDHeader, r.ids.MsgID(id+":"+strconv.Itoa(i)))
 		n := countLines(chunk)
 		engine.SetBatchHeaders(msg.Header, tlp, enc, n, versions)
+		if r.o.Signer != nil {
+			msg.Header.Set(engine.HeaderExchangeSignature, r.o.Signer.SignOutput(batchsig.OutputOf(msg.Subject, msg.Header), msg.Data))
+		}
 		fut, err := r.js.PublishMsgAsync(msg, jetstream.WithExpectStream(routing.PeerStream(r.o.Peer)))
 		if err != nil {
 			return fmt.Errorf("backfill: publishing to %s: %w", routing.PeerStream(r.o.Peer), err)

@@ -6,9 +6,13 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/batchsig"
 
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/backfill"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 const thresholdBefore = `
@@ -51,7 +55,11 @@ func TestBackfillThreshold(t *testing.T) {
 	waitFor(t, func() bool { return len(w.read("early").lines) == 20 }, "the released records of early")
 
 	cfg := w.reload(thresholdBefore + `  - {id: late, subscriptions: [{sensors: ["*"], policy: k2}]}` + "\n")
-	p, err := backfill.Run(w.ctx, w.js, backfill.Options{Config: cfg, Peer: "late", Secret: w.secret, Rate: -1})
+	signer, err := exchange.SigningKey(cfg.Switch, "", w.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := backfill.Run(w.ctx, w.js, backfill.Options{Config: cfg, Peer: "late", Secret: w.secret, Signer: signer, Rate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,5 +70,28 @@ func TestBackfillThreshold(t *testing.T) {
 		if strings.Contains(l, "lonely") {
 			t.Errorf("late got a record only one sensor saw: %s", l)
 		}
+	}
+	// Every message verifies under the exchange's key, as the switch's own.
+	v, err := batchsig.NewVerifier(signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := w.js.OrderedConsumer(w.ctx, routing.PeerStream("late"), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.FetchNoWait(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		if err := v.VerifyMsg(m.Subject(), m.Headers(), m.Data()); err != nil {
+			t.Errorf("backfilled message does not verify: %v", err)
+		}
+	}
+	if n == 0 {
+		t.Error("no message to verify")
 	}
 }

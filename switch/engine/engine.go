@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/batchsig"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/routing"
@@ -69,6 +70,7 @@ type options struct {
 	stallRetry     time.Duration
 	archive        bool
 	log            *slog.Logger
+	signer         *batchsig.Signer // signs every output to a peer (sign.go)
 }
 
 // WithConsumer sets the durable consumer name; every switch process that

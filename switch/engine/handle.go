@@ -117,10 +117,15 @@ func (w *worker) handle(in Input) {
 		w.deadLetterWhole(ctx, in, seq, attempt, "unknown_sensor", fmt.Errorf("subject %q in the input stream of sensor %q", msg.Subject(), sensor))
 		return
 	}
-	if _, ok := reg.table.Sensor(sensor); !ok {
+	registered, ok := reg.table.Sensor(sensor)
+	if !ok {
 		// Removed by a reload while in hand: its feeder is stopping, and
 		// its open pull request must end before the batch is offered again.
 		_ = msg.NakWithDelay(handBack)
+		return
+	}
+	if kind, err := checkSignature(registered, msg); err != nil {
+		w.deadLetterWhole(ctx, in, seq, attempt, kind, err)
 		return
 	}
 	enc, err := cof.ParseEncoding(msg.Headers().Get(HeaderEncoding))

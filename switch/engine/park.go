@@ -202,6 +202,9 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			m.Header.Set(jetstream.MsgIDHeader, m.Header.Get(headerPeerMsgID))
 			m.Header.Del(headerPeerMsgID)
 			m.Header.Del("Nats-Expected-Stream")
+			// Signed again: parked before the switch signed, or under
+			// a key since replaced.
+			e.signOutput(m)
 			n, _ := strconv.Atoi(m.Header.Get(HeaderRecords))
 			fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(peer)), jetstream.WithRetryAttempts(0))
 			if err != nil {

@@ -129,6 +129,9 @@ func (w *worker) sendOutput(out *outBody, chunk []byte, id string, enc cof.Encod
 	m, stream := w.outputMsg(out, id, in, seq, now)
 	m.Data = data
 	setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
+	if stream != routing.HoldStream {
+		w.e.signOutput(m) // a parked copy keeps it
+	}
 	parked := stream != routing.HoldStream && w.e.parking.isDown(out.peer)
 	if parked {
 		m, stream = parkMsg(out.peer, m), routing.HoldStream

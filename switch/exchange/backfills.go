@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/batchsig"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/backfill"
@@ -25,6 +26,7 @@ const backfillLogEvery = 30 * time.Second
 type backfills struct {
 	js     jetstream.JetStream
 	secret []byte
+	signer *batchsig.Signer
 	// settle is how long a run waits before it reads the archive's end:
 	// batches switched under the previous configuration (without the
 	// peer) are archived within the publish timeout of the swap.
@@ -38,9 +40,9 @@ type backfills struct {
 	wg      sync.WaitGroup
 }
 
-func newBackfills(js jetstream.JetStream, secret []byte, settle time.Duration, log *slog.Logger) *backfills {
+func newBackfills(js jetstream.JetStream, secret []byte, signer *batchsig.Signer, settle time.Duration, log *slog.Logger) *backfills {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &backfills{js: js, secret: secret, settle: settle, log: log, ctx: ctx, cancel: cancel, running: map[string]bool{}}
+	return &backfills{js: js, secret: secret, signer: signer, settle: settle, log: log, ctx: ctx, cancel: cancel, running: map[string]bool{}}
 }
 
 // due returns the peers of cfg to backfill once cfg is applied: those
@@ -115,7 +117,7 @@ func (b *backfills) run(cfg *config.Config, peer string) {
 	log.Info("backfill started", "since", since, "rate", backfill.DefaultRate)
 	last := time.Now()
 	res, err := backfill.Run(b.ctx, b.js, backfill.Options{Config: cfg, Peer: peer, Since: since, Until: until,
-		Secret: b.secret, By: "serve", Log: log, Progress: func(p backfill.Progress) {
+		Secret: b.secret, Signer: b.signer, By: "serve", Log: log, Progress: func(p backfill.Progress) {
 			if time.Since(last) >= backfillLogEvery {
 				last = time.Now()
 				log.Info("backfill progress", "records", p.Records, "position", p.Position, "total", p.Total)

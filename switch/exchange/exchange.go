@@ -108,8 +108,13 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if err != nil {
 		return err
 	}
+	signer, err := SigningKey(cfg.Switch, o.NATS.NKey, o.DataDir)
+	if err != nil {
+		return err
+	}
+	log.Info("outputs signed: peers verify them with the exchange's public key", "exchange_key", signer.PublicKey())
 	x.cfg.Store(cfg)
-	opts := append(EngineOptions(cfg.Switch, log), engine.WithSecret(secret), engine.WithRepair(func(ctx context.Context, peer string) error {
+	opts := append(EngineOptions(cfg.Switch, log), engine.WithSecret(secret), engine.WithSigner(signer), engine.WithRepair(func(ctx context.Context, peer string) error {
 		return RepairPeer(ctx, x.js, x.cfg.Load(), peer)
 	}))
 	if cfg.Streams.ArchiveOn() {
@@ -121,7 +126,7 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if err := x.eng.Start(setup); err != nil {
 		return err
 	}
-	x.bf = newBackfills(x.js, secret, time.Duration(cfg.Switch.PublishTimeout), log)
+	x.bf = newBackfills(x.js, secret, signer, time.Duration(cfg.Switch.PublishTimeout), log)
 	x.bf.start(cfg, due)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/peers/db"
+	"github.com/cofswitch/cofswitch/peers/feed"
 )
 
 // Ingester applies a peer's feed to a store. A batch is acked only once it
@@ -38,6 +39,9 @@ type Ingester struct {
 	// Metrics, if set, counts the applied batches and records and times
 	// the durable step.
 	Metrics *Metrics
+	// Guard, if set, verifies the exchange's signature of each batch: a
+	// batch it refuses is not applied and is terminated.
+	Guard *feed.Guard
 
 	mu    sync.Mutex
 	stats Stats
@@ -120,6 +124,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 			if !open { // ctx ended; what was fetched and not applied comes again
 				return checkpoint()
 			}
+			if d.refused {
+				continue // terminated already
+			}
 			if !in.store(ctx, d) {
 				continue // not acked: redelivered after the delay, applied then
 			}
@@ -144,6 +151,9 @@ type delivery struct {
 	seq  uint64
 	recs []*cof.Record
 	skip bool // undecodable: acked, not applied
+	// refused: its signature did not verify; terminated, not applied
+	// and not acked.
+	refused bool
 }
 
 // fetch pulls and decodes the peer stream's messages into out until ctx
@@ -179,6 +189,13 @@ func (in *Ingester) decode(br *cof.BatchReader, msg jetstream.Msg) delivery {
 		return d
 	}
 	d.seq = meta.Sequence.Stream
+	if err := in.Guard.Check(msg.Subject(), msg.Headers(), msg.Data(), d.seq); err != nil {
+		// Not applied, never offered again; it stays in the stream
+		// (max_age), and the ack floor passes it.
+		_ = msg.TermWithReason("cofswitch: exchange signature refused")
+		d.refused = true
+		return d
+	}
 	enc, err := cof.ParseEncoding(msg.Headers().Get("Content-Encoding"))
 	if err == nil {
 		err = br.Reset(msg.Data(), enc)
