@@ -49,7 +49,7 @@ const (
 	maxPassedInputs  = maxAppliedInputs // inputs remembered as delivered at once, per output
 	thresholdJobs    = 16               // rrsets updated at once per batch
 	maxCASAttempts   = 50
-	seenCacheSize    = 1 << 16 // rrsets; a few hundred bytes each
+	seenCacheSize    = 1 << 15 // rrsets; about 1.5 KiB each with their maps
 )
 
 // seenEntry is the value of one rrset in the bucket (JSON: the
@@ -161,7 +161,16 @@ func (t *thresholds) remember(k [16]byte, e *seenEntry, val []byte, rev uint64) 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.cache) >= seenCacheSize {
-		clear(t.cache) // cheap and safe: a miss only asks the bucket
+		// An eighth goes, chosen as the map's iteration order falls:
+		// the hot rrsets, written often, are soon back. A miss only
+		// costs a read of the bucket.
+		n := seenCacheSize / 8
+		for k := range t.cache {
+			delete(t.cache, k)
+			if n--; n == 0 {
+				break
+			}
+		}
 	}
 	t.cache[k] = c
 }
