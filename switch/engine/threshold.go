@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -313,7 +314,7 @@ func (t *thresholds) writeAll(ctx context.Context, js jetstream.JetStream, keys 
 			rev = c.rev
 		}
 		a.r = a.e.apply(groups[k], inID, now, maxWindow)
-		b, err := json.Marshal(&a.e)
+		b, err := a.e.encode(&a.r)
 		if err != nil {
 			return nil, err
 		}
@@ -378,7 +379,7 @@ func (t *thresholds) update(ctx context.Context, kv jetstream.KeyValue, k [16]by
 			}
 		}
 		r := e.apply(os, inID, now, maxWindow)
-		b, err := json.Marshal(&e)
+		b, err := e.encode(&r)
 		if err != nil {
 			return thresholdResult{}, err
 		}
@@ -437,6 +438,8 @@ func (e *seenEntry) apply(os []obs, inID string, now int64, maxWindow time.Durat
 			e.Orgs[o.org] = max(e.Orgs[o.org], now)
 		}
 	}
+	keepRecent(e.Sensors, policy.MaxThresholdSensors)
+	keepRecent(e.Orgs, policy.MaxThresholdSensors)
 	if !applied {
 		e.Applied = appendBounded(e.Applied, inID, maxAppliedInputs)
 	}
@@ -528,6 +531,49 @@ func (h *heldOut) hold(os []*obs) int {
 		h.Lines = append(h.Lines, string(l))
 	}
 	return dropped
+}
+
+// keepRecent keeps the n most recent sightings of m: no threshold asks
+// for more than policy.MaxThresholdSensors, and the most recent n include
+// every one within any window when fewer are.
+func keepRecent(m map[string]int64, n int) {
+	if len(m) <= n {
+		return
+	}
+	times := slices.Sorted(maps.Values(m))
+	cut := times[len(times)-n]
+	for k, t := range m {
+		if len(m) > n && t < cut {
+			delete(m, k)
+		}
+	}
+}
+
+// maxEntryBytes bounds an entry as written: well below the 1 MiB a NATS
+// message may carry by default, whatever the peers and their lines.
+const maxEntryBytes = 256 << 10
+
+// encode marshals e, dropping held observations (counted in r.overflow),
+// the largest output's first, until it fits in maxEntryBytes.
+func (e *seenEntry) encode(r *thresholdResult) ([]byte, error) {
+	for {
+		b, err := json.Marshal(e)
+		if err != nil || len(b) <= maxEntryBytes {
+			return b, err
+		}
+		var big *heldOut
+		for _, h := range e.Out {
+			if big == nil || len(h.Lines) > len(big.Lines) {
+				big = h
+			}
+		}
+		if big == nil || len(big.Lines) == 0 {
+			return nil, fmt.Errorf("threshold: an rrset's entry of %d bytes holds no observation to drop", len(b))
+		}
+		drop := (len(big.Lines) + 1) / 2
+		r.overflow += drop
+		big.Lines = big.Lines[drop:]
+	}
 }
 
 func prune(m map[string]int64, from int64) {

@@ -66,3 +66,39 @@ func TestSeenEntryApply(t *testing.T) {
 		t.Fatalf("overflow %d, lines %d", r.overflow, len(g.Out[outputKey("p", "", 0)].Lines))
 	}
 }
+
+// TestSeenEntryBounded: an entry keeps the 64 most recent sensors, and
+// whatever its peers hold, it is written within maxEntryBytes, dropping
+// (and counting) held observations.
+func TestSeenEntryBounded(t *testing.T) {
+	var e seenEntry
+	now := int64(1_000_000)
+	for i := range 100 {
+		o := obsOf(&outBody{peer: "p"}, fmt.Sprintf("s%d", i), "o", 1)
+		o.th.MinSensors = 200 // never reached
+		e.apply([]obs{o}, fmt.Sprintf("in%d", i), now+int64(i), time.Hour)
+	}
+	if len(e.Sensors) != 64 {
+		t.Errorf("%d sensors kept, want the 64 most recent", len(e.Sensors))
+	}
+	if _, ok := e.Sensors[fmt.Sprintf("s%d", 99)]; !ok {
+		t.Error("the most recent sensor was dropped")
+	}
+	big := strings.Repeat("x", 8000)
+	var f seenEntry
+	var r thresholdResult
+	for p := range 20 {
+		var os []obs
+		for i := range 40 {
+			o := obsOf(&outBody{peer: fmt.Sprint("p", p)}, "s1", "o", 1)
+			o.th.MinSensors = 3
+			o.line = fmt.Appendf(nil, `{"rrname":"a.example","rrtype":"TXT","rdata":["%s%d"],"time_first":1,"time_last":2,"sensor_id":"s1"}`+"\n", big, i)
+			os = append(os, o)
+		}
+		f.apply(os, fmt.Sprint("in", p), now, time.Hour)
+	}
+	b, err := f.encode(&r)
+	if err != nil || len(b) > maxEntryBytes || r.overflow == 0 {
+		t.Fatalf("encoded %d bytes (max %d), %d dropped, err %v", len(b), maxEntryBytes, r.overflow, err)
+	}
+}
