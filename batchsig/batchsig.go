@@ -35,7 +35,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nkeys"
@@ -202,11 +204,11 @@ func NewVerifier(pubs ...string) (*Verifier, error) {
 		case nkeys.IsValidPublicAccountKey(p):
 			prefix = nkeys.PrefixByteAccount
 		default:
-			return nil, fmt.Errorf("%w: %q is not a public nkey (N..., U... or A...)", ErrKey, truncate(p, 60))
+			return nil, fmt.Errorf("%w: %s is not a public nkey (N..., U... or A...)", ErrKey, describe(p))
 		}
 		raw, err := nkeys.Decode(prefix, []byte(p))
 		if err != nil || len(raw) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("%w: %q: %v", ErrKey, truncate(p, 60), err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrKey, describe(p), err)
 		}
 		v.keys = append(v.keys, ed25519.PublicKey(raw))
 		v.pubs = append(v.pubs, p)
@@ -224,7 +226,11 @@ func LoadVerifier(arg string) (*Verifier, error) {
 	}
 	f, err := os.Open(arg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q is neither a public nkey nor a readable file: %w", ErrKey, truncate(arg, 60), err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // its path is arg, which may be a seed
+		}
+		return nil, fmt.Errorf("%w: %s is neither a public nkey nor a readable file: %w", ErrKey, describe(arg), err)
 	}
 	defer f.Close()
 	var pubs []string
@@ -295,9 +301,15 @@ func (v *Verifier) verify(sig string, message func() []byte) error {
 	return fmt.Errorf("%w: does not verify under any of %d keys", ErrBadSignature, len(v.keys))
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// describe names a value that is not a public key without printing it:
+// it may be a seed ('S...'), pasted or read from the wrong file, which no
+// message may carry.
+func describe(s string) string {
+	switch {
+	case strings.HasPrefix(s, "S"):
+		return fmt.Sprintf("a value of %d characters starting with S (a seed? never hand one out)", len(s))
+	case len(s) > 60:
+		return fmt.Sprintf("a value of %d characters starting with %q", len(s), s[:1])
 	}
-	return s[:n] + "..."
+	return strconv.Quote(s)
 }

@@ -84,11 +84,16 @@ func (d *DryRun) threshold(r *cof.Record, v *Verdict) {
 	if d.seen == nil {
 		d.seen = sightings{}
 	}
+	// The organisation is the publishing sensor's (--sensor), as the
+	// switch counts it; records with their own sensor_id and no --sensor
+	// are taken as published by that sensor.
+	publisher := d.Sensor
+	if publisher == "" {
+		publisher = r.SensorID
+	}
 	org := ""
-	if s, ok := d.Table.Sensor(r.SensorID); ok {
+	if s, ok := d.Table.Sensor(publisher); ok {
 		org = s.Organisation
-	} else if s, ok := d.Table.Sensor(d.Sensor); ok {
-		org = s.Organisation // a relayed sensor_id: its relay's
 	}
 	b := d.seen.see(r, r.SensorID, org)
 	switch {

@@ -87,11 +87,14 @@ func runBackfill(ctx context.Context, std stdio, f *backfillFlags) error {
 	if _, err := backfill.CheckPeer(cfg, f.peer); err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
+	conn := f.nats.withConfig(cfg.NATS)
+	if err := exchange.ExistingKeys(cfg.Switch, conn.nkey, f.data); err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
 	secret, err := exchange.Secret(cfg.Switch, f.data)
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "the switch's secret: " + err.Error()}
 	}
-	conn := f.nats.withConfig(cfg.NATS)
 	signer, err := exchange.SigningKey(cfg.Switch, conn.nkey, f.data)
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "the exchange's signing key: " + err.Error()}

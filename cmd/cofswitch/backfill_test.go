@@ -99,6 +99,16 @@ func TestBackfillCommand(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, ": 0 records in 0 messages from 0 archived batches (4 skipped") {
 		t.Fatalf("second backfill: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
+	// Another data directory has neither serve's secret nor its key: the
+	// command refuses rather than make its own, and makes nothing.
+	other := t.TempDir()
+	r = runCLI(t, nil, "backfill", "--config", path, "--data", other, "--nats-url", x.URL(), "--peer", "late")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "point --data at serve's data directory") {
+		t.Fatalf("backfill without serve's keys: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if left, _ := os.ReadDir(other); len(left) != 0 {
+		t.Errorf("backfill made %v in a data directory not serve's", left)
+	}
 	r = runCLI(t, nil, "backfill", "--config", path, "--data", dir, "--nats-url", x.URL(), "--peer", "nobody")
 	if r.code != exitUsage || !strings.Contains(r.stderr, `unknown peer "nobody": the configuration's peers are [early late]`) {
 		t.Fatalf("unknown peer: exit %d, stderr %s", r.code, r.stderr)

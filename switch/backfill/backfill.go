@@ -103,16 +103,19 @@ type Progress struct {
 	// ThresholdHeld counts records of policies with a k-sensor threshold
 	// whose rrset the switch has not found released: not delivered.
 	ThresholdHeld int64
-	Batches       int64  // archived batches re-switched by this run
-	Skipped       int64  // batches skipped: done before, or switched under this configuration
-	Messages      int64  // published (duplicates included)
-	Position      uint64 // archive sequences gone through
-	Total         uint64 // archive sequences to go through
-	Waits         int64  // times the rate limit made the run wait
-	Waited        time.Duration
-	Elapsed       time.Duration
-	Done          bool
-	Duplicate     int64 // publishes the peer's stream had already
+	// Unregistered counts archived batches of sensors the configuration
+	// no longer has: nothing of them is delivered.
+	Unregistered int64
+	Batches      int64  // archived batches re-switched by this run
+	Skipped      int64  // batches skipped: done before, or switched under this configuration
+	Messages     int64  // published (duplicates included)
+	Position     uint64 // archive sequences gone through
+	Total        uint64 // archive sequences to go through
+	Waits        int64  // times the rate limit made the run wait
+	Waited       time.Duration
+	Elapsed      time.Duration
+	Done         bool
+	Duplicate    int64 // publishes the peer's stream had already
 }
 
 // Run backfills the peer and returns the final progress. It stops at

@@ -162,7 +162,13 @@ func (r *run) one(ctx context.Context, m jetstream.Msg, seq uint64, ts time.Time
 	}
 	inEnc := h.Get(engine.HeaderEncoding)
 	ev, err := r.ev.Evaluate(ctx, sensor, seq, m.Data(), inEnc, r.o.Peer)
-	if err != nil {
+	switch {
+	case errors.Is(err, engine.ErrUnknownSensor):
+		// Its sensor was removed from the configuration since.
+		r.p.Unregistered++
+		r.mark(seq)
+		return r.maybeFlush(ctx)
+	case err != nil:
 		// The switch accepted it: only a corrupt archive gets here.
 		r.o.Log.Warn("archived batch undecodable, skipped", "seq", seq, "err", err)
 		r.p.Skipped++

@@ -62,6 +62,10 @@ func (v *Evaluator) UseThresholds(secret []byte, kv jetstream.KeyValue) {
 	v.e.thr, v.seen, v.released = newThresholds(secret), kv, map[[16]byte]*seenEntry{}
 }
 
+// ErrUnknownSensor reports an archived batch of a sensor the registry no
+// longer has: a backfill delivers nothing of it.
+var ErrUnknownSensor = errors.New("engine: sensor not registered")
+
 // Close releases the codec.
 func (v *Evaluator) Close() { v.e.codec.Close() }
 
@@ -90,6 +94,11 @@ type Evaluation struct {
 // Evaluate switches one batch of sensor (data as stored, with its
 // Content-Encoding header's value enc) and returns the peer's outputs.
 func (v *Evaluator) Evaluate(ctx context.Context, sensor string, seq uint64, data []byte, enc, peer string) (Evaluation, error) {
+	if _, ok := v.reg.table.Sensor(sensor); !ok {
+		// A sensor removed since (its organisation left, or it sent
+		// poison): the switch would take nothing of it now.
+		return Evaluation{}, fmt.Errorf("%w: %q", ErrUnknownSensor, sensor)
+	}
 	e, err := cof.ParseEncoding(enc)
 	if err == nil {
 		err = v.w.br.Reset(data, e)

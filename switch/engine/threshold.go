@@ -487,6 +487,12 @@ func (e *seenEntry) applyOut(k string, os []*obs, inID string, applied bool, now
 	if reached && len(h.Lines) > 0 && len(h.Pending) == 0 {
 		// The crossing: what was held is frozen and released apart, under
 		// ids naming the rrset and this generation.
+		if e.Gen == 0 {
+			// Generations start from the entry's first release's
+			// moment: an entry evicted or expired and made again never
+			// reuses an earlier one's release ids.
+			e.Gen = uint64(time.Now().UnixNano())
+		}
 		e.Gen++
 		h.Pending, h.Lines, h.Gen = h.Lines, nil, e.Gen
 	}
@@ -549,30 +555,51 @@ func keepRecent(m map[string]int64, n int) {
 	}
 }
 
-// maxEntryBytes bounds an entry as written: well below the 1 MiB a NATS
-// message may carry by default, whatever the peers and their lines.
-const maxEntryBytes = 256 << 10
+// maxEntryBytes bounds an entry as written, whatever the peers and their
+// lines: held observations are dropped beyond it. The rest of an entry
+// (sensors, organisations, inputs remembered, at most 64, 64 and 128 of
+// each, and a release pending) grows by a few KiB at most between two
+// writes, and hardEntryBytes, below the 1 MiB a NATS message may carry
+// by default, leaves room for it.
+const (
+	maxEntryBytes  = 256 << 10
+	hardEntryBytes = 512 << 10
+)
 
 // encode marshals e, dropping held observations (counted in r.overflow),
-// the largest output's first, until it fits in maxEntryBytes.
+// the largest output's first, until it fits in maxEntryBytes; then, as
+// the last resort, what releases pending hold, until it fits in
+// hardEntryBytes. A write never fails for its size.
 func (e *seenEntry) encode(r *thresholdResult) ([]byte, error) {
 	for {
 		b, err := json.Marshal(e)
 		if err != nil || len(b) <= maxEntryBytes {
 			return b, err
 		}
-		var big *heldOut
-		for _, h := range e.Out {
-			if big == nil || len(h.Lines) > len(big.Lines) {
-				big = h
+		lines := func(h *heldOut) *[]string { return &h.Lines }
+		if len(b) > hardEntryBytes {
+			lines = func(h *heldOut) *[]string {
+				if len(h.Lines) > 0 {
+					return &h.Lines
+				}
+				return &h.Pending
 			}
 		}
-		if big == nil || len(big.Lines) == 0 {
+		var big *[]string
+		for _, h := range e.Out {
+			if l := lines(h); big == nil || len(*l) > len(*big) {
+				big = l
+			}
+		}
+		if big == nil || len(*big) == 0 {
+			if len(b) <= hardEntryBytes {
+				return b, nil
+			}
 			return nil, fmt.Errorf("threshold: an rrset's entry of %d bytes holds no observation to drop", len(b))
 		}
-		drop := (len(big.Lines) + 1) / 2
+		drop := (len(*big) + 1) / 2
 		r.overflow += drop
-		big.Lines = big.Lines[drop:]
+		*big = (*big)[drop:]
 	}
 }
 

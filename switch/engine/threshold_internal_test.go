@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -37,12 +38,20 @@ func TestSeenEntryApply(t *testing.T) {
 		t.Fatalf("second input of one sensor not merged: %+v", h)
 	}
 	r = e.apply([]obs{obsOf(out, "s2", "o", 1)}, "in3", now+3, time.Hour)
-	if len(r.pass) != 1 || len(r.releases) != 1 || r.releases[0].gen != 1 || len(r.releases[0].lines) != 1 {
+	if len(r.pass) != 1 || len(r.releases) != 1 || r.releases[0].gen < 2 || len(r.releases[0].lines) != 1 {
 		t.Fatalf("crossing: pass %d releases %+v", len(r.pass), r.releases)
 	}
+	gen := r.releases[0].gen
 	r = e.apply([]obs{obsOf(out, "s2", "o", 1)}, "in3", now+4, time.Hour) // the crossing batch again
-	if len(r.pass) != 1 || len(r.releases) != 1 || r.releases[0].gen != 1 {
+	if len(r.pass) != 1 || len(r.releases) != 1 || r.releases[0].gen != gen {
 		t.Fatalf("crossing redelivered: pass %d releases %+v, want the same pass and release", len(r.pass), r.releases)
+	}
+	// The entry made again (evicted, expired) never reuses a generation.
+	var again seenEntry
+	again.apply([]obs{obsOf(out, "s1", "o", 3)}, "in1", now, time.Hour)
+	r = again.apply([]obs{obsOf(out, "s2", "o", 1)}, "in3", now+3, time.Hour)
+	if len(r.releases) != 1 || r.releases[0].gen == gen {
+		t.Errorf("the entry made again released under generation %d again", gen)
 	}
 
 	// The window: two hours later nobody has seen it; s3 starts again.
@@ -100,5 +109,32 @@ func TestSeenEntryBounded(t *testing.T) {
 	b, err := f.encode(&r)
 	if err != nil || len(b) > maxEntryBytes || r.overflow == 0 {
 		t.Fatalf("encoded %d bytes (max %d), %d dropped, err %v", len(b), maxEntryBytes, r.overflow, err)
+	}
+}
+
+// TestSeenEntryCrossingAtTheLimit: an entry whose held lines fill it to
+// the limit still takes the crossing write (what it releases is written,
+// never refused for its size): a sensor padding its lines cannot stall
+// the batches that reach the threshold.
+func TestSeenEntryCrossingAtTheLimit(t *testing.T) {
+	out := &outBody{peer: "p"}
+	var e seenEntry
+	var r thresholdResult
+	pad := strings.Repeat("x", 4000)
+	for i := 0; ; i++ {
+		o := obsOf(out, "s1", "o", 1)
+		o.line = fmt.Appendf(nil, `{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2,"sensor_id":"s1","pad":"%s%d"}`+"\n", pad, i)
+		e.apply([]obs{o}, fmt.Sprint("in", i), 1_000_000, time.Hour)
+		if b, _ := json.Marshal(&e); len(b) > maxEntryBytes-200 {
+			break
+		}
+	}
+	if _, err := e.encode(&r); err != nil {
+		t.Fatal(err)
+	}
+	r = e.apply([]obs{obsOf(out, "s2", "o", 1)}, "cross", 1_000_001, time.Hour)
+	b, err := e.encode(&r)
+	if err != nil || len(b) > hardEntryBytes || len(r.releases) != 1 {
+		t.Fatalf("crossing at the limit: %d bytes, %d releases, err %v", len(b), len(r.releases), err)
 	}
 }

@@ -3,7 +3,9 @@ package exchange
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -192,11 +194,33 @@ func AuthOf(c config.NATS) *bus.Auth {
 // Secret is the switch's secret: switch.secret_file's, or that in the data
 // directory, made at the first start.
 func Secret(c config.Switch, dataDir string) ([]byte, error) {
-	path := c.SecretFile
-	if path == "" {
-		path = filepath.Join(dataDir, SecretFile)
+	return LoadOrCreateSecret(SecretPath(c, dataDir))
+}
+
+// SecretPath is where Secret reads the switch's secret.
+func SecretPath(c config.Switch, dataDir string) string {
+	if c.SecretFile != "" {
+		return c.SecretFile
 	}
-	return LoadOrCreateSecret(path)
+	return filepath.Join(dataDir, SecretFile)
+}
+
+// ErrNotServesKeys reports a command other than serve that would make the
+// switch's secret or signing key: it would deliver under ids and a
+// signature no peer expects. Only serve makes them, at its first start.
+var ErrNotServesKeys = errors.New("the switch's secret or signing key is missing: point --data at serve's data directory (or set switch.secret_file and switch.signing_key), as only serve makes them")
+
+// ExistingKeys checks that the switch's secret and signing key that
+// Secret and SigningKey would read exist already, for the commands that
+// act as the switch beside serve (backfill).
+func ExistingKeys(c config.Switch, nkey, dataDir string) error {
+	sign, _ := SigningKeyPath(c, nkey, dataDir)
+	for _, p := range []string{SecretPath(c, dataDir), sign} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w (%s: %w)", ErrNotServesKeys, p, err)
+		}
+	}
+	return nil
 }
 
 // EngineOptions are the engine options the configuration's switch
