@@ -276,7 +276,7 @@ func clusterWave(t *testing.T, replicas, n int, chaos bool) float64 {
 	peers := map[string]*peerCount{"p1": countPeer(t, js, "p1"), "p2": countPeer(t, js, "p2")}
 	publish := func(from, to int) *proc {
 		return start(t, "publish", "--sensor", "s1", "--nkey", filepath.Join(c.dir, cluster.SensorSeed("s1")),
-			"--nats-url", c.urls, clusterRecords(t, from, to))
+			"--retry-for", "3m", "--nats-url", c.urls, clusterRecords(t, from, to))
 	}
 	arrived := func(want int) func() bool {
 		return func() bool {

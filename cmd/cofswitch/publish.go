@@ -21,6 +21,7 @@ type publishFlags struct {
 	compression string
 	maxPending  int
 	timeout     time.Duration
+	retryFor    time.Duration
 	nats        natsFlags
 }
 
@@ -62,6 +63,7 @@ signed.`,
 			fs.StringVar(&f.compression, "compression", "zstd", "batch compression: zstd, s2 or none")
 			fs.IntVar(&f.maxPending, "max-pending", 64, "most batches awaiting their acks")
 			fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long, reporting what was stored (0: no limit)")
+			fs.DurationVar(&f.retryFor, "retry-for", publish.DefaultRetryFor, "how long a batch is sent again while the servers do not answer (a cluster electing a stream's leader after a server died)")
 			addNATSFlags(fs, &f.nats, defaultURL)
 			return f
 		},
@@ -91,6 +93,9 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	if f.maxPending < 1 {
 		return usageErrorf("--max-pending must be positive")
 	}
+	if f.retryFor <= 0 {
+		return usageErrorf("--retry-for must be positive")
+	}
 	if f.timeout < 0 {
 		return usageErrorf("--timeout must not be negative")
 	}
@@ -117,7 +122,7 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	prog := newProgress(std.err)
 	p, err := publish.New(nc, js, publish.Options{
 		Sensor: f.sensor, Batch: f.batch, Linger: f.linger, Encoding: enc, MaxPending: f.maxPending,
-		Refusals: refusals, Stored: prog.update, Sign: key,
+		Refusals: refusals, Stored: prog.update, Sign: key, RetryFor: f.retryFor,
 	})
 	if err != nil {
 		return usageErrorf("%v", err)
