@@ -56,7 +56,7 @@ const (
 // signature of one can never pass for the other. A change of the
 // canonical form takes a new version.
 const (
-	inputLabel  = "cofswitch-batch-in/v1"
+	inputLabel  = "cofswitch-batch-in/v2"
 	outputLabel = "cofswitch-batch-out/v1"
 )
 
@@ -105,13 +105,16 @@ func appendField(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// inputMessage is the canonical message of an input batch.
-func inputMessage(sensor, encoding string, payload []byte) []byte {
-	m := make([]byte, 0, 64+len(sensor)+len(encoding)+sha256.Size)
+// inputMessage is the canonical message of an input batch. The message
+// id is in it (v2): the stream deduplicates by it, so a relay that sent a
+// signed batch again under ids of its own would have it switched as often.
+func inputMessage(sensor, encoding, msgID string, payload []byte) []byte {
+	m := make([]byte, 0, 64+len(sensor)+len(encoding)+len(msgID)+sha256.Size)
 	m = append(m, notText)
 	m = appendField(m, inputLabel)
 	m = appendField(m, sensor)
 	m = appendField(m, encoding)
+	m = appendField(m, msgID)
 	sum := sha256.Sum256(payload)
 	return append(m, sum[:]...)
 }
@@ -167,9 +170,10 @@ func ParseSigner(contents []byte) (*Signer, error) {
 func (s *Signer) PublicKey() string { return s.pub }
 
 // SignInput is a sensor's signature of a batch it publishes as sensor
-// with that Content-Encoding ("" for none), as a header value.
-func (s *Signer) SignInput(sensor, encoding string, payload []byte) string {
-	return encode(ed25519.Sign(s.priv, inputMessage(sensor, encoding, payload)))
+// with that Content-Encoding and Nats-Msg-Id ("" for none), as a header
+// value.
+func (s *Signer) SignInput(sensor, encoding, msgID string, payload []byte) string {
+	return encode(ed25519.Sign(s.priv, inputMessage(sensor, encoding, msgID, payload)))
 }
 
 // SignOutput is the exchange's signature of an output batch, as a header
@@ -258,8 +262,8 @@ func (v *Verifier) Keys() []string { return append([]string(nil), v.pubs...) }
 // VerifyInput checks a sensor's signature (a header value; "" for none)
 // of a batch published as sensor with that Content-Encoding. The error
 // wraps ErrUnsigned or ErrBadSignature.
-func (v *Verifier) VerifyInput(sensor, encoding string, payload []byte, sig string) error {
-	return v.verify(sig, func() []byte { return inputMessage(sensor, encoding, payload) })
+func (v *Verifier) VerifyInput(sensor, encoding, msgID string, payload []byte, sig string) error {
+	return v.verify(sig, func() []byte { return inputMessage(sensor, encoding, msgID, payload) })
 }
 
 // VerifyOutput checks the exchange's signature of an output batch. The

@@ -40,9 +40,9 @@ func TestInput(t *testing.T) {
 	s := newSigner(t, nkeys.CreateUser)
 	other := newSigner(t, nkeys.CreateUser)
 	payload := []byte(`{"rrname":"example.com.","rrtype":"A","rdata":"192.0.2.1"}` + "\n")
-	sig := s.SignInput("s1", "zstd", payload)
+	sig := s.SignInput("s1", "zstd", "id-1", payload)
 	v := verifier(t, s.PublicKey())
-	if err := v.VerifyInput("s1", "zstd", payload, sig); err != nil {
+	if err := v.VerifyInput("s1", "zstd", "id-1", payload, sig); err != nil {
 		t.Fatalf("a good signature: %v", err)
 	}
 	flipped := bytes.Clone(payload)
@@ -51,23 +51,27 @@ func TestInput(t *testing.T) {
 		name             string
 		v                *batchsig.Verifier
 		sensor, encoding string
+		id               string
 		payload          []byte
 		sig              string
 		want             error
 	}{
-		{name: "unsigned", v: v, sensor: "s1", encoding: "zstd", payload: payload, want: batchsig.ErrUnsigned},
-		{name: "payload tampered", v: v, sensor: "s1", encoding: "zstd", payload: flipped, sig: sig, want: batchsig.ErrBadSignature},
-		{name: "payload extended", v: v, sensor: "s1", encoding: "zstd", payload: append(bytes.Clone(payload), '\n'), sig: sig, want: batchsig.ErrBadSignature},
-		{name: "another sensor", v: v, sensor: "s2", encoding: "zstd", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
-		{name: "encoding changed", v: v, sensor: "s1", encoding: "", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
-		{name: "another key", v: verifier(t, other.PublicKey()), sensor: "s1", encoding: "zstd", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
-		{name: "not base64", v: v, sensor: "s1", encoding: "zstd", payload: payload, sig: strings.Repeat("*", len(sig)), want: batchsig.ErrBadSignature},
-		{name: "short", v: v, sensor: "s1", encoding: "zstd", payload: payload, sig: sig[:40], want: batchsig.ErrBadSignature},
+		{name: "unsigned", v: v, sensor: "s1", encoding: "zstd", id: "id-1", payload: payload, want: batchsig.ErrUnsigned},
+		{name: "payload tampered", v: v, sensor: "s1", encoding: "zstd", id: "id-1", payload: flipped, sig: sig, want: batchsig.ErrBadSignature},
+		{name: "payload extended", v: v, sensor: "s1", encoding: "zstd", id: "id-1", payload: append(bytes.Clone(payload), '\n'), sig: sig, want: batchsig.ErrBadSignature},
+		{name: "another sensor", v: v, sensor: "s2", encoding: "zstd", id: "id-1", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
+		{name: "encoding changed", v: v, sensor: "s1", encoding: "", id: "id-1", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
+		{name: "another key", v: verifier(t, other.PublicKey()), sensor: "s1", encoding: "zstd", id: "id-1", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
+		{name: "not base64", v: v, sensor: "s1", encoding: "zstd", id: "id-1", payload: payload, sig: strings.Repeat("*", len(sig)), want: batchsig.ErrBadSignature},
+		{name: "short", v: v, sensor: "s1", encoding: "zstd", id: "id-1", payload: payload, sig: sig[:40], want: batchsig.ErrBadSignature},
+		// A relay sending the batch again under an id of its own.
+		{name: "another message id", v: v, sensor: "s1", encoding: "zstd", id: "relay-2", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
+		{name: "message id removed", v: v, sensor: "s1", encoding: "zstd", id: "", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
 		// Length-prefixed fields: moving a byte between them changes the message.
-		{name: "fields shifted", v: v, sensor: "s1z", encoding: "std", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
+		{name: "fields shifted", v: v, sensor: "s1z", encoding: "std", id: "id-1", payload: payload, sig: sig, want: batchsig.ErrBadSignature},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.v.VerifyInput(tt.sensor, tt.encoding, tt.payload, tt.sig)
+			err := tt.v.VerifyInput(tt.sensor, tt.encoding, tt.id, tt.payload, tt.sig)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -75,7 +79,7 @@ func TestInput(t *testing.T) {
 	}
 	// Rotation: a verifier of two keys takes either.
 	both := verifier(t, other.PublicKey(), s.PublicKey())
-	if err := both.VerifyInput("s1", "zstd", payload, sig); err != nil {
+	if err := both.VerifyInput("s1", "zstd", "id-1", payload, sig); err != nil {
 		t.Fatalf("two keys: %v", err)
 	}
 }
@@ -94,7 +98,7 @@ func TestOutput(t *testing.T) {
 		t.Fatalf("a good signature: %v", err)
 	}
 	// An input signature never passes for an output's, nor the reverse.
-	in := s.SignInput("cof.out.p1", "s2", payload)
+	in := s.SignInput("cof.out.p1", "s2", "abc", payload)
 	if err := v.VerifyOutput(o, payload, in); !errors.Is(err, batchsig.ErrBadSignature) {
 		t.Fatalf("an input's signature on an output: %v", err)
 	}
@@ -170,12 +174,12 @@ func FuzzVerify(f *testing.F) {
 	s := newSigner(f, nkeys.CreateServer)
 	v := verifier(f, s.PublicKey())
 	good := []byte("payload\n")
-	goodSig := s.SignInput("s1", "", good)
+	goodSig := s.SignInput("s1", "", "", good)
 	f.Add("s1", "", good, goodSig)
 	f.Add("s1", "zstd", good, goodSig[:85]+"A")
 	f.Add("", "", []byte{}, "")
 	f.Fuzz(func(t *testing.T, sensor, enc string, payload []byte, sig string) {
-		err := v.VerifyInput(sensor, enc, payload, sig)
+		err := v.VerifyInput(sensor, enc, "", payload, sig)
 		same := sensor == "s1" && enc == "" && bytes.Equal(payload, good) && sig == goodSig
 		if (err == nil) != same {
 			t.Fatalf("VerifyInput(%q, %q, %q, %q) = %v", sensor, enc, payload, sig, err)
@@ -210,7 +214,7 @@ func BenchmarkSign(b *testing.B) {
 		b.Run("input/"+p.name, func(b *testing.B) {
 			b.SetBytes(int64(p.size))
 			for b.Loop() {
-				_ = s.SignInput("s1", "zstd", data)
+				_ = s.SignInput("s1", "zstd", "id", data)
 			}
 		})
 		b.Run("output/"+p.name, func(b *testing.B) {
@@ -230,12 +234,12 @@ func BenchmarkVerify(b *testing.B) {
 	for _, p := range payloads {
 		data := make([]byte, p.size)
 		_, _ = rand.Read(data)
-		in := s.SignInput("s1", "zstd", data)
+		in := s.SignInput("s1", "zstd", "id", data)
 		out := s.SignOutput(benchOutput, data)
 		b.Run("input/"+p.name, func(b *testing.B) {
 			b.SetBytes(int64(p.size))
 			for b.Loop() {
-				if err := v.VerifyInput("s1", "zstd", data, in); err != nil {
+				if err := v.VerifyInput("s1", "zstd", "id", data, in); err != nil {
 					b.Fatal(err)
 				}
 			}

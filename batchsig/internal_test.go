@@ -11,8 +11,8 @@ import (
 // that answers a server's nonce can sign batches.
 func TestNotANonce(t *testing.T) {
 	for _, m := range [][]byte{
-		inputMessage("s1", "", nil),
-		inputMessage("s1", "zstd", []byte("payload")),
+		inputMessage("s1", "", "", nil),
+		inputMessage("s1", "zstd", "id-1", []byte("payload")),
 		outputMessage(Output{Subject: "cof.out.p", Records: "1"}, []byte("payload")),
 	} {
 		// The digest alone is rarely UTF-8; the first byte never is.

@@ -87,7 +87,7 @@ func (o Options) signer() (*batchsig.Signer, error) {
 // sign sets the signature header of a batch of sensor's, if s signs.
 func sign(s *batchsig.Signer, m *nats.Msg, sensor string) {
 	if s != nil {
-		m.Header.Set(batchsig.HeaderSignature, s.SignInput(sensor, m.Header.Get("Content-Encoding"), m.Data))
+		m.Header.Set(batchsig.HeaderSignature, s.SignInput(sensor, m.Header.Get("Content-Encoding"), m.Header.Get(jetstream.MsgIDHeader), m.Data))
 	}
 }
 

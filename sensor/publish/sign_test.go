@@ -87,10 +87,10 @@ func TestSigned(t *testing.T) {
 	}
 	for i, m := range msgs {
 		sig := m.Headers().Get(batchsig.HeaderSignature)
-		if err := v.VerifyInput("s1", m.Headers().Get("Content-Encoding"), m.Data(), sig); err != nil {
+		if err := v.VerifyInput("s1", m.Headers().Get("Content-Encoding"), m.Headers().Get("Nats-Msg-Id"), m.Data(), sig); err != nil {
 			t.Errorf("batch %d (%v): %v", i, m.Headers(), err)
 		}
-		if err := v.VerifyInput("s2", m.Headers().Get("Content-Encoding"), m.Data(), sig); err == nil {
+		if err := v.VerifyInput("s2", m.Headers().Get("Content-Encoding"), m.Headers().Get("Nats-Msg-Id"), m.Data(), sig); err == nil {
 			t.Errorf("batch %d verifies as another sensor's", i)
 		}
 	}

@@ -153,7 +153,7 @@ func (p *Spooled) Flush() error {
 	// spooled with the batch, and every resend carries it.
 	meta := fmt.Sprintf("%s;%d", p.o.Encoding, n)
 	if p.signer != nil {
-		meta += ";" + p.signer.SignInput(p.o.Sensor, string(p.o.Encoding), data)
+		meta += ";" + p.signer.SignInput(p.o.Sensor, string(p.o.Encoding), id, data)
 	}
 	_, dropped, err := p.sp.Put(id, meta, data)
 	if len(dropped) > 0 {

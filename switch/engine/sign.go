@@ -87,7 +87,7 @@ func checkSignature(s routing.Sensor, msg jetstream.Msg) (kind string, err error
 		// The configuration checks the key: this cannot pass.
 		return kindBadSignature, fmt.Errorf("sensor %q: %w", s.ID, err)
 	}
-	err = v.VerifyInput(s.ID, h.Get(HeaderEncoding), msg.Data(), sig)
+	err = v.VerifyInput(s.ID, h.Get(HeaderEncoding), h.Get(jetstream.MsgIDHeader), msg.Data(), sig)
 	switch {
 	case err == nil:
 		return "", nil

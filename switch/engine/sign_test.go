@@ -74,7 +74,7 @@ func (x *signedBed) signedMsg(subject, sensor string, key nkeys.KeyPair, body []
 		if err != nil {
 			x.t.Fatal(err)
 		}
-		m.Header.Set(batchsig.HeaderSignature, s.SignInput(sensor, "zstd", data))
+		m.Header.Set(batchsig.HeaderSignature, s.SignInput(sensor, "zstd", m.Header.Get("Nats-Msg-Id"), data))
 	}
 	return m
 }
@@ -103,6 +103,10 @@ func TestSignedInputs(t *testing.T) {
 	tampered.Data[len(tampered.Data)-1] ^= 0xff
 	reencoded := x.signedMsg(routing.InSubject("s1"), "s1", x.keys["s1"], records("r", 3, ""))
 	reencoded.Header.Set("Content-Encoding", "s2")
+	// A relay sending a signed batch again under an id of its own, which
+	// the stream would not take for a duplicate.
+	reIDed := x.signedMsg(routing.InSubject("s1"), "s1", x.keys["s1"], records("i", 3, ""))
+	reIDed.Header.Set("Nats-Msg-Id", "relay-2")
 	cases := []struct {
 		name string
 		msg  *nats.Msg
@@ -112,6 +116,7 @@ func TestSignedInputs(t *testing.T) {
 		{name: "unsigned, required", msg: x.signedMsg(routing.InSubject("s1"), "s1", nil, records("u", 3, "")), kind: "unsigned"},
 		{name: "payload tampered", msg: tampered, kind: "bad_signature"},
 		{name: "encoding header changed", msg: reencoded, kind: "bad_signature"},
+		{name: "sent again under another message id", msg: reIDed, kind: "bad_signature"},
 		{name: "another sensor's key", msg: x.signedMsg(routing.InSubject("s1"), "s1", x.keys["s2"], records("k", 3, "")), kind: "bad_signature"},
 		{name: "another sensor's batch replayed", msg: replayed, kind: "bad_signature"},
 		{name: "garbage signature", msg: func() *nats.Msg {
@@ -165,7 +170,7 @@ func TestSignedInputs(t *testing.T) {
 	}
 	waitFor(t, "stats", 2*time.Second, func() bool { return x.e.Stats().WholeDLQ == uint64(len(want)) })
 	st := x.e.Stats()
-	if st.DeadLetters["s1\x00unsigned"] != 1 || st.DeadLetters["s1\x00bad_signature"] != 4 ||
+	if st.DeadLetters["s1\x00unsigned"] != 1 || st.DeadLetters["s1\x00bad_signature"] != 5 ||
 		st.DeadLetters["s2\x00bad_signature"] != 1 || st.DeadLetters["s3\x00bad_signature"] != 1 {
 		t.Errorf("dead letters counted: %v", st.DeadLetters)
 	}

@@ -73,7 +73,9 @@ func TestIngester(t *testing.T) {
 	if st.Batches != 6 || st.Records != 60 || st.Skipped != 0 || saves == 0 {
 		t.Fatalf("stats %+v, saves %d", st, saves)
 	}
-	if mem.Len() != 30 {
+	// Len is the store's HyperLogLog estimate: two of 30 rrsets in one
+	// of its 16,384 registers (2.6% of runs) read 29.
+	if n := mem.Len(); n < 29 || n > 30 {
 		t.Fatalf("store holds %d rrsets, want 30 (each seen twice)", mem.Len())
 	}
 	rs, err := mem.Lookup(t.Context(), db.Query{Name: "r0.example"})
