@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -45,12 +46,12 @@ import (
 
 // Bounds of one entry.
 const (
-	maxHeldLines     = 256              // held observations per output (merged); more are counted and dropped
-	maxAppliedInputs = 128              // inputs remembered as counted in, per rrset
-	maxPassedInputs  = maxAppliedInputs // inputs remembered as delivered at once, per output
-	thresholdJobs    = 16               // rrsets updated at once per batch
-	maxCASAttempts   = 50
-	seenCacheSize    = 1 << 15 // rrsets; about 1.5 KiB each with their maps
+	maxHeldLines    = 256 // held observations per output (merged); more are counted and dropped
+	maxInputRanges  = 32  // runs of input sequences remembered per input stream, per rrset
+	maxInputStreams = 64  // input streams remembered per rrset
+	thresholdJobs   = 16  // rrsets updated at once per batch
+	maxCASAttempts  = 50
+	seenCacheSize   = 1 << 15 // rrsets; about 1.5 KiB each with their maps
 )
 
 // seenEntry is the value of one rrset in the bucket (JSON: the
@@ -58,7 +59,7 @@ const (
 type seenEntry struct {
 	Sensors map[string]int64    `json:"s"`           // keyed hash of sensor_id -> last seen (Unix s)
 	Orgs    map[string]int64    `json:"o,omitempty"` // keyed hash of organisation -> last seen
-	Applied []string            `json:"a,omitempty"` // inputs counted in (keyed hashes), oldest first
+	Applied inputSet            `json:"a,omitempty"` // inputs counted in
 	Gen     uint64              `json:"g,omitempty"` // releases frozen so far
 	Out     map[string]*heldOut `json:"h,omitempty"` // outputKey -> what is held for it
 }
@@ -68,7 +69,7 @@ type heldOut struct {
 	Lines   []string `json:"l,omitempty"` // held observations, transformed, merged
 	Pending []string `json:"p,omitempty"` // released at generation Gen, being delivered
 	Gen     uint64   `json:"g,omitempty"`
-	Passed  []string `json:"d,omitempty"` // inputs whose observations were delivered at once
+	Passed  inputSet `json:"d,omitempty"` // inputs whose observations were delivered at once
 }
 
 // obs is one observation of a batch under a threshold policy.
@@ -258,7 +259,7 @@ func (w *worker) applyThresholds(ctx context.Context, in Input, seq uint64, atte
 	if err != nil {
 		return res, err
 	}
-	inID := t.hash("in:" + in.Sensor + ":" + in.Epoch + ":" + fmt.Sprint(seq))
+	inID := inputRef{stream: t.hash("in:" + in.Sensor + ":" + in.Epoch), seq: seq}
 	slow, err = t.writeAll(ctx, w.e.js, slow, groups, inID, now, reg.maxWindow, &res)
 	if err != nil {
 		return res, err
@@ -292,7 +293,7 @@ func (w *worker) applyThresholds(ctx context.Context, in Input, seq uint64, atte
 // write costs one message where a read and a compare-and-set cost two
 // round trips. It returns the rrsets whose write lost a race, to update
 // the slow way.
-func (t *thresholds) writeAll(ctx context.Context, js jetstream.JetStream, keys [][16]byte, groups map[[16]byte][]obs, inID string, now int64, maxWindow time.Duration, res *thresholdResult) ([][16]byte, error) {
+func (t *thresholds) writeAll(ctx context.Context, js jetstream.JetStream, keys [][16]byte, groups map[[16]byte][]obs, inID inputRef, now int64, maxWindow time.Duration, res *thresholdResult) ([][16]byte, error) {
 	type attempt struct {
 		k       [16]byte
 		e       seenEntry
@@ -363,7 +364,7 @@ func (res *thresholdResult) add(r thresholdResult) {
 
 // update applies one rrset's observations to its entry with
 // compare-and-set, trying again when another process wrote in between.
-func (t *thresholds) update(ctx context.Context, kv jetstream.KeyValue, k [16]byte, os []obs, inID string, now int64, maxWindow time.Duration) (thresholdResult, error) {
+func (t *thresholds) update(ctx context.Context, kv jetstream.KeyValue, k [16]byte, os []obs, inID inputRef, now int64, maxWindow time.Duration) (thresholdResult, error) {
 	name := hex.EncodeToString(k[:])
 	for range maxCASAttempts {
 		var e seenEntry
@@ -410,7 +411,7 @@ func isWrongSequence(err error) bool {
 
 // apply adds one batch's observations of the rrset to e and says what
 // becomes of them.
-func (e *seenEntry) apply(os []obs, inID string, now int64, maxWindow time.Duration) thresholdResult {
+func (e *seenEntry) apply(os []obs, inID inputRef, now int64, maxWindow time.Duration) thresholdResult {
 	r := thresholdResult{held: map[string]int{}}
 	if e.Sensors == nil {
 		e.Sensors = map[string]int64{}
@@ -431,7 +432,7 @@ func (e *seenEntry) apply(os []obs, inID string, now int64, maxWindow time.Durat
 	}
 	prune(e.Sensors, from)
 	prune(e.Orgs, from)
-	applied := slices.Contains(e.Applied, inID)
+	applied := e.Applied.has(inID)
 	for _, o := range os {
 		e.Sensors[o.sensor] = max(e.Sensors[o.sensor], now)
 		if o.org != "" {
@@ -441,7 +442,7 @@ func (e *seenEntry) apply(os []obs, inID string, now int64, maxWindow time.Durat
 	keepRecent(e.Sensors, policy.MaxThresholdSensors)
 	keepRecent(e.Orgs, policy.MaxThresholdSensors)
 	if !applied {
-		e.Applied = appendBounded(e.Applied, inID, maxAppliedInputs)
+		e.Applied = e.Applied.add(inID)
 	}
 	byOut := map[string][]*obs{}
 	var outs []string
@@ -459,7 +460,7 @@ func (e *seenEntry) apply(os []obs, inID string, now int64, maxWindow time.Durat
 }
 
 // applyOut decides one output's observations of the batch.
-func (e *seenEntry) applyOut(k string, os []*obs, inID string, applied bool, now int64, r *thresholdResult) {
+func (e *seenEntry) applyOut(k string, os []*obs, inID inputRef, applied bool, now int64, r *thresholdResult) {
 	h := e.Out[k]
 	if h == nil {
 		h = &heldOut{}
@@ -473,13 +474,13 @@ func (e *seenEntry) applyOut(k string, os []*obs, inID string, applied bool, now
 	// decided from this process's cache and one that asked the bucket
 	// make the same output.
 	switch {
-	case applied && slices.Contains(h.Passed, inID):
+	case applied && h.Passed.has(inID):
 		r.pass = append(r.pass, os...) // delivered at once before: again, under the same id
 	case applied:
 		// Counted in already: held, or released since.
 	case reached:
 		r.pass = append(r.pass, os...)
-		h.Passed = appendBounded(h.Passed, inID, maxPassedInputs)
+		h.Passed = h.Passed.add(inID)
 	default:
 		r.overflow += h.hold(os)
 		r.held[os[0].out.peer] += len(os)
@@ -611,11 +612,64 @@ func prune(m map[string]int64, from int64) {
 	}
 }
 
-func appendBounded(s []string, v string, n int) []string {
-	s = append(s, v)
-	if len(s) > n {
-		s = slices.Delete(s, 0, len(s)-n)
+// inputRef names an input batch: its stream (a keyed hash of the sensor
+// and the stream's epoch) and its sequence there.
+type inputRef struct {
+	stream string
+	seq    uint64
+}
+
+// inputSet remembers input batches as runs of sequences per input
+// stream: a hot rrset that most batches of a sensor carry costs one run,
+// however many batches, so that a batch redelivered after a crash is
+// known however many were counted in since. At most maxInputRanges runs
+// per stream (the lowest go first: acked long ago) and maxInputStreams
+// streams.
+type inputSet map[string][][2]uint64
+
+func (s inputSet) has(in inputRef) bool {
+	runs := s[in.stream]
+	i, _ := slices.BinarySearchFunc(runs, in.seq, func(r [2]uint64, seq uint64) int {
+		switch {
+		case r[1] < seq:
+			return -1
+		case r[0] > seq:
+			return 1
+		}
+		return 0
+	})
+	return i < len(runs) && runs[i][0] <= in.seq && in.seq <= runs[i][1]
+}
+
+func (s inputSet) add(in inputRef) inputSet {
+	if s == nil {
+		s = inputSet{}
 	}
+	if s.has(in) {
+		return s
+	}
+	if _, ok := s[in.stream]; !ok && len(s) >= maxInputStreams {
+		for k := range s { // one goes, as the map's order falls
+			delete(s, k)
+			break
+		}
+	}
+	runs := s[in.stream]
+	i, _ := slices.BinarySearchFunc(runs, in.seq, func(r [2]uint64, seq uint64) int { return cmp.Compare(r[0], seq) })
+	runs = slices.Insert(runs, i, [2]uint64{in.seq, in.seq})
+	// Join the run with its neighbours where they touch.
+	if i+1 < len(runs) && runs[i][1]+1 == runs[i+1][0] {
+		runs[i][1] = runs[i+1][1]
+		runs = slices.Delete(runs, i+1, i+2)
+	}
+	if i > 0 && runs[i-1][1]+1 == runs[i][0] {
+		runs[i-1][1] = runs[i][1]
+		runs = slices.Delete(runs, i, i+1)
+	}
+	if len(runs) > maxInputRanges {
+		runs = slices.Delete(runs, 0, len(runs)-maxInputRanges)
+	}
+	s[in.stream] = runs
 	return s
 }
 
