@@ -19,15 +19,7 @@ import (
 // coarsened outputs are released at once (release: immediate): the
 // benchmark measures switching, and would otherwise wait for the hour.
 var TypicalPolicies = map[string]string{
-	// A CSIRT partner: no internal names or special-purpose addresses,
-	// sensors pseudonymised, addresses truncated, times to the hour.
-	"csirt": `
-    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
-    transforms:
-      pseudonymise_sensor: {key_file: {{KEY}}}
-      truncate_ip: {ipv4: 24, ipv6: 48}
-      coarsen_time: 1h
-      release: immediate`,
+	"csirt": csirtPolicy,
 	// A research feed: prefix-preserving address encryption, days.
 	"research": `
     exclude: {rdata_cidrs: [special-purpose]}
@@ -47,13 +39,7 @@ var TypicalPolicies = map[string]string{
 	// or more; the generator's popular names are seen by every sensor,
 	// its long tail by one).
 	"threshold": `
-    threshold: {min_sensors: 3, window: 30d}
-    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
-    transforms:
-      pseudonymise_sensor: {key_file: {{KEY}}}
-      truncate_ip: {ipv4: 24, ipv6: 48}
-      coarsen_time: 1h
-      release: immediate`,
+    threshold: {min_sensors: 3, window: 30d}` + csirtPolicy,
 	// Names hashed below the registered domain, counts bucketed.
 	"names": `
     exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
@@ -61,6 +47,17 @@ var TypicalPolicies = map[string]string{
       hash_labels: {key_file: {{KEY}}}
       bucket_count: [1, 10, 100, 1000]`,
 }
+
+// csirtPolicy is a CSIRT partner's: no internal names or special-purpose
+// addresses, sensors pseudonymised, addresses truncated, times to the
+// hour.
+const csirtPolicy = `
+    exclude: {zones: [internal-zones], rdata_cidrs: [special-purpose]}
+    transforms:
+      pseudonymise_sensor: {key_file: {{KEY}}}
+      truncate_ip: {ipv4: 24, ipv6: 48}
+      coarsen_time: 1h
+      release: immediate`
 
 // DefaultPolicies is the benchmark's usual mix: 4 peers, one of each.
 var DefaultPolicies = []string{"csirt", "research", "hub", "names"}
