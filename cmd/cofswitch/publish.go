@@ -93,8 +93,8 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 	if f.maxPending < 1 {
 		return usageErrorf("--max-pending must be positive")
 	}
-	if f.retryFor <= 0 {
-		return usageErrorf("--retry-for must be positive")
+	if f.retryFor < 0 { // 0 (gen --publish, which has no such flag): the default
+		return usageErrorf("--retry-for must not be negative")
 	}
 	if f.timeout < 0 {
 		return usageErrorf("--timeout must not be negative")
