@@ -175,7 +175,14 @@ func RunChild(ctx context.Context, o ChildOptions, out io.Writer, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	opts := append(exchange.EngineOptions(cfg.Switch, log), engine.WithSecret(secret))
+	// The switch signs its outputs as serve does (a key of the phase's
+	// own, in its scratch directory): the benchmark measures what serve
+	// runs.
+	signer, err := exchange.SigningKey(cfg.Switch, "", o.DataDir)
+	if err != nil {
+		return err
+	}
+	opts := append(exchange.EngineOptions(cfg.Switch, log), engine.WithSecret(secret), engine.WithSigner(signer))
 	err = ServeChild(ctx, o.Kind, nc, url, cfg, opts, out, log)
 	var cerr *config.Error
 	if errors.As(err, &cerr) {
