@@ -365,24 +365,43 @@ func (res *thresholdResult) add(r thresholdResult) {
 // update applies one rrset's observations to its entry with
 // compare-and-set, trying again when another process wrote in between.
 func (t *thresholds) update(ctx context.Context, kv jetstream.KeyValue, k [16]byte, os []obs, inID inputRef, now int64, maxWindow time.Duration) (thresholdResult, error) {
+	var r thresholdResult
+	created, err := t.modify(ctx, kv, k, true, func(e *seenEntry) ([]byte, error) {
+		r = e.apply(os, inID, now, maxWindow)
+		return e.encode(&r)
+	})
+	if created {
+		r.created++
+	}
+	return r, err
+}
+
+// modify reads rrset k's entry, changes it with change and writes it back
+// conditional on the revision read, again while other writers win the
+// race. A missing entry is made when create says so (change gets an empty
+// one), and left missing otherwise; change returning nil bytes writes
+// nothing. It says whether it made the entry.
+func (t *thresholds) modify(ctx context.Context, kv jetstream.KeyValue, k [16]byte, create bool, change func(e *seenEntry) ([]byte, error)) (bool, error) {
 	name := hex.EncodeToString(k[:])
 	for range maxCASAttempts {
 		var e seenEntry
 		var rev uint64
 		switch got, err := kv.Get(ctx, name); {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if !create {
+				return false, nil
+			}
 		case err != nil:
-			return thresholdResult{}, fmt.Errorf("threshold: reading rrset %s: %w", name, err)
+			return false, fmt.Errorf("threshold: reading rrset %s: %w", name, err)
 		default:
 			rev = got.Revision()
 			if err := json.Unmarshal(got.Value(), &e); err != nil {
-				return thresholdResult{}, fmt.Errorf("threshold: rrset %s: %w", name, err)
+				return false, fmt.Errorf("threshold: rrset %s: %w", name, err)
 			}
 		}
-		r := e.apply(os, inID, now, maxWindow)
-		b, err := e.encode(&r)
-		if err != nil {
-			return thresholdResult{}, err
+		b, err := change(&e)
+		if err != nil || b == nil {
+			return false, err
 		}
 		var nrev uint64
 		if rev == 0 {
@@ -391,17 +410,14 @@ func (t *thresholds) update(ctx context.Context, kv jetstream.KeyValue, k [16]by
 			nrev, err = kv.Update(ctx, name, b, rev)
 		}
 		if err == nil {
-			if rev == 0 {
-				r.created++
-			}
 			t.remember(k, &e, b, nrev)
-			return r, nil
+			return rev == 0, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-			return thresholdResult{}, fmt.Errorf("threshold: writing rrset %s: %w", name, err)
+			return false, fmt.Errorf("threshold: writing rrset %s: %w", name, err)
 		}
 	}
-	return thresholdResult{}, fmt.Errorf("threshold: rrset %s: %d writers in a row won the race", name, maxCASAttempts)
+	return false, fmt.Errorf("threshold: rrset %s: %d writers in a row won the race", name, maxCASAttempts)
 }
 
 func isWrongSequence(err error) bool {
@@ -693,39 +709,16 @@ func (w *worker) clearReleases(ctx context.Context, rels []thrRelease) error {
 }
 
 func (t *thresholds) clear(ctx context.Context, kv jetstream.KeyValue, rel thrRelease) error {
-	name := hex.EncodeToString(rel.key[:])
 	k := outputKey(rel.out.peer, rel.out.tlp, rel.out.hold)
-	for range maxCASAttempts {
-		got, err := kv.Get(ctx, name)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("threshold: reading rrset %s: %w", name, err)
-		}
-		var e seenEntry
-		if err := json.Unmarshal(got.Value(), &e); err != nil {
-			return fmt.Errorf("threshold: rrset %s: %w", name, err)
-		}
+	_, err := t.modify(ctx, kv, rel.key, false, func(e *seenEntry) ([]byte, error) {
 		h := e.Out[k]
 		if h == nil || h.Gen != rel.gen || len(h.Pending) == 0 {
-			return nil // cleared already
+			return nil, nil // cleared already
 		}
 		h.Pending = nil
-		b, err := json.Marshal(&e)
-		if err != nil {
-			return err
-		}
-		nrev, err := kv.Update(ctx, name, b, got.Revision())
-		if err == nil {
-			t.remember(rel.key, &e, b, nrev)
-			return nil
-		}
-		if !isWrongSequence(err) {
-			return fmt.Errorf("threshold: writing rrset %s: %w", name, err)
-		}
-	}
-	return fmt.Errorf("threshold: rrset %s: %d writers in a row won the race", name, maxCASAttempts)
+		return json.Marshal(e)
+	})
+	return err
 }
 
 // observe notes one kept record of a threshold policy's route: its line
@@ -744,14 +737,6 @@ func (w *worker) thresholds(ctx context.Context, in Input, seq uint64, attempt i
 	w.thrRes = thresholdResult{}
 	if len(w.thr) == 0 {
 		return nil
-	}
-	// The lines point into thrLines, which appending may have moved:
-	// cut them again from their lengths.
-	off := 0
-	for i := range w.thr {
-		n := len(w.thr[i].line)
-		w.thr[i].line = w.thrLines[off : off+n : off+n]
-		off += n
 	}
 	res, err := w.applyThresholds(ctx, in, seq, attempt, reg)
 	if err != nil {
