@@ -39,22 +39,54 @@ func newIdentity(t *testing.T) identity {
 	return identity{kp: kp, pub: pub}
 }
 
-// testbed is a server running the generated authorisation.
+// testbed is a server running the generated authorisation, in one of the
+// two modes: nkey users in the server's configuration (nkeys), or
+// operator mode (jwt), where each organisation issues its identities'
+// users with its own signing key.
 type testbed struct {
+	mode     string
 	url      string
 	switchNC *nats.Conn
 	switchJS jetstream.JetStream
 	ids      map[string]identity
 	cfg      *config.Config
+	jwts     map[string]string // in operator mode: each identity's user JWT
+	op       *accounts.Operator
+	claims   *accounts.Claims
+	orgKeys  map[string]nkeys.KeyPair // in operator mode: each organisation's signing key
 }
 
-func newExchange(t *testing.T) *testbed {
+// inBothModes runs a test of the model on a server in nkey mode, then on
+// one in operator mode: whatever an identity may or may not do must not
+// depend on how it is admitted.
+func inBothModes(t *testing.T, test func(t *testing.T, mode string)) {
+	for _, mode := range []string{config.AuthNKeys, config.AuthJWT} {
+		t.Run(mode, func(t *testing.T) { test(t, mode) })
+	}
+}
+
+func newExchange(t *testing.T, mode string) *testbed {
 	t.Helper()
 	ids := map[string]identity{}
 	for _, n := range []string{"switch", "s1", "s1b", "s2", "pa", "pa2", "pb"} {
 		ids[n] = newIdentity(t)
 	}
+	x := &testbed{mode: mode, ids: ids, jwts: map[string]string{}, orgKeys: map[string]nkeys.KeyPair{}}
+	orgs := ""
+	if mode == config.AuthJWT {
+		orgs = "organisations:\n"
+		for _, org := range []string{"org-a", "org-b"} {
+			kp, err := nkeys.CreateAccount()
+			if err != nil {
+				t.Fatal(err)
+			}
+			x.orgKeys[org] = kp
+			pub, _ := kp.PublicKey()
+			orgs += fmt.Sprintf("  %s: {signing_keys: [%s]}\n", org, pub)
+		}
+	}
 	yaml := fmt.Sprintf(`
+nats: {auth: %s}
 sensors:
   - {id: s1, organisation: org-a, nkey: %s}
   - {id: s1b, organisation: org-a, nkey: %s}
@@ -63,22 +95,28 @@ peers:
   - {id: pa, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
   - {id: pa2, organisation: org-a, nkey: %s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
   - {id: pb, organisation: org-b, nkey: %s, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
-`, ids["s1"].pub, ids["s1b"].pub, ids["s2"].pub, ids["pa"].pub, ids["pa2"].pub, ids["pb"].pub)
+%s`, mode, ids["s1"].pub, ids["s1b"].pub, ids["s2"].pub, ids["pa"].pub, ids["pa2"].pub, ids["pb"].pub, orgs)
 	cfg, err := config.Parse("t.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
+	x.cfg = cfg
 	store := t.TempDir()
-	text, err := accounts.ServerConfig(cfg.Sensors, cfg.Peers, accounts.ServerOptions{SwitchKey: ids["switch"].pub, Version: cfg.Version})
-	if err != nil {
-		t.Fatal(err)
+	var text string
+	if mode == config.AuthJWT {
+		text = x.operatorMode(t, store)
+	} else {
+		text, err = accounts.ServerConfig(cfg.Sensors, cfg.Peers, accounts.ServerOptions{SwitchKey: ids["switch"].pub, Version: cfg.Version})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: store, Config: text})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	x := &testbed{url: srv.ClientURL(), ids: ids, cfg: cfg}
+	x.url = srv.ClientURL()
 	nc := x.connect(t, "switch", "", nil)
 	x.switchNC = nc
 	x.switchJS, _ = jetstream.New(nc)
@@ -94,6 +132,43 @@ peers:
 		}
 	}
 	return x
+}
+
+// operatorMode renders the registry's accounts, has each organisation
+// issue its identities' users with its signing key, and returns the
+// server's configuration.
+func (x *testbed) operatorMode(t *testing.T, store string) string {
+	t.Helper()
+	op, err := accounts.NewOperator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.op = op
+	x.claims, err = op.Claims(accounts.Plan(x.cfg.Sensors, x.cfg.Peers, false), accounts.ClaimsOptions{SigningKeys: x.cfg.SigningKeysOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.jwts["switch"], err = op.ExchangeUser(x.ids["switch"].pub, "switch"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range x.claims.Identities {
+		jwt, err := accounts.IssueUser(x.orgKeys[id.Organisation], x.claims.Names[id.Account], x.ids[id.ID].pub, id.ID, nil, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.jwts[id.ID] = jwt
+	}
+	return accounts.OperatorServerConfig(x.claims, accounts.ServerOptions{StoreDir: store}, filepath.Join(store, accounts.ResolverDir))
+}
+
+// auth is how who proves its identity in the testbed's mode.
+func (x *testbed) auth(who string) nats.Option {
+	id := x.ids[who]
+	if x.mode == config.AuthJWT {
+		seed, _ := id.kp.Seed()
+		return nats.UserJWTAndSeed(x.jwts[who], string(seed))
+	}
+	return nats.Nkey(id.pub, id.kp.Sign)
 }
 
 // errs collects a connection's asynchronous errors (permission violations).
@@ -128,8 +203,7 @@ func (e *errs) waitViolation(t *testing.T, subject string) {
 
 func (x *testbed) connect(t *testing.T, who, inbox string, e *errs) *nats.Conn {
 	t.Helper()
-	id := x.ids[who]
-	opts := []nats.Option{nats.Nkey(id.pub, id.kp.Sign)}
+	opts := []nats.Option{x.auth(who)}
 	if inbox != "" {
 		opts = append(opts, nats.CustomInboxPrefix(inbox))
 	}
@@ -145,8 +219,10 @@ func (x *testbed) connect(t *testing.T, who, inbox string, e *errs) *nats.Conn {
 }
 
 // TestEntitledUse: what each identity is meant to do works.
-func TestEntitledUse(t *testing.T) {
-	x := newExchange(t)
+func TestEntitledUse(t *testing.T) { inBothModes(t, testEntitledUse) }
+
+func testEntitledUse(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	ctx := t.Context()
 
 	// A sensor publishes to its own subject and gets the JetStream ack.
@@ -199,8 +275,10 @@ func TestEntitledUse(t *testing.T) {
 // TestPeerReadsItsOwnStream: a peer reads its stream's info and its
 // messages by direct get (cofswitch tail with the peer's seed), through the
 // API prefix, without a consumer.
-func TestPeerReadsItsOwnStream(t *testing.T) {
-	x := newExchange(t)
+func TestPeerReadsItsOwnStream(t *testing.T) { inBothModes(t, testPeerReadsItsOwnStream) }
+
+func testPeerReadsItsOwnStream(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	ctx := t.Context()
 	if _, err := x.switchJS.Publish(ctx, "cof.out.pa", []byte(`{"second":true}`)); err != nil {
 		t.Fatal(err)
@@ -234,8 +312,10 @@ func TestPeerReadsItsOwnStream(t *testing.T) {
 
 // TestAdversarial: each attempt to step outside one's grant is denied by
 // the server, with a permissions violation.
-func TestAdversarial(t *testing.T) {
-	x := newExchange(t)
+func TestAdversarial(t *testing.T) { inBothModes(t, testAdversarial) }
+
+func testAdversarial(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	type attempt struct {
 		name string
 		do   func(t *testing.T, nc *nats.Conn) (subject string)
@@ -347,8 +427,10 @@ func TestAdversarial(t *testing.T) {
 
 // TestSiblingSensorPlanting: a sensor's publish whose reply subject is a
 // sibling sensor's input (same organisation) must not store the ack there.
-func TestSiblingSensorPlanting(t *testing.T) {
-	x := newExchange(t)
+func TestSiblingSensorPlanting(t *testing.T) { inBothModes(t, testSiblingSensorPlanting) }
+
+func testSiblingSensorPlanting(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	s1 := x.connect(t, "s1", accounts.SensorInbox("s1"), nil)
 	before := streamSubjectMsgs(t, x.switchJS, "cof.in.s1b")
 	if err := s1.PublishRequest("cof.in.s1", "cof.in.s1b", []byte(`{"x":1}`)); err != nil {
@@ -381,8 +463,10 @@ func streamSubjectMsgs(t *testing.T, js jetstream.JetStream, subject string) uin
 // input cannot make the server deliver a peer's feed there, neither another
 // organisation's sensor nor its own (service responses go back to the
 // requester's account, which for a peer imports no input).
-func TestReplyRedirection(t *testing.T) {
-	x := newExchange(t)
+func TestReplyRedirection(t *testing.T) { inBothModes(t, testReplyRedirection) }
+
+func testReplyRedirection(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	for _, tc := range []struct{ peer, target string }{
 		{"pb", "cof.in.s1"}, // org-b's peer into org-a's sensor
 		{"pa", "cof.in.s1"}, // org-a's peer into org-a's own sensor

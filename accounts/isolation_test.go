@@ -64,8 +64,7 @@ func (x *testbed) publishAs(t *testing.T, sensor string, batches [][]byte) publi
 	refusals := &publish.Refusals{}
 	nc := x.connect(t, sensor, "", nil)
 	nc.Close()
-	id := x.ids[sensor]
-	nc, err := nats.Connect(x.url, append(publish.ConnectOptions(sensor, refusals), nats.Nkey(id.pub, id.kp.Sign))...)
+	nc, err := nats.Connect(x.url, append(publish.ConnectOptions(sensor, refusals), x.auth(sensor))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +129,10 @@ func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool) {
 // the message ids of another's batches publishes them first, on its own
 // input, and probes the victim's with expected-last headers. The victim's
 // batches are all stored as new, and its peer receives every record.
-func TestSuppressionAttackFails(t *testing.T) {
-	x := newExchange(t)
+func TestSuppressionAttackFails(t *testing.T) { inBothModes(t, testSuppressionAttackFails) }
+
+func testSuppressionAttackFails(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	x.startSwitch(t)
 	victim := sensorBatches("s1", 20, 50)
 
@@ -173,8 +174,10 @@ func TestSuppressionAttackFails(t *testing.T) {
 // TestSequenceProbesRevealNothing: the expected-sequence and
 // expected-id headers a sensor may send are answered from its own input
 // stream only: the victim's traffic (37 batches) shows in no reply.
-func TestSequenceProbesRevealNothing(t *testing.T) {
-	x := newExchange(t)
+func TestSequenceProbesRevealNothing(t *testing.T) { inBothModes(t, testSequenceProbesRevealNothing) }
+
+func testSequenceProbesRevealNothing(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	victim := x.publishAs(t, "s1", sensorBatches("s1", 37, 1))
 	if victim.Records != 37 {
 		t.Fatalf("victim: %+v", victim)
@@ -217,8 +220,10 @@ func TestSequenceProbesRevealNothing(t *testing.T) {
 // TestDeadLetterShares: one sensor flooding the dead-letter queue evicts
 // only its own dead letters; each sensor reads its own with its own seed,
 // and nothing else.
-func TestDeadLetterShares(t *testing.T) {
-	x := newExchange(t)
+func TestDeadLetterShares(t *testing.T) { inBothModes(t, testDeadLetterShares) }
+
+func testDeadLetterShares(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	x.startSwitch(t)
 	if r := x.publishAs(t, "s1", [][]byte{[]byte("not json s1\n")}); r.Failed != 0 {
 		t.Fatal(r)

@@ -18,8 +18,10 @@ import (
 // consumer, a consumer of its own choosing on COF_DLQ, updating or
 // deleting its own, the queue's info, and the switch's consumer on its
 // own input (deleting it would make the switch's feeder loop).
-func TestReviewSensorDLQGrantIsNarrow(t *testing.T) {
-	x := newExchange(t)
+func TestReviewSensorDLQGrantIsNarrow(t *testing.T) { inBothModes(t, testReviewSensorDLQGrantIsNarrow) }
+
+func testReviewSensorDLQGrantIsNarrow(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	p := accounts.APIPrefix
 	req := func(subject, body string) func(*testing.T, *nats.Conn) string {
 		return func(t *testing.T, nc *nats.Conn) string {
@@ -107,8 +109,10 @@ func TestReviewSensorDLQGrantIsNarrow(t *testing.T) {
 // reply subject is its own input, which its account imports: the dead
 // letters must not be fed back into the input (a loop), nor land anywhere
 // but its inbox.
-func TestReviewSensorDLQReplyRedirection(t *testing.T) {
-	x := newExchange(t)
+func TestReviewSensorDLQReplyRedirection(t *testing.T) { inBothModes(t, testReviewSensorDLQReplyRedirection) }
+
+func testReviewSensorDLQReplyRedirection(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	nc := x.connect(t, "s1", accounts.SensorInbox("s1"), nil)
 	in := routing.InStream("s1")
 	before := streamMsgs(t, x.switchJS, in)
@@ -163,8 +167,10 @@ func TestReviewSensorDLQReplyRedirection(t *testing.T) {
 // its own subject, a huge header and a message at the server's limit:
 // refused or judged in its own stream, and another sensor's batches are
 // switched meanwhile and after.
-func TestReviewHeadersOnOwnInput(t *testing.T) {
-	x := newExchange(t)
+func TestReviewHeadersOnOwnInput(t *testing.T) { inBothModes(t, testReviewHeadersOnOwnInput) }
+
+func testReviewHeadersOnOwnInput(t *testing.T, mode string) {
+	x := newExchange(t, mode)
 	x.startSwitch(t)
 	nc := x.connect(t, "s1", accounts.SensorInbox("s1"), nil)
 	js, _ := jetstream.New(nc)

@@ -30,6 +30,10 @@ type Config struct {
 	Switch  Switch   `yaml:"switch"`
 	Sensors []Sensor `yaml:"sensors"`
 	Peers   []Peer   `yaml:"peers"`
+	// Organisations holds what the exchange knows of an organisation
+	// beyond its sensors and peers (see Organisation); keyed by the name
+	// the sensors and peers give.
+	Organisations map[string]Organisation `yaml:"organisations"`
 	// Policies are the named policies subscriptions refer to; "pass" is
 	// built in.
 	Policies map[string]*policy.Spec `yaml:"policies"`
@@ -48,9 +52,17 @@ type NATS struct {
 	URLs []string `yaml:"urls"`
 	// Auth is how the embedded server admits clients: "nkeys" (the
 	// default: every sensor and peer with an nkey gets its own user in
-	// its organisation's account, and nothing else may connect) or "none"
-	// (no authentication, refused unless the listener is loopback).
-	Auth   string `yaml:"auth"`
+	// its organisation's account, and nothing else may connect), "jwt"
+	// (operator mode: every sensor and peer gets an account, and its
+	// organisation issues the users with its signing keys; see
+	// Organisation) or "none" (no authentication, refused unless the
+	// listener is loopback).
+	Auth string `yaml:"auth"`
+	// Operator is the seed file of the operator in operator mode (auth:
+	// jwt), from which every account's key is derived. Empty: the
+	// embedded server keeps it in its data directory (operator.nk), made
+	// at first start.
+	Operator string `yaml:"operator"`
 	Listen string `yaml:"listen"` // embedded server's client listener
 	// Monitor serves the embedded server's monitoring endpoints (/varz,
 	// /jsz, /connz, /healthz) on host:port; empty: off. They show every
@@ -156,6 +168,17 @@ type Switch struct {
 	SigningKey string `yaml:"signing_key"`
 }
 
+// Organisation is what operator mode needs to know of an organisation.
+type Organisation struct {
+	// SigningKeys are the public account keys (A...) with which the
+	// organisation issues its own users ('cofswitch org-key' makes one;
+	// the organisation keeps the seed). Each of its sensors' and peers'
+	// accounts accepts users signed by them, with that identity's
+	// permissions and no others, whatever the user claims. Listing two
+	// lets an organisation roll a key over.
+	SigningKeys []string `yaml:"signing_keys"`
+}
+
 // Sensor is a registered publisher.
 type Sensor struct {
 	ID           string   `yaml:"id"`
@@ -222,6 +245,7 @@ const (
 	PassPolicy = "pass"
 	// Auth modes of the embedded server.
 	AuthNKeys = "nkeys"
+	AuthJWT   = "jwt"
 	AuthNone  = "none"
 )
 

@@ -41,13 +41,13 @@ func (c *Config) validate() []*Error {
 		bad("nats", "give creds or nkey, not both")
 	}
 	switch c.NATS.Auth {
-	case AuthNKeys:
+	case AuthNKeys, AuthJWT:
 	case AuthNone:
 		if host, _, err := net.SplitHostPort(c.NATS.Listen); err == nil && !isLoopback(host) {
 			bad("nats.auth", "none is refused on a non-loopback listener (%s): anyone could read every feed", c.NATS.Listen)
 		}
 	default:
-		bad("nats.auth", "%q is not nkeys or none", c.NATS.Auth)
+		bad("nats.auth", "%q is not nkeys, jwt or none", c.NATS.Auth)
 	}
 	if r := c.Streams.Replicas; r < 1 || r > 5 {
 		bad("streams.replicas", "%d is not in 1..5", r)
@@ -92,6 +92,7 @@ func (c *Config) validate() []*Error {
 
 	c.validateSensors(bad)
 	c.validatePeers(bad)
+	c.validateOrganisations(bad)
 	c.validateArchive(bad)
 	c.validateCrossOrg(bad)
 	for name, spec := range c.Policies {
