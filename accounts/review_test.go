@@ -109,7 +109,9 @@ func testReviewSensorDLQGrantIsNarrow(t *testing.T, mode string) {
 // reply subject is its own input, which its account imports: the dead
 // letters must not be fed back into the input (a loop), nor land anywhere
 // but its inbox.
-func TestReviewSensorDLQReplyRedirection(t *testing.T) { inBothModes(t, testReviewSensorDLQReplyRedirection) }
+func TestReviewSensorDLQReplyRedirection(t *testing.T) {
+	inBothModes(t, testReviewSensorDLQReplyRedirection)
+}
 
 func testReviewSensorDLQReplyRedirection(t *testing.T, mode string) {
 	x := newExchange(t, mode)

@@ -63,7 +63,7 @@ type NATS struct {
 	// embedded server keeps it in its data directory (operator.nk), made
 	// at first start.
 	Operator string `yaml:"operator"`
-	Listen string `yaml:"listen"` // embedded server's client listener
+	Listen   string `yaml:"listen"` // embedded server's client listener
 	// Monitor serves the embedded server's monitoring endpoints (/varz,
 	// /jsz, /connz, /healthz) on host:port; empty: off. They show every
 	// account's connections and streams: keep them on loopback.
