@@ -179,7 +179,7 @@ func ServerConfig(sensors []config.Sensor, peers []config.Peer, o ServerOptions)
 
 	orgs := map[string]*orgAccount{}
 	var exports []string
-	for _, id := range Plan(sensors, peers, true) {
+	for _, id := range Plan(sensors, peers, false) {
 		a := &orgAccount{}
 		orgs[id.Account] = a
 		allowed := grant(a, id.Account, id.Services, &exports)

@@ -144,7 +144,7 @@ func (x *testbed) operatorMode(t *testing.T, store string) string {
 		t.Fatal(err)
 	}
 	x.op = op
-	x.claims, err = op.Claims(accounts.Plan(x.cfg.Sensors, x.cfg.Peers, false), accounts.ClaimsOptions{SigningKeys: x.cfg.SigningKeysOf})
+	x.claims, err = op.Claims(accounts.Plan(x.cfg.Sensors, x.cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: x.cfg.SigningKeysOf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,17 +31,23 @@ func (id Identity) Publish() []string {
 	return out
 }
 
-// Plan lists the identities of a registry, sensors first, in order. With
-// nkeyOnly, those without an nkey are left out: in nkey mode they have no
-// user, so an account would only be noise.
-func Plan(sensors []config.Sensor, peers []config.Peer, nkeyOnly bool) []Identity {
+// Plan lists the identities of a registry, sensors first, in order. In
+// nkey mode (operator false) those without an nkey are left out: they
+// have no user, so an account would only be noise. In operator mode every
+// identity has an account, whose users its organisation issues, and may
+// send revocations (RevokeSubject).
+func Plan(sensors []config.Sensor, peers []config.Peer, operator bool) []Identity {
 	var out []Identity
+	nkeyOnly := !operator
 	for _, s := range sensors {
 		if nkeyOnly && s.NKey == "" {
 			continue
 		}
 		subj := routing.InSubject(s.ID)
 		svcs := append([]service{{subj, subj, false}}, sensorServices(s.ID)...)
+		if operator {
+			svcs = append(svcs, revokeService("sensor", s.ID))
+		}
 		out = append(out, Identity{Kind: "sensor", ID: s.ID, Organisation: s.Organisation,
 			Account: SensorAccount(orgOf(s.Organisation), s.ID), NKey: s.NKey, Services: svcs, Inbox: SensorInbox(s.ID)})
 	}
@@ -53,8 +59,16 @@ func Plan(sensors []config.Sensor, peers []config.Peer, nkeyOnly bool) []Identit
 		for _, cons := range p.Consumers {
 			svcs = append(svcs, peerServices(p.ID, cons)...)
 		}
+		if operator {
+			svcs = append(svcs, revokeService("peer", p.ID))
+		}
 		out = append(out, Identity{Kind: "peer", ID: p.ID, Organisation: p.Organisation,
 			Account: PeerAccount(orgOf(p.Organisation), p.ID), NKey: p.NKey, Services: svcs, Inbox: PeerInbox(p.ID)})
 	}
 	return out
+}
+
+func revokeService(kind, id string) service {
+	subj := RevokeSubject(kind, id)
+	return service{subj, subj, false}
 }

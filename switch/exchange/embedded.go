@@ -33,6 +33,7 @@ type Embedded struct {
 	auth string
 	tls  *accounts.TLSFiles
 	key  nkeys.KeyPair // the switch's identity on the embedded server
+	opm  *operatorMode // in operator mode (nats.auth: jwt), else nil
 }
 
 // StartEmbedded starts the embedded server for cfg, listening on listen
@@ -60,13 +61,22 @@ func StartEmbedded(cfg *config.Config, listen, dataDir string, log *slog.Logger)
 		e.cfg.Config = accounts.TLSConfig(e.tls)
 	}
 	warnCleartext(log, e.auth, listen, e.tls != nil)
-	if e.auth == config.AuthNKeys {
+	if e.auth == config.AuthNKeys || e.auth == config.AuthJWT {
 		kp, err := LoadOrCreateSwitchKey(filepath.Join(dataDir, SwitchSeedFile))
 		if err != nil {
 			return nil, err
 		}
 		e.key = kp
+	}
+	switch e.auth {
+	case config.AuthNKeys:
+		var err error
 		if e.cfg.Config, err = e.authConfig(cfg); err != nil {
+			return nil, err
+		}
+	case config.AuthJWT:
+		var err error
+		if e.opm, e.cfg.Config, err = newOperatorMode(cfg, dataDir, e.key, accounts.ServerOptions{TLS: e.tls, Version: cfg.Version}, log); err != nil {
 			return nil, err
 		}
 	}
@@ -75,9 +85,19 @@ func StartEmbedded(cfg *config.Config, listen, dataDir string, log *slog.Logger)
 		return nil, err
 	}
 	e.srv = srv
+	if e.opm != nil {
+		if err := e.opm.started(srv); err != nil {
+			e.Stop()
+			return nil, err
+		}
+		if log != nil {
+			log.Info("operator mode: organisations issue their own users with their signing keys", "operator", e.opm.op.PublicKey(),
+				"switch_creds", filepath.Join(dataDir, SwitchCredsFile))
+		}
+	}
 	if log != nil {
 		log.Info("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(dataDir, "jetstream"),
-			"auth", e.auth, "identities", identities(cfg), "tls", e.tls != nil, "mtls", e.tls != nil && e.tls.CA != "")
+			"auth", e.auth, "identities", identities(cfg, e.auth), "tls", e.tls != nil, "mtls", e.tls != nil && e.tls.CA != "")
 	}
 	return e, nil
 }
@@ -92,6 +112,9 @@ func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 // listener, no TLS to verify, still its own identity.
 func (e *Embedded) ConnectOptions() []nats.Option {
 	opts := []nats.Option{nats.InProcessServer(e.srv)}
+	if e.opm != nil {
+		return append(opts, e.opm.connectOption())
+	}
 	if e.key != nil {
 		pub, _ := e.key.PublicKey()
 		opts = append(opts, nats.Nkey(pub, e.key.Sign))
@@ -101,6 +124,9 @@ func (e *Embedded) ConnectOptions() []nats.Option {
 
 // Reconfigure applies the authorisation of a new registry.
 func (e *Embedded) Reconfigure(cfg *config.Config) error {
+	if e != nil && e.opm != nil {
+		return e.opm.apply(cfg)
+	}
 	if e == nil || e.auth != config.AuthNKeys {
 		return nil
 	}
@@ -118,7 +144,13 @@ func (e *Embedded) Reconfigure(cfg *config.Config) error {
 }
 
 // Stop shuts the server down and waits for it.
-func (e *Embedded) Stop() { e.srv.Shutdown(); e.srv.WaitForShutdown() }
+func (e *Embedded) Stop() {
+	if e.opm != nil {
+		e.opm.close()
+	}
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}
 
 func (e *Embedded) authConfig(cfg *config.Config) (string, error) {
 	pub, err := e.key.PublicKey()
@@ -152,8 +184,13 @@ func LoadOrCreateSwitchKey(path string) (nkeys.KeyPair, error) {
 	return kp, nil
 }
 
-// identities counts the sensors and peers that have an nkey.
-func identities(cfg *config.Config) int {
+// identities counts the sensors and peers the server admits: in operator
+// mode all of them (their organisations issue their users), else those
+// that have an nkey.
+func identities(cfg *config.Config, auth string) int {
+	if auth == config.AuthJWT {
+		return len(cfg.Sensors) + len(cfg.Peers)
+	}
 	n := 0
 	for _, s := range cfg.Sensors {
 		if s.NKey != "" {
@@ -173,7 +210,7 @@ func identities(cfg *config.Config) int {
 // but the feeds themselves (TLP:RED among them) then cross the network in
 // the clear, readable and alterable on the way.
 func warnCleartext(log *slog.Logger, auth, listen string, tls bool) {
-	if log == nil || auth != config.AuthNKeys || tls {
+	if log == nil || auth == config.AuthNone || tls {
 		return
 	}
 	if host, _, err := net.SplitHostPort(listen); err == nil && IsLoopbackHost(host) {

@@ -1,0 +1,107 @@
+package accounts
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// revocationType marks a JWT as an organisation's revocation of one of
+// its users, so that no other JWT its key signs (a user's) can pass for
+// one.
+const revocationType = "cofswitch-revocation"
+
+// RevokeSubject is where an identity sends revocations to the exchange in
+// operator mode (request and reply): cof.ctl.revoke.<kind>.<id>. What
+// authorises a revocation is its organisation's signature, not the
+// connection: an organisation whose only user of a sensor was lost
+// revokes it through another of its identities.
+func RevokeSubject(kind, id string) string {
+	return "cof.ctl.revoke." + kind + "." + routing.EscapeToken(id)
+}
+
+// Revocation is an organisation's signed request to revoke a user of one
+// of its accounts: every JWT of that user issued before At stops
+// admitting it, and the server closes its connections.
+type Revocation struct {
+	Issuer  string    // the organisation's signing key that signed it
+	Account string    // the account's public key
+	User    string    // the user's public key
+	At      time.Time // when it was signed
+}
+
+// SignRevocation signs the revocation of user of account with an
+// organisation's signing key.
+func SignRevocation(orgKey nkeys.KeyPair, account, user string) (string, error) {
+	if !nkeys.IsValidPublicAccountKey(account) {
+		return "", errors.New("accounts: revocation: not a public account key")
+	}
+	if !nkeys.IsValidPublicUserKey(user) {
+		return "", errors.New("accounts: revocation: not a public user key")
+	}
+	gc := jwt.NewGenericClaims(user)
+	gc.Data["type"] = revocationType
+	gc.Data["account"] = account
+	return gc.Encode(orgKey)
+}
+
+// ParseRevocation checks a revocation's signature and form. Whether its
+// issuer may revoke users of its account is the caller's to check.
+func ParseRevocation(token string) (Revocation, error) {
+	gc, err := jwt.DecodeGeneric(token)
+	if err != nil {
+		return Revocation{}, fmt.Errorf("accounts: revocation: %w", err)
+	}
+	if t, _ := gc.Data["type"].(string); t != revocationType {
+		return Revocation{}, errors.New("accounts: revocation: not a revocation")
+	}
+	acc, _ := gc.Data["account"].(string)
+	r := Revocation{Issuer: gc.Issuer, Account: acc, User: gc.Subject, At: time.Unix(gc.IssuedAt, 0)}
+	switch {
+	case !nkeys.IsValidPublicAccountKey(r.Issuer):
+		return Revocation{}, errors.New("accounts: revocation: not signed by an account signing key")
+	case !nkeys.IsValidPublicAccountKey(r.Account):
+		return Revocation{}, errors.New("accounts: revocation: no account")
+	case !nkeys.IsValidPublicUserKey(r.User):
+		return Revocation{}, errors.New("accounts: revocation: not a user's")
+	}
+	return r, nil
+}
+
+// RevocationsOf reads the revocations an account's JWT holds, keyed as in
+// Revocations, if the operator op signed it: what the embedded server's
+// resolver kept across a restart.
+func RevocationsOf(token, op string) (name string, revoked map[string]int64, ok bool) {
+	ac, err := jwt.DecodeAccountClaims(token)
+	if err != nil || ac.Issuer != op {
+		return "", nil, false
+	}
+	revoked = map[string]int64{}
+	for user, at := range ac.Revocations {
+		revoked[user] = at
+	}
+	return ac.Name, revoked, true
+}
+
+// Disabled renders the JWT of an account the registry no longer has: no
+// imports, no connections, every user revoked. The resolver keeps the
+// JWTs it was given (allow_delete is off), so a removed identity's
+// account is replaced by this one rather than left as it was.
+func (o *Operator) Disabled(pub, name string) (string, error) {
+	ac := jwt.NewAccountClaims(pub)
+	ac.Name = name
+	ac.Limits.Conn, ac.Limits.LeafNodeConn = 0, 0
+	ac.RevokeAt(jwt.All, time.Now())
+	return ac.Encode(o.kp)
+}
+
+// IsDisabled reports whether an account's JWT is one Disabled made.
+func IsDisabled(token string) bool {
+	ac, err := jwt.DecodeAccountClaims(token)
+	return err == nil && ac.Limits.Conn == 0 && len(ac.Imports) == 0
+}

@@ -1,0 +1,245 @@
+package exchange
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/config"
+)
+
+// OperatorSeedFile, in the data directory, holds the operator's seed of
+// an embedded server in operator mode when nats.operator names none.
+const OperatorSeedFile = "operator.nk"
+
+// SwitchCredsFile, in the data directory, is the switch's user in
+// operator mode (its JWT and seed, mode 0600), for the exchange-wide
+// tools: 'cofswitch tail --creds cofswitch-data/switch.creds'.
+const SwitchCredsFile = "switch.creds"
+
+// claimsTimeout bounds one claim update pushed to the account resolver.
+const claimsTimeout = 10 * time.Second
+
+// operatorMode is the embedded server's accounts in operator mode: it
+// renders them from the registry, keeps the revocations the
+// organisations sent, pushes every change to the server's account
+// resolver (which closes the connections of revoked users), and answers
+// the organisations' revocations.
+type operatorMode struct {
+	op      *accounts.Operator
+	dir     string // the resolver's directory
+	log     *slog.Logger
+	switchK nkeys.KeyPair
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	claims  *accounts.Claims
+	revoked accounts.Revocations
+	srv     *server.Server
+	sys     *nats.Conn // the system account's user, pushing claims
+	ctl     *nats.Conn // the responder's connection, in EXCHANGE
+}
+
+// newOperatorMode loads the operator and the revocations the resolver
+// kept, and renders the registry. It returns the server configuration.
+func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair, head accounts.ServerOptions, log *slog.Logger) (*operatorMode, string, error) {
+	path := cfg.NATS.Operator
+	var op *accounts.Operator
+	var err error
+	if path == "" {
+		op, err = accounts.LoadOrCreateOperator(filepath.Join(dataDir, OperatorSeedFile))
+	} else {
+		op, err = accounts.LoadOperator(path)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("exchange: %w", err)
+	}
+	m := &operatorMode{op: op, dir: filepath.Join(dataDir, accounts.ResolverDir), log: log, switchK: switchKey, revoked: accounts.Revocations{}}
+	stale := m.loadResolverDir()
+	if err := m.render(cfg); err != nil {
+		return nil, "", err
+	}
+	preload := &accounts.Claims{Operator: m.claims.Operator, System: m.claims.System, Accounts: maps.Clone(m.claims.Accounts), Names: maps.Clone(m.claims.Names)}
+	for pub, name := range stale {
+		if _, ok := preload.Accounts[pub]; ok {
+			continue
+		}
+		tok, err := op.Disabled(pub, name)
+		if err != nil {
+			return nil, "", err
+		}
+		preload.Accounts[pub], preload.Names[name+" (removed)"] = tok, pub
+	}
+	if err := m.writeSwitchCreds(dataDir); err != nil {
+		return nil, "", err
+	}
+	return m, accounts.OperatorServerConfig(preload, head, m.dir), nil
+}
+
+// loadResolverDir reads the revocations of the accounts the resolver kept
+// from an earlier run, and returns those accounts (public key to name)
+// that are not yet disabled.
+func (m *operatorMode) loadResolverDir() map[string]string {
+	stale := map[string]string{}
+	files, _ := filepath.Glob(filepath.Join(m.dir, "*.jwt"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		tok := strings.TrimSpace(string(b))
+		name, revoked, ok := accounts.RevocationsOf(tok, m.op.PublicKey())
+		if !ok {
+			continue
+		}
+		if len(revoked) > 0 {
+			if m.revoked[name] == nil {
+				m.revoked[name] = map[string]int64{}
+			}
+			maps.Copy(m.revoked[name], revoked)
+		}
+		if name != accounts.SystemAccount && name != accounts.ExchangeAccount && !accounts.IsDisabled(tok) {
+			stale[strings.TrimSuffix(filepath.Base(f), ".jwt")] = name
+		}
+	}
+	return stale
+}
+
+// render makes the claims of cfg with the revocations kept. Called with
+// m.mu held, or before the server runs.
+func (m *operatorMode) render(cfg *config.Config) error {
+	c, err := m.op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf, Revoked: m.revoked})
+	if err != nil {
+		return err
+	}
+	m.cfg, m.claims = cfg, c
+	return nil
+}
+
+// writeSwitchCreds writes the switch's user for the exchange-wide tools.
+func (m *operatorMode) writeSwitchCreds(dataDir string) error {
+	tok, err := m.switchJWT()
+	if err != nil {
+		return err
+	}
+	seed, _ := m.switchK.Seed()
+	creds, err := jwt.FormatUserConfig(tok, seed)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, SwitchCredsFile)
+	_ = os.Remove(path)
+	if err := os.WriteFile(path, creds, 0o600); err != nil {
+		return fmt.Errorf("exchange: writing the switch's credentials: %w", err)
+	}
+	return nil
+}
+
+func (m *operatorMode) switchJWT() (string, error) {
+	pub, _ := m.switchK.PublicKey()
+	return m.op.ExchangeUser(pub, "cofswitch")
+}
+
+// connectOption admits the switch as its user of EXCHANGE.
+func (m *operatorMode) connectOption() nats.Option {
+	return nats.UserJWT(m.switchJWT, m.switchK.Sign)
+}
+
+// started connects the system account's user and the responder in
+// process, once the server runs.
+func (m *operatorMode) started(srv *server.Server) error {
+	m.srv = srv
+	sysUser, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	pub, _ := sysUser.PublicKey()
+	sysJWT, err := m.op.SystemUser(pub, "cofswitch-accounts")
+	if err != nil {
+		return err
+	}
+	if m.sys, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("cofswitch-accounts"), nats.MaxReconnects(-1),
+		nats.UserJWT(func() (string, error) { return sysJWT, nil }, sysUser.Sign)); err != nil {
+		return fmt.Errorf("exchange: the system account's connection: %w", err)
+	}
+	if m.ctl, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("cofswitch-revocations"), nats.MaxReconnects(-1), m.connectOption()); err != nil {
+		return fmt.Errorf("exchange: the revocations' connection: %w", err)
+	}
+	if _, err := m.ctl.QueueSubscribe("cof.ctl.revoke.>", "cofswitch", m.onRevoke); err != nil {
+		return fmt.Errorf("exchange: answering revocations: %w", err)
+	}
+	return nil
+}
+
+func (m *operatorMode) close() {
+	if m.ctl != nil {
+		m.ctl.Close()
+	}
+	if m.sys != nil {
+		m.sys.Close()
+	}
+}
+
+// apply renders a new registry and pushes every account, and disables
+// the accounts of identities it no longer has.
+func (m *operatorMode) apply(cfg *config.Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.claims
+	if err := m.render(cfg); err != nil {
+		return err
+	}
+	for name, pub := range prev.Names {
+		if _, ok := m.claims.Accounts[pub]; ok {
+			continue
+		}
+		tok, err := m.op.Disabled(pub, name)
+		if err == nil {
+			err = m.push(tok)
+		}
+		if err != nil {
+			return fmt.Errorf("exchange: disabling the account of %s: %w", name, err)
+		}
+		m.log.Info("account disabled: its identity left the registry", "account", name)
+	}
+	for _, pub := range slices.Sorted(maps.Keys(m.claims.Accounts)) {
+		if err := m.push(m.claims.Accounts[pub]); err != nil {
+			return fmt.Errorf("exchange: updating account %s: %w", pub, err)
+		}
+	}
+	return nil
+}
+
+// push sends one account's JWT to the resolver.
+func (m *operatorMode) push(tok string) error {
+	msg, err := m.sys.Request("$SYS.REQ.CLAIMS.UPDATE", []byte(tok), claimsTimeout)
+	if err != nil {
+		return err
+	}
+	var reply struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &reply); err != nil {
+		return fmt.Errorf("the resolver's reply: %w", err)
+	}
+	if reply.Error != nil {
+		return errors.New(reply.Error.Description)
+	}
+	return nil
+}
