@@ -20,7 +20,7 @@ import (
 // operatorBed is an exchange in operator mode whose two organisations
 // issue their own users.
 type operatorBed struct {
-	dir, path string
+	dir, path  string
 	orgA, orgB nkeys.KeyPair
 	x          *exchange.Exchange
 	op         *accounts.Operator
