@@ -13,6 +13,8 @@ import (
 type credsFlags struct {
 	sensor, peer, out string
 	force             bool
+	// Operator mode: an organisation issues its own user.
+	org, signingKey, accounts, seed, expires string
 }
 
 func credsCommand() *command {
@@ -26,13 +28,27 @@ key is printed, to be set as the sensor's or peer's nkey in the
 configuration. Once the configuration is reloaded the server admits that
 key, with the permissions of that sensor or peer only. Running it again
 rotates the identity: the old key stops working when the configuration
-names the new one.`,
+names the new one.
+
+In operator mode (nats.auth: jwt) an organisation issues its own users:
+with --org, --signing-key (its signing key's seed, from 'cofswitch
+org-key') and --accounts (its accounts file, from the exchange's
+'cofswitch nats-config --org'), it writes a credentials file (JWT and
+seed, default ID.creds) for a new key, or for the key of --seed (a
+sensor that signs its batches with its registered nkey). The server
+gives the user that sensor's or peer's permissions and no others. Revoke
+it with 'cofswitch revoke'.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &credsFlags{}
 			fs.StringVar(&f.sensor, "sensor", "", "the sensor `id`")
 			fs.StringVar(&f.peer, "peer", "", "the peer `id`")
 			fs.StringVar(&f.out, "out", "", "seed `file` to write (default ID.nk)")
 			fs.BoolVar(&f.force, "force", false, "overwrite an existing seed file")
+			fs.StringVar(&f.org, "org", "", "operator mode: the `organisation` issuing the user")
+			fs.StringVar(&f.signingKey, "signing-key", "", "operator mode: the organisation's signing key seed `file`")
+			fs.StringVar(&f.accounts, "accounts", "", "operator mode: the organisation's accounts `file` (nats-config --org)")
+			fs.StringVar(&f.seed, "seed", "", "operator mode: the user's existing nkey seed `file` (default: a new key)")
+			fs.StringVar(&f.expires, "expires", "", "operator mode: the user's `lifetime` (e.g. 90d; default: none)")
 			return f
 		},
 		run: func(_ context.Context, io stdio, opts any, args []string) error {
@@ -56,6 +72,12 @@ func creds(io stdio, f *credsFlags) error {
 	}
 	if err := routing.ValidateID(kind, id, kind == "peer"); err != nil {
 		return usageErrorf("%v", err)
+	}
+	if f.org != "" || f.signingKey != "" || f.accounts != "" {
+		return orgCreds(io, f, kind, id)
+	}
+	if f.seed != "" || f.expires != "" {
+		return usageErrorf("--seed and --expires go with --org (operator mode)")
 	}
 	out := f.out
 	if out == "" {

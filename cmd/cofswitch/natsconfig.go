@@ -2,19 +2,26 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/switch/exchange"
 )
 
 type natsConfigFlags struct {
-	config, switchKey string
+	config, switchKey        string
+	operator, data, org, dir string
+	switchCreds              string
 }
 
 func natsConfigCommand() *command {
@@ -26,11 +33,27 @@ and imports) that enforces the exchange's isolation for the registry of
 --config, to include in an existing NATS deployment's server
 configuration. The switch's user is the public key of the seed in
 nats.nkey, or --switch-nkey. 'serve' applies the same configuration to its
-embedded server by itself.`,
+embedded server by itself.
+
+In operator mode (nats.auth: jwt) it prints the operator's JWT, the
+system account and a full account resolver (--resolver-dir) preloaded
+with every account's JWT, signed with the operator's seed: nats.operator,
+--operator, or operator.nk in --data (the embedded server's). With --org
+NAME it prints instead that organisation's accounts file (JSON, no
+secret), which the organisation needs to issue its users ('cofswitch creds
+--org') and to revoke them. --switch-creds FILE writes the credentials of
+a new user of EXCHANGE, for serve's nats.creds on such a deployment.
+Revocations are applied by serve's embedded server; on a deployment of
+your own, revoke with nsc or the nats CLI against your resolver.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &natsConfigFlags{}
 			fs.StringVar(&f.config, "config", "", "configuration `file` (required)")
 			fs.StringVar(&f.switchKey, "switch-nkey", "", "the switch's public user `nkey` (default: from nats.nkey)")
+			fs.StringVar(&f.operator, "operator", "", "operator mode: the operator's seed `file` (default: nats.operator)")
+			fs.StringVar(&f.data, "data", "", "operator mode: the exchange's data `directory`, holding operator.nk")
+			fs.StringVar(&f.org, "org", "", "operator mode: print this `organisation`'s accounts file")
+			fs.StringVar(&f.dir, "resolver-dir", "./jwt", "operator mode: the account resolver's `directory` on the server")
+			fs.StringVar(&f.switchCreds, "switch-creds", "", "operator mode: also write the switch's credentials (a new user of EXCHANGE) to this `file`")
 			return f
 		},
 		run: func(_ context.Context, io stdio, opts any, args []string) error {
@@ -41,6 +64,12 @@ embedded server by itself.`,
 			cfg, err := config.Load(f.config)
 			if err != nil {
 				return &exitError{code: exitFailure, msg: err.Error()}
+			}
+			if cfg.NATS.Auth == config.AuthJWT {
+				return operatorConfig(io, cfg, f)
+			}
+			if f.org != "" || f.operator != "" {
+				return usageErrorf("--org and --operator are for operator mode (nats.auth: jwt)")
 			}
 			key := f.switchKey
 			if key == "" && cfg.NATS.NKey != "" {
@@ -63,4 +92,72 @@ embedded server by itself.`,
 			return nil
 		},
 	}
+}
+
+// operatorConfig prints the operator mode's server configuration, or an
+// organisation's accounts file.
+func operatorConfig(io stdio, cfg *config.Config, f *natsConfigFlags) error {
+	path := f.operator
+	if path == "" {
+		path = cfg.NATS.Operator
+	}
+	if path == "" && f.data != "" {
+		path = filepath.Join(f.data, exchange.OperatorSeedFile)
+	}
+	if path == "" {
+		return usageErrorf("operator mode needs the operator's seed: nats.operator, --operator FILE or --data DIR")
+	}
+	op, err := accounts.LoadOperator(path)
+	if err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	claims, err := op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf})
+	if err != nil {
+		return err
+	}
+	if f.switchCreds != "" {
+		if err := writeSwitchCreds(op, f.switchCreds); err != nil {
+			return err
+		}
+	}
+	if f.org != "" {
+		of := claims.OrgFile(f.org)
+		if len(of.Accounts) == 0 {
+			return usageErrorf("organisation %q has no sensor or peer in %s", f.org, f.config)
+		}
+		b, _ := json.MarshalIndent(of, "", "  ")
+		fmt.Fprintf(io.out, "%s\n", b)
+		return nil
+	}
+	fmt.Fprint(io.out, accounts.OperatorServerConfig(claims, accounts.ServerOptions{Version: cfg.Version}, f.dir))
+	return nil
+}
+
+// writeSwitchCreds writes the credentials of a new user of EXCHANGE.
+func writeSwitchCreds(op *accounts.Operator, path string) error {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	pub, _ := kp.PublicKey()
+	tok, err := op.ExchangeUser(pub, "cofswitch")
+	if err != nil {
+		return err
+	}
+	seed, _ := kp.Seed()
+	creds, err := jwt.FormatUserConfig(tok, seed)
+	if err != nil {
+		return err
+	}
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return usageErrorf("%s exists: remove it first", path)
+	} else if err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	if _, err := fh.Write(creds); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
 }

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/exchange"
+)
+
+// TestOperatorModeCommands walks the operator-mode path of the README:
+// each organisation makes its signing key, the exchange registers it and
+// hands the organisation its accounts file, the organisation issues its
+// sensor's and peer's credentials, the sensor publishes, and the
+// organisation revokes the sensor's user, which can then publish no more.
+func TestOperatorModeCommands(t *testing.T) {
+	dir := t.TempDir()
+	in := func(name string) string { return filepath.Join(dir, name) }
+	pubs := map[string]string{}
+	for _, org := range []string{"org-a", "org-b"} {
+		r := runCLI(t, nil, "org-key", "--out", in(org+".sk"), "--org", org)
+		m := regexp.MustCompile(`public key: (A[A-Z0-9]+)`).FindStringSubmatch(r.stdout)
+		if r.code != exitOK || m == nil {
+			t.Fatalf("org-key: exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		if seed := readFile(t, in(org+".sk")); strings.Contains(r.stdout, strings.TrimSpace(string(seed))) {
+			t.Fatal("org-key printed the seed")
+		}
+		pubs[org] = m[1]
+	}
+	if r := runCLI(t, nil, "org-key", "--out", in("org-a.sk")); r.code != exitUsage {
+		t.Errorf("org-key over an existing seed: exit %d", r.code)
+	}
+	cfgPath := in("cofswitch.yaml")
+	yaml := fmt.Sprintf(`
+nats: {auth: jwt, listen: "127.0.0.1:0"}
+sensors:
+  - {id: s1, organisation: org-a}
+  - {id: s2, organisation: org-b}
+peers:
+  - {id: pa, organisation: org-a, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: pb, organisation: org-b, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+organisations:
+  org-a: {signing_keys: [%s]}
+  org-b: {signing_keys: [%s]}
+`, pubs["org-a"], pubs["org-b"])
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := in("data")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	x, err := exchange.Start(ctx, cfg, exchange.Options{NATS: cfg.NATS, Listen: "127.0.0.1:0", DataDir: data, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Stop()
+
+	// The exchange's operator prints each organisation's accounts file.
+	r := runCLI(t, nil, "nats-config", "--config", cfgPath, "--data", data, "--org", "org-a")
+	if r.code != exitOK || !strings.Contains(r.stdout, accounts.SensorAccount("org-a", "s1")) || strings.Contains(r.stdout, "org-b") {
+		t.Fatalf("nats-config --org org-a: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if err := os.WriteFile(in("org-a.json"), []byte(r.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, nil, "nats-config", "--config", cfgPath, "--data", data); r.code != exitOK ||
+		!strings.Contains(r.stdout, "operator: ") || !strings.Contains(r.stdout, "resolver_preload") {
+		t.Fatalf("nats-config in operator mode: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+
+	orgCreds := func(sk, kind, id, out string) result {
+		return runCLI(t, nil, "creds", "--org", "org-a", "--signing-key", in(sk), "--accounts", in("org-a.json"), "--"+kind, id, "--out", in(out))
+	}
+	if r := orgCreds("org-a.sk", "sensor", "s1", "s1.creds"); r.code != exitOK {
+		t.Fatalf("creds --org: exit %d: %s", r.code, r.stderr)
+	}
+	if st, _ := os.Stat(in("s1.creds")); st == nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("s1.creds: %v", st)
+	}
+	if r := orgCreds("org-a.sk", "peer", "pa", "pa.creds"); r.code != exitOK {
+		t.Fatalf("creds --org --peer: exit %d: %s", r.code, r.stderr)
+	}
+	// An id the registry does not have, or another organisation's, gets
+	// no credentials.
+	for _, id := range []string{"s9", "s2"} {
+		if r := orgCreds("org-a.sk", "sensor", id, id+".creds"); r.code != exitUsage || !strings.Contains(r.stderr, "has no sensor") {
+			t.Errorf("creds for %s: exit %d: %s", id, r.code, r.stderr)
+		}
+	}
+	// org-b's key signs a user for org-a's sensor: the credentials are
+	// written (nothing stops a key signing), but the server refuses them.
+	if r := orgCreds("org-b.sk", "sensor", "s1", "forged.creds"); r.code != exitOK {
+		t.Fatalf("creds with org-b's key: exit %d: %s", r.code, r.stderr)
+	}
+	if nc, err := nats.Connect(x.URL(), nats.UserCredentials(in("forged.creds")), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("org-b's user of org-a's sensor was admitted")
+	}
+
+	records := in("records.ndjson")
+	os.WriteFile(records, []byte(`{"rrname":"a.example","rrtype":"A","rdata":["192.0.2.1"],"time_first":1,"time_last":2}`+"\n"), 0o644)
+	publish := func() result {
+		return runCLI(t, nil, "publish", "--nats-url", x.URL(), "--creds", in("s1.creds"), "--sensor", "s1", "--retry-for", "1s", records)
+	}
+	if r := publish(); r.code != exitOK {
+		t.Fatalf("publish with the organisation's credentials: exit %d: %s", r.code, r.stderr)
+	}
+	s, err := x.JetStream().Stream(ctx, routing.InStream("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.Info(ctx); info.State.LastSeq == 0 {
+		t.Fatalf("nothing reached s1's input: %+v", info.State)
+	}
+
+	// The organisation revokes its sensor's user through its peer.
+	r = runCLI(t, nil, "revoke", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--org", "org-a", "--signing-key", in("org-a.sk"),
+		"--accounts", in("org-a.json"), "--sensor", "s1", "--user-creds", in("s1.creds"))
+	if r.code != exitOK || !strings.Contains(r.stdout, "revoked") {
+		t.Fatalf("revoke: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := publish(); r.code == exitOK {
+		t.Fatal("the revoked sensor's user still publishes")
+	}
+	// org-b cannot revoke org-a's peer user, even with org-a's file.
+	r = runCLI(t, nil, "revoke", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--org", "org-a", "--signing-key", in("org-b.sk"),
+		"--accounts", in("org-a.json"), "--peer", "pa", "--user-creds", in("pa.creds"))
+	if r.code == exitOK || !strings.Contains(r.stderr, "refused") {
+		t.Fatalf("revoke signed by org-b: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+}
