@@ -21,7 +21,7 @@ import (
 type natsConfigFlags struct {
 	config, switchKey        string
 	operator, data, org, dir string
-	switchCreds              string
+	switchCreds, sysCreds    string
 }
 
 func natsConfigCommand() *command {
@@ -42,7 +42,9 @@ with every account's JWT, signed with the operator's seed: nats.operator,
 NAME it prints instead that organisation's accounts file (JSON, no
 secret), which the organisation needs to issue its users ('cofswitch creds
 --org') and to revoke them. --switch-creds FILE writes the credentials of
-a new user of EXCHANGE, for serve's nats.creds on such a deployment.
+a new user of EXCHANGE, for serve's nats.creds on such a deployment, and
+--system-creds FILE those of a user of the system account, which may push
+account updates ($SYS.REQ.CLAIMS.UPDATE).
 Revocations are applied by serve's embedded server; on a deployment of
 your own, revoke with nsc or the nats CLI against your resolver.`,
 		flags: func(fs *flag.FlagSet) any {
@@ -53,6 +55,7 @@ your own, revoke with nsc or the nats CLI against your resolver.`,
 			fs.StringVar(&f.data, "data", "", "operator mode: the exchange's data `directory`, holding operator.nk")
 			fs.StringVar(&f.org, "org", "", "operator mode: print this `organisation`'s accounts file")
 			fs.StringVar(&f.dir, "resolver-dir", "./jwt", "operator mode: the account resolver's `directory` on the server")
+			fs.StringVar(&f.sysCreds, "system-creds", "", "operator mode: also write the credentials of a new user of the system account (to push account updates) to this `file`")
 			fs.StringVar(&f.switchCreds, "switch-creds", "", "operator mode: also write the switch's credentials (a new user of EXCHANGE) to this `file`")
 			return f
 		},
@@ -116,7 +119,12 @@ func operatorConfig(io stdio, cfg *config.Config, f *natsConfigFlags) error {
 		return err
 	}
 	if f.switchCreds != "" {
-		if err := writeSwitchCreds(op, f.switchCreds); err != nil {
+		if err := writeUserCreds(f.switchCreds, op.ExchangeUser); err != nil {
+			return err
+		}
+	}
+	if f.sysCreds != "" {
+		if err := writeUserCreds(f.sysCreds, op.SystemUser); err != nil {
 			return err
 		}
 	}
@@ -133,14 +141,14 @@ func operatorConfig(io stdio, cfg *config.Config, f *natsConfigFlags) error {
 	return nil
 }
 
-// writeSwitchCreds writes the credentials of a new user of EXCHANGE.
-func writeSwitchCreds(op *accounts.Operator, path string) error {
+// writeUserCreds writes the credentials of a new user that issue signs.
+func writeUserCreds(path string, issue func(user, name string) (string, error)) error {
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		return err
 	}
 	pub, _ := kp.PublicKey()
-	tok, err := op.ExchangeUser(pub, "cofswitch")
+	tok, err := issue(pub, "cofswitch")
 	if err != nil {
 		return err
 	}

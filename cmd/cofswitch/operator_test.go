@@ -79,10 +79,28 @@ organisations:
 	if err := os.WriteFile(in("org-a.json"), []byte(r.stdout), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := runCLI(t, nil, "nats-config", "--config", cfgPath, "--data", data); r.code != exitOK ||
+	if r := runCLI(t, nil, "nats-config", "--config", cfgPath, "--data", data, "--switch-creds", in("switch.creds"), "--system-creds", in("sys.creds")); r.code != exitOK ||
 		!strings.Contains(r.stdout, "operator: ") || !strings.Contains(r.stdout, "resolver_preload") {
 		t.Fatalf("nats-config in operator mode: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
+	// The switch's and the system account's credentials it wrote are
+	// admitted where they belong.
+	nc, err := nats.Connect(x.URL(), nats.UserCredentials(in("switch.creds")))
+	if err != nil {
+		t.Fatalf("the switch's credentials: %v", err)
+	}
+	if _, err := nc.Request("$JS.API.STREAM.INFO."+routing.InStream("s1"), nil, 5*time.Second); err != nil {
+		t.Errorf("the switch's user cannot reach EXCHANGE's streams: %v", err)
+	}
+	nc.Close()
+	nc, err = nats.Connect(x.URL(), nats.UserCredentials(in("sys.creds")))
+	if err != nil {
+		t.Fatalf("the system account's credentials: %v", err)
+	}
+	if m, err := nc.Request("$SYS.REQ.CLAIMS.LIST", nil, 5*time.Second); err != nil || !strings.Contains(string(m.Data), "data") {
+		t.Errorf("the system user cannot list the resolver's claims: %v", err)
+	}
+	nc.Close()
 
 	orgCreds := func(sk, kind, id, out string) result {
 		return runCLI(t, nil, "creds", "--org", "org-a", "--signing-key", in(sk), "--accounts", in("org-a.json"), "--"+kind, id, "--out", in(out))
