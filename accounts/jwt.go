@@ -71,41 +71,12 @@ func (o *Operator) Claims(ids []Identity, opt ClaimsOptions) (*Claims, error) {
 	ec.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
 		Streams: jwt.NoLimit, Consumer: jwt.NoLimit, MaxAckPending: jwt.NoLimit}
 	for _, id := range ids {
-		akp := o.accountKey(id.Account)
-		apub, _ := akp.PublicKey()
-		ac := jwt.NewAccountClaims(apub)
-		ac.Name = id.Account
-		// As accountLimits in the configuration of nkey mode.
-		ac.Limits.Conn, ac.Limits.Subs, ac.Limits.LeafNodeConn = 16, 256, 1
-		for _, svc := range id.Services {
-			e := &jwt.Export{Name: id.Kind + " " + id.ID, Subject: jwt.Subject(svc.remote), Type: jwt.Service, TokenReq: true}
-			if svc.stream {
-				e.ResponseType = jwt.ResponseTypeStream
-			}
+		ac, exports, err := o.identityAccount(id, c.Exchange, opt)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range exports {
 			ec.Exports.Add(e)
-			act := jwt.NewActivationClaims(apub)
-			act.Name = svc.local
-			act.ImportSubject, act.ImportType = jwt.Subject(svc.remote), jwt.Service
-			token, err := act.Encode(exch)
-			if err != nil {
-				return nil, fmt.Errorf("accounts: activation of %s for %s: %w", svc.remote, id.Account, err)
-			}
-			imp := &jwt.Import{Name: svc.local, Account: c.Exchange, Subject: jwt.Subject(svc.remote), Type: jwt.Service, Token: token}
-			if svc.local != svc.remote {
-				imp.LocalSubject = jwt.RenamingSubject(svc.local)
-			}
-			ac.Imports.Add(imp)
-		}
-		perms := id.Permissions()
-		for _, k := range opt.signingKeys(id.Organisation) {
-			scope := jwt.NewUserScope()
-			scope.Key, scope.Role = k, id.Kind+" "+id.ID
-			scope.Description = "users of " + id.Kind + " " + id.ID + " issued by organisation " + id.Organisation
-			scope.Template.Permissions = perms
-			ac.SigningKeys.AddScopedSigner(scope)
-		}
-		for user, at := range opt.Revoked[id.Account] {
-			ac.RevokeAt(user, time.Unix(at, 0))
 		}
 		if err := c.add(id.Account, ac, o.kp); err != nil {
 			return nil, err
@@ -115,6 +86,63 @@ func (o *Operator) Claims(ids []Identity, opt ClaimsOptions) (*Claims, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// identityAccount renders the account of one identity, and the exports of
+// EXCHANGE it imports.
+func (o *Operator) identityAccount(id Identity, exchange string, opt ClaimsOptions) (*jwt.AccountClaims, []*jwt.Export, error) {
+	exch := o.accountKey(ExchangeAccount)
+	apub := o.AccountKey(id.Account)
+	ac := jwt.NewAccountClaims(apub)
+	ac.Name = id.Account
+	// As accountLimits in the configuration of nkey mode.
+	ac.Limits.Conn, ac.Limits.Subs, ac.Limits.LeafNodeConn = 16, 256, 1
+	var exports []*jwt.Export
+	for _, svc := range id.Services {
+		e := &jwt.Export{Name: id.Kind + " " + id.ID, Subject: jwt.Subject(svc.remote), Type: jwt.Service, TokenReq: true}
+		if svc.stream {
+			e.ResponseType = jwt.ResponseTypeStream
+		}
+		exports = append(exports, e)
+		act := jwt.NewActivationClaims(apub)
+		act.Name = svc.local
+		act.ImportSubject, act.ImportType = jwt.Subject(svc.remote), jwt.Service
+		token, err := act.Encode(exch)
+		if err != nil {
+			return nil, nil, fmt.Errorf("accounts: activation of %s for %s: %w", svc.remote, id.Account, err)
+		}
+		imp := &jwt.Import{Name: svc.local, Account: exchange, Subject: jwt.Subject(svc.remote), Type: jwt.Service, Token: token}
+		if svc.local != svc.remote {
+			imp.LocalSubject = jwt.RenamingSubject(svc.local)
+		}
+		ac.Imports.Add(imp)
+	}
+	perms := id.Permissions()
+	for _, k := range opt.signingKeys(id.Organisation) {
+		scope := jwt.NewUserScope()
+		scope.Key, scope.Role = k, id.Kind+" "+id.ID
+		scope.Description = "users of " + id.Kind + " " + id.ID + " issued by organisation " + id.Organisation
+		scope.Template.Permissions = perms
+		ac.SigningKeys.AddScopedSigner(scope)
+	}
+	for user, at := range opt.Revoked[id.Account] {
+		ac.RevokeAt(user, time.Unix(at, 0))
+	}
+	return ac, exports, nil
+}
+
+// Account renders the JWT of one identity's account alone: what changes
+// when its organisation revokes one of its users.
+func (o *Operator) Account(id Identity, opt ClaimsOptions) (string, error) {
+	ac, _, err := o.identityAccount(id, o.AccountKey(ExchangeAccount), opt)
+	if err != nil {
+		return "", err
+	}
+	c := &Claims{Accounts: map[string]string{}, Names: map[string]string{}}
+	if err := c.add(id.Account, ac, o.kp); err != nil {
+		return "", err
+	}
+	return c.Accounts[ac.Subject], nil
 }
 
 func (opt ClaimsOptions) signingKeys(org string) []string {

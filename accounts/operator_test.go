@@ -101,6 +101,22 @@ func TestOperatorModeForgeries(t *testing.T) {
 		tok, _ := rogue.ExchangeUser(pub, "switch")
 		refused(t, connect(tok, kp))
 	})
+	t.Run("org-a issues a bearer token", func(t *testing.T) {
+		_, pub := user(t)
+		uc := jwt.NewUserClaims(pub)
+		uc.UserPermissionLimits = jwt.UserPermissionLimits{BearerToken: true}
+		uc.IssuerAccount = acct("s1")
+		tok, err := uc.Encode(x.orgKeys["org-a"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(x.url, nats.UserJWT(func() (string, error) { return tok, nil },
+			func([]byte) ([]byte, error) { return nil, nil }), nats.MaxReconnects(0))
+		if err == nil {
+			nc.Close()
+		}
+		refused(t, err)
+	})
 	t.Run("the switch's JWT with another seed", func(t *testing.T) {
 		kp, _ := user(t)
 		refused(t, connect(x.jwts["switch"], kp))

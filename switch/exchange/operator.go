@@ -119,15 +119,25 @@ func (m *operatorMode) loadResolverDir() map[string]string {
 	return stale
 }
 
-// render makes the claims of cfg with the revocations kept. Called with
-// m.mu held, or before the server runs.
+// render makes the claims of cfg with the revocations kept, and makes
+// them the ones in force. Called before the server runs.
 func (m *operatorMode) render(cfg *config.Config) error {
-	c, err := m.op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf, Revoked: m.revoked})
+	c, err := m.claimsOf(cfg)
 	if err != nil {
 		return err
 	}
 	m.cfg, m.claims = cfg, c
 	return nil
+}
+
+func (m *operatorMode) claimsOf(cfg *config.Config) (*accounts.Claims, error) {
+	opt := accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf, Revoked: m.revoked}
+	return m.op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), opt)
+}
+
+// claimsOptions are the options of the registry in force.
+func (m *operatorMode) claimsOptions() accounts.ClaimsOptions {
+	return accounts.ClaimsOptions{SigningKeys: m.cfg.SigningKeysOf, Revoked: m.revoked}
 }
 
 // writeSwitchCreds writes the switch's user for the exchange-wide tools.
@@ -199,12 +209,15 @@ func (m *operatorMode) close() {
 func (m *operatorMode) apply(cfg *config.Config) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	prev := m.claims
-	if err := m.render(cfg); err != nil {
+	// The new claims are in force only once all are pushed: a reload that
+	// fails half-way is tried again against the old ones, so that an
+	// account it failed to disable is disabled then.
+	next, err := m.claimsOf(cfg)
+	if err != nil {
 		return err
 	}
-	for name, pub := range prev.Names {
-		if _, ok := m.claims.Accounts[pub]; ok {
+	for name, pub := range m.claims.Names {
+		if _, ok := next.Accounts[pub]; ok {
 			continue
 		}
 		tok, err := m.op.Disabled(pub, name)
@@ -216,11 +229,12 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 		}
 		m.log.Info("account disabled: its identity left the registry", "account", name)
 	}
-	for _, pub := range slices.Sorted(maps.Keys(m.claims.Accounts)) {
-		if err := m.push(m.claims.Accounts[pub]); err != nil {
+	for _, pub := range slices.Sorted(maps.Keys(next.Accounts)) {
+		if err := m.push(next.Accounts[pub]); err != nil {
 			return fmt.Errorf("exchange: updating account %s: %w", pub, err)
 		}
 	}
+	m.cfg, m.claims = cfg, next
 	return nil
 }
 

@@ -161,6 +161,22 @@ func TestOperatorModeExchange(t *testing.T) {
 	if r := b.revoke(t, pa, "peer", "pa", b.orgB, s1acc, s1user); r.OK {
 		t.Fatal("a revocation signed by org-b was accepted for org-a's account")
 	}
+	// Malformed requests are refused with a reason, and cut off nobody.
+	userJWT, _ := accounts.IssueUser(b.orgA, b.op.AccountKey(s1acc), s1user, "s1", nil, time.Time{})
+	for name, payload := range map[string][]byte{
+		"garbage":                    []byte("not a jwt"),
+		"a user JWT, not revocation": []byte(userJWT),
+		"oversized":                  make([]byte, 5000),
+	} {
+		msg, err := pa.Request(accounts.RevokeSubject("peer", "pa"), payload, 10*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var r exchange.RevokeReply
+		if json.Unmarshal(msg.Data, &r) != nil || r.OK || r.Error == "" {
+			t.Errorf("%s: %s", name, msg.Data)
+		}
+	}
 	if closed.Load() {
 		t.Fatal("s1 was cut off by a refused revocation")
 	}

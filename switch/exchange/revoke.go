@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,11 @@ type RevokeReply struct {
 // maxRevocationBytes bounds a revocation request: a JWT of a few hundred
 // bytes.
 const maxRevocationBytes = 4096
+
+// maxRevocations bounds the revocations one account keeps, and so the
+// size of its JWT (about 60 bytes each). An organisation that needs more
+// rolls its signing key over, which invalidates every user it signed.
+const maxRevocations = 1000
 
 // revocationSkew is how far in the future a revocation's time may be:
 // clocks differ, but a revocation dated ahead would also revoke the JWTs
@@ -88,18 +94,30 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	} else if at.After(now) {
 		at = now
 	}
-	if m.revoked[target.Account] == nil {
-		m.revoked[target.Account] = map[string]int64{}
+	revoked := m.revoked[target.Account]
+	if _, ok := revoked[r.User]; !ok && len(revoked) >= maxRevocations {
+		return "", "", fmt.Errorf("account %s already holds %d revocations: roll the organisation's signing key over instead", r.Account, maxRevocations)
 	}
-	if prev, ok := m.revoked[target.Account][r.User]; !ok || prev < at.Unix() {
-		m.revoked[target.Account][r.User] = at.Unix()
+	next := maps.Clone(revoked)
+	if next == nil {
+		next = map[string]int64{}
 	}
-	if err := m.render(m.cfg); err != nil {
+	if prev, ok := next[r.User]; !ok || prev < at.Unix() {
+		next[r.User] = at.Unix()
+	}
+	opt := m.claimsOptions()
+	opt.Revoked = maps.Clone(m.revoked)
+	opt.Revoked[target.Account] = next
+	tok, err := m.op.Account(*target, opt)
+	if err != nil {
 		return "", "", err
 	}
-	if err := m.push(m.claims.Accounts[r.Account]); err != nil {
+	if err := m.push(tok); err != nil {
 		return "", "", fmt.Errorf("updating the account: %w", err)
 	}
+	// Only once the server has it: a revocation it refused is not kept.
+	m.revoked[target.Account] = next
+	m.claims.Accounts[r.Account] = tok
 	return target.Account, r.User, nil
 }
 
