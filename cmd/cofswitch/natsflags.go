@@ -109,7 +109,7 @@ func (f *natsFlags) connect(name string, log *slog.Logger, extra ...nats.Option)
 func (f *natsFlags) connectJS(name string, extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := f.connect(name, nil, extra...)
 	if errors.Is(err, nats.ErrAuthorization) {
-		return nil, nil, &exitError{code: exitFailure, msg: err.Error() + ": the exchange does not know these credentials; check that --nkey (or --creds) is the right seed, that its public key ('cofswitch creds' printed it) is in the exchange's configuration for this identity, and that the exchange was reloaded since (SIGHUP)"}
+		return nil, nil, &exitError{code: exitFailure, msg: err.Error() + ": the exchange does not know these credentials; " + authHint(f.creds != "")}
 	}
 	if err != nil {
 		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
@@ -175,4 +175,15 @@ func (f *natsFlags) bindPeerFeed(ctx context.Context, name string, log *slog.Log
 		return nil, nil, &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nc, cons, nil
+}
+
+// authHint says what to check when the exchange refuses credentials: an
+// nkey must be in its configuration; a user an organisation issued in
+// operator mode may also have been revoked or have expired.
+func authHint(creds bool) string {
+	h := "check that --nkey (or --creds) is the right seed, that its public key ('cofswitch creds' printed it) is in the exchange's configuration for this identity, and that the exchange was reloaded since (SIGHUP)"
+	if creds {
+		h += "; in operator mode, that the user was issued for this sensor or peer by a signing key the exchange lists for its organisation, and has been neither revoked nor let expire"
+	}
+	return h
 }

@@ -223,9 +223,9 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	extra := append(publish.ConnectOptions(f.sensor, refusals), nats.RetryOnFailedConnect(true),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			refusals.Handler(nc, sub, err)
-			logNATSError(log, err)
+			logNATSError(log, err, f.nats.creds != "")
 		}),
-		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err) })))
+		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err, f.nats.creds != "") })))
 	key, err := f.nats.signingKey()
 	if err != nil {
 		return err
@@ -308,9 +308,9 @@ func serveSensorMetrics(addr string, log *slog.Logger, nc *nats.Conn, sp *spool.
 
 // logNATSError logs an asynchronous error of the sensor's connection, with
 // what to do about a refused seed.
-func logNATSError(log *slog.Logger, err error) {
+func logNATSError(log *slog.Logger, err error, creds bool) {
 	if errors.Is(err, nats.ErrAuthorization) {
-		log.Error("the exchange refuses this sensor's credentials: check that --nkey (or --creds) is the sensor's seed and that its public key is in the exchange's configuration (reloaded since)", "err", err)
+		log.Error("the exchange refuses this sensor's credentials: "+authHint(creds), "err", err)
 		return
 	}
 	log.Error("NATS error", "err", err)
