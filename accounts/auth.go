@@ -22,8 +22,9 @@
 // own dead letters (see sensorServices); to a peer's account, the consumer API of
 // the durable consumers provisioned on its stream PEER_<peer> (fetch, info,
 // ack; under APIPrefix), and that stream's info and direct get (so that it
-// can read its own feed without taking from its consumers), and nothing
-// that creates or lists. Within its account each user
+// can read its own feed without taking from its consumers), its control
+// subject cof.ctl.peer.<peer> (requests about its own subscriptions, see
+// peerControlService), and nothing that creates or lists. Within its account each user
 // may publish only its own subjects and read only its own inbox prefix.
 package accounts
 
@@ -131,6 +132,15 @@ func peerFeedServices(peer string) []service {
 	}
 }
 
+// peerControlService is the subject on which a peer asks the switch about
+// its own subscriptions (see switch/selfservice): exported to the peer's
+// account alone, so that a request on it can only come from that peer;
+// the reply reaches the peer's inbox through the import.
+func peerControlService(peer string) service {
+	subj := routing.ControlSubject(peer)
+	return service{remote: subj, local: subj}
+}
+
 // ServerOptions is what the generated configuration needs besides the
 // registry.
 type ServerOptions struct {
@@ -225,7 +235,7 @@ func ServerConfig(sensors []config.Sensor, peers []config.Peer, o ServerOptions)
 		}
 		acc := PeerAccount(orgOf(p.Organisation), p.ID)
 		a := org(acc)
-		svcs := peerFeedServices(p.ID)
+		svcs := append(peerFeedServices(p.ID), peerControlService(p.ID))
 		for _, cons := range p.Consumers {
 			svcs = append(svcs, peerServices(p.ID, cons)...)
 		}
