@@ -50,6 +50,7 @@ type Exchange struct {
 	js   jetstream.JetStream
 	eng  *engine.Engine
 	bf   *backfills // nil until started
+	ss   *selfService
 	url  string
 	log  *slog.Logger
 	cfg  atomic.Pointer[config.Config] // in force, for repairs
@@ -102,9 +103,19 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if err := EnsureStreams(setup, x.js, cfg); err != nil {
 		return err
 	}
-	table, pols, err := cfg.Compile(policy.DefaultEnv())
+	fileTable, filePols, err := cfg.Compile(policy.DefaultEnv())
 	if err != nil {
 		return err
+	}
+	// The engine starts with the peers' own subscriptions, never a moment
+	// with the file's in their place.
+	if x.ss, err = openSelfService(setup, x.js, log); err != nil {
+		return err
+	}
+	table, pols, err := x.ss.effective(cfg).Compile(policy.DefaultEnv())
+	if err != nil {
+		log.Error("self-service subscriptions do not compile: the file's apply to every peer", "err", err)
+		table, pols = fileTable, filePols
 	}
 	secret, err := Secret(cfg.Switch, o.DataDir)
 	if err != nil {
@@ -126,6 +137,9 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 		return err
 	}
 	if err := x.eng.Start(setup); err != nil {
+		return err
+	}
+	if err := x.startSelfService(); err != nil {
 		return err
 	}
 	x.bf = newBackfills(x.js, secret, signer, time.Duration(cfg.Switch.PublishTimeout), log)
@@ -152,6 +166,7 @@ func (x *Exchange) Embedded() *Embedded { return x.emb }
 // Stop finishes the batches in hand, acks them, then closes the
 // connection and the embedded server.
 func (x *Exchange) Stop() {
+	x.ss.stop()
 	if x.bf != nil {
 		x.bf.stop()
 	}
@@ -170,6 +185,7 @@ func (x *Exchange) Stop() {
 }
 
 func (x *Exchange) close() {
+	x.ss.stop()
 	if x.conn != nil {
 		x.conn.Close()
 	}

@@ -207,6 +207,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 			return err
 		}
 	}
+	if err := ensureSubscriptionsBucket(ctx, js, c.Streams); err != nil {
+		return err
+	}
 	var dlq []jetstream.ConsumerConfig
 	for _, s := range c.Sensors {
 		if s.NKey != "" {
