@@ -48,8 +48,8 @@ var rules = map[string]rule{
 	// The peers' own subscriptions within their ceilings: the bucket, the
 	// answers on the control subjects, the merge with the file.
 	"switch/selfservice": {may: []string{"routing", "policy", "config"}},
-	"switch/backfill": {may: []string{"cof", "routing", "policy", "config", "batchsig", "switch/engine"}},
-	"switch/demo":     {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
+	"switch/backfill":    {may: []string{"cof", "routing", "policy", "config", "batchsig", "switch/engine"}},
+	"switch/demo":        {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
 	// The operator's status page reads a running exchange.
 	"switch/statuspage": {may: []string{"routing", "policy", "config", "switch/engine", "switch/exchange"}},
 	// Test support for the peer side: a feed as the switch leaves it.

@@ -185,3 +185,15 @@ func ensureSubscriptionsBucket(ctx context.Context, js jetstream.JetStream, stre
 		return err
 	})
 }
+
+// Selections reports, per peer with a stored selection, what this
+// process applies of it.
+func (x *Exchange) Selections() map[string]selfservice.Applied {
+	x.ss.mu.Lock()
+	defer x.ss.mu.Unlock()
+	out := make(map[string]selfservice.Applied, len(x.ss.applied))
+	for k, v := range x.ss.applied {
+		out[k] = v
+	}
+	return out
+}
