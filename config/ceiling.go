@@ -109,9 +109,9 @@ func (c *Config) CheckSelection(peer string, subs []Subscription) error {
 	if n > MaxSelfPatterns {
 		return fmt.Errorf("%w: %d sensor patterns, at most %d", ErrOutsideCeiling, n, MaxSelfPatterns)
 	}
-	pub := c.publishers()
+	ck := c.newSelectionCheck()
 	for i, s := range subs {
-		if err := c.checkSelected(pub, pe, s); err != nil {
+		if err := ck.check(pe, s); err != nil {
 			return fmt.Errorf("%w: subscriptions[%d]: %s", ErrOutsideCeiling, i, err)
 		}
 	}
@@ -129,9 +129,9 @@ func (c *Config) WithinCeiling(peer string, subs []Subscription) (kept []Subscri
 	if !ok || pe.Ceiling == nil {
 		return nil, nil, fmt.Errorf("%w: peer %q has no ceiling", ErrNoCeiling, peer)
 	}
-	pub := c.publishers()
+	ck := c.newSelectionCheck()
 	for i, s := range subs {
-		if err := c.checkSelected(pub, pe, s); err != nil {
+		if err := ck.check(pe, s); err != nil {
 			dropped = append(dropped, fmt.Sprintf("subscriptions[%d]: %v", i, err))
 			continue
 		}
@@ -140,12 +140,24 @@ func (c *Config) WithinCeiling(peer string, subs []Subscription) (kept []Subscri
 	return kept, dropped, nil
 }
 
-// checkSelected checks one subscription a peer chose: its patterns lie
-// within the ceiling, its policy is among the ceiling's, its label is no
-// less restrictive than its policy's, and it may cross organisations
-// only as the file's subscriptions may.
-func (c *Config) checkSelected(pub map[string][]Sensor, pe Peer, s Subscription) error {
-	ceil := pe.Ceiling
+// selectionCheck checks chosen subscriptions against c, computing what
+// the cross-organisation rule needs of the whole file once.
+type selectionCheck struct {
+	c        *Config
+	pub      map[string][]Sensor
+	crossOrg []string // the file's cross-organisation policies; nil until needed
+}
+
+func (c *Config) newSelectionCheck() *selectionCheck {
+	return &selectionCheck{c: c, pub: c.publishers()}
+}
+
+// check checks one subscription a peer chose: its patterns lie within the
+// ceiling, its policy is among the ceiling's, its label is no less
+// restrictive than its policy's, and it may cross organisations only as
+// the file's subscriptions may.
+func (ck *selectionCheck) check(pe Peer, s Subscription) error {
+	c, ceil := ck.c, pe.Ceiling
 	if len(s.Sensors) == 0 {
 		return errors.New("no sensor patterns")
 	}
@@ -180,14 +192,14 @@ func (c *Config) checkSelected(pub map[string][]Sensor, pe Peer, s Subscription)
 	if c.Switch.RequireTLP && tlp == "" && polTLP == "" {
 		return fmt.Errorf("no TLP label (the exchange requires one, and policy %q has none)", s.Policy)
 	}
-	cross, why := crossOrganisation(pub, pe, s)
+	cross, why := crossOrganisation(ck.pub, pe, s)
 	if !cross {
 		return nil
 	}
 	if tlp == "" && polTLP == "" {
 		return fmt.Errorf("may receive another organisation's records (%s): give it a TLP label", why)
 	}
-	if !c.crossOrgReady(s.Policy) {
+	if !ck.crossOrgReady(s.Policy) {
 		return fmt.Errorf("may receive another organisation's records (%s), and policy %q is not set for that (no keep_fields of its own, and no subscription of the file uses it across organisations): ask the operator", why, s.Policy)
 	}
 	return nil
@@ -199,14 +211,17 @@ func (c *Config) checkSelected(pub map[string][]Sensor, pe Peer, s Subscription)
 // file uses across organisations already (so that it keeps the draft's
 // fields only). Otherwise one peer's choice would change what every other
 // user of the policy receives.
-func (c *Config) crossOrgReady(name string) bool {
+func (ck *selectionCheck) crossOrgReady(name string) bool {
 	if name == PassPolicy {
 		return true
 	}
-	if spec := c.Policies[name]; spec != nil && spec.Transforms.KeepFields != nil {
+	if spec := ck.c.Policies[name]; spec != nil && spec.Transforms.KeepFields != nil {
 		return true
 	}
-	return slices.Contains(c.crossOrgPolicies(), name)
+	if ck.crossOrg == nil {
+		ck.crossOrg = append(ck.c.crossOrgPolicies(), "") // not nil once computed
+	}
+	return slices.Contains(ck.crossOrg, name)
 }
 
 // tlpRank orders the TLP 2.0 labels from the least restrictive.

@@ -54,6 +54,9 @@ type Exchange struct {
 	url  string
 	log  *slog.Logger
 	cfg  atomic.Pointer[config.Config] // in force, for repairs
+	// running is cfg with the peers' own subscriptions merged in: what
+	// the engine runs.
+	running atomic.Pointer[config.Config]
 }
 
 // Start runs the exchange of cfg: it starts the embedded server or
@@ -112,11 +115,13 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if x.ss, err = openSelfService(setup, x.js, log); err != nil {
 		return err
 	}
-	table, pols, err := x.ss.effective(cfg).Compile(policy.DefaultEnv())
+	eff := x.ss.effective(cfg)
+	table, pols, err := eff.Compile(policy.DefaultEnv())
 	if err != nil {
 		log.Error("self-service subscriptions do not compile: the file's apply to every peer", "err", err)
-		table, pols = fileTable, filePols
+		table, pols, eff = fileTable, filePols, cfg
 	}
+	x.running.Store(eff)
 	secret, err := Secret(cfg.Switch, o.DataDir)
 	if err != nil {
 		return err
@@ -150,8 +155,12 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 // Engine is the running switch.
 func (x *Exchange) Engine() *engine.Engine { return x.eng }
 
-// Config is the configuration in force (the last reload's).
+// Config is the configuration in force (the last reload's file).
 func (x *Exchange) Config() *config.Config { return x.cfg.Load() }
+
+// Running is Config with the peers' own subscriptions merged in (see
+// switch/selfservice): the registry the engine runs.
+func (x *Exchange) Running() *config.Config { return x.running.Load() }
 
 // JetStream is the switch's own JetStream context.
 func (x *Exchange) JetStream() jetstream.JetStream { return x.js }

@@ -128,17 +128,18 @@ func (x *Exchange) install(cfg *config.Config, fileTable *routing.Table, filePol
 
 // swap is install with x.ss.mu held.
 func (x *Exchange) swap(cfg *config.Config, fileTable *routing.Table, filePols *policy.Set) {
-	table, pols := fileTable, filePols
+	table, pols, running := fileTable, filePols, cfg
 	if eff := x.ss.effective(cfg); eff != cfg {
 		t, p, err := eff.Compile(policy.DefaultEnv())
 		if err != nil {
 			x.log.Error("self-service subscriptions do not compile: the file's apply to every peer", "err", err)
 		} else {
-			table, pols = t, p
+			table, pols, running = t, p, eff
 		}
 	}
 	x.eng.SetRegistry(table, pols)
 	x.cfg.Store(cfg)
+	x.running.Store(running)
 }
 
 // selectionsChanged applies the stored selections after a change in the

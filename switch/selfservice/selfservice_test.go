@@ -198,6 +198,12 @@ func TestSetWithinCeilingApplies(t *testing.T) {
 	if got := delivered(t, b.x, "acme-dns-1", "acme-web-1"); got["acme-dns-1"] || !got["acme-web-1"] {
 		t.Fatalf("by the selection: delivered %v, want acme-web-1 alone", got)
 	}
+	if p, _ := b.x.Running().PeerByID("p"); len(p.Subscriptions) != 1 || p.Subscriptions[0].Policy != "strict" {
+		t.Errorf("Running: p's subscriptions %+v", p.Subscriptions)
+	}
+	if p, _ := b.x.Config().PeerByID("p"); p.Subscriptions[0].Sensors[0] != "acme-dns-1" {
+		t.Errorf("Config (the file's) changed: %+v", p.Subscriptions)
+	}
 	get := b.ask(selfservice.Request{Op: selfservice.OpGet})
 	if !get.OK || get.Version != rep.Version || get.Ceiling == nil || get.Ceiling.Sensors[0] != "acme-*" || get.Subscriptions[0].Policy != "strict" {
 		t.Fatalf("get: %+v", get)
