@@ -54,6 +54,7 @@ const (
 	CodeNoCeiling   = "no_ceiling"   // the peer may not choose its subscriptions
 	CodeRefused     = "refused"      // outside the ceiling or the limits
 	CodeConflict    = "conflict"     // expect_version did not match
+	CodeTooMany     = "too_many"     // changes too often
 	CodeUnavailable = "unavailable"  // the bucket could not be read or written
 	SourceFile      = "file"         // Reply.Source: the operator's subscriptions
 	SourceSelf      = "self-service" // Reply.Source: the peer's own

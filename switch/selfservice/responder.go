@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
@@ -19,6 +21,14 @@ import (
 // requestTimeout bounds the bucket operations of one request.
 const requestTimeout = 5 * time.Second
 
+// Each change (set or clear) makes every switch process compile and swap
+// its registry: a peer may make writeBurst changes at once, then one every
+// writeEvery, per switch process that answers it.
+const (
+	writeBurst = 10
+	writeEvery = 6 * time.Second
+)
+
 // Responder answers the peers' requests on cof.ctl.peer.* (see Request),
 // checking each selection against the file's configuration in force.
 type Responder struct {
@@ -26,6 +36,9 @@ type Responder struct {
 	file  func() *config.Config
 	log   *slog.Logger
 	sub   *nats.Subscription
+
+	mu     sync.Mutex
+	limits map[string]*rate.Limiter // per peer, of its changes
 }
 
 // Serve answers requests on nc, in the queue group of every switch
@@ -36,7 +49,7 @@ func Serve(nc *nats.Conn, store *Store, file func() *config.Config, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Responder{store: store, file: file, log: log}
+	r := &Responder{store: store, file: file, log: log, limits: map[string]*rate.Limiter{}}
 	sub, err := nc.QueueSubscribe(routing.ControlPrefix+"*", QueueGroup, r.handle)
 	if err != nil {
 		return nil, fmt.Errorf("selfservice: subscribe %s*: %w", routing.ControlPrefix, err)
@@ -81,6 +94,12 @@ func (r *Responder) answer(ctx context.Context, peer string, data []byte) Reply 
 	}
 	if dec.More() {
 		return r.refuse(ctx, file, peer, CodeBadRequest, "malformed request: more than one JSON value")
+	}
+	if _, ok := file.PeerByID(peer); !ok {
+		return Reply{Code: CodeNoCeiling, Error: fmt.Sprintf("peer %q is not configured", peer), Peer: peer}
+	}
+	if (req.Op == OpSet || req.Op == OpClear) && !r.allow(peer) {
+		return r.refuse(ctx, file, peer, CodeTooMany, fmt.Sprintf("more than %d changes at once, or one every %v: try again later", writeBurst, writeEvery))
 	}
 	switch req.Op {
 	case OpGet:
@@ -156,6 +175,20 @@ func (r *Responder) refuse(ctx context.Context, file *config.Config, peer, code,
 	}
 	rep.OK, rep.Code, rep.Error = false, code, msg
 	return rep
+}
+
+// allow takes one of peer's changes from its budget. There is a limiter
+// per configured peer that asked, kept (a removed peer's stays until the
+// process ends).
+func (r *Responder) allow(peer string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.limits[peer]
+	if !ok {
+		l = rate.NewLimiter(rate.Every(writeEvery), writeBurst)
+		r.limits[peer] = l
+	}
+	return l.Allow()
 }
 
 func writeCode(err error) string {

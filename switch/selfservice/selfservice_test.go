@@ -394,3 +394,20 @@ func TestRestartAndReload(t *testing.T) {
 		t.Fatalf("get after narrowing: %+v", get)
 	}
 }
+
+// A peer's changes are limited: a burst of 10, then one every 6s.
+func TestChangesLimited(t *testing.T) {
+	b := newBed(t)
+	for i := range 11 {
+		rep := b.ask(selfservice.Request{Op: selfservice.OpClear})
+		if i < 10 && !rep.OK {
+			t.Fatalf("change %d refused: %+v", i, rep)
+		}
+		if i == 10 && (rep.OK || rep.Code != selfservice.CodeTooMany) {
+			t.Fatalf("change %d: %+v, want %s", i, rep, selfservice.CodeTooMany)
+		}
+	}
+	if rep := b.ask(selfservice.Request{Op: selfservice.OpGet}); !rep.OK {
+		t.Fatalf("get after the limit: %+v", rep)
+	}
+}

@@ -209,6 +209,19 @@ func (w *Watcher) Follow(changed func(map[string]Stored)) {
 				continue
 			}
 			w.apply(e)
+			// Changes that came meanwhile are applied together: a burst
+			// of choices costs one swap of the registry, not one each.
+			for more := true; more; {
+				select {
+				case e, ok := <-w.w.Updates():
+					if ok && e != nil {
+						w.apply(e)
+					}
+					more = ok
+				default:
+					more = false
+				}
+			}
 			changed(clone(w.cur))
 		}
 	}()
