@@ -2,12 +2,12 @@ package exchange
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -168,23 +168,25 @@ func (x *Exchange) startSelfService() error {
 	return nil
 }
 
-// ensureSubscriptionsBucket creates the bucket of the self-service
-// selections unless it exists. It is made on every exchange, ceilings or
-// not, so that every switch process can watch it.
-func ensureSubscriptionsBucket(ctx context.Context, js jetstream.JetStream, streams config.Streams) error {
-	return retrying(ctx, func(ctx context.Context) error {
-		_, err := js.KeyValue(ctx, routing.SubscriptionsBucket)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			_, err = js.CreateKeyValue(ctx, selfservice.BucketConfig(streams))
-			if errors.Is(err, jetstream.ErrBucketExists) {
-				err = nil // another process made it
-			}
-		}
-		if err != nil && !transient(err) {
-			return fmt.Errorf("exchange: subscriptions bucket: %w", err)
-		}
-		return err
-	})
+// subscriptionsHistory is how many choices of each peer the bucket
+// keeps: the last few, for the operator to see what changed.
+const subscriptionsHistory = 8
+
+// SubscriptionsBucketConfig is the stream of the key-value bucket
+// COF_SUBSCRIPTIONS (the bucket's conventions: $KV subjects, one per key,
+// rollups, direct gets), made on every exchange, ceilings or not, so that
+// every switch process can watch it: the peers' own subscriptions, a few
+// bytes each, never evicted (a choice lost would silently return a peer
+// to the file's subscriptions).
+func SubscriptionsBucketConfig(streams config.Streams) jetstream.StreamConfig {
+	sc := streamConfig(streams, "KV_"+routing.SubscriptionsBucket, []string{"$KV." + routing.SubscriptionsBucket + ".>"}, config.StreamLimits{Discard: "new"})
+	sc.Description = "cofswitch self-service subscriptions: per peer, those it chose within its ceiling; the operator's alone"
+	sc.MaxMsgsPerSubject = subscriptionsHistory
+	sc.AllowRollup, sc.DenyDelete, sc.DenyPurge = true, true, false
+	sc.AllowDirect = true
+	sc.Compression = jetstream.NoCompression
+	sc.Duplicates = 2 * time.Minute
+	return sc
 }
 
 // Selections reports, per peer with a stored selection, what this

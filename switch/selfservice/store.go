@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
 )
 
@@ -23,23 +22,6 @@ var (
 	// ErrBucket reports a bucket that could not be read or written.
 	ErrBucket = errors.New("selfservice: subscriptions bucket")
 )
-
-// bucketHistory is how many selections of each peer the bucket keeps:
-// the last few, for the operator to see what changed.
-const bucketHistory = 8
-
-// BucketConfig is the key-value bucket COF_SUBSCRIPTIONS, with the
-// exchange's replicas. The exchange provisions it; only its account
-// reaches it.
-func BucketConfig(streams config.Streams) jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      routing.SubscriptionsBucket,
-		Description: "cofswitch self-service subscriptions: per peer, the subscriptions it chose within its ceiling; the operator's alone",
-		History:     bucketHistory,
-		Storage:     jetstream.FileStorage,
-		Replicas:    streams.Replicas,
-	}
-}
 
 // Stored is one peer's selection as the bucket keeps it.
 type Stored struct {
@@ -57,7 +39,8 @@ type Store struct {
 	now func() time.Time
 }
 
-// OpenStore binds the bucket, which the exchange provisions.
+// OpenStore binds the bucket, which the exchange provisions
+// (exchange.SubscriptionsBucketConfig).
 func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	kv, err := js.KeyValue(ctx, routing.SubscriptionsBucket)
 	if err != nil {
