@@ -67,3 +67,45 @@ func TestControlSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestCoversExhaustive checks Covers against inclusion decided by brute
+// force: for every pair of patterns over {a, b, *} up to 4 bytes, outer
+// covers inner exactly when every id over {a, b, c} up to 7 bytes that
+// inner matches, outer matches too ('c' stands for any byte the patterns
+// do not hold; 7 bytes exceed what any counter-example of such patterns
+// needs).
+func TestCoversExhaustive(t *testing.T) {
+	pats := words("ab*", 4)
+	ids := words("abc", 7)
+	for _, outer := range pats {
+		for _, inner := range pats {
+			want := true
+			for _, id := range ids {
+				if Match(inner, id) && !Match(outer, id) {
+					want = false
+					break
+				}
+			}
+			if got := Covers(outer, inner); got != want {
+				t.Errorf("Covers(%q, %q) = %v, brute force says %v", outer, inner, got, want)
+			}
+		}
+	}
+}
+
+// words lists every string over alphabet up to n bytes.
+func words(alphabet string, n int) []string {
+	out := []string{""}
+	level := []string{""}
+	for range n {
+		var next []string
+		for _, w := range level {
+			for i := 0; i < len(alphabet); i++ {
+				next = append(next, w+alphabet[i:i+1])
+			}
+		}
+		out = append(out, next...)
+		level = next
+	}
+	return out
+}
