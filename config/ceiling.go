@@ -89,6 +89,12 @@ func (c *Config) PeerByID(id string) (Peer, bool) {
 // cross-organisation rule (ErrOutsideCeiling, with the subscription and
 // the pattern or policy at fault).
 func (c *Config) CheckSelection(peer string, subs []Subscription) error {
+	return c.NewSelectionCheck().CheckSelection(peer, subs)
+}
+
+// CheckSelection is Config.CheckSelection.
+func (ck *SelectionCheck) CheckSelection(peer string, subs []Subscription) error {
+	c := ck.c
 	pe, ok := c.PeerByID(peer)
 	if !ok {
 		return fmt.Errorf("%w: peer %q is not configured", ErrNoCeiling, peer)
@@ -109,7 +115,6 @@ func (c *Config) CheckSelection(peer string, subs []Subscription) error {
 	if n > MaxSelfPatterns {
 		return fmt.Errorf("%w: %d sensor patterns, at most %d", ErrOutsideCeiling, n, MaxSelfPatterns)
 	}
-	ck := c.newSelectionCheck()
 	for i, s := range subs {
 		if err := ck.check(pe, s); err != nil {
 			return fmt.Errorf("%w: subscriptions[%d]: %s", ErrOutsideCeiling, i, err)
@@ -125,11 +130,16 @@ func (c *Config) CheckSelection(peer string, subs []Subscription) error {
 // ErrNoCeiling when the peer is gone or has no ceiling any more: its
 // subscriptions are then the file's.
 func (c *Config) WithinCeiling(peer string, subs []Subscription) (kept []Subscription, dropped []string, err error) {
+	return c.NewSelectionCheck().WithinCeiling(peer, subs)
+}
+
+// WithinCeiling is Config.WithinCeiling.
+func (ck *SelectionCheck) WithinCeiling(peer string, subs []Subscription) (kept []Subscription, dropped []string, err error) {
+	c := ck.c
 	pe, ok := c.PeerByID(peer)
 	if !ok || pe.Ceiling == nil {
 		return nil, nil, fmt.Errorf("%w: peer %q has no ceiling", ErrNoCeiling, peer)
 	}
-	ck := c.newSelectionCheck()
 	for i, s := range subs {
 		if err := ck.check(pe, s); err != nil {
 			dropped = append(dropped, fmt.Sprintf("subscriptions[%d]: %v", i, err))
@@ -140,23 +150,26 @@ func (c *Config) WithinCeiling(peer string, subs []Subscription) (kept []Subscri
 	return kept, dropped, nil
 }
 
-// selectionCheck checks chosen subscriptions against c, computing what
-// the cross-organisation rule needs of the whole file once.
-type selectionCheck struct {
+// SelectionCheck checks chosen subscriptions against one configuration,
+// computing what the cross-organisation rule needs of the whole file once
+// for all the peers it checks.
+type SelectionCheck struct {
 	c        *Config
 	pub      map[string][]Sensor
 	crossOrg []string // the file's cross-organisation policies; nil until needed
 }
 
-func (c *Config) newSelectionCheck() *selectionCheck {
-	return &selectionCheck{c: c, pub: c.publishers()}
+// NewSelectionCheck returns a check of selections against c, which must
+// not change while it is used.
+func (c *Config) NewSelectionCheck() *SelectionCheck {
+	return &SelectionCheck{c: c, pub: c.publishers()}
 }
 
 // check checks one subscription a peer chose: its patterns lie within the
 // ceiling, its policy is among the ceiling's, its label is no less
 // restrictive than its policy's, and it may cross organisations only as
 // the file's subscriptions may.
-func (ck *selectionCheck) check(pe Peer, s Subscription) error {
+func (ck *SelectionCheck) check(pe Peer, s Subscription) error {
 	c, ceil := ck.c, pe.Ceiling
 	if len(s.Sensors) == 0 {
 		return errors.New("no sensor patterns")
@@ -211,7 +224,7 @@ func (ck *selectionCheck) check(pe Peer, s Subscription) error {
 // file uses across organisations already (so that it keeps the draft's
 // fields only). Otherwise one peer's choice would change what every other
 // user of the policy receives.
-func (ck *selectionCheck) crossOrgReady(name string) bool {
+func (ck *SelectionCheck) crossOrgReady(name string) bool {
 	if name == PassPolicy {
 		return true
 	}

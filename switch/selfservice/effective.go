@@ -28,9 +28,10 @@ type Applied struct {
 func Effective(file *config.Config, stored map[string]Stored) (*config.Config, map[string]Applied) {
 	applied := make(map[string]Applied, len(stored))
 	over := map[string][]config.Subscription{}
+	ck := file.NewSelectionCheck()
 	for peer, st := range stored {
 		a := Applied{Version: st.Version}
-		kept, dropped, err := file.WithinCeiling(peer, toConfig(st.Subscriptions))
+		kept, dropped, err := ck.WithinCeiling(peer, toConfig(st.Subscriptions))
 		if err != nil {
 			a.Ignored = err.Error()
 		} else {

@@ -187,11 +187,14 @@ func TestSetWithinCeilingApplies(t *testing.T) {
 	if got := delivered(t, b.x, "acme-dns-1", "acme-web-1"); !got["acme-dns-1"] || got["acme-web-1"] {
 		t.Fatalf("by the file: delivered %v, want acme-dns-1 alone", got)
 	}
+	asked := time.Now()
 	rep := b.ask(selfservice.Request{Op: selfservice.OpSet, Subscriptions: acmeWeb})
 	if err := rep.Err(); err != nil || rep.Version == 0 || rep.Source != selfservice.SourceSelf {
 		t.Fatalf("set: %+v (%v)", rep, err)
 	}
+	replied := time.Since(asked)
 	a := applied(t, b.x, rep.Version)
+	t.Logf("set: replied in %v, applied %v after the request", replied, time.Since(asked))
 	if len(a.Subscriptions) != 1 || a.Subscriptions[0].Sensors[0] != "acme-web-*" {
 		t.Fatalf("applied %+v", a)
 	}
