@@ -122,6 +122,7 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 		table, pols, eff = fileTable, filePols, cfg
 	}
 	x.running.Store(eff)
+	x.ss.fileTable, x.ss.filePols = fileTable, filePols
 	secret, err := Secret(cfg.Switch, o.DataDir)
 	if err != nil {
 		return err

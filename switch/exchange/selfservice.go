@@ -31,6 +31,10 @@ type selfService struct {
 	mu      sync.Mutex // orders the swaps of the registry
 	stored  map[string]selfservice.Stored
 	applied map[string]selfservice.Applied // in force, to log what changed
+	// The file's registry in force, compiled: what runs when the merged
+	// one does not compile.
+	fileTable *routing.Table
+	filePols  *policy.Set
 }
 
 // openSelfService binds the bucket and reads the stored selections.
@@ -128,6 +132,7 @@ func (x *Exchange) install(cfg *config.Config, fileTable *routing.Table, filePol
 
 // swap is install with x.ss.mu held.
 func (x *Exchange) swap(cfg *config.Config, fileTable *routing.Table, filePols *policy.Set) {
+	x.ss.fileTable, x.ss.filePols = fileTable, filePols
 	table, pols, running := fileTable, filePols, cfg
 	if eff := x.ss.effective(cfg); eff != cfg {
 		t, p, err := eff.Compile(policy.DefaultEnv())
@@ -148,13 +153,7 @@ func (x *Exchange) selectionsChanged(stored map[string]selfservice.Stored) {
 	x.ss.mu.Lock()
 	defer x.ss.mu.Unlock()
 	x.ss.stored = stored
-	cfg := x.cfg.Load()
-	table, pols, err := cfg.Compile(policy.DefaultEnv())
-	if err != nil {
-		x.log.Error("self-service: the configuration in force does not compile again", "err", err)
-		return
-	}
-	x.swap(cfg, table, pols)
+	x.swap(x.cfg.Load(), x.ss.fileTable, x.ss.filePols)
 }
 
 // startSelfService follows the bucket and answers the peers' requests.

@@ -140,15 +140,9 @@ func EffectiveConfig(ctx context.Context, js jetstream.JetStream, cfg *config.Co
 	if err != nil {
 		return cfg, nil, err
 	}
-	stored := map[string]selfservice.Stored{}
-	for _, p := range cfg.Peers {
-		st, ok, err := store.Get(ctx, p.ID)
-		if err != nil {
-			return cfg, nil, err
-		}
-		if ok {
-			stored[p.ID] = st
-		}
+	stored, err := store.All(ctx)
+	if err != nil {
+		return cfg, nil, err
 	}
 	eff, applied := selfservice.Effective(cfg, stored)
 	return eff, applied, nil

@@ -143,6 +143,17 @@ func decode(e jetstream.KeyValueEntry) (Stored, error) {
 	return st, nil
 }
 
+// All returns every stored selection, by peer: one pass over the bucket,
+// whatever the number of peers. A value that does not decode is left out.
+func (s *Store) All(ctx context.Context) (map[string]Stored, error) {
+	w, all, err := s.Watch(ctx, func(string, error) {})
+	if err != nil {
+		return nil, err
+	}
+	w.Stop()
+	return all, nil
+}
+
 // Watcher follows the bucket; see Watch.
 type Watcher struct {
 	w    jetstream.KeyWatcher
