@@ -44,9 +44,12 @@ var rules = map[string]rule{
 	"accounts":        {may: []string{"config", "routing", "secretfile"}, mustNot: natsLibs},
 	"ops":             {},
 	"switch/engine":   {may: []string{"cof", "routing", "policy", "batchsig"}},
-	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "batchsig", "switch/engine", "switch/backfill"}},
-	"switch/backfill": {may: []string{"cof", "routing", "policy", "config", "batchsig", "switch/engine"}},
-	"switch/demo":     {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
+	"switch/exchange": {may: []string{"cof", "routing", "policy", "config", "bus", "accounts", "secretfile", "batchsig", "switch/engine", "switch/backfill", "switch/selfservice"}},
+	// The peers' own subscriptions within their ceilings: the bucket, the
+	// answers on the control subjects, the merge with the file.
+	"switch/selfservice": {may: []string{"routing", "policy", "config"}},
+	"switch/backfill":    {may: []string{"cof", "routing", "policy", "config", "batchsig", "switch/engine"}},
+	"switch/demo":        {may: []string{"cof", "routing", "policy", "config", "switch/engine"}},
 	// The operator's status page reads a running exchange.
 	"switch/statuspage": {may: []string{"routing", "policy", "config", "switch/engine", "switch/exchange"}},
 	// Test support for the peer side: a feed as the switch leaves it.

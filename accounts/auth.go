@@ -22,8 +22,9 @@
 // own dead letters (see sensorServices); to a peer's account, the consumer API of
 // the durable consumers provisioned on its stream PEER_<peer> (fetch, info,
 // ack; under APIPrefix), and that stream's info and direct get (so that it
-// can read its own feed without taking from its consumers), and nothing
-// that creates or lists. Within its account each user
+// can read its own feed without taking from its consumers), its control
+// subject cof.ctl.peer.<peer> (requests about its own subscriptions, see
+// peerControlService), and nothing that creates or lists. Within its account each user
 // may publish only its own subjects and read only its own inbox prefix.
 package accounts
 
@@ -129,6 +130,15 @@ func peerFeedServices(peer string) []service {
 		{"$JS.API." + info, APIPrefix + "." + info, false},
 		{"$JS.API." + get, APIPrefix + "." + get, false},
 	}
+}
+
+// peerControlService is the subject on which a peer asks the switch about
+// its own subscriptions (see switch/selfservice): exported to the peer's
+// account alone, so that a request on it can only come from that peer;
+// the reply reaches the peer's inbox through the import.
+func peerControlService(peer string) service {
+	subj := routing.ControlSubject(peer)
+	return service{remote: subj, local: subj}
 }
 
 // ServerOptions is what the generated configuration needs besides the

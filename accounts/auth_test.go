@@ -380,6 +380,11 @@ func testAdversarial(t *testing.T, mode string) {
 		{"publish into its own output", pub("cof.out.pa")},
 		{"publish into the input", pub("cof.in.s1")},
 		{"publish into the DLQ", pub("cof.dlq.s1")},
+		{"request on B's control subject", req(routing.ControlSubject("pb"))},
+		{"request on a sibling peer's control subject", req(routing.ControlSubject("pa2"))},
+		{"request on every control subject", req(routing.ControlPrefix + "*")},
+		{"answer its own control subject (intercept)", sub(routing.ControlSubject("pa"))},
+		{"listen to every control subject", sub(routing.ControlPrefix + ">")},
 	}
 	for _, a := range peerAttempts {
 		t.Run("peer A: "+a.name, func(t *testing.T) {
@@ -395,6 +400,7 @@ func testAdversarial(t *testing.T, mode string) {
 		{"read its peers' feed", sub("cof.out.pa")},
 		{"read another identity's inbox", sub("_INBOX.p.pa.>")},
 		{"fetch a peer's consumer", req("$JS.API.CONSUMER.MSG.NEXT.PEER_pa.sink")},
+		{"request on a peer's control subject", req(routing.ControlSubject("pa"))},
 	}
 	for _, a := range sensorAttempts {
 		t.Run("sensor S1: "+a.name, func(t *testing.T) {
@@ -533,5 +539,39 @@ func TestSeedFiles(t *testing.T) {
 	os.WriteFile(path, []byte("SUNOTASEEDATALL"), 0o600)
 	if _, err := accounts.PublicKeyOfSeedFile(path); err == nil || strings.Contains(err.Error(), "SUNOTA") {
 		t.Fatalf("a corrupt seed: %v", err)
+	}
+}
+
+// TestPeerControlSubject: a peer's request on its own control subject
+// reaches the switch (in EXCHANGE, on that subject alone, whichever way
+// the peer spells it) and the reply comes back to the peer's own inbox;
+// another peer's request reaches the switch on its own subject only.
+func TestPeerControlSubject(t *testing.T) { inBothModes(t, testPeerControlSubject) }
+
+func testPeerControlSubject(t *testing.T, mode string) {
+	x := newExchange(t, mode)
+	got := make(chan string, 4)
+	sub, err := x.switchNC.QueueSubscribe(routing.ControlPrefix+"*", "switch", func(m *nats.Msg) {
+		got <- m.Subject
+		_ = m.Respond([]byte(`{"ok":true,"for":"` + m.Subject + `"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	_ = x.switchNC.Flush()
+	for _, peer := range []string{"pa", "pb"} {
+		nc := x.connect(t, peer, accounts.PeerInbox(peer), nil)
+		reply, err := nc.Request(routing.ControlSubject(peer), []byte(`{"op":"get"}`), 3*time.Second)
+		if err != nil {
+			t.Fatalf("%s: request: %v", peer, err)
+		}
+		want := routing.ControlSubject(peer)
+		if !strings.Contains(string(reply.Data), want) {
+			t.Errorf("%s: reply %s", peer, reply.Data)
+		}
+		if s := <-got; s != want {
+			t.Errorf("%s: the switch saw %q, want %q", peer, s, want)
+		}
 	}
 }

@@ -55,7 +55,7 @@ func Plan(sensors []config.Sensor, peers []config.Peer, operator bool) []Identit
 		if nkeyOnly && p.NKey == "" {
 			continue
 		}
-		svcs := peerFeedServices(p.ID)
+		svcs := append(peerFeedServices(p.ID), peerControlService(p.ID))
 		for _, cons := range p.Consumers {
 			svcs = append(svcs, peerServices(p.ID, cons)...)
 		}

@@ -58,7 +58,7 @@ func connectCluster(ctx context.Context, urls string) (*nats.Conn, jetstream.Jet
 // gives its streams.
 func isExchangeStream(name string) bool {
 	return strings.HasPrefix(name, routing.InStreamPrefix) || strings.HasPrefix(name, routing.PeerStreamPrefix) ||
-		name == routing.DLQStream || name == routing.HoldStream
+		name == routing.DLQStream || name == routing.HoldStream || name == "KV_"+routing.SubscriptionsBucket
 }
 
 // clearStreams deletes the streams an earlier benchmark run left on the

@@ -44,6 +44,10 @@ type Config struct {
 
 	name string     // the file name, for errors
 	root *yaml.Node // the parsed document, for error lines
+	// fileCrossOrg, in a copy made by WithSubscriptions, holds the file's
+	// cross-organisation policies: they compile as in the file whatever
+	// the peers chose, so that no peer's choice changes another's feed.
+	fileCrossOrg []string
 }
 
 // NATS says how to reach the bus. With no URLs, cofswitch runs an embedded
@@ -210,6 +214,9 @@ type Peer struct {
 	Consumers     []string       `yaml:"consumers"`
 	Stream        StreamLimits   `yaml:"stream"`
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// Ceiling bounds the subscriptions the peer may choose for itself
+	// ('cofswitch subscribe'); nil: it may not (see ceiling.go).
+	Ceiling *Ceiling `yaml:"ceiling"`
 }
 
 // Subscription selects sensors for a peer and names the policy applied.

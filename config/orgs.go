@@ -116,7 +116,7 @@ func (c *Config) hasTLP(sub Subscription) bool {
 // subscription uses.
 func (c *Config) crossOrgPolicies() []string {
 	pub := c.publishers()
-	var out []string
+	out := slices.Clone(c.fileCrossOrg)
 	for _, pe := range c.Peers {
 		for _, sub := range pe.Subscriptions {
 			if cross, _ := crossOrganisation(pub, pe, sub); cross && !slices.Contains(out, sub.Policy) {

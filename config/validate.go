@@ -93,6 +93,7 @@ func (c *Config) validate() []*Error {
 	c.validateSensors(bad)
 	c.validatePeers(bad)
 	c.validateOrganisations(bad)
+	c.validateCeilings(bad)
 	c.validateArchive(bad)
 	c.validateCrossOrg(bad)
 	for name, spec := range c.Policies {

@@ -59,7 +59,7 @@ func root() *command {
 		summary: "the passive DNS sharing switch",
 		doc: `cofswitch validates passive DNS records in the Common Output Format (COF),
 and switches them from sensors to the databases of peer organisations.`,
-		subs: []*command{serveCommand(), publishCommand(), sensorCommand(), deadLettersCommand(), dlqCommand(), tailCommand(), statusCommand(), configCommand(), policyCommand(), credsCommand(), orgKeyCommand(), revokeCommand(), natsConfigCommand(), clusterInitCommand(), sinkCommand(), dbCommand(), backfillCommand(), genCommand(), benchCommand(), cofCommand(), versionCommand()},
+		subs: []*command{serveCommand(), publishCommand(), sensorCommand(), deadLettersCommand(), dlqCommand(), tailCommand(), statusCommand(), subscribeCommand(), configCommand(), policyCommand(), credsCommand(), orgKeyCommand(), revokeCommand(), natsConfigCommand(), clusterInitCommand(), sinkCommand(), dbCommand(), backfillCommand(), genCommand(), benchCommand(), cofCommand(), versionCommand()},
 	}
 }
 

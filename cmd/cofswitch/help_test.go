@@ -82,7 +82,7 @@ func TestHelpReferenceSections(t *testing.T) {
 			}
 		})
 	})
-	want := []string{"cofswitch", "cofswitch serve", "cofswitch publish", "cofswitch sensor", "cofswitch dead-letters", "cofswitch dlq", "cofswitch dlq list", "cofswitch dlq show", "cofswitch dlq purge", "cofswitch tail", "cofswitch status", "cofswitch config",
+	want := []string{"cofswitch", "cofswitch serve", "cofswitch publish", "cofswitch sensor", "cofswitch dead-letters", "cofswitch dlq", "cofswitch dlq list", "cofswitch dlq show", "cofswitch dlq purge", "cofswitch tail", "cofswitch status", "cofswitch subscribe", "cofswitch config",
 		"cofswitch config check", "cofswitch config signing-key", "cofswitch policy", "cofswitch policy check", "cofswitch policy test", "cofswitch creds", "cofswitch org-key", "cofswitch revoke", "cofswitch nats-config", "cofswitch cluster-init", "cofswitch sink", "cofswitch db", "cofswitch db serve", "cofswitch db import", "cofswitch backfill", "cofswitch gen", "cofswitch bench", "cofswitch bench run", "cofswitch bench switch", "cofswitch bench forward", "cofswitch cof", "cofswitch cof validate", "cofswitch cof normalize", "cofswitch version"}
 	if strings.Join(names, "|") != strings.Join(want, "|") {
 		t.Errorf("commands walked = %q, want %q", names, want)

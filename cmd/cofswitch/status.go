@@ -29,7 +29,8 @@ func statusCommand() *command {
 		doc: `Read the exchange's streams and consumers and print, per sensor of the
 configuration, its state (ok, silent, no input yet), its input backlog,
 when its last batch was stored and its dead letters with the last reasons;
-per peer, its TLP labels and policies, what its stream holds, its last
+per peer, whose subscriptions are in force (file, or self-service and its
+version: see 'cofswitch subscribe'), its TLP labels and policies, what its stream holds, its last
 delivery and each consumer's pending and unacked messages; and what waits in COF_HOLD (held
 until a bucket ends, or parked while a peer's stream is down). Run it with
 the switch's identity (--nkey cofswitch-data/switch.nk on the embedded
@@ -78,8 +79,14 @@ func runStatus(ctx context.Context, std stdio, f *statusFlags, args []string) er
 		}
 		out.Sensors[s.ID] = e
 	}
+	// The labels and policies in force: the peers' own subscriptions
+	// where they chose them.
+	eff, _, err := exchange.EffectiveConfig(ctx, js, cfg)
+	if err != nil {
+		fmt.Fprintf(std.err, "cofswitch: self-service subscriptions unreadable, the file's are shown: %v\n", err)
+	}
 	for _, p := range st.Peers {
-		_, tlp, pols := statuspage.Subscriptions(cfg, p.ID)
+		_, tlp, pols := statuspage.Subscriptions(eff, p.ID)
 		out.Peers[p.ID] = peerExtra{TLP: tlp, Policies: pols}
 	}
 	if f.json {
@@ -122,14 +129,18 @@ func writeStatus(w io.Writer, r statusReport) {
 		}
 	}
 	fmt.Fprintln(tw, "\t\t\t\t\t")
-	fmt.Fprintln(tw, "PEER\tTLP\tPOLICY\tSTORED\tLAST DELIVERY\tCONSUMERS (pending/unacked)\t")
+	fmt.Fprintln(tw, "PEER\tSUBSCRIPTIONS\tTLP\tPOLICY\tSTORED\tLAST DELIVERY\tCONSUMERS (pending/unacked)\t")
 	for _, p := range st.Peers {
 		e := r.Peers[p.ID]
 		cons := ""
 		for _, c := range p.Consumers {
 			cons += fmt.Sprintf("%s %d/%d ", c.Name, c.Pending, c.AckPending)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%s\n", p.ID, strings.Join(e.TLP, ","), strings.Join(e.Policies, ","),
+		source := p.Source
+		if p.SelfVersion > 0 {
+			source += fmt.Sprintf(" v%d", p.SelfVersion)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d (%s)\t%s\t%s\t%s\n", p.ID, source, strings.Join(e.TLP, ","), strings.Join(e.Policies, ","),
 			p.Messages, statuspage.ByteWords(p.Bytes), ago(p.LastDelivery), cons, p.Err)
 	}
 	tw.Flush()

@@ -50,9 +50,13 @@ type Exchange struct {
 	js   jetstream.JetStream
 	eng  *engine.Engine
 	bf   *backfills // nil until started
+	ss   *selfService
 	url  string
 	log  *slog.Logger
 	cfg  atomic.Pointer[config.Config] // in force, for repairs
+	// running is cfg with the peers' own subscriptions merged in: what
+	// the engine runs.
+	running atomic.Pointer[config.Config]
 }
 
 // Start runs the exchange of cfg: it starts the embedded server or
@@ -102,10 +106,23 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if err := EnsureStreams(setup, x.js, cfg); err != nil {
 		return err
 	}
-	table, pols, err := cfg.Compile(policy.DefaultEnv())
+	fileTable, filePols, err := cfg.Compile(policy.DefaultEnv())
 	if err != nil {
 		return err
 	}
+	// The engine starts with the peers' own subscriptions, never a moment
+	// with the file's in their place.
+	if x.ss, err = openSelfService(setup, x.js, log); err != nil {
+		return err
+	}
+	eff := x.ss.effective(cfg)
+	table, pols, err := eff.Compile(policy.DefaultEnv())
+	if err != nil {
+		log.Error("self-service subscriptions do not compile: the file's apply to every peer", "err", err)
+		table, pols, eff = fileTable, filePols, cfg
+	}
+	x.running.Store(eff)
+	x.ss.fileTable, x.ss.filePols = fileTable, filePols
 	secret, err := Secret(cfg.Switch, o.DataDir)
 	if err != nil {
 		return err
@@ -128,6 +145,9 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if err := x.eng.Start(setup); err != nil {
 		return err
 	}
+	if err := x.startSelfService(); err != nil {
+		return err
+	}
 	x.bf = newBackfills(x.js, secret, signer, time.Duration(cfg.Switch.PublishTimeout), log)
 	x.bf.start(cfg, due)
 	return nil
@@ -136,8 +156,12 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 // Engine is the running switch.
 func (x *Exchange) Engine() *engine.Engine { return x.eng }
 
-// Config is the configuration in force (the last reload's).
+// Config is the configuration in force (the last reload's file).
 func (x *Exchange) Config() *config.Config { return x.cfg.Load() }
+
+// Running is Config with the peers' own subscriptions merged in (see
+// switch/selfservice): the registry the engine runs.
+func (x *Exchange) Running() *config.Config { return x.running.Load() }
 
 // JetStream is the switch's own JetStream context.
 func (x *Exchange) JetStream() jetstream.JetStream { return x.js }
@@ -152,6 +176,7 @@ func (x *Exchange) Embedded() *Embedded { return x.emb }
 // Stop finishes the batches in hand, acks them, then closes the
 // connection and the embedded server.
 func (x *Exchange) Stop() {
+	x.ss.stop()
 	if x.bf != nil {
 		x.bf.stop()
 	}
@@ -170,6 +195,7 @@ func (x *Exchange) Stop() {
 }
 
 func (x *Exchange) close() {
+	x.ss.stop()
 	if x.conn != nil {
 		x.conn.Close()
 	}

@@ -95,8 +95,9 @@ func (r *Reloader) Reload(ctx context.Context, why string) bool {
 		return false
 	}
 	r.lastErr = ""
-	r.x.eng.SetRegistry(table, pols)
-	r.x.cfg.Store(cfg)
+	// The peers' own subscriptions are merged in again, re-checked
+	// against the new ceilings.
+	r.x.install(cfg, table, pols)
 	if r.x.bf != nil {
 		r.x.bf.start(cfg, due)
 	}

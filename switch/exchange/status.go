@@ -10,6 +10,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
+	"github.com/cofswitch/cofswitch/switch/selfservice"
 )
 
 // Status is what an operator asks of a running exchange: is every sensor
@@ -47,7 +48,12 @@ type PeerStatus struct {
 	Bytes        uint64           `json:"bytes"`
 	LastDelivery time.Time        `json:"last_delivery,omitzero"`
 	Consumers    []ConsumerStatus `json:"consumers"`
-	Err          string           `json:"error,omitempty"`
+	// Source says whose subscriptions are in force: "file" (the
+	// operator's) or "self-service" (the peer's own, at SelfVersion, the
+	// revision of its selection in COF_SUBSCRIPTIONS).
+	Source      string `json:"subscriptions_source"`
+	SelfVersion uint64 `json:"subscriptions_version,omitempty"`
+	Err         string `json:"error,omitempty"`
 }
 
 // ConsumerStatus is how far a peer's consumer is behind.
@@ -88,8 +94,15 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, cfg *config.Config)
 		}
 		st.Sensors = append(st.Sensors, ss)
 	}
+	_, applied, selfErr := EffectiveConfig(ctx, js, cfg)
 	for _, p := range cfg.Peers {
-		ps := PeerStatus{ID: p.ID}
+		ps := PeerStatus{ID: p.ID, Source: selfservice.SourceFile}
+		if a, ok := applied[p.ID]; ok && a.Ignored == "" {
+			ps.Source, ps.SelfVersion = selfservice.SourceSelf, a.Version
+		}
+		if selfErr != nil {
+			ps.Source = "unknown"
+		}
 		info, err := streamInfo(ctx, js, routing.PeerStream(p.ID))
 		if err != nil {
 			ps.Err = err.Error()
@@ -113,6 +126,26 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, cfg *config.Config)
 		st.Peers = append(st.Peers, ps)
 	}
 	return st, nil
+}
+
+// EffectiveConfig is the configuration the switch runs for the file's
+// cfg: with the peers' own subscriptions stored in COF_SUBSCRIPTIONS
+// (see switch/selfservice.Effective), and what was applied per peer. A
+// bucket that cannot be read gives cfg and the error.
+func EffectiveConfig(ctx context.Context, js jetstream.JetStream, cfg *config.Config) (*config.Config, map[string]selfservice.Applied, error) {
+	store, err := selfservice.OpenStore(ctx, js)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return cfg, nil, nil // an exchange from before self-service
+	}
+	if err != nil {
+		return cfg, nil, err
+	}
+	stored, err := store.All(ctx)
+	if err != nil {
+		return cfg, nil, err
+	}
+	eff, applied := selfservice.Effective(cfg, stored)
+	return eff, applied, nil
 }
 
 func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamInfo, error) {

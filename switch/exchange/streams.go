@@ -103,10 +103,12 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	return out
 }
 
-// AllStreamConfigs is every stream the exchange of c has: StreamConfigs
-// and, when a policy has a threshold, the bucket's.
+// AllStreamConfigs is every stream the exchange of c has: StreamConfigs,
+// the bucket of the peers' own subscriptions and, when a policy has a
+// threshold, the bucket COF_SEEN.
 func AllStreamConfigs(c *config.Config) []jetstream.StreamConfig {
 	scs := StreamConfigs(c.Streams, c.Sensors, c.Peers, c.Switch.OutputEncoding)
+	scs = append(scs, SubscriptionsBucketConfig(c.Streams))
 	if sc, ok := SeenBucketConfig(c); ok {
 		scs = append(scs, sc)
 	}

@@ -45,7 +45,13 @@ func (p *Page) read(ctx context.Context) (*sample, error) {
 		return nil, err
 	}
 	snap := p.x.Engine().Stats()
-	s := &sample{at: time.Now(), cfg: cfg, status: st, version: p.x.Engine().PolicyVersion(),
+	// The peers' labels and policies as the engine runs them: their own
+	// subscriptions where they chose them.
+	running := p.x.Running()
+	if running == nil {
+		running = cfg
+	}
+	s := &sample{at: time.Now(), cfg: running, status: st, version: p.x.Engine().PolicyVersion(),
 		sensorRecords: snap.SensorRecords, delivered: snap.Delivered}
 	if err := p.x.Ready(ctx); err != nil {
 		s.ready = err.Error()

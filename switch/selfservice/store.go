@@ -1,0 +1,253 @@
+package selfservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/routing"
+)
+
+// Errors of the Store.
+var (
+	// ErrConflict reports a conditional write whose expected version is
+	// not the stored one.
+	ErrConflict = errors.New("selfservice: version conflict")
+	// ErrBucket reports a bucket that could not be read or written.
+	ErrBucket = errors.New("selfservice: subscriptions bucket")
+)
+
+// Stored is one peer's selection as the bucket keeps it.
+type Stored struct {
+	Subscriptions []Subscription `json:"subscriptions"`
+	// At is when the peer chose it.
+	At time.Time `json:"at"`
+	// Version is the key's revision (not stored in the value).
+	Version uint64 `json:"-"`
+}
+
+// Store is the bucket of self-service selections, one key per peer (its
+// id: peer ids hold only bytes that keys allow).
+type Store struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// OpenStore binds the bucket, which the exchange provisions
+// (exchange.SubscriptionsBucketConfig).
+func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
+	kv, err := js.KeyValue(ctx, routing.SubscriptionsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrBucket, routing.SubscriptionsBucket, err)
+	}
+	return &Store{kv: kv, now: time.Now}, nil
+}
+
+// Get returns peer's stored selection; ok is false when none is stored.
+func (s *Store) Get(ctx context.Context, peer string) (st Stored, ok bool, err error) {
+	e, err := s.kv.Get(ctx, peer)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Stored{}, false, nil
+	}
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
+	}
+	st, err = decode(e)
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
+	}
+	return st, true, nil
+}
+
+// Set stores peer's selection and returns its version. With expect, it
+// writes only if the stored version is *expect (0: none stored), else
+// ErrConflict.
+func (s *Store) Set(ctx context.Context, peer string, subs []Subscription, expect *uint64) (uint64, error) {
+	val, err := json.Marshal(Stored{Subscriptions: subs, At: s.now().UTC()})
+	if err != nil {
+		return 0, err
+	}
+	var rev uint64
+	switch {
+	case expect == nil:
+		rev, err = s.kv.Put(ctx, peer, val)
+	case *expect == 0:
+		rev, err = s.kv.Create(ctx, peer, val)
+	default:
+		rev, err = s.kv.Update(ctx, peer, val, *expect)
+	}
+	return rev, s.writeErr(peer, err)
+}
+
+// Clear removes peer's selection (the file's subscriptions apply again);
+// with expect, only if the stored version is *expect, else ErrConflict.
+// Clearing what is not stored is no error, unless expect says otherwise.
+func (s *Store) Clear(ctx context.Context, peer string, expect *uint64) error {
+	if expect == nil {
+		return s.writeErr(peer, s.kv.Delete(ctx, peer))
+	}
+	if *expect == 0 {
+		if _, ok, err := s.Get(ctx, peer); err != nil || ok {
+			return errors.Join(err, s.conflict(peer, nil))
+		}
+		return nil
+	}
+	return s.writeErr(peer, s.kv.Delete(ctx, peer, jetstream.LastRevision(*expect)))
+}
+
+// writeErr names a failed write: a conflict, or the bucket's error.
+func (s *Store) writeErr(peer string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch), isWrongLastSeq(err):
+		return s.conflict(peer, err)
+	}
+	return fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
+}
+
+// conflict is ErrConflict with the version now stored.
+func (s *Store) conflict(peer string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, ok, err := s.Get(ctx, peer)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: peer %q (%w)", ErrConflict, peer, cause)
+	case !ok:
+		return fmt.Errorf("%w: peer %q has no selection stored (version 0)", ErrConflict, peer)
+	}
+	return fmt.Errorf("%w: peer %q's selection is at version %d", ErrConflict, peer, st.Version)
+}
+
+// isWrongLastSeq reports the server's "wrong last sequence" (a delete's
+// revision check), which the client does not map to a KV error.
+func isWrongLastSeq(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+func decode(e jetstream.KeyValueEntry) (Stored, error) {
+	var st Stored
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return Stored{}, fmt.Errorf("revision %d: %w", e.Revision(), err)
+	}
+	st.Version = e.Revision()
+	return st, nil
+}
+
+// All returns every stored selection, by peer: one pass over the bucket,
+// whatever the number of peers. A value that does not decode is left out.
+func (s *Store) All(ctx context.Context) (map[string]Stored, error) {
+	w, all, err := s.Watch(ctx, func(string, error) {})
+	if err != nil {
+		return nil, err
+	}
+	w.Stop()
+	return all, nil
+}
+
+// Watcher follows the bucket; see Watch.
+type Watcher struct {
+	w    jetstream.KeyWatcher
+	cur  map[string]Stored
+	bad  func(peer string, err error)
+	done chan struct{}
+	once sync.Once
+	// following is set by Follow, whose goroutine closes done.
+	following atomic.Bool
+}
+
+// Watch reads every stored selection and returns them, waiting for them
+// no longer than ctx allows; Follow then reports each change. A value
+// that does not decode is left out, and reported through bad. The watch
+// lasts until Stop, not ctx.
+func (s *Store) Watch(ctx context.Context, bad func(peer string, err error)) (*Watcher, map[string]Stored, error) {
+	kw, err := s.kv.WatchAll(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: watch: %w", ErrBucket, err)
+	}
+	w := &Watcher{w: kw, cur: map[string]Stored{}, bad: bad, done: make(chan struct{})}
+	for {
+		select {
+		case <-ctx.Done():
+			_ = kw.Stop()
+			return nil, nil, fmt.Errorf("%w: reading the stored selections: %w", ErrBucket, ctx.Err())
+		case e, ok := <-kw.Updates():
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: the watch ended", ErrBucket)
+			}
+			if e == nil { // the initial values are in
+				return w, clone(w.cur), nil
+			}
+			w.apply(e)
+		}
+	}
+}
+
+// Follow calls changed with every stored selection after each change (a
+// set or a clear), in order, from one goroutine, until Stop.
+func (w *Watcher) Follow(changed func(map[string]Stored)) {
+	w.following.Store(true)
+	go func() {
+		defer close(w.done)
+		for e := range w.w.Updates() {
+			if e == nil {
+				continue
+			}
+			w.apply(e)
+			// Changes that came meanwhile are applied together: a burst
+			// of choices costs one swap of the registry, not one each.
+			for more := true; more; {
+				select {
+				case e, ok := <-w.w.Updates():
+					if ok && e != nil {
+						w.apply(e)
+					}
+					more = ok
+				default:
+					more = false
+				}
+			}
+			changed(clone(w.cur))
+		}
+	}()
+}
+
+func (w *Watcher) apply(e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(w.cur, e.Key())
+		return
+	}
+	st, err := decode(e)
+	if err != nil {
+		w.bad(e.Key(), err)
+		delete(w.cur, e.Key())
+		return
+	}
+	w.cur[e.Key()] = st
+}
+
+// Stop ends the watch and, if following, waits for the last call of
+// changed to return.
+func (w *Watcher) Stop() {
+	w.once.Do(func() { _ = w.w.Stop() })
+	if w.following.Load() {
+		<-w.done
+	}
+}
+
+func clone(m map[string]Stored) map[string]Stored {
+	out := make(map[string]Stored, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
