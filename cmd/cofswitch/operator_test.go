@@ -49,7 +49,7 @@ sensors:
   - {id: s1, organisation: org-a}
   - {id: s2, organisation: org-b}
 peers:
-  - {id: pa, organisation: org-a, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: pa, organisation: org-a, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}], ceiling: {sensors: ["*"], policies: [pass]}}
   - {id: pb, organisation: org-b, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
 organisations:
   org-a: {signing_keys: [%s]}
@@ -145,6 +145,15 @@ organisations:
 	}
 	if info, _ := s.Info(ctx); info.State.LastSeq == 0 {
 		t.Fatalf("nothing reached s1's input: %+v", info.State)
+	}
+
+	// The organisation's peer user chooses its own subscriptions within
+	// its ceiling, as in nkey mode.
+	if r := runCLI(t, nil, "subscribe", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--peer", "pa", "--sensors", "s1", "--policy", "pass", "--tlp", "CLEAR"); r.code != exitOK {
+		t.Fatalf("subscribe in operator mode: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, nil, "subscribe", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--peer", "pb", "--list"); r.code == exitOK {
+		t.Fatalf("pa's user listed pb's subscriptions: %s", r.stdout)
 	}
 
 	// The organisation revokes its sensor's user through its peer.
