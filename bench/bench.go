@@ -39,10 +39,13 @@ const (
 	PhaseHalf      = "half"       // the switch at half the rate the switch phase reached
 	PhaseRate      = "rate"       // the switch at Options.Rate
 	PhasePerRecord = "per-record" // the switch with one record per message, flat out
+	// PhaseRawPerRecord is the forwarding baseline with one record per
+	// message: the bus's own limit for the per-record phase's shape.
+	PhaseRawPerRecord = "raw-per-record"
 )
 
 // DefaultPhases are what a plain "cofswitch bench" runs.
-var DefaultPhases = []string{PhaseRaw, PhaseSwitch, PhaseHalf, PhasePerRecord}
+var DefaultPhases = []string{PhaseRaw, PhaseSwitch, PhaseHalf, PhasePerRecord, PhaseRawPerRecord}
 
 // perRecordPool caps the per-record phase's pool: one message per record.
 const perRecordPool = 200_000
@@ -124,12 +127,16 @@ func newPhaseSpec(o Options, ph string, n int, rep *Report, ps *pools) (phaseSpe
 		spec.rate = rep.find(PhaseSwitch, n).RecordsPerSec / 2
 	case PhaseRate:
 		spec.rate = o.Rate
-	case PhasePerRecord:
+	case PhasePerRecord, PhaseRawPerRecord:
 		// A naive design: one plain JSON record per message, in and out,
 		// with a worker for every message the consumer lets be in flight
 		// (fewer would measure round trips, not the design). The
-		// observers would cost a message each: no latency.
+		// observers would cost a message each: no latency. The raw one
+		// forwards the same messages unread, with the same ids and acks.
 		spec.latency, spec.output, spec.workers = false, "input", engine.DefaultMaxAckPending
+		if ph == PhaseRawPerRecord {
+			spec.child = ChildForward
+		}
 		if ps.perRecord == nil {
 			p, err := makePool(ps.g, ps.codec, min(o.Pool, perRecordPool), 1, cof.Identity)
 			if err != nil {

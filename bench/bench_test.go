@@ -245,6 +245,7 @@ func TestReportTargetsAndTable(t *testing.T) {
 		{Phase: PhaseSwitch, RecordsPerSec: 600_000, DeliveriesPerSec: 2_400_000, Child: usage{PeakRSSMiB: 80}},
 		{Phase: PhaseHalf, RecordsPerSec: 300_000, Latency: &Latency{P99: 150}},
 		{Phase: PhasePerRecord, RecordsPerSec: 50_000},
+		{Phase: PhaseRawPerRecord, RecordsPerSec: 62_500},
 	}}
 	r.evaluate(o)
 	met := map[string]bool{}
@@ -256,14 +257,14 @@ func TestReportTargetsAndTable(t *testing.T) {
 	if fmt.Sprint(met) != fmt.Sprint(want) {
 		t.Errorf("targets %v, want %v", met, want)
 	}
-	if r.Ratios["switch/raw"] != 0.6 || r.Ratios["switch/per-record"] != 12 {
+	if r.Ratios["switch/raw"] != 0.6 || r.Ratios["switch/per-record"] != 12 || r.Ratios["per-record/raw-per-record"] != 0.8 {
 		t.Errorf("ratios %v", r.Ratios)
 	}
 	var b strings.Builder
 	if err := r.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"600,000", "2,400,000", "switch/raw: 0.60x", "MISSED", "150.0"} {
+	for _, s := range []string{"600,000", "2,400,000", "switch/raw: 0.60x", "per-record/raw-per-record: 0.80x", "MISSED", "150.0"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, b.String())
 		}

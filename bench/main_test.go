@@ -120,7 +120,7 @@ func testRun(t *testing.T, exe string, exchange bool) {
 	}
 	// The batch phases compare their figures with the goals; this run is
 	// not of their shape (50-record batches): ratios, no verdicts.
-	if len(rep.Targets) != 0 || rep.Ratios["switch/raw"] <= 0 {
+	if len(rep.Targets) != 0 || rep.Ratios["switch/raw"] <= 0 || rep.Ratios["per-record/raw-per-record"] <= 0 {
 		t.Errorf("targets %v, ratios %v", rep.Targets, rep.Ratios)
 	}
 }

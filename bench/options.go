@@ -144,7 +144,7 @@ func (o *Options) checkPhases() error {
 	}
 	for _, p := range o.Phases {
 		switch p {
-		case PhaseRaw, PhaseSwitch, PhasePerRecord:
+		case PhaseRaw, PhaseSwitch, PhasePerRecord, PhaseRawPerRecord:
 		case PhaseRate:
 			if o.Rate == 0 {
 				return fmt.Errorf("%w: the rate phase needs a rate", ErrOptions)

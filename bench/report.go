@@ -184,6 +184,9 @@ func (r *Report) evaluate(o Options) {
 	if sw != nil && per != nil && per.RecordsPerSec > 0 {
 		r.Ratios["switch/per-record"] = sw.RecordsPerSec / per.RecordsPerSec
 	}
+	if rawPer := r.find(PhaseRawPerRecord, n); per != nil && rawPer != nil && rawPer.RecordsPerSec > 0 {
+		r.Ratios["per-record/raw-per-record"] = per.RecordsPerSec / rawPer.RecordsPerSec
+	}
 	r.scale(o.Switches)
 	if sw == nil || !slices.Equal(o.Policies, DefaultPolicies) || o.Batch != 500 || o.NATSURL != "" || len(o.Switches) > 1 || n > 1 {
 		return // the goals are for one switch on the embedded server, 4 peers with the typical policies, 500-record batches
@@ -378,7 +381,7 @@ func (r *Report) writeNotes(w io.Writer) {
 	fmt.Fprintln(w, "raw deliveries count every record to every peer; the switch's, those its policies let through.")
 	if len(r.Ratios) > 0 {
 		fmt.Fprintln(w)
-		for _, k := range []string{"switch/raw", "switch/per-record"} {
+		for _, k := range []string{"switch/raw", "switch/per-record", "per-record/raw-per-record"} {
 			if v, ok := r.Ratios[k]; ok {
 				fmt.Fprintf(w, "%s: %.2fx\n", k, v)
 			}

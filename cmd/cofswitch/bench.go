@@ -51,6 +51,9 @@ as sensors on other machines would. Phases:
   half        the switch at half the rate the switch phase reached
   rate        the switch at --rate records a second
   per-record  the switch with one plain record per message (a naive design)
+  raw-per-record
+              the same messages forwarded unread, with the same ids and
+              acks: the bus's limit for one record per message
 
 Each phase reports records/s in (first publish to last output stored),
 record deliveries/s out (summed over peers), latency from publish to the
