@@ -49,9 +49,13 @@ type operatorMode struct {
 	cfg     *config.Config
 	claims  *accounts.Claims
 	revoked accounts.Revocations
-	srv     *server.Server
-	sys     *nats.Conn // the system account's user, pushing claims
-	ctl     *nats.Conn // the responder's connection, in EXCHANGE
+	// live is every account pushed and not disabled since, name to
+	// public key: those of the claims in force, and those a reload that
+	// failed half-way pushed before failing.
+	live map[string]string
+	srv  *server.Server
+	sys  *nats.Conn // the system account's user, pushing claims
+	ctl  *nats.Conn // the responder's connection, in EXCHANGE
 }
 
 // newOperatorMode loads the operator and the revocations the resolver
@@ -126,7 +130,7 @@ func (m *operatorMode) render(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	m.cfg, m.claims = cfg, c
+	m.cfg, m.claims, m.live = cfg, c, maps.Clone(c.Names)
 	return nil
 }
 
@@ -216,7 +220,8 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	for name, pub := range m.claims.Names {
+	for _, name := range slices.Sorted(maps.Keys(m.live)) {
+		pub := m.live[name]
 		if _, ok := next.Accounts[pub]; ok {
 			continue
 		}
@@ -227,8 +232,12 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("exchange: disabling the account of %s: %w", name, err)
 		}
+		delete(m.live, name)
 		m.log.Info("account disabled: its identity left the registry", "account", name)
 	}
+	// A push that fails may still have reached the server: whatever is
+	// pushed from here on is disabled by a later reload that lacks it.
+	maps.Copy(m.live, next.Names)
 	for _, pub := range slices.Sorted(maps.Keys(next.Accounts)) {
 		if err := m.push(next.Accounts[pub]); err != nil {
 			return fmt.Errorf("exchange: updating account %s: %w", pub, err)

@@ -1,0 +1,313 @@
+package exchange_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/cofswitch/cofswitch/accounts"
+	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/switch/exchange"
+)
+
+// sysConn connects a user of the system account, from the operator's
+// seed in the bed's data directory.
+func (b *operatorBed) sysConn(t *testing.T) *nats.Conn {
+	t.Helper()
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	tok, err := b.op.SystemUser(pub, "review")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	nc, err := nats.Connect(b.x.URL(), nats.UserJWTAndSeed(tok, string(seed)))
+	if err != nil {
+		t.Fatalf("system user: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// TestReviewRevocationReplayIsNotPushedAgain: an organisation that sends
+// the same revocation again (or one no newer than what the account already
+// holds) changes nothing, so the switch must not re-sign and push the
+// account each time: otherwise one organisation replaying one token in a
+// loop keeps the resolver writing its directory and the server
+// re-evaluating connections, and holds the lock that every other
+// organisation's revocation and every reload wait for.
+func TestReviewRevocationReplayIsNotPushedAgain(t *testing.T) {
+	b := newOperatorBed(t)
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	pa, _, err := b.user(t, b.orgA, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s1user, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := accounts.SignRevocation(b.orgA, b.op.AccountKey(s1acc), s1user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func() exchange.RevokeReply {
+		msg, err := pa.Request(accounts.RevokeSubject("peer", "pa"), []byte(tok), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r exchange.RevokeReply
+		if err := json.Unmarshal(msg.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := send(); !r.OK {
+		t.Fatalf("the first revocation: %+v", r)
+	}
+	sys := b.sysConn(t)
+	var pushes atomic.Int64
+	if _, err := sys.Subscribe("$SYS.REQ.CLAIMS.UPDATE", func(*nats.Msg) { pushes.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if r := send(); !r.OK {
+			t.Fatalf("a replayed revocation: %+v", r)
+		}
+	}
+	_ = sys.Flush()
+	time.Sleep(100 * time.Millisecond)
+	if n := pushes.Load(); n != 0 {
+		t.Fatalf("20 replays of one revocation pushed the account %d times", n)
+	}
+}
+
+// twoKeyYAML is operatorYAML with org-a holding the signing keys keys.
+func twoKeyYAML(orgB nkeys.KeyPair, keys ...nkeys.KeyPair) string {
+	bp, _ := orgB.PublicKey()
+	list := ""
+	for i, k := range keys {
+		p, _ := k.PublicKey()
+		if i > 0 {
+			list += ", "
+		}
+		list += p
+	}
+	return fmt.Sprintf(`
+nats: {auth: jwt, listen: "127.0.0.1:0"}
+sensors:
+  - {id: s1, organisation: org-a}
+  - {id: s2, organisation: org-b}
+peers:
+  - {id: pa, organisation: org-a, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+  - {id: pb, organisation: org-b, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}
+organisations:
+  org-a: {signing_keys: [%s]}
+  org-b: {signing_keys: [%s]}
+`, list, bp)
+}
+
+// TestReviewRemovedSigningKeyCutsLiveUsers: an organisation rolls its
+// signing key over (or the operator removes a compromised one): after the
+// reload, the users the removed key signed must be cut off, live
+// connections included, while the users of the key kept stay.
+func TestReviewRemovedSigningKeyCutsLiveUsers(t *testing.T) {
+	b := &operatorBed{dir: t.TempDir(), t: t}
+	old, _ := nkeys.CreateAccount()
+	kept, _ := nkeys.CreateAccount()
+	b.orgA, b.orgB = kept, func() nkeys.KeyPair { k, _ := nkeys.CreateAccount(); return k }()
+	b.path = filepath.Join(t.TempDir(), "cofswitch.yaml")
+	b.start(t, twoKeyYAML(b.orgB, old, kept))
+
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	var oldGone, keptGone atomic.Bool
+	oldNC, _, err := b.user(t, old, s1acc, accounts.SensorInbox("s1"),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { oldGone.Store(true) }))
+	if err != nil {
+		t.Fatalf("a user of the old key: %v", err)
+	}
+	oldUser := b.issued[len(b.issued)-1]
+	if _, _, err := b.user(t, kept, s1acc, accounts.SensorInbox("s1"),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { keptGone.Store(true) })); err != nil {
+		t.Fatalf("a user of the kept key: %v", err)
+	}
+
+	writeConfig(t, b.path, twoKeyYAML(b.orgB, kept))
+	if !exchange.NewReloader(b.x, b.path, "").Reload(t.Context(), "test") {
+		t.Fatal("reload failed")
+	}
+	waitFor(t, "the old key's live user is cut off", func() bool { return oldGone.Load() })
+	time.Sleep(300 * time.Millisecond)
+	if oldNC.IsConnected() {
+		t.Fatal("the old key's user reconnected")
+	}
+	if nc, err := b.connect(oldUser.jwt, oldUser.seed, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a user of the removed key was admitted")
+	}
+	if keptGone.Load() {
+		t.Fatal("the kept key's user was cut off")
+	}
+}
+
+// TestReviewOrgKeyForgeries: what an organisation's signing key signs
+// admits nobody beyond its own identities' accounts: not a user naming
+// EXCHANGE or SYS as its account, and not its revocation presented as a
+// user's JWT.
+func TestReviewOrgKeyForgeries(t *testing.T) {
+	b := newOperatorBed(t)
+	refused := func(t *testing.T, tok string, kp nkeys.KeyPair) {
+		t.Helper()
+		seed, _ := kp.Seed()
+		nc, err := nats.Connect(b.x.URL(), nats.UserJWTAndSeed(tok, string(seed)), nats.MaxReconnects(0), nats.Timeout(5*time.Second))
+		if err == nil {
+			nc.Close()
+			t.Fatal("admitted")
+		}
+		t.Logf("refused: %v", err)
+	}
+	for _, acc := range []string{accounts.ExchangeAccount, accounts.SystemAccount} {
+		t.Run("a user of "+acc+" signed by org-a", func(t *testing.T) {
+			kp, _ := nkeys.CreateUser()
+			pub, _ := kp.PublicKey()
+			tok, err := accounts.IssueUser(b.orgA, b.op.AccountKey(acc), pub, "x", nil, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refused(t, tok, kp)
+			// With permissions of its own, as an unscoped signer would.
+			perms := jwt.Permissions{}
+			perms.Pub.Allow.Add(">")
+			perms.Sub.Allow.Add(">")
+			tok, _ = accounts.IssueUser(b.orgA, b.op.AccountKey(acc), pub, "x", &perms, time.Time{})
+			refused(t, tok, kp)
+		})
+	}
+	t.Run("a revocation presented as a user's JWT", func(t *testing.T) {
+		kp, _ := nkeys.CreateUser()
+		pub, _ := kp.PublicKey()
+		tok, err := accounts.SignRevocation(b.orgA, b.op.AccountKey(accounts.SensorAccount("org-a", "s1")), pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, tok, kp)
+	})
+	t.Run("a user of org-a's sensor that lists its own connection types", func(t *testing.T) {
+		// The template has no connection types: the user's own list is
+		// refused like any other limit of its own.
+		kp, _ := nkeys.CreateUser()
+		pub, _ := kp.PublicKey()
+		uc := jwt.NewUserClaims(pub)
+		uc.UserPermissionLimits = jwt.UserPermissionLimits{}
+		uc.AllowedConnectionTypes.Add(jwt.ConnectionTypeLeafnode)
+		uc.IssuerAccount = b.op.AccountKey(accounts.SensorAccount("org-a", "s1"))
+		tok, err := uc.Encode(b.orgA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, tok, kp)
+	})
+}
+
+// TestReviewFailedReloadLeavesNoLiveAccount: a reload that adds a sensor
+// fails after the sensor's account was pushed (a push to the resolver
+// failing half-way); the operator then goes back to the registry as it
+// was. The sensor's account is no longer in the registry, so its users
+// must be refused; but the switch only disables the accounts of the
+// claims in force, which never had it, so the account the failed reload
+// pushed stays live (until a restart) and admits its organisation's
+// users.
+func TestReviewFailedReloadLeavesNoLiveAccount(t *testing.T) {
+	b := newOperatorBed(t)
+	base := operatorYAML(b.orgA, b.orgB, true)
+
+	// A new sensor whose account is not the last one pushed, so that a
+	// push after it can fail.
+	var id, yaml2, newPub, failAfter string
+	for i := 0; ; i++ {
+		id = fmt.Sprintf("new%d", i)
+		yaml2 = strings.Replace(base, "sensors:\n", "sensors:\n  - {id: "+id+", organisation: org-a}\n", 1)
+		cfg, err := config.Parse("t.yaml", []byte(yaml2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := b.op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := slices.Sorted(maps.Keys(c.Accounts))
+		newPub = c.Names[accounts.SensorAccount("org-a", id)]
+		if k := slices.Index(keys, newPub); k < len(keys)-1 {
+			failAfter = keys[k+1]
+			break
+		}
+	}
+
+	// A relay stands for the resolver: it forwards each push to the real
+	// one, and refuses the push after the new sensor's account.
+	relaySrv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relaySrv.Shutdown(); relaySrv.WaitForShutdown() })
+	relayIn, err := nats.Connect(relaySrv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relayIn.Close)
+	relayOut, err := nats.Connect(relaySrv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relayOut.Close)
+	real := b.sysConn(t)
+	if _, err := relayIn.Subscribe("$SYS.REQ.CLAIMS.UPDATE", func(m *nats.Msg) {
+		ac, err := jwt.DecodeAccountClaims(string(m.Data))
+		if err == nil && ac.Subject == failAfter {
+			_ = m.Respond([]byte(`{"error":{"description":"injected failure"}}`))
+			return
+		}
+		r, err := real.Request(m.Subject, m.Data, 10*time.Second)
+		if err != nil {
+			return
+		}
+		_ = m.Respond(r.Data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := relayIn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	emb := b.x.Embedded()
+	orig := exchange.SwapSystemConn(emb, relayOut)
+
+	cfg2 := writeConfig(t, b.path, yaml2)
+	if err := emb.Reconfigure(cfg2); err == nil {
+		t.Fatal("the reload did not fail")
+	}
+	exchange.SwapSystemConn(emb, orig)
+
+	// Back to the registry as it was: the reload succeeds.
+	cfg1 := writeConfig(t, b.path, base)
+	if err := emb.Reconfigure(cfg1); err != nil {
+		t.Fatalf("the reload back: %v", err)
+	}
+	if nc, _, err := b.user(t, b.orgA, accounts.SensorAccount("org-a", id), accounts.SensorInbox(id), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatalf("a user of %s, which the registry does not have, was admitted", id)
+	}
+}
