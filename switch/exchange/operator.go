@@ -87,6 +87,7 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 			return nil, "", err
 		}
 		preload.Accounts[pub], preload.Names[name+" (removed)"] = tok, pub
+		m.revokeAll(name)
 	}
 	if err := m.writeSwitchCreds(dataDir); err != nil {
 		return nil, "", err
@@ -233,6 +234,7 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 			return fmt.Errorf("exchange: disabling the account of %s: %w", name, err)
 		}
 		delete(m.live, name)
+		m.revokeAll(name)
 		m.log.Info("account disabled: its identity left the registry", "account", name)
 	}
 	// A push that fails may still have reached the server: whatever is
@@ -245,6 +247,17 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 	}
 	m.cfg, m.claims = cfg, next
 	return nil
+}
+
+// revokeAll keeps the revocation of every user of an account that was
+// just disabled, as a restart reads it back from the disabled account's
+// JWT: should the identity come back to the registry, the users issued
+// before it left stay out.
+func (m *operatorMode) revokeAll(name string) {
+	if m.revoked[name] == nil {
+		m.revoked[name] = map[string]int64{}
+	}
+	m.revoked[name][jwt.All] = time.Now().Unix()
 }
 
 // push sends one account's JWT to the resolver.

@@ -311,3 +311,35 @@ func TestReviewFailedReloadLeavesNoLiveAccount(t *testing.T) {
 		t.Fatalf("a user of %s, which the registry does not have, was admitted", id)
 	}
 }
+
+// TestReviewReaddedIdentityKeepsItsUsersOut: a sensor leaves the registry
+// (its users are cut off) and comes back. Across a restart the users
+// issued before it left stay out (the disabled account's revocation of
+// every user is read back from the resolver); without a restart they must
+// stay out too, rather than come back to life with the account.
+func TestReviewReaddedIdentityKeepsItsUsersOut(t *testing.T) {
+	b := newOperatorBed(t)
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	if _, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1")); err != nil {
+		t.Fatal(err)
+	}
+	before := b.issued[len(b.issued)-1]
+	reload := func(withS1 bool) {
+		t.Helper()
+		writeConfig(t, b.path, operatorYAML(b.orgA, b.orgB, withS1))
+		if !exchange.NewReloader(b.x, b.path, "").Reload(t.Context(), "test") {
+			t.Fatal("reload failed")
+		}
+	}
+	reload(false)
+	reload(true)
+	if nc, err := b.connect(before.jwt, before.seed, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a user issued before its sensor left the registry was admitted once it came back")
+	}
+	// A user issued after it came back is admitted.
+	time.Sleep(1100 * time.Millisecond)
+	if _, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err != nil {
+		t.Fatalf("a new user of the sensor back in the registry: %v", err)
+	}
+}
