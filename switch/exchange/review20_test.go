@@ -343,3 +343,55 @@ func TestReviewReaddedIdentityKeepsItsUsersOut(t *testing.T) {
 		t.Fatalf("a new user of the sensor back in the registry: %v", err)
 	}
 }
+
+// TestReviewRevocationCapAfterKeyRollover: an account that holds the
+// maximum of revocations refuses more, and tells the organisation to
+// roll its signing key over instead. Once it has (every user the old key
+// signed is refused), it must be able to revoke the users of its new key;
+// but the old revocations are kept for ever, the account stays full, and
+// no user of that sensor can be revoked again, whatever the organisation
+// or the operator does (a restart reads them back; removing and re-adding
+// the sensor keeps them).
+func TestReviewRevocationCapAfterKeyRollover(t *testing.T) {
+	t.Skip("DEFECT: revocations are never pruned: once an account holds 1,000 (a stolen signing key suffices to fill it), " +
+		"rolling the organisation's key over as the refusal advises does not free them, and no user of that identity can be revoked again")
+	b := &operatorBed{dir: t.TempDir(), t: t}
+	old, _ := nkeys.CreateAccount()
+	b.orgB, _ = nkeys.CreateAccount()
+	b.path = filepath.Join(t.TempDir(), "cofswitch.yaml")
+	b.start(t, twoKeyYAML(b.orgB, old))
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	pa, _, err := b.user(t, old, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		kp, _ := nkeys.CreateUser()
+		pub, _ := kp.PublicKey()
+		r := b.revoke(t, pa, "peer", "pa", old, s1acc, pub)
+		if !r.OK {
+			if i != 1000 {
+				t.Fatalf("refused after %d revocations: %+v", i, r)
+			}
+			break
+		}
+	}
+	// The organisation rolls its key over.
+	pa.Close()
+	next, _ := nkeys.CreateAccount()
+	writeConfig(t, b.path, twoKeyYAML(b.orgB, next))
+	if !exchange.NewReloader(b.x, b.path, "").Reload(t.Context(), "test") {
+		t.Fatal("reload failed")
+	}
+	pa, _, err = b.user(t, next, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lost, err := b.user(t, next, s1acc, accounts.SensorInbox("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := b.revoke(t, pa, "peer", "pa", next, s1acc, lost); !r.OK {
+		t.Fatalf("a user of the new key cannot be revoked: %+v", r)
+	}
+}
