@@ -53,9 +53,12 @@ type operatorMode struct {
 	// public key: those of the claims in force, and those a reload that
 	// failed half-way pushed before failing.
 	live map[string]string
-	srv  *server.Server
-	sys  *nats.Conn // the system account's user, pushing claims
-	ctl  *nats.Conn // the responder's connection, in EXCHANGE
+	// preload is what the server was started with, account public key to
+	// JWT, until started has checked that the resolver holds it.
+	preload map[string]string
+	srv     *server.Server
+	sys     *nats.Conn // the system account's user, pushing claims
+	ctl     *nats.Conn // the responder's connection, in EXCHANGE
 }
 
 // newOperatorMode loads the operator and the revocations the resolver
@@ -89,6 +92,7 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 		preload.Accounts[pub], preload.Names[name+" (removed)"] = tok, pub
 		m.revokeAll(name)
 	}
+	m.preload = preload.Accounts
 	if err := m.writeSwitchCreds(dataDir); err != nil {
 		return nil, "", err
 	}
@@ -191,12 +195,36 @@ func (m *operatorMode) started(srv *server.Server) error {
 		nats.UserJWT(func() (string, error) { return sysJWT, nil }, sysUser.Sign)); err != nil {
 		return fmt.Errorf("exchange: the system account's connection: %w", err)
 	}
+	if err := m.enforcePreload(); err != nil {
+		return err
+	}
 	if m.ctl, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("cofswitch-revocations"), nats.MaxReconnects(-1), m.connectOption()); err != nil {
 		return fmt.Errorf("exchange: the revocations' connection: %w", err)
 	}
 	if _, err := m.ctl.QueueSubscribe("cof.ctl.revoke.>", "cofswitch", m.onRevoke); err != nil {
 		return fmt.Errorf("exchange: answering revocations: %w", err)
 	}
+	return nil
+}
+
+// enforcePreload pushes each account whose JWT the resolver kept instead
+// of the one preloaded: the preload keeps whichever JWT was issued later,
+// so after the clock stepped back between two runs it would leave the
+// accounts of the earlier run (identities since removed, signing keys
+// since rolled over) in force. A push replaces the JWT whatever its date.
+func (m *operatorMode) enforcePreload() error {
+	for _, pub := range slices.Sorted(maps.Keys(m.preload)) {
+		tok := m.preload[pub]
+		b, err := os.ReadFile(filepath.Join(m.dir, pub+".jwt"))
+		if err == nil && strings.TrimSpace(string(b)) == tok {
+			continue
+		}
+		if err := m.push(tok); err != nil {
+			return fmt.Errorf("exchange: account %s: the resolver kept another JWT than the one it was started with, and pushing it failed: %w", pub, err)
+		}
+		m.log.Warn("the resolver held another JWT of an account than the one it was started with (did the clock step back?): pushed", "account", pub)
+	}
+	m.preload = nil
 	return nil
 }
 

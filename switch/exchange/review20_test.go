@@ -1,9 +1,11 @@
 package exchange_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -393,5 +395,72 @@ func TestReviewRevocationCapAfterKeyRollover(t *testing.T) {
 	}
 	if r := b.revoke(t, pa, "peer", "pa", next, s1acc, lost); !r.OK {
 		t.Fatalf("a user of the new key cannot be revoked: %+v", r)
+	}
+}
+
+// futureDated re-signs a JWT with its issued-at time moved to at: what a
+// resolver holds after the exchange's clock stepped back.
+func futureDated(t *testing.T, tok string, kp nkeys.KeyPair, at time.Time) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	claims["iat"] = at.Unix()
+	claims["jti"] = "review-future-dated"
+	raw, _ = json.Marshal(claims)
+	signing := parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw)
+	sig, err := kp.Sign([]byte(signing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// TestReviewRestartAfterClockStepBack: the resolver's preload keeps the
+// newer of the JWT it has on disk and the one preloaded, by issued-at
+// time. Should the exchange's clock step back between two runs (a
+// restored VM, a wrong RTC corrected by NTP), the accounts the restart
+// renders are older than those on disk and silently dropped: a sensor
+// removed from the registry while the exchange was down keeps admitting
+// its organisation's users (until a reload pushes again).
+func TestReviewRestartAfterClockStepBack(t *testing.T) {
+	b := newOperatorBed(t)
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	// The resolver holds s1's account as signed an hour "later", as
+	// the run before a clock step back would leave it.
+	seed, err := os.ReadFile(filepath.Join(b.dir, exchange.OperatorSeedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opKP, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("t.yaml", []byte(operatorYAML(b.orgA, b.orgB, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := futureDated(t, c.Accounts[b.op.AccountKey(s1acc)], opKP, time.Now().Add(time.Hour))
+	msg, err := b.sysConn(t).Request("$SYS.REQ.CLAIMS.UPDATE", []byte(future), 10*time.Second)
+	if err != nil || strings.Contains(string(msg.Data), "error") {
+		t.Fatalf("planting the future-dated account: %v %s", err, msg.Data)
+	}
+	b.x.Stop()
+
+	// s1 leaves the registry while the exchange is down.
+	b.start(t, operatorYAML(b.orgA, b.orgB, false))
+	if nc, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("after the restart, a user of s1, which the registry no longer has, was admitted")
 	}
 }
