@@ -464,3 +464,102 @@ func TestReviewRestartAfterClockStepBack(t *testing.T) {
 		t.Fatal("after the restart, a user of s1, which the registry no longer has, was admitted")
 	}
 }
+
+// TestReviewRevocationAbuse: revocations dated ahead beyond the skew, a
+// revocation dated in the past, one for an account the registry no
+// longer has, one signed by a key no organisation holds: none cuts off a
+// user it should not.
+func TestReviewRevocationAbuse(t *testing.T) {
+	b := newOperatorBed(t)
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	pa, _, err := b.user(t, b.orgA, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone atomic.Bool
+	_, s1user, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { gone.Store(true) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(tok string) exchange.RevokeReply {
+		t.Helper()
+		msg, err := pa.Request(accounts.RevokeSubject("peer", "pa"), []byte(tok), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r exchange.RevokeReply
+		if err := json.Unmarshal(msg.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tok, err := accounts.SignRevocation(b.orgA, b.op.AccountKey(s1acc), s1user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Dated a day ahead: it would revoke the JWTs org-a issues to that
+	// key tomorrow too.
+	if r := send(futureDated(t, tok, b.orgA, time.Now().Add(24*time.Hour))); r.OK {
+		t.Fatalf("a revocation dated a day ahead was accepted: %+v", r)
+	}
+	// Dated in the past: accepted, but the user (issued now) stays.
+	if r := send(futureDated(t, tok, b.orgA, time.Now().Add(-24*time.Hour))); !r.OK {
+		t.Fatalf("a revocation dated yesterday: %+v", r)
+	}
+	// Signed by a key no organisation holds.
+	rogue, _ := nkeys.CreateAccount()
+	rtok, _ := accounts.SignRevocation(rogue, b.op.AccountKey(s1acc), s1user)
+	if r := send(rtok); r.OK {
+		t.Fatalf("a revocation signed by a rogue key was accepted: %+v", r)
+	}
+	// For the account of a sensor the registry does not have.
+	gtok, _ := accounts.SignRevocation(b.orgA, b.op.AccountKey(accounts.SensorAccount("org-a", "s9")), s1user)
+	if r := send(gtok); r.OK {
+		t.Fatalf("a revocation for an unregistered sensor's account was accepted: %+v", r)
+	}
+	// For another organisation's account, signed by org-a, through org-a.
+	otok, _ := accounts.SignRevocation(b.orgA, b.op.AccountKey(accounts.SensorAccount("org-b", "s2")), s1user)
+	if r := send(otok); r.OK {
+		t.Fatalf("org-a revoked a user of org-b's account: %+v", r)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if gone.Load() {
+		t.Fatal("a refused or past-dated revocation cut the user off")
+	}
+}
+
+// TestReviewSwitchCredsFile: the switch's credentials in the data
+// directory are its JWT and seed, mode 0600, even over a file left there
+// readable by others (or a symlink elsewhere), and admit the switch's
+// user of EXCHANGE.
+func TestReviewSwitchCredsFile(t *testing.T) {
+	b := &operatorBed{dir: t.TempDir(), t: t}
+	b.orgA, _ = nkeys.CreateAccount()
+	b.orgB, _ = nkeys.CreateAccount()
+	b.path = filepath.Join(t.TempDir(), "cofswitch.yaml")
+	path := filepath.Join(b.dir, exchange.SwitchCredsFile)
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.WriteFile(elsewhere, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, path); err != nil {
+		t.Fatal(err)
+	}
+	b.start(t, operatorYAML(b.orgA, b.orgB, true))
+	st, err := os.Lstat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != 0o600 {
+		t.Fatalf("switch.creds: %v %v", err, st.Mode())
+	}
+	if got, _ := os.ReadFile(elsewhere); string(got) != "untouched" {
+		t.Fatal("the switch's credentials were written through a symlink")
+	}
+	nc, err := nats.Connect(b.x.URL(), nats.UserCredentials(path), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatalf("switch.creds does not admit the switch: %v", err)
+	}
+	defer nc.Close()
+	if _, err := nc.Request("$JS.API.INFO", nil, 5*time.Second); err != nil {
+		t.Fatalf("switch.creds is not EXCHANGE's: %v", err)
+	}
+}
