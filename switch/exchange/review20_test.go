@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -692,5 +693,52 @@ func TestReviewRefusedRevocationsLogBounded(t *testing.T) {
 	}
 	if got := n.Load(); got > 10 {
 		t.Fatalf("2,001 refused revocations from one identity logged %d lines", got)
+	}
+}
+
+// TestReviewModeSwitchOnExistingData: an exchange that ran with nkeys
+// restarted in operator mode on the same data directory would find its
+// streams in the nkey mode's EXCHANGE account, which operator mode does
+// not have, and start with empty streams, saying nothing (and the other
+// way round). It is refused, with what to do.
+func TestReviewModeSwitchOnExistingData(t *testing.T) {
+	orgA, _ := nkeys.CreateAccount()
+	orgB, _ := nkeys.CreateAccount()
+	jwtYAML := operatorYAML(orgA, orgB, true)
+	nkeyYAML := strings.Replace(jwtYAML, "auth: jwt", "auth: nkeys", 1)
+	nkeyYAML = nkeyYAML[:strings.Index(nkeyYAML, "organisations:")]
+	path := filepath.Join(t.TempDir(), "cofswitch.yaml")
+	for _, c := range []struct{ name, from, to string }{
+		{"nkeys, then jwt", nkeyYAML, jwtYAML},
+		{"jwt, then nkeys", jwtYAML, nkeyYAML},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := writeConfig(t, path, c.from)
+			x, err := exchange.Start(t.Context(), cfg, exchange.Options{NATS: cfg.NATS, DataDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := x.JetStream().Publish(t.Context(), routing.OutSubject("pa"), []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			waitMsgs(t, x.JetStream(), routing.PeerStream("pa"), 1)
+			x.Stop()
+			// The same mode again starts.
+			if x, err = exchange.Start(t.Context(), cfg, exchange.Options{NATS: cfg.NATS, DataDir: dir}); err != nil {
+				t.Fatalf("a restart in the same mode: %v", err)
+			}
+			x.Stop()
+
+			cfg = writeConfig(t, path, c.to)
+			x, err = exchange.Start(t.Context(), cfg, exchange.Options{NATS: cfg.NATS, DataDir: dir})
+			if err == nil {
+				x.Stop()
+				t.Fatal("started in another mode on the data of the first, its streams out of reach")
+			}
+			if !errors.Is(err, exchange.ErrUnsafe) || !strings.Contains(err.Error(), "afresh") {
+				t.Fatalf("refused, but not saying why: %v", err)
+			}
+		})
 	}
 }
