@@ -49,10 +49,14 @@ type operatorMode struct {
 	cfg     *config.Config
 	claims  *accounts.Claims
 	revoked accounts.Revocations
-	// live is every account pushed and not disabled since, name to
-	// public key: those of the claims in force, and those a reload that
-	// failed half-way pushed before failing.
+	// live is every account that may be enabled, name to public key:
+	// those of the claims in force, and those a reload that failed
+	// half-way pushed (or disabled) before failing.
 	live map[string]string
+	// leaving is the accounts a reload that failed half-way has disabled
+	// (by public key) while the claims in force still have them: no
+	// revocation may push them enabled again.
+	leaving map[string]bool
 	// preload is what the server was started with, account public key to
 	// JWT, until started has checked that the resolver holds it.
 	preload map[string]string
@@ -261,19 +265,23 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("exchange: disabling the account of %s: %w", name, err)
 		}
-		delete(m.live, name)
+		if m.leaving == nil {
+			m.leaving = map[string]bool{}
+		}
+		m.leaving[pub] = true
 		m.revokeAll(name)
 		m.log.Info("account disabled: its identity left the registry", "account", name)
 	}
 	// A push that fails may still have reached the server: whatever is
-	// pushed from here on is disabled by a later reload that lacks it.
+	// pushed from here on is disabled by a later reload that lacks it
+	// (live keeps every account until a reload succeeds).
 	maps.Copy(m.live, next.Names)
 	for _, pub := range slices.Sorted(maps.Keys(next.Accounts)) {
 		if err := m.push(next.Accounts[pub]); err != nil {
 			return fmt.Errorf("exchange: updating account %s: %w", pub, err)
 		}
 	}
-	m.cfg, m.claims = cfg, next
+	m.cfg, m.claims, m.live, m.leaving = cfg, next, maps.Clone(next.Names), nil
 	return nil
 }
 

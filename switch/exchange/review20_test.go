@@ -230,6 +230,49 @@ func TestReviewOrgKeyForgeries(t *testing.T) {
 	})
 }
 
+// relaySystem stands a relay in for the resolver of the exchange's
+// claim updates: it forwards each push to the real one, and refuses those
+// fail picks. restore puts the switch's own connection back.
+func (b *operatorBed) relaySystem(t *testing.T, fail func(*jwt.AccountClaims) bool) (restore func()) {
+	t.Helper()
+	relaySrv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relaySrv.Shutdown(); relaySrv.WaitForShutdown() })
+	relayIn, err := nats.Connect(relaySrv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relayIn.Close)
+	relayOut, err := nats.Connect(relaySrv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relayOut.Close)
+	real := b.sysConn(t)
+	if _, err := relayIn.Subscribe("$SYS.REQ.CLAIMS.UPDATE", func(m *nats.Msg) {
+		ac, err := jwt.DecodeAccountClaims(string(m.Data))
+		if err == nil && fail(ac) {
+			_ = m.Respond([]byte(`{"error":{"description":"injected failure"}}`))
+			return
+		}
+		r, err := real.Request(m.Subject, m.Data, 10*time.Second)
+		if err != nil {
+			return
+		}
+		_ = m.Respond(r.Data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := relayIn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	emb := b.x.Embedded()
+	orig := exchange.SwapSystemConn(emb, relayOut)
+	return func() { exchange.SwapSystemConn(emb, orig) }
+}
+
 // TestReviewFailedReloadLeavesNoLiveAccount: a reload that adds a sensor
 // fails after the sensor's account was pushed (a push to the resolver
 // failing half-way); the operator then goes back to the registry as it
@@ -266,47 +309,14 @@ func TestReviewFailedReloadLeavesNoLiveAccount(t *testing.T) {
 
 	// A relay stands for the resolver: it forwards each push to the real
 	// one, and refuses the push after the new sensor's account.
-	relaySrv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relaySrv.Shutdown(); relaySrv.WaitForShutdown() })
-	relayIn, err := nats.Connect(relaySrv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(relayIn.Close)
-	relayOut, err := nats.Connect(relaySrv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(relayOut.Close)
-	real := b.sysConn(t)
-	if _, err := relayIn.Subscribe("$SYS.REQ.CLAIMS.UPDATE", func(m *nats.Msg) {
-		ac, err := jwt.DecodeAccountClaims(string(m.Data))
-		if err == nil && ac.Subject == failAfter {
-			_ = m.Respond([]byte(`{"error":{"description":"injected failure"}}`))
-			return
-		}
-		r, err := real.Request(m.Subject, m.Data, 10*time.Second)
-		if err != nil {
-			return
-		}
-		_ = m.Respond(r.Data)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := relayIn.Flush(); err != nil {
-		t.Fatal(err)
-	}
 	emb := b.x.Embedded()
-	orig := exchange.SwapSystemConn(emb, relayOut)
+	restore := b.relaySystem(t, func(ac *jwt.AccountClaims) bool { return ac.Subject == failAfter })
 
 	cfg2 := writeConfig(t, b.path, yaml2)
 	if err := emb.Reconfigure(cfg2); err == nil {
 		t.Fatal("the reload did not fail")
 	}
-	exchange.SwapSystemConn(emb, orig)
+	restore()
 
 	// Back to the registry as it was: the reload succeeds.
 	cfg1 := writeConfig(t, b.path, base)
@@ -740,5 +750,54 @@ func TestReviewModeSwitchOnExistingData(t *testing.T) {
 				t.Fatalf("refused, but not saying why: %v", err)
 			}
 		})
+	}
+}
+
+// TestReviewRevocationAfterFailedRemoval: a reload removes s1 and s1b;
+// s1's account is disabled, then disabling s1b's fails, so the reload
+// fails and the registry in force is still the old one. A revocation org-a
+// sends for a user of s1 meanwhile must not push s1's account enabled
+// again, and the reload tried again must leave both disabled.
+func TestReviewRevocationAfterFailedRemoval(t *testing.T) {
+	b := newOperatorBed(t)
+	s1acc, s1bacc := accounts.SensorAccount("org-a", "s1"), accounts.SensorAccount("org-a", "s1b")
+	pa, _, err := b.user(t, b.orgA, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s1user, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1bPub := b.op.AccountKey(s1bacc)
+	restore := b.relaySystem(t, func(ac *jwt.AccountClaims) bool { return ac.Subject == s1bPub && ac.Limits.Conn == 0 })
+	without := strings.Replace(operatorYAML(b.orgA, b.orgB, false), "  - {id: s1b, organisation: org-a}\n", "", 1)
+	cfg := writeConfig(t, b.path, without)
+	emb := b.x.Embedded()
+	if err := emb.Reconfigure(cfg); err == nil {
+		t.Fatal("the reload did not fail")
+	}
+	restore()
+	if nc, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("s1's account was not disabled by the failed reload (the test's premise)")
+	}
+
+	// Users issued after the account was disabled (its revocation of
+	// every user is dated to the second).
+	time.Sleep(1100 * time.Millisecond)
+	r := b.revoke(t, pa, "peer", "pa", b.orgA, s1acc, s1user)
+	if nc, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatalf("a revocation (%+v) after the failed reload enabled s1's account again", r)
+	}
+	if err := emb.Reconfigure(cfg); err != nil {
+		t.Fatalf("the reload tried again: %v", err)
+	}
+	for _, acc := range []string{s1acc, s1bacc} {
+		if nc, _, err := b.user(t, b.orgA, acc, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err == nil {
+			nc.Close()
+			t.Fatalf("%s admits users after the reload tried again", acc)
+		}
 	}
 }
