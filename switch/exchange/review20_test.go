@@ -801,3 +801,22 @@ func TestReviewRevocationAfterFailedRemoval(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewRestartPushesNothing: an ordinary restart finds the resolver
+// holding what it preloaded, and pushes nothing over it.
+func TestReviewRestartPushesNothing(t *testing.T) {
+	b := newOperatorBed(t)
+	b.x.Stop()
+	time.Sleep(1100 * time.Millisecond)
+	var n atomic.Int64
+	cfg := writeConfig(t, b.path, operatorYAML(b.orgA, b.orgB, true))
+	x, err := exchange.Start(t.Context(), cfg, exchange.Options{NATS: cfg.NATS, DataDir: b.dir,
+		Logger: slog.New(countingHandler{msg: "the resolver held another JWT of an account than the one it was started with (did the clock step back?): pushed", n: &n})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Stop()
+	if got := n.Load(); got != 0 {
+		t.Fatalf("an ordinary restart pushed %d accounts", got)
+	}
+}
