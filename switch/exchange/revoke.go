@@ -83,12 +83,12 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		return "", "", fmt.Errorf("%s %q is not registered", kind, id)
 	case target == nil:
 		return "", "", fmt.Errorf("account %s is no sensor's or peer's", r.Account)
-	case m.leaving[r.Account]:
-		return "", "", fmt.Errorf("account %s is leaving the registry", r.Account)
 	case target.Organisation == "" || target.Organisation != via.Organisation:
 		return "", "", fmt.Errorf("account %s is not of organisation %q", r.Account, via.Organisation)
 	case !slices.Contains(m.cfg.SigningKeysOf(target.Organisation), r.Issuer):
 		return "", "", fmt.Errorf("not signed by a signing key of organisation %q", target.Organisation)
+	case m.leaving[r.Account]:
+		return "", "", fmt.Errorf("account %s is leaving the registry", r.Account)
 	}
 	at := r.At
 	if now := time.Now(); at.After(now.Add(revocationSkew)) {
