@@ -55,6 +55,9 @@ func StartEmbedded(cfg *config.Config, listen, dataDir string, log *slog.Logger)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("exchange: data directory: %w", err)
 	}
+	if err := checkModeOfData(dataDir, cfg.NATS.Auth); err != nil {
+		return nil, err
+	}
 	e := &Embedded{cfg: bus.ServerConfig{Listen: listen, StoreDir: dataDir, Logger: log, Monitor: cfg.NATS.Monitor}, auth: cfg.NATS.Auth}
 	if st := cfg.NATS.ServerTLS; st.Cert != "" {
 		e.tls = &accounts.TLSFiles{Cert: st.Cert, Key: st.Key, CA: st.CA}
@@ -182,6 +185,33 @@ func LoadOrCreateSwitchKey(path string) (nkeys.KeyPair, error) {
 		return nil, fmt.Errorf("exchange: writing the switch's seed: %w", err)
 	}
 	return kp, nil
+}
+
+// checkModeOfData refuses a data directory whose streams another
+// nats.auth keeps in another account: operator mode names its accounts by
+// their public keys, the other modes by name (EXCHANGE, or the global
+// account without authentication), so that the streams would be out of
+// the switch's reach and it would start with empty ones, saying nothing.
+func checkModeOfData(dataDir, auth string) error {
+	ents, err := os.ReadDir(filepath.Join(dataDir, "jetstream"))
+	if err != nil {
+		return nil // a new data directory
+	}
+	for _, e := range ents {
+		name := e.Name()
+		var other string
+		switch {
+		case auth == config.AuthJWT && (name == accounts.ExchangeAccount || name == server.DEFAULT_GLOBAL_ACCOUNT):
+			other = "nats.auth nkeys or none"
+		case auth != config.AuthJWT && nkeys.IsValidPublicAccountKey(name):
+			other = "nats.auth jwt (operator mode)"
+		default:
+			continue
+		}
+		return fmt.Errorf("%w: %s holds the streams of an exchange that ran with %s, in an account that nats.auth %s does not have: "+
+			"switching modes means starting afresh (another data directory), or going back to the mode it ran with", ErrUnsafe, dataDir, other, auth)
+	}
+	return nil
 }
 
 // identities counts the sensors and peers the server admits: in operator

@@ -1,5 +1,7 @@
 package exchange
 
+import "github.com/nats-io/nats.go"
+
 // WarnCleartext exposes warnCleartext to the tests: a listener beyond
 // loopback cannot be opened here to see it from StartEmbedded.
 var WarnCleartext = warnCleartext
@@ -16,3 +18,14 @@ var (
 // SameStream exposes sameStream: whether EnsureStreams leaves a stream
 // alone at the next start.
 var SameStream = sameStream
+
+// SwapSystemConn replaces the connection through which operator mode
+// pushes claims, and returns the one it replaced: a test stands a
+// relay in between to make one push fail.
+func SwapSystemConn(e *Embedded, nc *nats.Conn) *nats.Conn {
+	e.opm.mu.Lock()
+	defer e.opm.mu.Unlock()
+	old := e.opm.sys
+	e.opm.sys = nc
+	return old
+}

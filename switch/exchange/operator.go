@@ -49,6 +49,17 @@ type operatorMode struct {
 	cfg     *config.Config
 	claims  *accounts.Claims
 	revoked accounts.Revocations
+	// live is every account that may be enabled, name to public key:
+	// those of the claims in force, and those a reload that failed
+	// half-way pushed (or disabled) before failing.
+	live map[string]string
+	// leaving is the accounts a reload that failed half-way has disabled
+	// (by public key) while the claims in force still have them: no
+	// revocation may push them enabled again.
+	leaving map[string]bool
+	// preload is what the server was started with, account public key to
+	// JWT, until started has checked that the resolver holds it.
+	preload map[string]string
 	srv     *server.Server
 	sys     *nats.Conn // the system account's user, pushing claims
 	ctl     *nats.Conn // the responder's connection, in EXCHANGE
@@ -83,7 +94,9 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 			return nil, "", err
 		}
 		preload.Accounts[pub], preload.Names[name+" (removed)"] = tok, pub
+		m.revokeAll(name)
 	}
+	m.preload = preload.Accounts
 	if err := m.writeSwitchCreds(dataDir); err != nil {
 		return nil, "", err
 	}
@@ -126,7 +139,7 @@ func (m *operatorMode) render(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	m.cfg, m.claims = cfg, c
+	m.cfg, m.claims, m.live = cfg, c, maps.Clone(c.Names)
 	return nil
 }
 
@@ -186,12 +199,36 @@ func (m *operatorMode) started(srv *server.Server) error {
 		nats.UserJWT(func() (string, error) { return sysJWT, nil }, sysUser.Sign)); err != nil {
 		return fmt.Errorf("exchange: the system account's connection: %w", err)
 	}
+	if err := m.enforcePreload(); err != nil {
+		return err
+	}
 	if m.ctl, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("cofswitch-revocations"), nats.MaxReconnects(-1), m.connectOption()); err != nil {
 		return fmt.Errorf("exchange: the revocations' connection: %w", err)
 	}
 	if _, err := m.ctl.QueueSubscribe("cof.ctl.revoke.>", "cofswitch", m.onRevoke); err != nil {
 		return fmt.Errorf("exchange: answering revocations: %w", err)
 	}
+	return nil
+}
+
+// enforcePreload pushes each account whose JWT the resolver kept instead
+// of the one preloaded: the preload keeps whichever JWT was issued later,
+// so after the clock stepped back between two runs it would leave the
+// accounts of the earlier run (identities since removed, signing keys
+// since rolled over) in force. A push replaces the JWT whatever its date.
+func (m *operatorMode) enforcePreload() error {
+	for _, pub := range slices.Sorted(maps.Keys(m.preload)) {
+		tok := m.preload[pub]
+		b, err := os.ReadFile(filepath.Join(m.dir, pub+".jwt"))
+		if err == nil && strings.TrimSpace(string(b)) == tok {
+			continue
+		}
+		if err := m.push(tok); err != nil {
+			return fmt.Errorf("exchange: account %s: the resolver kept another JWT than the one it was started with, and pushing it failed: %w", pub, err)
+		}
+		m.log.Warn("the resolver held another JWT of an account than the one it was started with (did the clock step back?): pushed", "account", pub)
+	}
+	m.preload = nil
 	return nil
 }
 
@@ -216,7 +253,8 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	for name, pub := range m.claims.Names {
+	for _, name := range slices.Sorted(maps.Keys(m.live)) {
+		pub := m.live[name]
 		if _, ok := next.Accounts[pub]; ok {
 			continue
 		}
@@ -227,15 +265,35 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("exchange: disabling the account of %s: %w", name, err)
 		}
+		if m.leaving == nil {
+			m.leaving = map[string]bool{}
+		}
+		m.leaving[pub] = true
+		m.revokeAll(name)
 		m.log.Info("account disabled: its identity left the registry", "account", name)
 	}
+	// A push that fails may still have reached the server: whatever is
+	// pushed from here on is disabled by a later reload that lacks it
+	// (live keeps every account until a reload succeeds).
+	maps.Copy(m.live, next.Names)
 	for _, pub := range slices.Sorted(maps.Keys(next.Accounts)) {
 		if err := m.push(next.Accounts[pub]); err != nil {
 			return fmt.Errorf("exchange: updating account %s: %w", pub, err)
 		}
 	}
-	m.cfg, m.claims = cfg, next
+	m.cfg, m.claims, m.live, m.leaving = cfg, next, maps.Clone(next.Names), nil
 	return nil
+}
+
+// revokeAll keeps the revocation of every user of an account that was
+// just disabled, as a restart reads it back from the disabled account's
+// JWT: should the identity come back to the registry, the users issued
+// before it left stay out.
+func (m *operatorMode) revokeAll(name string) {
+	if m.revoked[name] == nil {
+		m.revoked[name] = map[string]int64{}
+	}
+	m.revoked[name][jwt.All] = time.Now().Unix()
 }
 
 // push sends one account's JWT to the resolver.

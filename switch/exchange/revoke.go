@@ -87,6 +87,8 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		return "", "", fmt.Errorf("account %s is not of organisation %q", r.Account, via.Organisation)
 	case !slices.Contains(m.cfg.SigningKeysOf(target.Organisation), r.Issuer):
 		return "", "", fmt.Errorf("not signed by a signing key of organisation %q", target.Organisation)
+	case m.leaving[r.Account]:
+		return "", "", fmt.Errorf("account %s is leaving the registry", r.Account)
 	}
 	at := r.At
 	if now := time.Now(); at.After(now.Add(revocationSkew)) {
@@ -95,6 +97,11 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		at = now
 	}
 	revoked := m.revoked[target.Account]
+	if prev, ok := revoked[r.User]; ok && prev >= at.Unix() {
+		// Already in force (a replay, or no newer than what the account
+		// holds): nothing to re-sign or push.
+		return target.Account, r.User, nil
+	}
 	if _, ok := revoked[r.User]; !ok && len(revoked) >= maxRevocations {
 		return "", "", fmt.Errorf("account %s already holds %d revocations: roll the organisation's signing key over instead", r.Account, maxRevocations)
 	}
@@ -102,9 +109,7 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	if next == nil {
 		next = map[string]int64{}
 	}
-	if prev, ok := next[r.User]; !ok || prev < at.Unix() {
-		next[r.User] = at.Unix()
-	}
+	next[r.User] = at.Unix()
 	opt := m.claimsOptions()
 	opt.Revoked = maps.Clone(m.revoked)
 	opt.Revoked[target.Account] = next
