@@ -1,6 +1,10 @@
 package accounts
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -70,13 +74,17 @@ func (o *Operator) Claims(ids []Identity, opt ClaimsOptions) (*Claims, error) {
 	ec.Name = ExchangeAccount
 	ec.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
 		Streams: jwt.NoLimit, Consumer: jwt.NoLimit, MaxAckPending: jwt.NoLimit}
+	exported := map[string]bool{}
 	for _, id := range ids {
 		ac, exports, err := o.identityAccount(id, c.Exchange, opt)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range exports {
-			ec.Exports.Add(e)
+			if !exported[string(e.Subject)] {
+				exported[string(e.Subject)] = true
+				ec.Exports.Add(e)
+			}
 		}
 		if err := c.add(id.Account, ac, o.kp); err != nil {
 			return nil, err
@@ -99,15 +107,12 @@ func (o *Operator) identityAccount(id Identity, exchange string, opt ClaimsOptio
 	ac.Limits.Conn, ac.Limits.Subs, ac.Limits.LeafNodeConn = 16, 256, 1
 	var exports []*jwt.Export
 	for _, svc := range id.Services {
-		e := &jwt.Export{Name: id.Kind + " " + id.ID, Subject: jwt.Subject(svc.remote), Type: jwt.Service, TokenReq: true}
+		e := &jwt.Export{Name: exportPattern(svc.remote), Subject: jwt.Subject(exportPattern(svc.remote)), Type: jwt.Service, TokenReq: true}
 		if svc.stream {
 			e.ResponseType = jwt.ResponseTypeStream
 		}
 		exports = append(exports, e)
-		act := jwt.NewActivationClaims(apub)
-		act.Name = svc.local
-		act.ImportSubject, act.ImportType = jwt.Subject(svc.remote), jwt.Service
-		token, err := act.Encode(exch)
+		token, err := o.activation(exch, apub, svc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("accounts: activation of %s for %s: %w", svc.remote, id.Account, err)
 		}
@@ -129,6 +134,71 @@ func (o *Operator) identityAccount(id Identity, exchange string, opt ClaimsOptio
 		ac.RevokeAt(user, time.Unix(at, 0))
 	}
 	return ac, exports, nil
+}
+
+// exportPatterns are the services EXCHANGE exports in operator mode, by
+// the prefix of their subjects and the number of tokens that follow it:
+// one export for all sensors or peers, each of which imports exactly its
+// own subject with an activation token that names that subject alone
+// (the server admits an import only within its token's subject). Per
+// identity exports would make EXCHANGE's JWT grow with the registry, and
+// the server checks an account's exports pairwise whenever it loads it:
+// seconds for hundreds of sensors.
+var exportPatterns = []struct {
+	prefix string
+	tokens int
+	tail   string
+}{
+	{"cof.in.", 1, ""},
+	{"cof.ctl.peer.", 1, ""},
+	{"cof.ctl.revoke.", 2, ""},
+	{"$JS.API.CONSUMER.MSG.NEXT.", 2, ""},
+	{"$JS.API.CONSUMER.INFO.", 2, ""},
+	{"$JS.API.CONSUMER.RESET.", 2, ""},
+	{"$JS.API.STREAM.INFO.", 1, ""},
+	{"$JS.API.DIRECT.GET.", 1, ""},
+	{"$JS.ACK.", 2, ".>"},
+}
+
+// exportPattern is the export that covers a service's subject: its
+// pattern, or the subject itself for one no pattern covers.
+func exportPattern(remote string) string {
+	for _, p := range exportPatterns {
+		rest, ok := strings.CutPrefix(remote, p.prefix)
+		if !ok {
+			continue
+		}
+		rest, ok = strings.CutSuffix(rest, p.tail)
+		if !ok || strings.Count(rest, ".") != p.tokens-1 || strings.ContainsAny(rest, "*>") {
+			continue
+		}
+		return p.prefix + strings.TrimSuffix(strings.Repeat("*.", p.tokens), ".") + p.tail
+	}
+	return remote
+}
+
+// activation signs the token that lets the account apub import svc, or
+// returns the one signed before: it never expires, and a reload of a
+// thousand sensors would otherwise sign several thousand again.
+func (o *Operator) activation(exch nkeys.KeyPair, apub string, svc service) (string, error) {
+	key := apub + " " + svc.remote + " " + svc.local
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if tok, ok := o.acts[key]; ok {
+		return tok, nil
+	}
+	act := jwt.NewActivationClaims(apub)
+	act.Name = svc.local
+	act.ImportSubject, act.ImportType = jwt.Subject(svc.remote), jwt.Service
+	tok, err := act.Encode(exch)
+	if err != nil {
+		return "", err
+	}
+	if o.acts == nil {
+		o.acts = map[string]string{}
+	}
+	o.acts[key] = tok
+	return tok, nil
 }
 
 // Account renders the JWT of one identity's account alone: what changes
@@ -154,11 +224,12 @@ func (opt ClaimsOptions) signingKeys(org string) []string {
 
 // add validates and signs an account's claims.
 func (c *Claims) add(name string, ac *jwt.AccountClaims, op nkeys.KeyPair) error {
-	vr := jwt.CreateValidationResults()
-	ac.Validate(vr)
-	if errs := vr.Errors(); len(errs) > 0 {
-		return fmt.Errorf("accounts: account %s: %w", name, errors.Join(errs...))
-	}
+	// The library's validation is not run here: it checks EXCHANGE's
+	// exports pairwise for overlaps (seconds for a thousand sensors;
+	// they are distinct by construction, each naming its own sensor's or
+	// peer's subject) and verifies again every activation just signed.
+	// The server validates every account it is given, and refuses it
+	// with the reason (see operatorMode.push).
 	token, err := ac.Encode(op)
 	if err != nil {
 		return fmt.Errorf("accounts: account %s: %w", name, err)
@@ -256,4 +327,32 @@ func (o *Operator) SystemUser(user, name string) (string, error) {
 func (o *Operator) IdentityUser(id Identity, user string, expires time.Time) (string, error) {
 	perms := id.Permissions()
 	return IssueUser(o.accountKey(id.Account), o.AccountKey(id.Account), user, id.Kind+" "+id.ID, &perms, expires)
+}
+
+// Digest identifies what a JWT says, its issue time and id aside: two
+// renderings of an unchanged account have the same digest, so a reload
+// pushes only the accounts that changed. It returns the JWT's subject
+// too; an unreadable JWT has an empty digest, which matches none.
+func Digest(token string) (subject, digest string) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", ""
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", ""
+	}
+	subject, _ = claims["sub"].(string)
+	delete(claims, "iat")
+	delete(claims, "jti")
+	canon, err := json.Marshal(claims) // map keys sorted
+	if err != nil {
+		return "", ""
+	}
+	sum := sha256.Sum256(canon)
+	return subject, hex.EncodeToString(sum[:])
 }

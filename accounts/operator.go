@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nkeys"
 
@@ -25,6 +26,9 @@ type Operator struct {
 	kp   nkeys.KeyPair
 	pub  string
 	root []byte // the raw seed, the key of the derivation
+
+	mu   sync.Mutex
+	acts map[string]string // activation tokens signed, by account, subject and local name
 }
 
 // NewOperator makes an operator with a fresh key.

@@ -179,3 +179,28 @@ func TestOperatorSeed(t *testing.T) {
 		t.Fatalf("a user seed as the operator's: %v", err)
 	}
 }
+
+// TestExportPattern: each service is exported under the pattern its
+// kind shares, and a subject no pattern covers exactly.
+func TestExportPattern(t *testing.T) {
+	for _, tt := range []struct{ remote, want string }{
+		{"cof.in.s1", "cof.in.*"},
+		{"cof.ctl.peer.pa", "cof.ctl.peer.*"},
+		{"cof.ctl.revoke.sensor.s1", "cof.ctl.revoke.*.*"},
+		{"$JS.API.CONSUMER.MSG.NEXT.PEER_pa.sink", "$JS.API.CONSUMER.MSG.NEXT.*.*"},
+		{"$JS.API.CONSUMER.INFO.COF_DLQ.dlq_s1", "$JS.API.CONSUMER.INFO.*.*"},
+		{"$JS.API.CONSUMER.RESET.COF_DLQ.dlqv_s1", "$JS.API.CONSUMER.RESET.*.*"},
+		{"$JS.ACK.PEER_pa.sink.>", "$JS.ACK.*.*.>"},
+		{"$JS.API.STREAM.INFO.PEER_pa", "$JS.API.STREAM.INFO.*"},
+		{"$JS.API.DIRECT.GET.PEER_pa", "$JS.API.DIRECT.GET.*"},
+		// Not of a pattern's shape: exported as it is.
+		{"$JS.API.DIRECT.GET.PEER_pa.cof.out.pa", "$JS.API.DIRECT.GET.PEER_pa.cof.out.pa"},
+		{"cof.in.*", "cof.in.*"},
+		{"cof.in.>", "cof.in.>"},
+		{"$JS.API.STREAM.NAMES", "$JS.API.STREAM.NAMES"},
+	} {
+		if got := accounts.ExportPattern(tt.remote); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.remote, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,4 @@
+package accounts
+
+// ExportPattern is exportPattern, for the tests.
+var ExportPattern = exportPattern
