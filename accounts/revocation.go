@@ -36,13 +36,14 @@ type Revocation struct {
 }
 
 // SignRevocation signs the revocation of user of account with an
-// organisation's signing key.
+// organisation's signing key; user "*" (jwt.All) revokes every user of
+// the account issued until then.
 func SignRevocation(orgKey nkeys.KeyPair, account, user string) (string, error) {
 	if !nkeys.IsValidPublicAccountKey(account) {
 		return "", errors.New("accounts: revocation: not a public account key")
 	}
-	if !nkeys.IsValidPublicUserKey(user) {
-		return "", errors.New("accounts: revocation: not a public user key")
+	if user != jwt.All && !nkeys.IsValidPublicUserKey(user) {
+		return "", errors.New("accounts: revocation: not a public user key, nor * (every user)")
 	}
 	gc := jwt.NewGenericClaims(user)
 	gc.Data["type"] = revocationType
@@ -67,8 +68,8 @@ func ParseRevocation(token string) (Revocation, error) {
 		return Revocation{}, errors.New("accounts: revocation: not signed by an account signing key")
 	case !nkeys.IsValidPublicAccountKey(r.Account):
 		return Revocation{}, errors.New("accounts: revocation: no account")
-	case !nkeys.IsValidPublicUserKey(r.User):
-		return Revocation{}, errors.New("accounts: revocation: not a user's")
+	case r.User != jwt.All && !nkeys.IsValidPublicUserKey(r.User):
+		return Revocation{}, errors.New("accounts: revocation: not a user's, nor * (every user)")
 	}
 	return r, nil
 }

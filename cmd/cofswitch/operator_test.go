@@ -165,6 +165,21 @@ organisations:
 	if r := publish(); r.code == exitOK {
 		t.Fatal("the revoked sensor's user still publishes")
 	}
+	// --all revokes every user of the sensor issued so far.
+	if r := orgCreds("org-a.sk", "sensor", "s1", "s1-2.creds"); r.code != exitOK {
+		t.Fatalf("creds: %s", r.stderr)
+	}
+	r = runCLI(t, nil, "revoke", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--org", "org-a", "--signing-key", in("org-a.sk"),
+		"--accounts", in("org-a.json"), "--sensor", "s1", "--all")
+	if r.code != exitOK || !strings.Contains(r.stdout, "every user") {
+		t.Fatalf("revoke --all: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, nil, "publish", "--nats-url", x.URL(), "--creds", in("s1-2.creds"), "--sensor", "s1", "--retry-for", "1s", records); r.code == exitOK {
+		t.Fatal("a user issued before revoke --all still publishes")
+	}
+	if r := runCLI(t, nil, "revoke", "--org", "org-a", "--signing-key", in("org-a.sk"), "--accounts", in("org-a.json"), "--sensor", "s1", "--all", "--user-creds", in("s1.creds"), "--creds", in("pa.creds")); r.code != exitUsage {
+		t.Errorf("--all with --user-creds: exit %d", r.code)
+	}
 	// org-b cannot revoke org-a's peer user, even with org-a's file.
 	r = runCLI(t, nil, "revoke", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--org", "org-a", "--signing-key", in("org-b.sk"),
 		"--accounts", in("org-a.json"), "--peer", "pa", "--user-creds", in("pa.creds"))

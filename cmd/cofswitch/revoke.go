@@ -20,6 +20,7 @@ type revokeFlags struct {
 	nats                          natsFlags
 	org, signingKey, accounts     string
 	sensor, peer, user, userCreds string
+	all                           bool
 	timeout                       time.Duration
 }
 
@@ -35,7 +36,10 @@ another of the organisation's identities (--creds, the credentials it
 connects with: any of its sensors or peers, even the revoked user's own
 identity with another user). The exchange closes the revoked user's
 connections at once and admits it no more; it keeps the revocation
-across restarts. Users issued to the same key afterwards are admitted.`,
+across restarts. Users issued to the same key afterwards are admitted.
+--all revokes every user of that sensor or peer issued until now (a lost
+signing key, or an account holding its maximum of 1,000 revocations,
+which it replaces); issue new users after it, a second later.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &revokeFlags{}
 			addNATSFlags(fs, &f.nats, defaultURL)
@@ -46,6 +50,7 @@ across restarts. Users issued to the same key afterwards are admitted.`,
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` whose user is revoked")
 			fs.StringVar(&f.user, "user", "", "the revoked user's public `key` (U...)")
 			fs.StringVar(&f.userCreds, "user-creds", "", "the revoked user's credentials `file`, instead of --user")
+			fs.BoolVar(&f.all, "all", false, "revoke every user of the sensor or peer issued until now, instead of --user")
 			fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the exchange's answer")
 			return f
 		},
@@ -110,12 +115,22 @@ func revoke(io stdio, f *revokeFlags) error {
 	if !r.OK {
 		return &exitError{code: exitFailure, msg: "revocation refused: " + r.Error}
 	}
+	if user == jwt.All {
+		fmt.Fprintf(io.out, "revoked: every user of %s %s issued until now (account %s); their connections are closed\n", kind, id, r.Account)
+		return nil
+	}
 	fmt.Fprintf(io.out, "revoked: user %s of %s %s (account %s); its connections are closed\n", user, kind, id, r.Account)
 	return nil
 }
 
 // revokedUser is the public key of the user to revoke.
 func revokedUser(f *revokeFlags) (string, error) {
+	if f.all {
+		if f.user != "" || f.userCreds != "" {
+			return "", usageErrorf("give --all, or --user or --user-creds")
+		}
+		return jwt.All, nil
+	}
 	switch {
 	case f.user != "" && f.userCreds != "":
 		return "", usageErrorf("give --user or --user-creds, not both")
@@ -131,7 +146,7 @@ func revokedUser(f *revokeFlags) (string, error) {
 		}
 		return uc.Subject, nil
 	}
-	return "", usageErrorf("give --user KEY or --user-creds FILE: the user to revoke")
+	return "", usageErrorf("give --user KEY, --user-creds FILE or --all: the user to revoke")
 }
 
 // credsIdentity is the organisation's identity whose credentials are in

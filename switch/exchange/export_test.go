@@ -1,6 +1,10 @@
 package exchange
 
-import "github.com/nats-io/nats.go"
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
 
 // WarnCleartext exposes warnCleartext to the tests: a listener beyond
 // loopback cannot be opened here to see it from StartEmbedded.
@@ -28,4 +32,12 @@ func SwapSystemConn(e *Embedded, nc *nats.Conn) *nats.Conn {
 	old := e.opm.sys
 	e.opm.sys = nc
 	return old
+}
+
+// SetRevocationPace sets how fast each organisation may revoke, for the
+// tests that revoke by the thousand.
+func SetRevocationPace(e *Embedded, every time.Duration, burst int) {
+	e.opm.mu.Lock()
+	defer e.opm.mu.Unlock()
+	e.opm.revPace, e.opm.limits = &pace{every: every, burst: burst}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+	"golang.org/x/time/rate"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/config"
@@ -63,9 +64,15 @@ type operatorMode struct {
 	// pushed is what the server holds of each account, public key to
 	// accounts.Digest: a reload pushes only what differs.
 	pushed map[string]string
-	srv    *server.Server
-	sys    *nats.Conn // the system account's user, pushing claims
-	ctl    *nats.Conn // the responder's connection, in EXCHANGE
+	// limits pace each organisation's revocations (under mu).
+	limits  map[string]*rate.Limiter
+	revPace *pace // nil: revocationEvery and revocationBurst
+
+	refusalMu sync.Mutex
+	refusals  map[string]refusalLog // by revocation subject
+	srv       *server.Server
+	sys       *nats.Conn // the system account's user, pushing claims
+	ctl       *nats.Conn // the responder's connection, in EXCHANGE
 }
 
 // newOperatorMode loads the operator and the revocations the resolver

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/routing"
@@ -37,6 +39,35 @@ const maxRevocations = 1000
 // an organisation issues to the same key afterwards.
 const revocationSkew = time.Minute
 
+// Each organisation may have revocationBurst revocations answered at
+// once, then one every revocationEvery: each that changes an account
+// re-signs and pushes it, under the lock every other organisation's
+// revocation and every reload wait for.
+const (
+	revocationBurst = 20
+	revocationEvery = 500 * time.Millisecond
+)
+
+// pace is a rate of revocations other than the default, for the tests.
+type pace struct {
+	every time.Duration
+	burst int
+}
+
+// refusalLogEvery is how often the refused revocations of one identity
+// are logged: the first in full, the others counted in the next line.
+const refusalLogEvery = 10 * time.Second
+
+// maxRefusalLogs bounds the identities whose refusals are tracked.
+const maxRefusalLogs = 1000
+
+// refusalLog is when an identity's refused revocations were last logged
+// and how many were not since.
+type refusalLog struct {
+	at         time.Time
+	suppressed int
+}
+
 // onRevoke answers a revocation sent on cof.ctl.revoke.<kind>.<id>: the
 // organisation of that identity may revoke users of any of its accounts,
 // with a signature of one of its signing keys.
@@ -45,13 +76,52 @@ func (m *operatorMode) onRevoke(msg *nats.Msg) {
 	name, user, err := m.revoke(msg.Subject, msg.Data)
 	if err != nil {
 		reply.Error = err.Error()
-		m.log.Warn("revocation refused", "subject", msg.Subject, "err", err)
+		m.logRefusal(msg.Subject, err)
 	} else {
 		reply = RevokeReply{OK: true, Account: name, User: user}
 		m.log.Info("user revoked by its organisation", "account", name, "user", user, "via", msg.Subject)
 	}
 	b, _ := json.Marshal(reply)
 	_ = msg.Respond(b)
+}
+
+// logRefusal logs a refused revocation, at most once every
+// refusalLogEvery for each identity: any identity may send garbage on its
+// revocation subject as fast as it can publish.
+func (m *operatorMode) logRefusal(subject string, err error) {
+	m.refusalMu.Lock()
+	now := time.Now()
+	l, ok := m.refusals[subject]
+	if ok && now.Sub(l.at) < refusalLogEvery {
+		l.suppressed++
+		m.refusals[subject] = l
+		m.refusalMu.Unlock()
+		return
+	}
+	if m.refusals == nil || len(m.refusals) >= maxRefusalLogs {
+		m.refusals = map[string]refusalLog{}
+	}
+	m.refusals[subject] = refusalLog{at: now}
+	m.refusalMu.Unlock()
+	m.log.Warn("revocation refused", "subject", subject, "err", err, "refused_since_last_logged", l.suppressed)
+}
+
+// allow reports whether an organisation may have one more revocation
+// answered now.
+func (m *operatorMode) allow(org string) bool {
+	l := m.limits[org]
+	if l == nil {
+		if m.limits == nil {
+			m.limits = map[string]*rate.Limiter{}
+		}
+		every, burst := revocationEvery, revocationBurst
+		if m.revPace != nil {
+			every, burst = m.revPace.every, m.revPace.burst
+		}
+		l = rate.NewLimiter(rate.Every(every), burst)
+		m.limits[org] = l
+	}
+	return l.Allow()
 }
 
 func (m *operatorMode) revoke(subject string, data []byte) (name, user string, err error) {
@@ -62,25 +132,31 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	if err != nil {
 		return "", "", err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var via *accounts.Identity
+	for i := range m.claims.Identities {
+		if idn := &m.claims.Identities[i]; idn.Kind == kind && idn.ID == id {
+			via = idn
+		}
+	}
+	if via == nil {
+		return "", "", fmt.Errorf("%s %q is not registered", kind, id)
+	}
+	if !m.allow(via.Organisation) {
+		return "", "", fmt.Errorf("organisation %q sends revocations too fast: at most %d at once, then one every %v; try again later", via.Organisation, revocationBurst, revocationEvery)
+	}
 	r, err := accounts.ParseRevocation(strings.TrimSpace(string(data)))
 	if err != nil {
 		return "", "", err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var via, target *accounts.Identity
+	var target *accounts.Identity
 	for i := range m.claims.Identities {
-		idn := &m.claims.Identities[i]
-		if idn.Kind == kind && idn.ID == id {
-			via = idn
-		}
-		if m.claims.Names[idn.Account] == r.Account {
+		if idn := &m.claims.Identities[i]; m.claims.Names[idn.Account] == r.Account {
 			target = idn
 		}
 	}
 	switch {
-	case via == nil:
-		return "", "", fmt.Errorf("%s %q is not registered", kind, id)
 	case target == nil:
 		return "", "", fmt.Errorf("account %s is no sensor's or peer's", r.Account)
 	case target.Organisation == "" || target.Organisation != via.Organisation:
@@ -102,14 +178,23 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		// holds): nothing to re-sign or push.
 		return target.Account, r.User, nil
 	}
-	if _, ok := revoked[r.User]; !ok && len(revoked) >= maxRevocations {
-		return "", "", fmt.Errorf("account %s already holds %d revocations: roll the organisation's signing key over instead", r.Account, maxRevocations)
+	if _, ok := revoked[r.User]; !ok && r.User != jwt.All && len(revoked) >= maxRevocations {
+		return "", "", fmt.Errorf("account %s already holds %d revocations: revoke all its users at once ('cofswitch revoke --all'), which replaces them, then issue new ones", r.Account, maxRevocations)
 	}
 	next := maps.Clone(revoked)
 	if next == nil {
 		next = map[string]int64{}
 	}
 	next[r.User] = at.Unix()
+	if r.User == jwt.All {
+		// Every user issued before at is out: the revocations of single
+		// users up to then say nothing more.
+		for u, t := range next {
+			if u != jwt.All && t <= at.Unix() {
+				delete(next, u)
+			}
+		}
+	}
 	opt := m.claimsOptions()
 	opt.Revoked = maps.Clone(m.revoked)
 	opt.Revoked[target.Account] = next
