@@ -25,7 +25,7 @@ func TestBench(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, s := range []string{"records/s in", "switch/raw:", "switch/per-record:", "targets"} {
+	for _, s := range []string{"records/s in", "switch/raw:", "switch/per-record:", "per-record/raw-per-record:", "targets"} {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("table lacks %q:\n%s", s, stdout)
 		}
@@ -38,7 +38,7 @@ func TestBench(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 4 || rep.Machine.CPUs < 1 || rep.Machine.GoVersion == "" {
+	if len(rep.Results) != len(bench.DefaultPhases) || rep.Machine.CPUs < 1 || rep.Machine.GoVersion == "" {
 		t.Fatalf("report: %s", data)
 	}
 	byPhase := map[string]bench.Result{}
@@ -65,6 +65,11 @@ func TestBench(t *testing.T) {
 	}
 	if per := byPhase[bench.PhasePerRecord]; per.Batch != 1 || per.Latency != nil {
 		t.Errorf("per-record: %+v", per)
+	}
+	// The raw per-record baseline forwards the same one-record messages
+	// to each of the 4 peers.
+	if rawPer := byPhase[bench.PhaseRawPerRecord]; rawPer.Batch != 1 || rawPer.Deliveries != 4*rawPer.Records || rep.Ratios["per-record/raw-per-record"] <= 0 {
+		t.Errorf("raw-per-record: %+v, ratios %v", rawPer, rep.Ratios)
 	}
 	if rep.Ratios["switch/raw"] <= 0 || rep.Ratios["switch/per-record"] <= 0 || len(rep.Targets) != 6 || sw.Repeats() > 1.5 {
 		t.Errorf("ratios %v, %d targets", rep.Ratios, len(rep.Targets))
