@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/exchange"
@@ -249,6 +250,54 @@ func TestReview20bReaddedPeerStartsFromTheFile(t *testing.T) {
 	}
 	if pe, _ := b.x.Running().PeerByID("p"); pe.Subscriptions[0].Sensors[0] != "acme-dns-1" {
 		t.Fatalf("the new p runs the old p's choice: %+v (applied %+v)", pe.Subscriptions, b.x.Selections()["p"])
+	}
+}
+
+// One peer's flood of requests (each one large and malformed, answered
+// with a read of the bucket) does not hold up another peer's: q's requests
+// are answered promptly while p floods its control subject, and p's
+// excess is refused as too many. Before the fix, the responder answered
+// every request in turn with a read of the bucket, and q's gets timed out
+// (3 of 5 after 2 s) behind p's.
+func TestReview20bFloodDoesNotStarveOthers(t *testing.T) {
+	b := newBed(t)
+	p := b.connect(b.p, "p")
+	q := b.connect(b.q, "q")
+	tooMany := make(chan struct{}, 1)
+	if _, err := p.Subscribe(accounts.PeerInbox("p")+".flood", func(m *nats.Msg) {
+		if strings.Contains(string(m.Data), selfservice.CodeTooMany) {
+			select {
+			case tooMany <- struct{}{}:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	junk := []byte(`{"op":"get","x":"` + strings.Repeat("a", 15000) + `"}`)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			_ = p.PublishRequest(routing.ControlSubject("p"), accounts.PeerInbox("p")+".flood", junk)
+		}
+	}()
+	defer func() { stop(); <-done }()
+	time.Sleep(500 * time.Millisecond)
+	for i := range 3 {
+		actx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+		t0 := time.Now()
+		rep, err := selfservice.Ask(actx, q, "q", selfservice.Request{Op: selfservice.OpGet})
+		cancel()
+		if err != nil || !rep.OK {
+			t.Fatalf("q's get %d under p's flood: %+v, %v after %v", i, rep, err, time.Since(t0))
+		}
+	}
+	select {
+	case <-tooMany:
+	case <-time.After(5 * time.Second):
+		t.Fatal("p's flood was never refused as too many")
 	}
 }
 
