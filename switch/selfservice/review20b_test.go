@@ -423,3 +423,50 @@ func TestReview20bThresholdSightingsFollowOthersChoices(t *testing.T) {
 		t.Fatal("p's choice released to q an rrset the file's routes held")
 	}
 }
+
+// twoCeilingsYAML: p and q, of different organisations, both choose.
+const twoCeilingsYAML = `
+nats: {listen: "127.0.0.1:0"}
+switch: {output_encoding: none}
+policies:
+  strict: {tlp: RED, transforms: {keep_fields: [rrname, rrtype, rdata]}}
+sensors:
+  - {id: acme-dns-1, organisation: org-a}
+peers:
+  - id: p
+    organisation: org-b
+    nkey: %s
+    subscriptions: [{sensors: [acme-dns-1], policy: strict}]
+    ceiling: {sensors: ["acme-*"], policies: [strict]}
+  - id: q
+    organisation: org-c
+    nkey: %s
+    subscriptions: [{sensors: [acme-dns-1], policy: strict}]
+    ceiling: {sensors: ["acme-*"], policies: [strict]}
+`
+
+// A peer's versions say nothing of another's choices: the version is the
+// bucket's revision, a sequence shared by every peer's key, so p sees by
+// how much it moved between two of its own changes how many changes the
+// other peers made meanwhile (and when, by asking often).
+func TestReview20bVersionsCountOthersChanges(t *testing.T) {
+	t.Skip(`DEFECT (low): the version a peer sees is the bucket's revision, shared by every peer's key, so the gap between two of its versions counts the other peers' changes in between; fix: a per-peer version (a counter kept in the value, the revision kept internal for compare-and-set)`)
+	b := &bed{t: t, path: t.TempDir() + "/x.yaml", dataDir: t.TempDir()}
+	b.p, b.q = newKeys(t)
+	b.writeText(twoCeilingsYAML)
+	b.x = b.start(loadFile(t, b.path))
+	sub := []selfservice.Subscription{{Sensors: []string{"acme-*"}, Policy: "strict"}}
+	v1 := b.ask(selfservice.Request{Op: selfservice.OpSet, Subscriptions: sub}).Version
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	q := b.connect(b.q, "q")
+	for range 3 {
+		if rep, err := selfservice.Ask(ctx, q, "q", selfservice.Request{Op: selfservice.OpSet, Subscriptions: sub}); err != nil || !rep.OK {
+			t.Fatalf("q: %+v %v", rep, err)
+		}
+	}
+	v2 := b.ask(selfservice.Request{Op: selfservice.OpSet, Subscriptions: sub}).Version
+	if v2 != v1+1 {
+		t.Fatalf("p's versions %d then %d: p sees that %d changes of other peers came between", v1, v2, v2-v1-1)
+	}
+}
