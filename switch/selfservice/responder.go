@@ -211,19 +211,23 @@ func (r *Responder) allow(peer string) bool {
 }
 
 // allowAsk takes one of peer's requests from its budget. Only configured
-// peers have a limiter (without authentication anyone may name any peer):
+// peers get a limiter (without authentication anyone may name any peer):
 // the others are answered that they are not configured, without a read
-// of the bucket.
+// of the bucket. A limiter is kept, like those of the changes.
 func (r *Responder) allowAsk(peer string) bool {
-	if _, ok := r.file().PeerByID(peer); !ok {
-		return true
-	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	l, ok := r.asks[peer]
+	r.mu.Unlock()
 	if !ok {
-		l = rate.NewLimiter(rate.Every(askEvery), askBurst)
-		r.asks[peer] = l
+		if _, known := r.file().PeerByID(peer); !known {
+			return true
+		}
+		r.mu.Lock()
+		if l, ok = r.asks[peer]; !ok {
+			l = rate.NewLimiter(rate.Every(askEvery), askBurst)
+			r.asks[peer] = l
+		}
+		r.mu.Unlock()
 	}
 	return l.Allow()
 }
