@@ -205,10 +205,11 @@ func (ck *SelectionCheck) check(pe Peer, s Subscription) error {
 	if c.Switch.RequireTLP && tlp == "" && polTLP == "" {
 		return fmt.Errorf("no TLP label (the exchange requires one, and policy %q has none)", s.Policy)
 	}
-	cross, why := crossOrganisation(ck.pub, pe, s)
+	cross, _ := crossOrganisation(ck.pub, pe, s)
 	if !cross {
 		return nil
 	}
+	why := peerCrossReason(ck.pub, pe, s)
 	if tlp == "" && polTLP == "" {
 		return fmt.Errorf("may receive another organisation's records (%s): give it a TLP label", why)
 	}
@@ -216,6 +217,27 @@ func (ck *SelectionCheck) check(pe Peer, s Subscription) error {
 		return fmt.Errorf("may receive another organisation's records (%s), and policy %q is not set for that (no keep_fields of its own, and no subscription of the file uses it across organisations): ask the operator", why, s.Policy)
 	}
 	return nil
+}
+
+// peerCrossReason says why s may cross organisations in the words a
+// reply to the peer may use: of the registry it names nothing the peer did
+// not send, not another organisation, not the sensors relaying an id, not
+// whether an id is configured (crossOrganisation's reasons, for the
+// operator, name them all).
+func peerCrossReason(pub map[string][]Sensor, pe Peer, s Subscription) string {
+	if pe.Organisation == "" {
+		return fmt.Sprintf("peer %q has no organisation, so it is one of its own", pe.ID)
+	}
+	for _, pat := range s.Sensors {
+		if cross, _ := crossOrganisation(pub, pe, Subscription{Sensors: []string{pat}}); !cross {
+			continue
+		}
+		if strings.Contains(pat, "*") {
+			return fmt.Sprintf("the pattern %q may match sensors of any organisation, now or added later", pat)
+		}
+		return fmt.Sprintf("sensor %q is not known to be organisation %q's alone", pat, pe.Organisation)
+	}
+	return "it may"
 }
 
 // crossOrgReady reports whether a policy compiles the same whether or not

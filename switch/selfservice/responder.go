@@ -29,6 +29,16 @@ const (
 	writeEvery = 6 * time.Second
 )
 
+// Every request costs a read of the bucket and is answered in turn, one
+// at a time for every peer: a peer may make askBurst requests at once,
+// then one every askEvery, per switch process; those beyond are refused
+// at once, without reading the request or the bucket, so that one peer's
+// flood cannot hold up another's requests.
+const (
+	askBurst = 20
+	askEvery = 100 * time.Millisecond
+)
+
 // Responder answers the peers' requests on cof.ctl.peer.* (see Request),
 // checking each selection against the file's configuration in force.
 type Responder struct {
@@ -39,6 +49,7 @@ type Responder struct {
 
 	mu     sync.Mutex
 	limits map[string]*rate.Limiter // per peer, of its changes
+	asks   map[string]*rate.Limiter // per peer, of its requests
 }
 
 // Serve answers requests on nc, in the queue group of every switch
@@ -49,7 +60,7 @@ func Serve(nc *nats.Conn, store *Store, file func() *config.Config, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Responder{store: store, file: file, log: log, limits: map[string]*rate.Limiter{}}
+	r := &Responder{store: store, file: file, log: log, limits: map[string]*rate.Limiter{}, asks: map[string]*rate.Limiter{}}
 	sub, err := nc.QueueSubscribe(routing.ControlPrefix+"*", QueueGroup, r.handle)
 	if err != nil {
 		return nil, fmt.Errorf("selfservice: subscribe %s*: %w", routing.ControlPrefix, err)
@@ -67,6 +78,14 @@ func (r *Responder) handle(m *nats.Msg) {
 	peer, err := routing.ControlledPeer(m.Subject)
 	if err != nil || m.Reply == "" {
 		return // not a request of a peer: nothing to answer
+	}
+	if !r.allowAsk(peer) {
+		rep := Reply{Code: CodeTooMany, Peer: peer,
+			Error: fmt.Sprintf("more than %d requests at once, or one every %v: try again later", askBurst, askEvery)}
+		if data, err := json.Marshal(rep); err == nil {
+			_ = m.Respond(data)
+		}
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
@@ -187,6 +206,28 @@ func (r *Responder) allow(peer string) bool {
 	if !ok {
 		l = rate.NewLimiter(rate.Every(writeEvery), writeBurst)
 		r.limits[peer] = l
+	}
+	return l.Allow()
+}
+
+// allowAsk takes one of peer's requests from its budget. Only configured
+// peers get a limiter (without authentication anyone may name any peer):
+// the others are answered that they are not configured, without a read
+// of the bucket. A limiter is kept, like those of the changes.
+func (r *Responder) allowAsk(peer string) bool {
+	r.mu.Lock()
+	l, ok := r.asks[peer]
+	r.mu.Unlock()
+	if !ok {
+		if _, known := r.file().PeerByID(peer); !known {
+			return true
+		}
+		r.mu.Lock()
+		if l, ok = r.asks[peer]; !ok {
+			l = rate.NewLimiter(rate.Every(askEvery), askBurst)
+			r.asks[peer] = l
+		}
+		r.mu.Unlock()
 	}
 	return l.Allow()
 }

@@ -255,7 +255,7 @@ func TestRefusals(t *testing.T) {
 		{name: "policy outside", req: `{"op":"set","subscriptions":[{"sensors":["acme-web-1"],"policy":"other"}]}`,
 			code: selfservice.CodeRefused, want: `policy "other" is not one the ceiling allows [pass, strict]`},
 		{name: "another organisation without a label", req: `{"op":"set","subscriptions":[{"sensors":["acme-web-1"],"policy":"pass"}]}`,
-			code: selfservice.CodeRefused, want: `belongs to organisation "org-a"): give it a TLP label`},
+			code: selfservice.CodeRefused, want: `sensor "acme-web-1" is not known to be organisation "org-b"'s alone): give it a TLP label`},
 		{name: "weaker label", req: `{"op":"set","subscriptions":[{"sensors":["acme-web-1"],"policy":"strict","tlp":"GREEN"}]}`,
 			code: selfservice.CodeRefused, want: "less restrictive"},
 		{name: "stale version", req: fmt.Sprintf(`{"op":"set","expect_version":%d,"subscriptions":[{"sensors":["acme-dns-1"],"policy":"strict"}]}`, stale),
