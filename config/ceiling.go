@@ -24,6 +24,12 @@ type Ceiling struct {
 	// allows. List only policies acceptable for that peer: it may pick
 	// any of them, for any sensor within Sensors.
 	Policies []string `yaml:"policies"`
+	// TLP is the least restrictive label the peer may give a subscription
+	// that may receive another organisation's records (its own label or
+	// its policy's). Empty: the most restrictive label of the file's own
+	// such subscriptions for that peer, so that a peer never relabels
+	// what the operator labelled.
+	TLP string `yaml:"tlp"`
 }
 
 // Limits of one self-service selection.
@@ -63,6 +69,9 @@ func (c *Config) validateCeilings(bad func(string, string, ...any)) {
 		}
 		if len(pe.Ceiling.Policies) == 0 {
 			bad(p+".policies", "no policies: list those the peer may choose")
+		}
+		if _, err := policy.ParseTLP(pe.Ceiling.TLP); err != nil {
+			bad(p+".tlp", "%v", err)
 		}
 		for k, name := range pe.Ceiling.Policies {
 			if _, ok := c.Policies[name]; !ok && name != PassPolicy {
@@ -213,10 +222,43 @@ func (ck *SelectionCheck) check(pe Peer, s Subscription) error {
 	if tlp == "" && polTLP == "" {
 		return fmt.Errorf("may receive another organisation's records (%s): give it a TLP label", why)
 	}
+	eff := tlp
+	if eff == "" {
+		eff = polTLP
+	}
+	if floor := ck.labelFloor(pe); floor != "" && tlpRank(eff) < tlpRank(floor) {
+		return fmt.Errorf("may receive another organisation's records (%s): its label %s is less restrictive than %s, the least this peer may give them", why, eff.Header(), floor.Header())
+	}
 	if !ck.crossOrgReady(s.Policy) {
 		return fmt.Errorf("may receive another organisation's records (%s), and policy %q is not set for that (no keep_fields of its own, and no subscription of the file uses it across organisations): ask the operator", why, s.Policy)
 	}
 	return nil
+}
+
+// labelFloor is the least restrictive label a peer may give a chosen
+// subscription that may receive another organisation's records: its
+// ceiling's, or the most restrictive of the labels (own or policy's) the
+// file gives its own such subscriptions; "" when neither says.
+func (ck *SelectionCheck) labelFloor(pe Peer) policy.TLP {
+	if t, _ := policy.ParseTLP(pe.Ceiling.TLP); t != "" {
+		return t
+	}
+	var floor policy.TLP
+	for _, sub := range pe.Subscriptions {
+		if cross, _ := crossOrganisation(ck.pub, pe, sub); !cross {
+			continue
+		}
+		t, _ := policy.ParseTLP(sub.TLP)
+		if t == "" {
+			if spec := ck.c.Policies[sub.Policy]; spec != nil {
+				t, _ = policy.ParseTLP(spec.TLP)
+			}
+		}
+		if t != "" && tlpRank(t) > tlpRank(floor) {
+			floor = t
+		}
+	}
+	return floor
 }
 
 // peerCrossReason says why s may cross organisations in the words a

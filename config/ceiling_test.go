@@ -41,7 +41,9 @@ func TestCeilingValidation(t *testing.T) {
 		{name: "no policies", ceiling: `{sensors: ["*"]}`, want: "peers[0].ceiling.policies: no policies"},
 		{name: "no sensors", ceiling: `{policies: [pass]}`, want: "peers[0].ceiling.sensors: no sensor patterns"},
 		{name: "empty pattern", ceiling: `{sensors: [""], policies: [pass]}`, want: "peers[0].ceiling.sensors[0]: sensor pattern id is empty"},
-		{name: "unknown key", ceiling: `{sensors: ["*"], policies: [pass], tlp: RED}`, want: "tlp"},
+		{name: "unknown key", ceiling: `{sensors: ["*"], policies: [pass], label: RED}`, want: "label"},
+		{name: "a bad label", ceiling: `{sensors: ["*"], policies: [pass], tlp: PURPLE}`, want: "peers[0].ceiling.tlp"},
+		{name: "a label floor", ceiling: `{sensors: ["*"], policies: [pass], tlp: AMBER}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,9 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"log/slog"
 	"slices"
 	"strings"
@@ -66,7 +68,30 @@ func (s *selfService) effective(cfg *config.Config) *config.Config {
 		s.logChange(peer, now)
 	}
 	s.applied = applied
+	for _, peer := range slices.Sorted(maps.Keys(applied)) {
+		if a := applied[peer]; a.Ignored != "" {
+			s.forget(peer, a.Version)
+		}
+	}
 	return eff
+}
+
+// forget deletes the stored selection of a peer that left the file or
+// lost its ceiling: a peer added again later under that id (another key,
+// another organisation) starts from the file's subscriptions, not from a
+// choice someone else made. The delete is conditional on the version
+// read, and idempotent across switch processes; it runs apart, since its
+// change comes back through the watch, which needs s.mu.
+func (s *selfService) forget(peer string, version uint64) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.store.Clear(ctx, peer, &version); err != nil && !errors.Is(err, selfservice.ErrConflict) {
+			s.log.Warn("self-service selection of a peer without a ceiling not deleted; it is ignored, and deleted at the next change", "peer", peer, "err", err)
+			return
+		}
+		s.log.Info("self-service selection deleted: its peer left the file or has no ceiling any more", "peer", peer, "version", version)
+	}()
 }
 
 // logChange logs what is now in force for peer (no secrets: ids,
