@@ -147,6 +147,24 @@ organisations:
 		t.Fatalf("nothing reached s1's input: %+v", info.State)
 	}
 
+	// The sensor reads its own dead letters with its organisation's user.
+	bad := in("bad.ndjson")
+	os.WriteFile(bad, []byte(`{"rrname":"a.example","rrtype":"A","rdata":["not-an-address"],"time_first":1,"time_last":2}`+"\n"), 0o644)
+	if r := runCLI(t, nil, "publish", "--nats-url", x.URL(), "--creds", in("s1.creds"), "--sensor", "s1", "--retry-for", "1s", bad); r.code == exitUsage {
+		t.Fatalf("publish of a bad record: %s", r.stderr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := runCLI(t, nil, "dlq", "list", "--nats-url", x.URL(), "--creds", in("s1.creds"), "--sensor", "s1")
+		if r.code == exitOK && strings.Contains(r.stdout, "not-an-address") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dlq list with the organisation's user: exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// The organisation's peer user chooses its own subscriptions within
 	// its ceiling, as in nkey mode.
 	if r := runCLI(t, nil, "subscribe", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--peer", "pa", "--sensors", "s1", "--policy", "pass", "--tlp", "CLEAR"); r.code != exitOK {

@@ -85,6 +85,7 @@ func StreamConfigs(streams config.Streams, sensors []config.Sensor, peers []conf
 	// exchange's account reaches the stream's API, and no header can
 	// delete (rollups and TTLs stay off).
 	dlq.DenyPurge, dlq.DenyDelete = false, false
+	dlq.MaxConsumers = dlqMaxConsumers(len(sensors))
 	out = append(out, dlq)
 	hold := streamConfig(streams, routing.HoldStream, []string{routing.HoldPrefix + ">", routing.ParkPrefix + "*"}, streams.Hold)
 	hold.Description = "cofswitch outputs held until their coarsen_time bucket ends, or parked while a peer's stream is down; the operator's alone"
@@ -211,7 +212,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c *config.Config
 	}
 	var dlq []jetstream.ConsumerConfig
 	for _, s := range c.Sensors {
-		if s.NKey != "" {
+		// A sensor reads its dead letters as itself: with an nkey user,
+		// or in operator mode, where every sensor has an account.
+		if s.NKey != "" || c.NATS.Auth == config.AuthJWT {
 			dlq = append(dlq, SensorDLQConsumerConfig(s.ID), SensorDLQViewConfig(s.ID))
 		}
 	}
@@ -359,6 +362,23 @@ func keepDenials(want *jetstream.StreamConfig, have jetstream.StreamConfig) {
 
 // sameStream reports whether a stream as the server holds it already has
 // every setting the exchange gives it (the server fills in others).
+// dlqMaxConsumers is COF_DLQ's limit of consumers: two a sensor (its
+// dead letters' consumer and its view) and room for the operator's tools.
+// nats-server caps a stream that sets no limit at 1,000 consumers, which
+// would stop an exchange of 492 sensors; below that the stream sets none.
+func dlqMaxConsumers(sensors int) int {
+	if n := 2*sensors + 16; n > 1000 {
+		return n
+	}
+	return 0
+}
+
+// sameMaxConsumers compares consumer limits, the server's default (which
+// reads -1) and none asked (0) being the same.
+func sameMaxConsumers(have, want int) bool {
+	return have == want || (have <= 0 && want <= 0)
+}
+
 func sameStream(have, want jetstream.StreamConfig) bool {
 	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
 		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.MaxMsgs == want.MaxMsgs &&
@@ -367,7 +387,7 @@ func sameStream(have, want jetstream.StreamConfig) bool {
 		have.Compression == want.Compression && have.Replicas == want.Replicas &&
 		have.Description == want.Description && have.DenyDelete == want.DenyDelete &&
 		have.DenyPurge == want.DenyPurge && have.AllowDirect == want.AllowDirect &&
-		have.Storage == want.Storage
+		have.Storage == want.Storage && sameMaxConsumers(have.MaxConsumers, want.MaxConsumers)
 }
 
 func sameConsumer(have, want jetstream.ConsumerConfig) bool {

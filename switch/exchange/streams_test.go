@@ -281,3 +281,40 @@ func TestRetryingStopsWithItsContext(t *testing.T) {
 		t.Errorf("a lasting error: %d tries, %v", tries, err)
 	}
 }
+
+// TestDLQConsumersBeyondTheServersDefault: nats-server caps a stream that
+// sets no limit at 1,000 consumers; COF_DLQ has two a sensor, so an
+// exchange of 520 sensors needs it to set its own (and a second
+// EnsureStreams, as at a restart, changes nothing).
+func TestDLQConsumersBeyondTheServersDefault(t *testing.T) {
+	js := server(t)
+	ctx := t.Context()
+	var y strings.Builder
+	// In operator mode every sensor has an account, and its two
+	// consumers, nkey or not.
+	y.WriteString("nats: {auth: jwt}\nstreams: {in: {max_bytes: 1MiB}}\nsensors:\n")
+	for i := range 520 {
+		fmt.Fprintf(&y, "  - {id: s%d}\n", i)
+	}
+	c := mustConfig(t, y.String())
+	if err := exchange.EnsureStreams(ctx, js, c); err != nil {
+		t.Fatalf("520 sensors: %v", err)
+	}
+	if got := info(t, js, routing.DLQStream).State.Consumers; got != 1040 {
+		t.Errorf("COF_DLQ has %d consumers, want 1,040", got)
+	}
+	s, _ := js.Stream(ctx, routing.DLQStream)
+	before, _ := s.Info(ctx)
+	if err := exchange.EnsureStreams(ctx, js, c); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := s.Info(ctx)
+	if !after.Created.Equal(before.Created) || after.Config.MaxConsumers != before.Config.MaxConsumers || before.Config.MaxConsumers < 1040 {
+		t.Errorf("COF_DLQ's limit %d then %d", before.Config.MaxConsumers, after.Config.MaxConsumers)
+	}
+	// Back under the server's default: the stream asks for none.
+	small := mustConfig(t, "sensors: [{id: s0}]\n")
+	if err := exchange.EnsureStreams(ctx, js, small); err != nil {
+		t.Fatalf("one sensor: %v", err)
+	}
+}
