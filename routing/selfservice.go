@@ -39,27 +39,4 @@ func ControlledPeer(subject string) (string, error) {
 // stars then absorb whatever inner's stand for; and complete, since
 // replacing each '*' of inner by a byte that outer does not hold gives an
 // id that only outer's stars can absorb.
-func Covers(outer, inner string) bool {
-	p, s := 0, 0
-	star, mark := -1, 0
-	for s < len(inner) {
-		switch {
-		case p < len(outer) && outer[p] == '*':
-			star, mark = p, s
-			p++
-		case p < len(outer) && inner[s] != '*' && outer[p] == inner[s]:
-			p++
-			s++
-		case star >= 0:
-			p = star + 1
-			mark++
-			s = mark
-		default:
-			return false
-		}
-	}
-	for p < len(outer) && outer[p] == '*' {
-		p++
-	}
-	return p == len(outer)
-}
+func Covers(outer, inner string) bool { return glob(outer, inner, true) }

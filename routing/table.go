@@ -248,23 +248,27 @@ func (t *Table) Routes(sensorID string) []Route {
 
 // Match reports whether id matches pattern, where '*' matches any run of
 // bytes (including none) and every other byte matches itself.
-func Match(pattern, id string) bool {
-	// Iterative glob with single backtrack point: linear in practice and
-	// never exponential, whatever the pattern.
-	p, s := 0, 0
+func Match(pattern, id string) bool { return glob(pattern, id, false) }
+
+// glob matches s against pattern, where '*' matches any run of bytes
+// (including none); with starsOnly, a '*' of s is text that only a '*' of
+// pattern may take (see Covers). Iterative with a single backtrack
+// point: linear in practice and never exponential, whatever the pattern.
+func glob(pattern, s string, starsOnly bool) bool {
+	p, i := 0, 0
 	star, mark := -1, 0
-	for s < len(id) {
+	for i < len(s) {
 		switch {
 		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, s
+			star, mark = p, i
 			p++
-		case p < len(pattern) && pattern[p] == id[s]:
+		case p < len(pattern) && pattern[p] == s[i] && !(starsOnly && s[i] == '*'):
 			p++
-			s++
+			i++
 		case star >= 0:
 			p = star + 1
 			mark++
-			s = mark
+			i = mark
 		default:
 			return false
 		}
