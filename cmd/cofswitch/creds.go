@@ -61,17 +61,9 @@ it with 'cofswitch revoke'.`,
 }
 
 func creds(io stdio, f *credsFlags) error {
-	kind, id := "sensor", f.sensor
-	switch {
-	case f.sensor != "" && f.peer != "":
-		return usageErrorf("give --sensor or --peer, not both")
-	case f.peer != "":
-		kind, id = "peer", f.peer
-	case f.sensor == "":
-		return usageErrorf("give --sensor ID or --peer ID")
-	}
-	if err := routing.ValidateID(kind, id, kind == "peer"); err != nil {
-		return usageErrorf("%v", err)
+	kind, id, err := identityFlags(f.sensor, f.peer, "")
+	if err != nil {
+		return err
 	}
 	if f.org != "" || f.signingKey != "" || f.accounts != "" {
 		return orgCreds(io, f, kind, id)
@@ -100,4 +92,22 @@ func creds(io stdio, f *credsFlags) error {
 	fmt.Fprintf(io.out, "In the configuration, under the %s with id %s:\n    nkey: %s\n\n", kind, id, pub)
 	fmt.Fprintf(io.out, "The %s connects with the seed, using the inbox prefix %s; e.g. %s\n", kind, inbox, usage)
 	return nil
+}
+
+// identityFlags reads --sensor and --peer, of which exactly one names
+// the identity (why says what for, in the error): its kind and id.
+func identityFlags(sensor, peer, why string) (kind, id string, err error) {
+	kind, id = "sensor", sensor
+	switch {
+	case sensor != "" && peer != "":
+		return "", "", usageErrorf("give --sensor or --peer, not both")
+	case peer != "":
+		kind, id = "peer", peer
+	case sensor == "":
+		return "", "", usageErrorf("give --sensor ID or --peer ID%s", why)
+	}
+	if err := routing.ValidateID(kind, id, kind == "peer"); err != nil {
+		return "", "", usageErrorf("%v", err)
+	}
+	return kind, id, nil
 }

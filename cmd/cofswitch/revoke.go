@@ -67,14 +67,9 @@ func revoke(io stdio, f *revokeFlags) error {
 	if f.org == "" || f.signingKey == "" || f.accounts == "" {
 		return usageErrorf("revoke needs --org, --signing-key and --accounts")
 	}
-	kind, id := "sensor", f.sensor
-	switch {
-	case f.sensor != "" && f.peer != "":
-		return usageErrorf("give --sensor or --peer, not both")
-	case f.peer != "":
-		kind, id = "peer", f.peer
-	case f.sensor == "":
-		return usageErrorf("give --sensor ID or --peer ID: whose user is revoked")
+	kind, id, err := identityFlags(f.sensor, f.peer, ": whose user is revoked")
+	if err != nil {
+		return err
 	}
 	if f.nats.creds == "" {
 		return usageErrorf("give --creds: the credentials of one of the organisation's identities, to reach the exchange")
