@@ -82,28 +82,7 @@ peers:
 	// The partner's server: its own account, a leaf remote with pa's seed.
 	dir := t.TempDir()
 	seed, _ := ids["pa"].kp.Seed() // a remote takes the seed itself: the file is secret
-	partnerConf := filepath.Join(dir, "partner.conf")
-	if err := os.WriteFile(partnerConf, []byte(fmt.Sprintf(`
-listen: "127.0.0.1:-1"
-accounts { CIRCL { users: [ { user: local, password: "pw" } ] } }
-leafnodes { remotes = [ { url: "nats://127.0.0.1:%d", nkey: %q, account: "CIRCL" } ] }
-`, leafPort, seed)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	opts, err := server.ProcessConfigFile(partnerConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.NoSigs, opts.NoLog = true, true
-	partner, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go partner.Start()
-	t.Cleanup(func() { partner.Shutdown(); partner.WaitForShutdown() })
-	if !partner.ReadyForConnections(10 * time.Second) {
-		t.Fatal("partner server not ready")
-	}
+	partner := startPartner(t, dir, fmt.Sprintf("url: \"nats://127.0.0.1:%d\", nkey: %q", leafPort, seed))
 	deadline := time.Now().Add(10 * time.Second)
 	for partner.NumLeafNodes() == 0 {
 		if time.Now().After(deadline) {
@@ -194,4 +173,36 @@ func checkLeafStreamReads(t *testing.T, local *nats.Conn, ljs jetstream.JetStrea
 			t.Errorf("direct get on %s through pa's leaf node answered %q %v", name, m.Data, m.Header)
 		}
 	}
+}
+
+// startPartner runs a partner's NATS server, with its own account CIRCL
+// (user local, password pw) and one leaf remote to the exchange (remote:
+// the remote's settings but its account), from a configuration file in
+// dir (the remote's settings may hold a seed: the file is the partner's
+// secret).
+func startPartner(t *testing.T, dir, remote string) *server.Server {
+	t.Helper()
+	conf := filepath.Join(dir, "partner.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+listen: "127.0.0.1:-1"
+accounts { CIRCL { users: [ { user: local, password: "pw" } ] } }
+leafnodes { remotes = [ { %s, account: "CIRCL" } ] }
+`, remote)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.NoSigs, opts.NoLog = true, true
+	partner, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go partner.Start()
+	t.Cleanup(func() { partner.Shutdown(); partner.WaitForShutdown() })
+	if !partner.ReadyForConnections(10 * time.Second) {
+		t.Fatal("partner server not ready")
+	}
+	return partner
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -109,28 +108,7 @@ organisations:
 	if err := os.WriteFile(credsFile, []byte(creds), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	partnerConf := filepath.Join(dir, "partner.conf")
-	if err := os.WriteFile(partnerConf, []byte(fmt.Sprintf(`
-listen: "127.0.0.1:-1"
-accounts { CIRCL { users: [ { user: local, password: "pw" } ] } }
-leafnodes { remotes = [ { url: "nats://127.0.0.1:%d", credentials: %q, account: "CIRCL" } ] }
-`, leafPort, credsFile)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	popts, err := server.ProcessConfigFile(partnerConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	popts.NoSigs, popts.NoLog = true, true
-	partner, err := server.NewServer(popts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go partner.Start()
-	t.Cleanup(func() { partner.Shutdown(); partner.WaitForShutdown() })
-	if !partner.ReadyForConnections(10 * time.Second) {
-		t.Fatal("partner server not ready")
-	}
+	partner := startPartner(t, dir, fmt.Sprintf("url: \"nats://127.0.0.1:%d\", credentials: %q", leafPort, credsFile))
 	waitUntil(t, "the leaf node connects to the exchange", 10*time.Second, func() bool { return hub.NumLeafNodes() == 1 })
 
 	local, err := nats.Connect(partner.ClientURL(), nats.UserInfo("local", "pw"), nats.CustomInboxPrefix(accounts.PeerInbox("pa")))
