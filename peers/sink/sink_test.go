@@ -145,7 +145,10 @@ func TestHTTPSinkFlakyReceiver(t *testing.T) {
 			t.Fatalf("%s applied %d times", name, n)
 		}
 	}
-	if recv.dupes == 0 || recv.requests < batches*5/4 {
+	// About 1.4 requests a batch are expected (280, σ ≈ 10); 5/4 (250)
+	// sat 3σ from it and failed a CI run at 248. A tenth more than one a
+	// batch still proves retries happened.
+	if recv.dupes == 0 || recv.requests < batches*11/10 {
 		t.Errorf("the receiver saw %d requests and %d duplicate keys: the 30%% failures were not exercised", recv.requests, recv.dupes)
 	}
 	t.Logf("%d batches, %d requests, %d duplicate keys absorbed", batches, recv.requests, recv.dupes)
