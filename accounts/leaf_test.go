@@ -92,39 +92,7 @@ peers:
 	}
 
 	// A client of the partner, on its own server, reads pa's feed.
-	local, err := nats.Connect(partner.ClientURL(), nats.UserInfo("local", "pw"), nats.CustomInboxPrefix(accounts.PeerInbox("pa")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ljs, _ := jetstream.NewWithAPIPrefix(local, accounts.APIPrefix)
-	var cons jetstream.Consumer
-	for time.Now().Before(deadline) { // interest takes a moment to cross the leaf
-		if cons, err = ljs.Consumer(t.Context(), routing.PeerStream("pa"), routing.PeerConsumer); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("binding pa's consumer through the leaf node: %v", err)
-	}
-	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for m := range batch.Messages() {
-		n++
-		if string(m.Data()) != `{"to":"cof.out.pa"}` {
-			t.Errorf("received %s", m.Data())
-		}
-		if err := m.DoubleAck(t.Context()); err != nil {
-			t.Errorf("ack through the leaf node: %v", err)
-		}
-	}
-	if n != 2 {
-		t.Errorf("fetched %d messages through the leaf node, want 2", n)
-	}
+	local, ljs := readFeedThroughLeaf(t, partner, deadline, true)
 	// And nothing of pb's or of pa2's (same organisation): their consumers
 	// are not exported to this identity's account.
 	if _, err := ljs.Consumer(t.Context(), routing.PeerStream("pb"), routing.PeerConsumer); err == nil {
@@ -205,4 +173,49 @@ leafnodes { remotes = [ { %s, account: "CIRCL" } ] }
 		t.Fatal("partner server not ready")
 	}
 	return partner
+}
+
+// readFeedThroughLeaf connects the partner's local client (with pa's inbox
+// prefix), binds pa's consumer through the leaf node once the interest has
+// crossed it (by deadline), and checks that it fetches pa's two messages,
+// acking them when ack is set.
+func readFeedThroughLeaf(t *testing.T, partner *server.Server, deadline time.Time, ack bool) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	local, err := nats.Connect(partner.ClientURL(), nats.UserInfo("local", "pw"), nats.CustomInboxPrefix(accounts.PeerInbox("pa")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(local.Close)
+	ljs, _ := jetstream.NewWithAPIPrefix(local, accounts.APIPrefix)
+	var cons jetstream.Consumer
+	for time.Now().Before(deadline) { // interest takes a moment to cross the leaf
+		if cons, err = ljs.Consumer(t.Context(), routing.PeerStream("pa"), routing.PeerConsumer); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("binding pa's consumer through the leaf node: %v", err)
+	}
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		if string(m.Data()) != `{"to":"cof.out.pa"}` {
+			t.Errorf("received %s", m.Data())
+		}
+		if !ack {
+			continue
+		}
+		if err := m.DoubleAck(t.Context()); err != nil {
+			t.Errorf("ack through the leaf node: %v", err)
+		}
+	}
+	if n != 2 {
+		t.Errorf("fetched %d messages through the leaf node, want 2", n)
+	}
+	return local, ljs
 }

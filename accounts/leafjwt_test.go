@@ -111,37 +111,7 @@ organisations:
 	partner := startPartner(t, dir, fmt.Sprintf("url: \"nats://127.0.0.1:%d\", credentials: %q", leafPort, credsFile))
 	waitUntil(t, "the leaf node connects to the exchange", 10*time.Second, func() bool { return hub.NumLeafNodes() == 1 })
 
-	local, err := nats.Connect(partner.ClientURL(), nats.UserInfo("local", "pw"), nats.CustomInboxPrefix(accounts.PeerInbox("pa")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ljs, _ := jetstream.NewWithAPIPrefix(local, accounts.APIPrefix)
-	var cons jetstream.Consumer
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) { // interest takes a moment to cross the leaf
-		if cons, err = ljs.Consumer(t.Context(), routing.PeerStream("pa"), routing.PeerConsumer); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("binding pa's consumer through the leaf node: %v", err)
-	}
-	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for m := range batch.Messages() {
-		n++
-		if string(m.Data()) != `{"to":"cof.out.pa"}` {
-			t.Errorf("received %s", m.Data())
-		}
-	}
-	if n != 2 {
-		t.Errorf("fetched %d messages through the leaf node, want 2", n)
-	}
+	local, ljs := readFeedThroughLeaf(t, partner, time.Now().Add(10*time.Second), false)
 	for _, p := range []string{"pb", "pa2"} {
 		if _, err := ljs.Consumer(t.Context(), routing.PeerStream(p), routing.PeerConsumer); err == nil {
 			t.Errorf("%s's consumer is reachable through pa's leaf node", p)
