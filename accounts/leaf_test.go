@@ -126,11 +126,15 @@ peers:
 // streams: the account imports none.
 func checkLeafStreamReads(t *testing.T, local *nats.Conn, ljs jetstream.JetStream) {
 	t.Helper()
-	own, err := ljs.Stream(t.Context(), routing.PeerStream("pa"))
-	if err != nil {
+	if _, err := ljs.Stream(t.Context(), routing.PeerStream("pa")); err != nil {
 		t.Fatalf("pa's stream info through the leaf node: %v", err)
 	}
-	if m, err := own.GetMsg(t.Context(), 1, jetstream.WithGetMsgSubject(routing.OutSubject("pa"))); err != nil || string(m.Data) != `{"to":"cof.out.pa"}` {
+	// A direct get as the jetstream client sends it, but with max_bytes
+	// set: without it nats-server v2.15.2 reads its options unlocked
+	// (stream.go, getDirectRequest: s.opts.MaxPending), which the race
+	// detector reports against the reload TestPartnerLeafNode makes next.
+	req := fmt.Sprintf(`{"seq":1,"next_by_subj":%q,"max_bytes":65536}`, routing.OutSubject("pa"))
+	if m, err := local.Request(accounts.APIPrefix+".DIRECT.GET."+routing.PeerStream("pa"), []byte(req), 2*time.Second); err != nil || string(m.Data) != `{"to":"cof.out.pa"}` {
 		t.Errorf("direct get of pa's first message through the leaf node: %v", err)
 	}
 	for _, name := range []string{routing.PeerStream("pb"), routing.PeerStream("pa2"), routing.InStream("s1"), routing.DLQStream} {
