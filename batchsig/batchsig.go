@@ -15,6 +15,9 @@
 //	        Cofswitch-Records, Cofswitch-TLP, Cofswitch-Policy-Version,
 //	        Nats-Msg-Id, SHA-256(payload)
 //
+// The switch signs its outputs in groups instead (see Group and
+// HeaderExchangeProof): one signature over a tree of v2 output messages.
+//
 // A header absent is signed as empty. Every canonical message starts
 // with the byte 0xFF, which never occurs in UTF-8: the seed a sensor or
 // the switch connects with signs the server's nonce at each connection,
@@ -119,11 +122,18 @@ func inputMessage(sensor, encoding, msgID string, payload []byte) []byte {
 	return append(m, sum[:]...)
 }
 
-// outputMessage is the canonical message of an output batch.
+// outputMessage is the canonical message of an output batch signed on
+// its own.
 func outputMessage(o Output, payload []byte) []byte {
+	return canonicalOutput(outputLabel, o, payload)
+}
+
+// canonicalOutput is an output's canonical message under label: v1 when
+// it is signed on its own, v2 when it is a leaf of a signed tree.
+func canonicalOutput(label string, o Output, payload []byte) []byte {
 	m := make([]byte, 0, 160+len(o.Subject)+len(o.PolicyVersion)+len(o.MsgID))
 	m = append(m, notText)
-	m = appendField(m, outputLabel)
+	m = appendField(m, label)
 	for _, f := range []string{o.Subject, o.Encoding, o.Records, o.TLP, o.PolicyVersion, o.MsgID} {
 		m = appendField(m, f)
 	}
@@ -272,12 +282,32 @@ func (v *Verifier) VerifyOutput(o Output, payload []byte, sig string) error {
 	return v.verify(sig, func() []byte { return outputMessage(o, payload) })
 }
 
+// VerifyOutputProof checks an output batch signed in a group (see
+// Group): its signature of the tree's root and its proof, the path from
+// its leaf to that root. The error wraps ErrUnsigned or ErrBadSignature.
+func (v *Verifier) VerifyOutputProof(o Output, payload []byte, sig, proof string) error {
+	if sig == "" {
+		return ErrUnsigned
+	}
+	root, err := treeRoot(o, payload, proof)
+	if err != nil {
+		return err
+	}
+	return v.verify(sig, func() []byte { return rootMessage(root) })
+}
+
 // VerifyMsg checks an output batch as a peer receives it: its subject,
-// headers and payload.
+// headers and payload, signed on its own or in a group (with a proof).
 func (v *Verifier) VerifyMsg(subject string, h map[string][]string, payload []byte) error {
-	var sig string
-	if s := h[HeaderExchangeSignature]; len(s) > 0 {
-		sig = s[0]
+	get := func(k string) string {
+		if s := h[k]; len(s) > 0 {
+			return s[0]
+		}
+		return ""
+	}
+	sig, proof := get(HeaderExchangeSignature), get(HeaderExchangeProof)
+	if proof != "" {
+		return v.VerifyOutputProof(OutputOf(subject, h), payload, sig, proof)
 	}
 	return v.VerifyOutput(OutputOf(subject, h), payload, sig)
 }

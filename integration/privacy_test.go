@@ -145,11 +145,12 @@ peers:
 		"strict-1": readAsPeer(t, url, "strict-1", p1Seed, 22),
 		"strict-2": readAsPeer(t, url, "strict-2", p2Seed, 22),
 	}
-	// Cofswitch-Exchange-Signature signs what the peer holds, bound to
-	// its own subject: it tells nothing more, and joins no two peers
-	// (checked below like the ids).
+	// Cofswitch-Exchange-Signature signs what the peer holds (with
+	// others of its own outputs), bound to its own subject: it tells
+	// nothing more, and joins no two peers (checked below like the ids);
+	// nor does the proof, salted for each output.
 	allowed := map[string]bool{"Nats-Msg-Id": true, "Cofswitch-TLP": true, "Cofswitch-Records": true, "Content-Encoding": true,
-		"Cofswitch-Policy-Version": true, "Nats-Expected-Stream": true, "Cofswitch-Exchange-Signature": true}
+		"Cofswitch-Policy-Version": true, "Nats-Expected-Stream": true, "Cofswitch-Exchange-Signature": true, "Cofswitch-Exchange-Proof": true}
 	ids := map[string]string{}
 	firstBucketEnd := time.Unix(published.Unix()-published.Unix()%2+2, 0)
 	for peer, v := range views {
@@ -162,12 +163,13 @@ peers:
 					t.Errorf("%s: header %s names the sensor: %q", peer, name, vals[0])
 				}
 			}
-			for _, name := range []string{"Nats-Msg-Id", "Cofswitch-Exchange-Signature"} {
+			for _, name := range []string{"Nats-Msg-Id", "Cofswitch-Exchange-Signature", "Cofswitch-Exchange-Proof"} {
 				id := h.Get(name)
 				if id == "" {
 					t.Errorf("%s: no %s", peer, name)
 				}
-				if other, ok := ids[id]; ok {
+				// A signature may cover several of one peer's batches.
+				if other, ok := ids[id]; ok && (other != peer || name != "Cofswitch-Exchange-Signature") {
 					t.Errorf("%s and %s can join on %s %q", other, peer, name, id)
 				}
 				ids[id] = peer

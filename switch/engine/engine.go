@@ -71,6 +71,7 @@ type options struct {
 	archive        bool
 	log            *slog.Logger
 	signer         *batchsig.Signer // signs every output to a peer (sign.go)
+	group          *batchsig.Group  // of signer: outputs signed together
 }
 
 // WithConsumer sets the durable consumer name; every switch process that

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/cof"
@@ -43,6 +44,7 @@ type worker struct {
 	dlq    []byte
 	kinds  map[string]int // dead letters of the batch in hand, by kind
 	policy policy.Scratch // each output is encoded before the next is made
+	sign   []*nats.Msg    // the batch's outputs to sign, reused
 
 	// The routes of the last sensor_id seen, resolved to their counters,
 	// policies and output buffers: the records of a batch nearly always

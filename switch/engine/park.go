@@ -204,7 +204,7 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			m.Header.Del("Nats-Expected-Stream")
 			// Signed again: parked before the switch signed, or under
 			// a key since replaced.
-			e.signOutput(m)
+			e.signOutputs(m)
 			n, _ := strconv.Atoi(m.Header.Get(HeaderRecords))
 			fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(peer)), jetstream.WithRetryAttempts(0))
 			if err != nil {

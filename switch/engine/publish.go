@@ -68,28 +68,40 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 		enc = inEnc
 	}
 	now := time.Now()
+	// Every output is made first and then signed at once, so that the
+	// batch's outputs (and those of the workers signing meanwhile) share
+	// one signature (batchsig.Group).
+	var ready []outMsg
 	for _, out := range w.bodies {
 		if len(out.b) == 0 {
 			continue
 		}
 		output := outputName(out)
 		for i, chunk := range splitLines(out.b, w.e.o.maxOutput) {
-			p, err := w.sendOutput(out, chunk, internalID("in", in, seq, version, output, i), enc, in, seq, now)
+			r, err := w.prepareOutput(out, chunk, internalID("in", in, seq, version, output, i), enc, in, seq, now)
 			if err != nil {
 				return pubs, err
 			}
-			pubs = append(pubs, p)
+			ready = append(ready, r)
 		}
 	}
 	for _, rel := range w.thrRes.releases {
 		body := []byte(strings.Join(rel.lines, ""))
 		for i, chunk := range splitLines(body, w.e.o.maxOutput) {
-			p, err := w.sendOutput(rel.out, chunk, releaseID(rel, i), enc, in, seq, now)
+			r, err := w.prepareOutput(rel.out, chunk, releaseID(rel, i), enc, in, seq, now)
 			if err != nil {
 				return pubs, err
 			}
-			pubs = append(pubs, p)
+			ready = append(ready, r)
 		}
+	}
+	w.signReady(ready)
+	for _, r := range ready {
+		p, err := w.sendOutput(r)
+		if err != nil {
+			return pubs, err
+		}
+		pubs = append(pubs, p)
 	}
 	sensor := in.Sensor
 	for i, chunk := range splitLines(w.dlq, w.e.o.maxOutput) {
@@ -114,27 +126,55 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 	return pubs, nil
 }
 
-// sendOutput publishes one chunk of an output without waiting for its ack.
-func (w *worker) sendOutput(out *outBody, chunk []byte, id string, enc cof.Encoding, in Input, seq uint64, now time.Time) (pending, error) {
+// outMsg is one chunk of an output made ready to publish, or already
+// stored by an earlier attempt (m nil).
+type outMsg struct {
+	m      *nats.Msg
+	stream string
+	p      pending
+}
+
+// prepareOutput makes one chunk of an output into its message, unsigned.
+func (w *worker) prepareOutput(out *outBody, chunk []byte, id string, enc cof.Encoding, in Input, seq uint64, now time.Time) (outMsg, error) {
 	n := bytes.Count(chunk, []byte{'\n'})
 	if w.e.wasStored(id) {
-		return pending{peer: out.peer, records: n, id: id, stored: true}, nil
+		return outMsg{p: pending{peer: out.peer, records: n, id: id, stored: true}}, nil
 	}
 	// A fresh buffer per message: the client may resend it after this
 	// batch's buffers are reused.
 	data, err := w.e.codec.Compress(nil, chunk, enc)
 	if err != nil {
-		return pending{}, err
+		return outMsg{}, err
 	}
 	m, stream := w.outputMsg(out, id, in, seq, now)
 	m.Data = data
 	setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
-	if stream != routing.HoldStream {
-		w.e.signOutput(m) // a parked copy keeps it
+	return outMsg{m: m, stream: stream, p: pending{peer: out.peer, records: n, id: id}}, nil
+}
+
+// signReady signs, together, the outputs bound for a peer's stream (a
+// parked copy keeps its signature); held ones are signed at release.
+func (w *worker) signReady(ready []outMsg) {
+	msgs := w.sign[:0]
+	for _, r := range ready {
+		if r.m != nil && r.stream != routing.HoldStream {
+			msgs = append(msgs, r.m)
+		}
 	}
-	parked := stream != routing.HoldStream && w.e.parking.isDown(out.peer)
+	w.e.signOutputs(msgs...)
+	clear(msgs)
+	w.sign = msgs[:0]
+}
+
+// sendOutput publishes one chunk of an output without waiting for its ack.
+func (w *worker) sendOutput(r outMsg) (pending, error) {
+	if r.m == nil {
+		return r.p, nil
+	}
+	m, stream, p := r.m, r.stream, r.p
+	parked := stream != routing.HoldStream && w.e.parking.isDown(p.peer)
 	if parked {
-		m, stream = parkMsg(out.peer, m), routing.HoldStream
+		m, stream = parkMsg(p.peer, m), routing.HoldStream
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
 	if stream != routing.HoldStream {
@@ -146,7 +186,8 @@ func (w *worker) sendOutput(out *outBody, chunk []byte, id string, enc cof.Encod
 	if err != nil {
 		return pending{}, err
 	}
-	return pending{peer: out.peer, records: n, fut: fut, parked: parked, toHold: stream == routing.HoldStream, id: id}, nil
+	p.fut, p.parked, p.toHold = fut, parked, stream == routing.HoldStream
+	return p, nil
 }
 
 // outputName names an output in internal ids: peer, TLP and holding time.

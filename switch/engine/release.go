@@ -308,7 +308,7 @@ func (r *releaser) flush(ctx context.Context, s jetstream.Stream, p *page) error
 			m.Header.Set(jetstream.MsgIDHeader, e.sec.msgID(id))
 			n := bytes.Count(chunk, []byte{'\n'})
 			setBatchHeaders(m.Header, tlp, e.o.outEnc, n, strings.Join(g.versions, ","))
-			e.signOutput(m)
+			e.signOutputs(m)
 			fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(p.peer)))
 			if err != nil {
 				return err

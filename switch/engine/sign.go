@@ -38,26 +38,36 @@ func WithSigner(s *batchsig.Signer) Option {
 		if s == nil {
 			return fmt.Errorf("%w: nil signer", ErrInvalidOption)
 		}
-		o.signer = s
+		o.signer, o.group = s, s.Group()
 		return nil
 	}
 }
 
-// signOutput signs m, an output about to be published to a peer's stream
-// (cof.out.<peer>), once its payload and every header a peer relies on
-// (Content-Encoding, Cofswitch-Records, Cofswitch-TLP,
+// signOutputs signs msgs, outputs about to be published to peers'
+// streams (cof.out.<peer>), once their payloads and every header a peer
+// relies on (Content-Encoding, Cofswitch-Records, Cofswitch-TLP,
 // Cofswitch-Policy-Version, Nats-Msg-Id) are set: any later change to
-// those voids the signature. It replaces a signature m already has. Every
-// path that publishes to a peer's stream calls it; it does nothing
-// without WithSigner.
-func (e *Engine) signOutput(m *nats.Msg) {
-	if e.o.signer == nil {
+// those voids the signature. They are signed together, and with the
+// outputs other workers sign meanwhile (batchsig.Group): one signature
+// and a proof each. It replaces a signature they have. Every path that
+// publishes to a peer's stream calls it; it does nothing without
+// WithSigner.
+func (e *Engine) signOutputs(msgs ...*nats.Msg) {
+	if e.o.signer == nil || len(msgs) == 0 {
 		return
 	}
-	if m.Header == nil {
-		m.Header = nats.Header{}
+	outs := make([]batchsig.Output, len(msgs))
+	payloads := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		if m.Header == nil {
+			m.Header = nats.Header{}
+		}
+		outs[i], payloads[i] = batchsig.OutputOf(m.Subject, m.Header), m.Data
 	}
-	m.Header.Set(HeaderExchangeSignature, e.o.signer.SignOutput(batchsig.OutputOf(m.Subject, m.Header), m.Data))
+	for i, s := range e.o.group.SignOutputs(outs, payloads) {
+		msgs[i].Header.Set(HeaderExchangeSignature, s.Signature)
+		msgs[i].Header.Set(batchsig.HeaderExchangeProof, s.Proof)
+	}
 }
 
 // SigningKey is the public nkey with which the switch signs its outputs,

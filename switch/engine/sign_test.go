@@ -44,6 +44,7 @@ func newSignedBed(t *testing.T) *signedBed {
 		yaml += fmt.Sprintf("  - {id: %s, organisation: a, nkey: %s, require_signature: %v}\n", s, pub, s != "s3")
 	}
 	yaml += "peers:\n  - {id: p1, organisation: a, subscriptions: [{sensors: ['*'], policy: pass, tlp: AMBER}]}\n"
+	yaml += "  - {id: p2, organisation: a, subscriptions: [{sensors: [s3], policy: pass, tlp: GREEN}]}\n"
 	x := newExchange(t, yaml)
 	kp, err := nkeys.CreateServer()
 	if err != nil {
@@ -188,6 +189,22 @@ func TestSignedOutputs(t *testing.T) {
 	right, _ := batchsig.NewVerifier(x.exchangeKey.PublicKey())
 	if err := right.VerifyMsg(m.Subject(), m.Headers(), m.Data()); err != nil {
 		t.Fatalf("the switch's output does not verify: %v (headers %v)", err, m.Headers())
+	}
+	// The batch's two outputs, to two peers, are signed in trees of their
+	// own: a signature both held would join their views.
+	p2 := x.read(routing.PeerStream("p2"), true)
+	if len(p2.msgs) != 1 {
+		t.Fatalf("p2's stream holds %d messages, want 1", len(p2.msgs))
+	}
+	if err := right.VerifyMsg(p2.msgs[0].Subject(), p2.msgs[0].Headers(), p2.msgs[0].Data()); err != nil {
+		t.Fatalf("p2's output does not verify: %v", err)
+	}
+	h1, h2 := m.Headers(), p2.msgs[0].Headers()
+	if h1.Get(batchsig.HeaderExchangeProof) == "" || h1.Get(batchsig.HeaderExchangeProof) == h2.Get(batchsig.HeaderExchangeProof) {
+		t.Errorf("proofs: %q and %q, want two of their own", h1.Get(batchsig.HeaderExchangeProof), h2.Get(batchsig.HeaderExchangeProof))
+	}
+	if h1.Get(engine.HeaderExchangeSignature) == h2.Get(engine.HeaderExchangeSignature) {
+		t.Error("two peers' outputs share a signature")
 	}
 	otherKP, _ := nkeys.CreateServer()
 	otherPub, _ := otherKP.PublicKey()
