@@ -6,9 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	mrand "math/rand/v2"
+	"math/bits"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Signatures in groups. An ed25519 signature costs about 15 µs here,
@@ -23,31 +24,30 @@ import (
 // id shared between peers would.
 //
 //	leaf:  SHA-256(0x00, salt, canonical output message under "cofswitch-batch-out/v2")
-//	node:  SHA-256(0x01, left, right)
+//	node:  SHA-256(0x01, left, right); a leaf the tree lacks is 32 zero bytes
 //	root:  0xFF, "cofswitch-batch-root/v1", the root, signed
-//	proof: base64url(salt (16 bytes), leaf index (1 byte), TreeDepth sibling hashes, leaf upwards)
+//	proof: base64url(salt (16 bytes), leaf index (1 byte), the sibling hashes, leaf upwards)
 //
-// A peer sees the hashes of other outputs on its path, never what they
-// cover: every leaf is salted with 16 random bytes that only its own
-// output carries, so that a peer who can guess what another peer was
-// sent cannot confirm it. Every tree has TreeDepth levels, its unused
-// leaves random and its outputs at random places, so that a proof tells
-// nothing of how many outputs were signed with it.
+// A tree of n outputs has ceil(log2 n) levels (none for one output, at
+// most TreeDepth). A peer sees the hashes of its own outputs only, and
+// each leaf is salted with 16 random bytes that only its own output
+// carries, so that an output the peer's stream refused (over its limits)
+// cannot be confirmed by hashing a guess.
 
 // HeaderExchangeProof is the path from an output's leaf to the root the
 // exchange signed (see Group). An output without it carries a signature
 // of its own canonical message.
 const HeaderExchangeProof = "Cofswitch-Exchange-Proof"
 
-// TreeDepth is the depth of every signed tree: 2^TreeDepth outputs at
-// most share a signature.
+// TreeDepth is the greatest depth of a signed tree: 2^TreeDepth outputs
+// at most share a signature.
 const TreeDepth = 5
 
 const (
 	treeWidth   = 1 << TreeDepth
 	roundMax    = 8 * treeWidth // outputs a leader takes at once, in trees by subject
 	saltSize    = 16
-	proofSize   = saltSize + 1 + TreeDepth*sha256.Size
+	proofMin    = saltSize + 1
 	leafLabel   = "cofswitch-batch-out/v2"
 	rootLabel   = "cofswitch-batch-root/v1"
 	leafPrefix  = 0x00
@@ -69,12 +69,12 @@ type leaf struct {
 	subject string
 }
 
-// newLeaf salts and hashes an output: the caller's work, done before it
-// joins a group, so that concurrent callers hash their payloads in
-// parallel.
-func newLeaf(o Output, payload []byte) leaf {
+// newLeaf hashes an output under its salt: the caller's work, done
+// before it joins a group, so that concurrent callers hash their payloads
+// in parallel.
+func newLeaf(salt []byte, o Output, payload []byte) leaf {
 	var l leaf
-	_, _ = rand.Read(l.salt[:]) // never fails (crypto/rand)
+	copy(l.salt[:], salt)
 	l.hash = leafHash(l.salt[:], o, payload)
 	l.subject = o.Subject
 	return l
@@ -111,11 +111,13 @@ func rootMessage(root []byte) []byte {
 // caller waits for nothing but its own signatures. It is safe for
 // concurrent use.
 type Group struct {
-	s *Signer
+	s    *Signer
+	wait time.Duration // SetWait
 
-	mu    sync.Mutex
-	busy  bool // a caller is signing
-	queue []item
+	mu       sync.Mutex
+	busy     bool // a caller is signing
+	queue    []item
+	lastLead time.Time // when the last caller to lead began
 }
 
 type item struct {
@@ -138,6 +140,13 @@ func (s *Signer) Group() *Group { return &Group{s: s} }
 // PublicKey is the group's signer's public nkey.
 func (g *Group) PublicKey() string { return g.s.pub }
 
+// SetWait makes a caller that finds no signature under way wait d before
+// it signs, for others to queue, when the last one to lead began less
+// than 4d before: a group commit's delay (a linger), paid only while
+// callers come faster than that, which lets callers that arrive one after
+// the other share a signature. It is set before the group is used.
+func (g *Group) SetWait(d time.Duration) { g.wait = d }
+
 // SignOutputs signs outputs (with their payloads, index by index) in the
 // tree form, together with the outputs of concurrent callers, and returns
 // each one's header values.
@@ -149,8 +158,10 @@ func (g *Group) SignOutputs(outs []Output, payloads [][]byte) []Signed {
 		return nil
 	}
 	c := &call{leaves: make([]leaf, len(outs)), out: make([]Signed, len(outs)), left: len(outs), wake: make(chan bool, 1)}
+	salts := make([]byte, saltSize*len(outs))
+	_, _ = rand.Read(salts) // never fails (crypto/rand)
 	for i := range outs {
-		c.leaves[i] = newLeaf(outs[i], payloads[i])
+		c.leaves[i] = newLeaf(salts[i*saltSize:(i+1)*saltSize], outs[i], payloads[i])
 	}
 	g.mu.Lock()
 	for i := range c.leaves {
@@ -158,9 +169,18 @@ func (g *Group) SignOutputs(outs []Output, payloads [][]byte) []Signed {
 	}
 	lead := !g.busy
 	g.busy = true
+	linger := false
+	if lead && g.wait > 0 {
+		now := time.Now()
+		linger = now.Sub(g.lastLead) < 4*g.wait
+		g.lastLead = now
+	}
 	g.mu.Unlock()
 	if !lead && <-c.wake {
 		return c.out
+	}
+	if linger {
+		time.Sleep(g.wait)
 	}
 	g.lead(c)
 	return c.out
@@ -222,53 +242,53 @@ func bySubject(round []item) func(yield func([]item) bool) {
 	}
 }
 
-// signTree signs one tree of outputs to one subject, placed at random
-// among random leaves, and writes each one's signature and proof.
-func (g *Group) signTree(round []item) {
-	var tree [2 * treeWidth][sha256.Size]byte // heap order: 1 is the root, leaves at treeWidth..
-	var fill [treeWidth * sha256.Size]byte
-	_, _ = rand.Read(fill[:])
-	for i := range treeWidth {
-		copy(tree[treeWidth+i][:], fill[i*sha256.Size:])
+// signTree signs one tree of outputs to one subject and writes each
+// one's signature and proof.
+func (g *Group) signTree(items []item) {
+	depth := bits.Len(uint(len(items) - 1))
+	width := 1 << depth
+	var tree [2 * treeWidth][sha256.Size]byte // heap order: 1 is the root, leaves from width on
+	for k, it := range items {
+		tree[width+k] = it.c.leaves[it.i].hash
 	}
-	pos := mrand.Perm(treeWidth)[:len(round)]
-	for k, it := range round {
-		tree[treeWidth+pos[k]] = it.c.leaves[it.i].hash
-	}
-	for n := treeWidth - 1; n >= 1; n-- {
+	for n := width - 1; n >= 1; n-- {
 		tree[n] = nodeHash(tree[2*n][:], tree[2*n+1][:])
 	}
 	sig := encode(ed25519.Sign(g.s.priv, rootMessage(tree[1][:])))
-	var proof [proofSize]byte
-	for k, it := range round {
+	var proof [proofMin + TreeDepth*sha256.Size]byte
+	for k, it := range items {
 		l := it.c.leaves[it.i]
 		copy(proof[:saltSize], l.salt[:])
-		proof[saltSize] = byte(pos[k])
-		p := proof[saltSize+1:]
-		for n := treeWidth + pos[k]; n > 1; n /= 2 {
+		proof[saltSize] = byte(k)
+		p := proof[proofMin:]
+		for n := width + k; n > 1; n /= 2 {
 			copy(p, tree[n^1][:])
 			p = p[sha256.Size:]
 		}
-		it.c.out[it.i] = Signed{Signature: sig, Proof: base64.RawURLEncoding.EncodeToString(proof[:])}
+		it.c.out[it.i] = Signed{Signature: sig, Proof: base64.RawURLEncoding.EncodeToString(proof[:proofMin+depth*sha256.Size])}
 	}
 }
 
 // treeRoot recomputes the root an output's proof leads to.
 func treeRoot(o Output, payload []byte, proof string) ([]byte, error) {
-	if len(proof) != base64.RawURLEncoding.EncodedLen(proofSize) {
-		return nil, fmt.Errorf("%w: proof of %d characters, want %d", ErrBadSignature, len(proof), base64.RawURLEncoding.EncodedLen(proofSize))
+	if len(proof) > base64.RawURLEncoding.EncodedLen(proofMin+TreeDepth*sha256.Size) {
+		return nil, fmt.Errorf("%w: proof of %d characters, beyond a tree's depth", ErrBadSignature, len(proof))
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(proof)
 	if err != nil {
 		return nil, fmt.Errorf("%w: proof not base64url", ErrBadSignature)
 	}
+	if len(raw) < proofMin || (len(raw)-proofMin)%sha256.Size != 0 {
+		return nil, fmt.Errorf("%w: proof of %d bytes, not a salt, an index and whole hashes", ErrBadSignature, len(raw))
+	}
+	depth := (len(raw) - proofMin) / sha256.Size
 	idx := int(raw[saltSize])
-	if idx >= treeWidth {
-		return nil, fmt.Errorf("%w: proof's leaf %d beyond the tree's %d", ErrBadSignature, idx, treeWidth)
+	if idx >= 1<<depth {
+		return nil, fmt.Errorf("%w: proof's leaf %d beyond its tree's %d", ErrBadSignature, idx, 1<<depth)
 	}
 	h := leafHash(raw[:saltSize], o, payload)
-	sib := raw[saltSize+1:]
-	for n := treeWidth + idx; n > 1; n /= 2 {
+	sib := raw[proofMin:]
+	for n := (1 << depth) + idx; n > 1; n /= 2 {
 		if n%2 == 0 {
 			h = nodeHash(h[:], sib[:sha256.Size])
 		} else {

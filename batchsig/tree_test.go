@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nkeys"
 
@@ -36,8 +37,8 @@ func headersOf(o batchsig.Output, s batchsig.Signed) map[string][]string {
 }
 
 // TestGroupSignsInTrees: a lone caller's outputs to one peer beyond one
-// tree take several signatures; every output verifies with its proof, and
-// proofs have one length whatever the number of outputs signed together.
+// tree take several signatures; every output verifies with its proof,
+// whose length is that of its tree's depth.
 func TestGroupSignsInTrees(t *testing.T) {
 	s := newSigner(t, nkeys.CreateServer)
 	g := s.Group()
@@ -51,8 +52,13 @@ func TestGroupSignsInTrees(t *testing.T) {
 		sigs := map[string]bool{}
 		for i, sg := range signed {
 			sigs[sg.Signature] = true
-			if len(sg.Proof) != len(signed[0].Proof) {
-				t.Errorf("%d outputs: proof %d of %d characters, the first of %d", n, i, len(sg.Proof), len(signed[0].Proof))
+			inTree := min(32, n-i/32*32) // outputs in this one's tree
+			depth := 0
+			for 1<<depth < inTree {
+				depth++
+			}
+			if want := base64.RawURLEncoding.EncodedLen(17 + 32*depth); len(sg.Proof) != want {
+				t.Errorf("%d outputs: proof %d of %d characters, want %d (a tree of %d)", n, i, len(sg.Proof), want, inTree)
 			}
 			if err := v.VerifyMsg(outs[i].Subject, headersOf(outs[i], sg), payloads[i]); err != nil {
 				t.Errorf("%d outputs: output %d: %v", n, i, err)
@@ -173,7 +179,10 @@ func TestGroupForgeries(t *testing.T) {
 			b[16] = 200
 			return base64.RawURLEncoding.EncodeToString(b)
 		}()), batchsig.ErrBadSignature},
-		{"sibling altered", o.Subject, o, p, withProof(flip(17 + 32*2)), batchsig.ErrBadSignature},
+		{"sibling altered", o.Subject, o, p, withProof(flip(17 + 32)), batchsig.ErrBadSignature},
+		{"a level added", o.Subject, o, p, withProof(base64.RawURLEncoding.EncodeToString(append(append([]byte(nil), raw...), make([]byte, 32)...))), batchsig.ErrBadSignature},
+		{"a level taken off", o.Subject, o, p, withProof(base64.RawURLEncoding.EncodeToString(raw[:len(raw)-32])), batchsig.ErrBadSignature},
+		{"beyond the greatest depth", o.Subject, o, p, withProof(base64.RawURLEncoding.EncodeToString(append(append([]byte(nil), raw...), make([]byte, 32*4)...))), batchsig.ErrBadSignature},
 		{"last sibling altered", o.Subject, o, p, withProof(flip(len(raw) - 1)), batchsig.ErrBadSignature},
 		{"proof truncated", o.Subject, o, p, withProof(sg.Proof[:len(sg.Proof)-4]), batchsig.ErrBadSignature},
 		{"proof not base64url", o.Subject, o, p, withProof("!" + sg.Proof[1:]), batchsig.ErrBadSignature},
@@ -199,23 +208,30 @@ func TestGroupForgeries(t *testing.T) {
 	}
 }
 
-// TestGroupProofsHideOthers: the same output signed twice has different
-// leaves (each salted), so that a peer holding another's proof cannot
-// confirm a guess of what that peer was sent; and a proof's siblings
-// differ from tree to tree even for a lone output (random leaves).
-func TestGroupProofsHideOthers(t *testing.T) {
+// TestGroupSaltsEveryLeaf: the same output signed twice has different
+// leaves, so that a peer holding a proof cannot confirm a guess of an
+// output its stream refused by hashing it.
+func TestGroupSaltsEveryLeaf(t *testing.T) {
 	s := newSigner(t, nkeys.CreateServer)
 	g := s.Group()
-	outs, payloads := groupOutputs(1, 1, "same")
-	a := g.SignOutputs(outs, payloads)[0]
-	b := g.SignOutputs(outs, payloads)[0]
-	ra, _ := base64.RawURLEncoding.DecodeString(a.Proof)
-	rb, _ := base64.RawURLEncoding.DecodeString(b.Proof)
-	if string(ra[:16]) == string(rb[:16]) {
-		t.Error("two signatures of one output share a salt")
+	outs, payloads := groupOutputs(2, 1, "same")
+	outs[1], payloads[1] = outs[0], payloads[0]
+	signed := g.SignOutputs(outs, payloads)
+	again := g.SignOutputs(outs[:1], payloads[:1])[0]
+	salts := map[string]bool{}
+	for _, sg := range append(signed, again) {
+		raw, _ := base64.RawURLEncoding.DecodeString(sg.Proof)
+		salts[string(raw[:16])] = true
 	}
-	if string(ra[17:49]) == string(rb[17:49]) {
-		t.Error("a lone output's sibling is the same in two trees: the unused leaves are not random")
+	if len(salts) != 3 {
+		t.Errorf("three signatures of one output: %d salts", len(salts))
+	}
+	// The two in one tree: each sibling is the other's leaf, which
+	// differs although the outputs are the same.
+	r0, _ := base64.RawURLEncoding.DecodeString(signed[0].Proof)
+	r1, _ := base64.RawURLEncoding.DecodeString(signed[1].Proof)
+	if string(r0[17:]) == string(r1[17:]) {
+		t.Error("one output twice in a tree: the same leaf twice")
 	}
 }
 
@@ -243,5 +259,48 @@ func BenchmarkVerifyProof(b *testing.B) {
 		if err := v.VerifyOutputProof(outs[0], payloads[0], sg.Signature, sg.Proof); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestGroupLingers: with a wait set, a caller that leads right after
+// another waits for others to queue, and shares its signature with them;
+// one that leads after a pause signs at once.
+func TestGroupLingers(t *testing.T) {
+	s := newSigner(t, nkeys.CreateServer)
+	v := verifier(t, s.PublicKey())
+	g := s.Group()
+	const wait = 200 * time.Millisecond
+	g.SetWait(wait)
+	outs, payloads := groupOutputs(3, 1, "linger")
+	start := time.Now()
+	g.SignOutputs(outs[:1], payloads[:1]) // the first: nobody led before
+	if took := time.Since(start); took >= wait {
+		t.Errorf("the first caller waited %v", took)
+	}
+	// Right after: the next leader lingers, and a caller coming meanwhile
+	// joins its tree.
+	first := make(chan batchsig.Signed, 1)
+	start = time.Now()
+	go func() { first <- g.SignOutputs(outs[1:2], payloads[1:2])[0] }()
+	time.Sleep(wait / 4)
+	second := g.SignOutputs(outs[2:], payloads[2:])[0]
+	a := <-first
+	if took := time.Since(start); took < wait {
+		t.Errorf("a caller leading right after another signed after %v, want the %v wait", took, wait)
+	}
+	if a.Signature != second.Signature {
+		t.Error("a caller that came while the leader lingered was signed apart")
+	}
+	for i, sg := range []batchsig.Signed{a, second} {
+		if err := v.VerifyMsg(outs[i+1].Subject, headersOf(outs[i+1], sg), payloads[i+1]); err != nil {
+			t.Errorf("output %d: %v", i+1, err)
+		}
+	}
+	// After a pause of more than four waits: at once.
+	time.Sleep(5 * wait)
+	start = time.Now()
+	g.SignOutputs(outs[:1], payloads[:1])
+	if took := time.Since(start); took >= wait {
+		t.Errorf("a caller after a pause waited %v", took)
 	}
 }

@@ -72,6 +72,7 @@ type options struct {
 	log            *slog.Logger
 	signer         *batchsig.Signer // signs every output to a peer (sign.go)
 	group          *batchsig.Group  // of signer: outputs signed together
+	signWait       time.Duration    // the group's wait (WithSignWait)
 }
 
 // WithConsumer sets the durable consumer name; every switch process that
@@ -321,6 +322,7 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 		maxAttempts:    DefaultMaxAttempts,
 		publishTimeout: DefaultPublishTimeout,
 		outEnc:         DefaultOutputEncoding,
+		signWait:       DefaultSignWait,
 		log:            slog.Default(),
 	}
 	for _, opt := range opts {
@@ -330,6 +332,9 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	}
 	if o.maxOutput == 0 {
 		o.maxOutput = DefaultMaxOutputBytes
+	}
+	if o.group != nil {
+		o.group.SetWait(o.signWait)
 	}
 	if o.perSensor == 0 || o.perSensor > o.workers {
 		// Half the workers: another sensor's batch finds a worker free,
