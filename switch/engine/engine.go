@@ -305,6 +305,9 @@ type Engine struct {
 	wg      sync.WaitGroup
 	release context.CancelFunc // stops the releaser
 	relDone chan struct{}
+	hand    *inHand // the batches in hand, kept alive (keepalive.go)
+	keep    context.CancelFunc
+	kept    chan struct{}
 	started bool
 }
 
@@ -371,7 +374,7 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, thr: newThresholds(o.secret), parking: newParking(), stalls: &every{d: time.Minute}, hist: newHistograms()}
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, thr: newThresholds(o.secret), parking: newParking(), stalls: &every{d: time.Minute}, hist: newHistograms(), hand: newInHand()}
 	e.drops = newDropLog(o.log, 10*time.Second)
 	e.reg.Store(newRegistry(table, pols))
 	return e, nil
@@ -452,6 +455,14 @@ func (e *Engine) Start(_ context.Context) error {
 		defer close(e.relDone)
 		e.runReleaser(ctx)
 	}()
+	// Kept alive until the last worker is done: Stop finishes the
+	// batches in hand.
+	kctx, kcancel := context.WithCancel(context.Background())
+	e.keep, e.kept = kcancel, make(chan struct{})
+	go func() {
+		defer close(e.kept)
+		e.hand.run(kctx, e.o.ackWait/3)
+	}()
 	e.started = true
 	e.log.Info("switch started", "consumer", e.o.consumer, "workers", e.o.workers,
 		"sensors", e.inputs.Len(), "policies", e.PolicyVersion())
@@ -480,6 +491,8 @@ func (e *Engine) Stop() {
 	e.release()
 	<-e.relDone
 	e.wg.Wait()
+	e.keep()
+	<-e.kept
 	e.codec.Close()
 	e.drops.flush()
 	e.log.Info("switch stopped", "stats", e.stats.snapshot().String())

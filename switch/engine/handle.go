@@ -107,7 +107,7 @@ func (w *worker) handle(in Input) {
 	started := time.Now()
 	attempt := int(meta.NumDelivered)
 	last := attempt >= e.o.maxAttempts
-	defer w.keepAlive(msg)()
+	defer w.e.hand.hold(msg)()
 	ctx, cancel := context.WithTimeout(context.Background(), e.o.publishTimeout)
 	defer cancel()
 
@@ -260,26 +260,6 @@ func (w *worker) giveUp(msg jetstream.Msg, seq uint64, in inCount, cause error) 
 	if err := msg.Term(); err != nil {
 		w.e.log.Warn("term failed", "seq", seq, "err", err)
 	}
-}
-
-// keepAlive tells the server the batch is being worked on, every third of
-// the ack wait, so that a slow publish is not taken for a crash. It returns
-// the function that stops it.
-func (w *worker) keepAlive(msg jetstream.Msg) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(w.e.o.ackWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // trim drops buffers that one huge batch grew, so that a burst does not
