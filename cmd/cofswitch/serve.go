@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type serveFlags struct {
 	demoInterval         time.Duration
 	reloadEvery          time.Duration
 	metrics              string
+	memoryLimit          string
 	status               statuspage.Options
 	nats                 natsFlags
 	log                  logFlags
@@ -81,6 +83,7 @@ against their registered nkey (require_signature: required).`,
 			fs.DurationVar(&f.status.BehindAfter, "behind-after", statuspage.DefaultBehindAfter, "flag a peer whose consumers' backlog has grown for this long without emptying")
 			fs.DurationVar(&f.status.Every, "status-every", statuspage.DefaultEvery, "how often the status page samples the exchange and updates")
 			fs.DurationVar(&f.reloadEvery, "reload-check", 2*time.Second, "how often to check the config file for changes (0: only on SIGHUP)")
+			fs.StringVar(&f.memoryLimit, "memory-limit", ops.MemoryAuto, "the Go runtime's soft memory `limit` (512MiB, 2GiB; off): auto takes GOMEMLIMIT, else 80% of the cgroup's memory limit, else none")
 			addNATSFlags(fs, &f.nats, "")
 			addLogFlags(fs, &f.log)
 			return f
@@ -98,6 +101,16 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	log, err := f.log.logger(io)
 	if err != nil {
 		return err
+	}
+	limit, source, err := ops.MemoryLimit(f.memoryLimit, "/sys/fs/cgroup")
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit", "limit", ops.FormatBytes(limit), "from", source)
+	} else {
+		log.Info("memory limit", "limit", "none", "from", source)
 	}
 	cfg, err := loadServeConfig(f.config)
 	if err != nil {
