@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -46,6 +47,11 @@ const (
 
 // DefaultPhases are what a plain "cofswitch bench" runs.
 var DefaultPhases = []string{PhaseRaw, PhaseSwitch, PhaseHalf, PhasePerRecord, PhaseRawPerRecord}
+
+// profiled names the profiles of the phases that take them (with
+// Options.Profile): <name>.pprof of the child, and of this process the
+// same with "bus" for "switch".
+var profiled = map[string]string{PhaseSwitch: "switch", PhasePerRecord: "switch-per-record"}
 
 // perRecordPool caps the per-record phase's pool: one message per record.
 const perRecordPool = 200_000
@@ -289,8 +295,8 @@ func (e *phaseEnv) startProcesses(ctx context.Context, o Options, spec phaseSpec
 	} else {
 		args = append(args, "--nats-url", e.url)
 	}
-	if o.Profile != "" && spec.name == PhaseSwitch {
-		args = append(args, "--cpuprofile", filepath.Join(o.Profile, "switch.pprof"))
+	if name, ok := profiled[spec.name]; ok && o.Profile != "" {
+		args = append(args, "--cpuprofile", filepath.Join(o.Profile, name+".pprof"))
 	}
 	cs, err := startChildren(ctx, spec.procs, o.Exe, args...)
 	if err != nil {
@@ -398,8 +404,8 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, cs chi
 	// more would only add latency.
 	g := &gate{high: int64(max(64, 2*spec.workers*spec.procs))}
 	go g.watch(gctx, e.js, sensorIDsOf(e.cfg))
-	if o.Profile != "" && spec.name == PhaseSwitch {
-		stop, err := profileSelf(filepath.Join(o.Profile, "bus.pprof"))
+	if name, ok := profiled[spec.name]; ok && o.Profile != "" {
+		stop, err := profileSelf(filepath.Join(o.Profile, strings.Replace(name, "switch", "bus", 1)+".pprof"))
 		if err != nil {
 			return nil, err
 		}
