@@ -242,7 +242,7 @@ func TestReportTargetsAndTable(t *testing.T) {
 	o := Options{Policies: DefaultPolicies, Batch: 500}
 	r := &Report{Options: map[string]any{"sensors": 4}, Results: []Result{
 		{Phase: PhaseRaw, RecordsPerSec: 1_000_000},
-		{Phase: PhaseSwitch, RecordsPerSec: 600_000, DeliveriesPerSec: 2_400_000, Child: usage{PeakRSSMiB: 80}},
+		{Phase: PhaseSwitch, RecordsPerSec: 600_000, DeliveriesPerSec: 2_400_000, Child: usage{PeakRSSMiB: 80, MicrosPerRecord: 3.1}},
 		{Phase: PhaseHalf, RecordsPerSec: 300_000, Latency: &Latency{P99: 150}},
 		{Phase: PhasePerRecord, RecordsPerSec: 50_000},
 		{Phase: PhaseRawPerRecord, RecordsPerSec: 62_500},
@@ -253,10 +253,29 @@ func TestReportTargetsAndTable(t *testing.T) {
 		met[tg.Name] = tg.Met
 	}
 	want := map[string]bool{"switch records/s in": true, "switch deliveries/s out": true, "switch / raw records/s": true,
-		"switch / per-record records/s": true, "p99 latency at half rate, ms": false, "switch peak RSS, MiB": true}
+		"switch / per-record records/s": true, "p99 latency at half rate, ms": false, "switch peak RSS, MiB": true,
+		"switch CPU µs per record": false, "per-record / raw-per-record records/s": true}
 	if fmt.Sprint(met) != fmt.Sprint(want) {
 		t.Errorf("targets %v, want %v", met, want)
 	}
+	// The whole exchange: its own RSS goal, and no verdict on the switch's
+	// CPU, which includes the server's there.
+	o.Exchange = true
+	r.Targets = nil
+	r.evaluate(o)
+	exch := map[string]float64{}
+	for _, tg := range r.Targets {
+		exch[tg.Name] = tg.Got
+	}
+	if _, ok := exch["exchange peak RSS, MiB"]; !ok {
+		t.Errorf("an --exchange run's targets lack the exchange's RSS: %v", exch)
+	}
+	if _, ok := exch["switch CPU µs per record"]; ok {
+		t.Errorf("an --exchange run judged the switch's CPU: %v", exch)
+	}
+	o.Exchange = false
+	r.Targets = nil
+	r.evaluate(o)
 	if r.Ratios["switch/raw"] != 0.6 || r.Ratios["switch/per-record"] != 12 || r.Ratios["per-record/raw-per-record"] != 0.8 {
 		t.Errorf("ratios %v", r.Ratios)
 	}

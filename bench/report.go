@@ -165,7 +165,14 @@ const (
 	goalOfRaw       = 0.5
 	goalOfPerRecord = 10
 	goalP99ms       = 100
-	goalRSSMiB      = 300
+	goalRSSMiB      = 300 // the switch alone
+	// goalExchangeRSSMiB bounds the whole exchange (--exchange: server
+	// and switch in one process, as serve runs).
+	goalExchangeRSSMiB  = 512
+	goalMicrosPerRecord = 2.5 // the switch's CPU per record, flat out
+	// goalOfRawPerRecord: one record per message, the switch against the
+	// bus's own limit for that shape.
+	goalOfRawPerRecord = 0.8
 )
 
 // evaluate computes the ratios between phases (of the first count of
@@ -205,11 +212,17 @@ func (r *Report) evaluate(o Options) {
 	if half != nil && half.Latency != nil {
 		add("p99 latency at half rate, ms", fmt.Sprintf("<= %d", goalP99ms), half.Latency.P99, half.Latency.P99 <= goalP99ms)
 	}
-	name := "exchange peak RSS, MiB"
 	if !o.Exchange {
-		name = "switch peak RSS, MiB"
+		add("switch CPU µs per record", fmt.Sprintf("<= %.1f", goalMicrosPerRecord), sw.Child.MicrosPerRecord, sw.Child.MicrosPerRecord <= goalMicrosPerRecord)
 	}
-	add(name, fmt.Sprintf("<= %d", goalRSSMiB), sw.Child.PeakRSSMiB, sw.Child.PeakRSSMiB <= goalRSSMiB)
+	if v, ok := r.Ratios["per-record/raw-per-record"]; ok {
+		add("per-record / raw-per-record records/s", fmt.Sprintf(">= %.1f", goalOfRawPerRecord), v, v >= goalOfRawPerRecord)
+	}
+	if o.Exchange {
+		add("exchange peak RSS, MiB", fmt.Sprintf("<= %d", goalExchangeRSSMiB), sw.Child.PeakRSSMiB, sw.Child.PeakRSSMiB <= goalExchangeRSSMiB)
+	} else {
+		add("switch peak RSS, MiB", fmt.Sprintf("<= %d", goalRSSMiB), sw.Child.PeakRSSMiB, sw.Child.PeakRSSMiB <= goalRSSMiB)
+	}
 }
 
 // scale compares each flat-out result with the same phase run with the

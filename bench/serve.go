@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cofswitch/cofswitch/bus"
 	"github.com/cofswitch/cofswitch/config"
+	"github.com/cofswitch/cofswitch/ops"
 	"github.com/cofswitch/cofswitch/policy"
 	"github.com/cofswitch/cofswitch/switch/engine"
 	"github.com/cofswitch/cofswitch/switch/exchange"
@@ -159,6 +161,15 @@ func RunChild(ctx context.Context, o ChildOptions, out io.Writer, log *slog.Logg
 	}
 	nc, url := (*nats.Conn)(nil), o.URL
 	if o.DataDir != "" {
+		// The whole exchange, bounded as serve bounds it by default.
+		limit, source, err := ops.MemoryLimit(ops.MemoryAuto, "/sys/fs/cgroup")
+		if err != nil {
+			return err
+		}
+		if limit > 0 {
+			debug.SetMemoryLimit(limit)
+		}
+		log.Info("memory limit", "limit", ops.FormatBytes(limit), "from", source)
 		b, err := StartEmbedded(ctx, cfg, o.DataDir)
 		if err != nil {
 			return err

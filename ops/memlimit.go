@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -18,8 +19,15 @@ import (
 // MemoryAuto is the --memory-limit value that derives the limit: from
 // GOMEMLIMIT when it is set (the runtime has applied it), else from the
 // cgroup the process runs in (MemoryShare of its memory limit), else
-// none.
+// DefaultMemoryLimit.
 const MemoryAuto = "auto"
+
+// DefaultMemoryLimit is the automatic limit of a process that neither
+// GOMEMLIMIT nor a cgroup bounds. Measured with 'cofswitch bench
+// --exchange --phases switch' (server and switch in one process, 2
+// cores, flat out): no limit, a peak RSS of 870 MiB at 292,000 records/s;
+// 448 MiB, 473 MiB at 233,100 records/s; 300 MiB, 427 MiB at 216,700.
+const DefaultMemoryLimit = 448 << 20
 
 // MemoryShare is the part of a cgroup's memory limit that the automatic
 // soft limit takes: the rest is for what the collector does not see (the
@@ -41,8 +49,11 @@ func MemoryLimit(value, cgroupRoot string) (int64, string, error) {
 			return 0, "GOMEMLIMIT (applied by the runtime)", nil
 		}
 		limit, file, err := cgroupMemory(cgroupRoot)
-		if err != nil || limit == 0 {
-			return 0, "none (no cgroup memory limit)", err
+		if err != nil {
+			return 0, "", err
+		}
+		if limit == 0 {
+			return DefaultMemoryLimit, "the default (neither GOMEMLIMIT nor a cgroup memory limit)", nil
 		}
 		return int64(float64(limit) * MemoryShare), fmt.Sprintf("%.0f%% of %s (%s)", MemoryShare*100, file, FormatBytes(limit)), nil
 	}
@@ -57,17 +68,30 @@ func MemoryLimit(value, cgroupRoot string) (int64, string, error) {
 }
 
 // cgroupMemory is the memory limit of the process's cgroup (v2:
-// memory.max; v1: memory.limit_in_bytes), 0 when there is none.
+// memory.max; v1: memory.limit_in_bytes), 0 when there is none. The
+// process's own cgroup is read from /proc/self/cgroup; where the file
+// system does not show it (a container sees its own as the root), the
+// root's.
 func cgroupMemory(root string) (int64, string, error) {
-	own := "/"
+	v2, v1 := "/", "/"
 	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
 		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			if p, ok := strings.CutPrefix(line, "0::"); ok { // v2
-				own = p
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 {
+				continue
+			}
+			switch {
+			case parts[0] == "0" && parts[1] == "":
+				v2 = parts[2]
+			case slices.Contains(strings.Split(parts[1], ","), "memory"):
+				v1 = parts[2]
 			}
 		}
 	}
-	for _, f := range []string{filepath.Join(root, own, "memory.max"), filepath.Join(root, "memory.max"), filepath.Join(root, "memory", "memory.limit_in_bytes")} {
+	for _, f := range []string{
+		filepath.Join(root, v2, "memory.max"), filepath.Join(root, "memory.max"),
+		filepath.Join(root, "memory", v1, "memory.limit_in_bytes"), filepath.Join(root, "memory", "memory.limit_in_bytes"),
+	} {
 		b, err := os.ReadFile(f)
 		if errors.Is(err, os.ErrNotExist) {
 			continue

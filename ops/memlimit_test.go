@@ -24,6 +24,11 @@ func TestMemoryLimit(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(v1, "memory", "memory.limit_in_bytes"), []byte("9223372036854771712\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	v1limited := t.TempDir()
+	_ = os.Mkdir(filepath.Join(v1limited, "memory"), 0o755)
+	if err := os.WriteFile(filepath.Join(v1limited, "memory", "memory.limit_in_bytes"), []byte("2147483648\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	garbage := t.TempDir()
 	if err := os.WriteFile(filepath.Join(garbage, "memory.max"), []byte("lots\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -35,10 +40,11 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{"auto", v2, 858993459, "80% of", ""},
 		{"", v2, 858993459, "80% of", ""},
-		{"auto", unlimited, 0, "none", ""},
-		{"auto", v1, 0, "none", ""},
-		{"auto", t.TempDir(), 0, "none", ""},
-		{"auto", garbage, 0, "none", "not a number"},
+		{"auto", unlimited, ops.DefaultMemoryLimit, "the default", ""},
+		{"auto", v1, ops.DefaultMemoryLimit, "the default", ""},
+		{"auto", t.TempDir(), ops.DefaultMemoryLimit, "the default", ""},
+		{"auto", v1limited, 1717986918, "80% of", ""},
+		{"auto", garbage, 0, "", "not a number"},
 		{"512MiB", v2, 512 << 20, "--memory-limit", ""},
 		{"1.5GiB", v2, 3 << 29, "--memory-limit", ""},
 		{"400MB", v2, 400e6, "--memory-limit", ""},

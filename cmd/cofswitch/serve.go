@@ -83,7 +83,7 @@ against their registered nkey (require_signature: required).`,
 			fs.DurationVar(&f.status.BehindAfter, "behind-after", statuspage.DefaultBehindAfter, "flag a peer whose consumers' backlog has grown for this long without emptying")
 			fs.DurationVar(&f.status.Every, "status-every", statuspage.DefaultEvery, "how often the status page samples the exchange and updates")
 			fs.DurationVar(&f.reloadEvery, "reload-check", 2*time.Second, "how often to check the config file for changes (0: only on SIGHUP)")
-			fs.StringVar(&f.memoryLimit, "memory-limit", ops.MemoryAuto, "the Go runtime's soft memory `limit` (512MiB, 2GiB; off): auto takes GOMEMLIMIT, else 80% of the cgroup's memory limit, else none")
+			fs.StringVar(&f.memoryLimit, "memory-limit", ops.MemoryAuto, "the Go runtime's soft memory `limit` (512MiB, 2GiB; off): auto takes GOMEMLIMIT, else 80% of the cgroup's memory limit, else 448MiB")
 			addNATSFlags(fs, &f.nats, "")
 			addLogFlags(fs, &f.log)
 			return f
