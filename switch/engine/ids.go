@@ -10,6 +10,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // MinSecretLen is the shortest switch secret WithSecret accepts.
@@ -29,6 +31,9 @@ var ErrBadTrace = errors.New("engine: trace header does not open under this secr
 type secrets struct {
 	ids   []byte
 	trace cipher.AEAD
+	// macs holds HMACs keyed with ids, reset and reused: keying one costs
+	// two block hashes and allocations, a good part of an id's cost.
+	macs sync.Pool
 }
 
 func newSecrets(secret []byte) (*secrets, error) {
@@ -54,9 +59,16 @@ func derive(secret []byte, label string) []byte {
 
 // msgID is the opaque id of an output: 144 bits of HMAC, base64url.
 func (s *secrets) msgID(internal string) string {
-	m := hmac.New(sha256.New, s.ids)
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.ids)
+	}
+	m.Reset()
 	m.Write([]byte(internal))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+	var sum [sha256.Size]byte
+	id := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:18])
+	s.macs.Put(m)
+	return id
 }
 
 // seal makes a Cofswitch-Trace value: the input's sensor and sequence,
