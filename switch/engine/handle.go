@@ -45,6 +45,9 @@ type worker struct {
 	kinds  map[string]int // dead letters of the batch in hand, by kind
 	policy policy.Scratch // each output is encoded before the next is made
 	sign   []*nats.Msg    // the batch's outputs to sign, reused
+	same   []decision     // what each policy made of the record in hand
+	// compressed holds the batch's chunks compressed so far (publish.go).
+	compressed []compressed
 
 	// The routes of the last sensor_id seen, resolved to their counters,
 	// policies and output buffers: the records of a batch nearly always
@@ -329,6 +332,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 			w.resolve(rec.SensorID, reg)
 		}
 		var key *[16]byte
+		w.same = w.same[:0]
 		for _, t := range w.targets {
 			if t.policy == nil {
 				// Config checks make this unreachable; withhold rather
@@ -337,10 +341,25 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 				t.count.withheld[policy.NoPolicy]++
 				continue
 			}
+			if !t.th.Enabled() {
+				// Peers under one policy get the same line: decided
+				// and encoded once per record.
+				if d, ok := w.decided(t.policy); ok {
+					if d.rule != policy.Kept {
+						t.count.filtered++
+						t.count.withheld[d.rule]++
+						continue
+					}
+					t.count.records++
+					t.out.b = append(t.out.b, d.body.b[d.start:d.end]...)
+					continue
+				}
+			}
 			out, rule := t.policy.Decide(&w.policy, rec)
 			if rule != policy.Kept {
 				t.count.filtered++
 				t.count.withheld[rule]++
+				w.same = append(w.same, decision{policy: t.policy, rule: rule})
 				continue
 			}
 			t.count.records++
@@ -353,10 +372,46 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 				w.observe(*key, t, out)
 				continue
 			}
+			start := len(t.out.b)
 			t.out.b = out.AppendLine(t.out.b)
+			w.same = append(w.same, decision{policy: t.policy, rule: rule, body: t.out, start: start, end: len(t.out.b)})
 		}
 	}
 	return in
+}
+
+// decision is what one policy made of the record in hand: withheld by
+// rule, or the line at body.b[start:end].
+type decision struct {
+	policy     policy.Policy
+	rule       policy.Rule
+	body       *outBody
+	start, end int
+}
+
+// decided is what p already made of the record in hand, if a target
+// before this one had it (a threshold target's is never shared).
+func (w *worker) decided(p policy.Policy) (decision, bool) {
+	for _, d := range w.same {
+		if samePolicy(d.policy, p) {
+			return d, true
+		}
+	}
+	return decision{}, false
+}
+
+// samePolicy: a and b are one compiled policy (or both pass). Other
+// implementations are never shared: their values may not compare.
+func samePolicy(a, b policy.Policy) bool {
+	switch x := a.(type) {
+	case *policy.Compiled:
+		y, ok := b.(*policy.Compiled)
+		return ok && x == y
+	case policy.Pass:
+		_, ok := b.(policy.Pass)
+		return ok
+	}
+	return false
 }
 
 // resolve looks up the routes of sensorID once: their counters, policies

@@ -68,6 +68,8 @@ func (w *worker) publish(in Input, seq uint64, inEnc cof.Encoding, version strin
 		enc = inEnc
 	}
 	now := time.Now()
+	clear(w.compressed)
+	w.compressed = w.compressed[:0]
 	// Every output is made first and then signed at once, so that the
 	// batch's outputs (and those of the workers signing meanwhile) share
 	// one signature (batchsig.Group).
@@ -140,9 +142,7 @@ func (w *worker) prepareOutput(out *outBody, chunk []byte, id string, enc cof.En
 	if w.e.wasStored(id) {
 		return outMsg{p: pending{peer: out.peer, records: n, id: id, stored: true}}, nil
 	}
-	// A fresh buffer per message: the client may resend it after this
-	// batch's buffers are reused.
-	data, err := w.e.codec.Compress(nil, chunk, enc)
+	data, err := w.compress(chunk, enc)
 	if err != nil {
 		return outMsg{}, err
 	}
@@ -150,6 +150,30 @@ func (w *worker) prepareOutput(out *outBody, chunk []byte, id string, enc cof.En
 	m.Data = data
 	setBatchHeaders(m.Header, out.tlp, enc, n, strings.Join(out.versions, ","))
 	return outMsg{m: m, stream: stream, p: pending{peer: out.peer, records: n, id: id}}, nil
+}
+
+// compressed is one chunk of the batch in hand, compressed.
+type compressed struct {
+	chunk, data []byte
+}
+
+// compress compresses a chunk of the batch in hand, once for every peer
+// that gets the same bytes (peers under one policy): the messages share
+// the compressed bytes, which nothing writes to once made. A fresh
+// buffer per batch: the client may resend a message after this batch's
+// buffers are reused.
+func (w *worker) compress(chunk []byte, enc cof.Encoding) ([]byte, error) {
+	for _, c := range w.compressed {
+		if len(c.chunk) == len(chunk) && bytes.Equal(c.chunk, chunk) {
+			return c.data, nil
+		}
+	}
+	data, err := w.e.codec.Compress(nil, chunk, enc)
+	if err != nil {
+		return nil, err
+	}
+	w.compressed = append(w.compressed, compressed{chunk: chunk, data: data})
+	return data, nil
 }
 
 // signReady signs, together, the outputs bound for a peer's stream (a
