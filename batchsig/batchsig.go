@@ -24,7 +24,8 @@
 // and a nonce, read from the server's JSON, is always valid UTF-8, so a
 // hostile server can never obtain a batch signature that way. Signatures
 // travel base64url (no padding) in HeaderSignature (inputs) and
-// HeaderExchangeSignature (outputs).
+// HeaderExchangeSignature (outputs), and are taken in that one encoding
+// only (the last character's unused bits zero, no line breaks).
 //
 // It imports the nkeys library and nothing of NATS, so that the sensor,
 // the switch and the peers all use it.
@@ -194,6 +195,20 @@ func (s *Signer) SignOutput(o Output, payload []byte) string {
 
 func encode(sig []byte) string { return base64.RawURLEncoding.EncodeToString(sig) }
 
+var errNotCanonical = errors.New("not base64url as encode makes it")
+
+// decodeCanonical decodes a signature or a proof in the one encoding
+// encode makes: Go's decoder also takes the unused trailing bits of the
+// last character set, and skips CR and LF, which would give one signed
+// batch several header values that verify.
+func decodeCanonical(s string) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(s) != base64.RawURLEncoding.EncodedLen(len(raw)) {
+		return nil, errNotCanonical
+	}
+	return raw, nil
+}
+
 // Verifier checks signatures against one or more public keys (more than
 // one while a key is rotated). It is safe for concurrent use.
 type Verifier struct {
@@ -319,7 +334,7 @@ func (v *Verifier) verify(sig string, message func() []byte) error {
 	if len(sig) != base64.RawURLEncoding.EncodedLen(ed25519.SignatureSize) {
 		return fmt.Errorf("%w: %d characters, want %d", ErrBadSignature, len(sig), base64.RawURLEncoding.EncodedLen(ed25519.SignatureSize))
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(sig)
+	raw, err := decodeCanonical(sig)
 	if err != nil {
 		return fmt.Errorf("%w: not base64url", ErrBadSignature)
 	}

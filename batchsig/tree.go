@@ -274,7 +274,7 @@ func treeRoot(o Output, payload []byte, proof string) ([]byte, error) {
 	if len(proof) > base64.RawURLEncoding.EncodedLen(proofMin+TreeDepth*sha256.Size) {
 		return nil, fmt.Errorf("%w: proof of %d characters, beyond a tree's depth", ErrBadSignature, len(proof))
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(proof)
+	raw, err := decodeCanonical(proof)
 	if err != nil {
 		return nil, fmt.Errorf("%w: proof not base64url", ErrBadSignature)
 	}
