@@ -187,6 +187,7 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			return err
 		}
 		var futs []jetstream.PubAckFuture
+		var msgs []*nats.Msg
 		var counts []int
 		var last uint64
 		for msg := range batch.Messages() {
@@ -202,18 +203,22 @@ func (r *releaser) unpark(ctx context.Context, s jetstream.Stream, subj, peer st
 			m.Header.Set(jetstream.MsgIDHeader, m.Header.Get(headerPeerMsgID))
 			m.Header.Del(headerPeerMsgID)
 			m.Header.Del("Nats-Expected-Stream")
-			// Signed again: parked before the switch signed, or under
-			// a key since replaced.
-			e.signOutputs(m)
 			n, _ := strconv.Atoi(m.Header.Get(HeaderRecords))
+			msgs, counts, last = append(msgs, m), append(counts, n), meta.Sequence.Stream
+		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
+		// Signed again: parked before the switch signed, or under a key
+		// since replaced. In one call: one after the other, each would
+		// wait out the group's linger.
+		e.signOutputs(msgs...)
+		for _, m := range msgs {
 			fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(peer)), jetstream.WithRetryAttempts(0))
 			if err != nil {
 				return err
 			}
-			futs, counts, last = append(futs, fut), append(counts, n), meta.Sequence.Stream
-		}
-		if err := batch.Error(); err != nil {
-			return err
+			futs = append(futs, fut)
 		}
 		stored, dropped, err := r.awaitPeer(ctx, peer, futs, counts)
 		if err != nil {

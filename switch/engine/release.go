@@ -292,6 +292,7 @@ func (r *releaser) flush(ctx context.Context, s jetstream.Stream, p *page) error
 	}
 	e := r.e
 	var futs []jetstream.PubAckFuture
+	var msgs []*nats.Msg
 	in, out := 0, 0
 	for _, tlp := range slices.Sorted(mapsKeys(p.groups)) {
 		g := p.groups[tlp]
@@ -308,15 +309,20 @@ func (r *releaser) flush(ctx context.Context, s jetstream.Stream, p *page) error
 			m.Header.Set(jetstream.MsgIDHeader, e.sec.msgID(id))
 			n := bytes.Count(chunk, []byte{'\n'})
 			setBatchHeaders(m.Header, tlp, e.o.outEnc, n, strings.Join(g.versions, ","))
-			e.signOutputs(m)
-			fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(p.peer)))
-			if err != nil {
-				return err
-			}
-			futs = append(futs, fut)
+			msgs = append(msgs, m)
 			out += n
 		}
 		in += g.in
+	}
+	// Signed in one call: one after the other, each would wait out the
+	// group's linger.
+	e.signOutputs(msgs...)
+	for _, m := range msgs {
+		fut, err := e.js.PublishMsgAsync(m, jetstream.WithExpectStream(routing.PeerStream(p.peer)))
+		if err != nil {
+			return err
+		}
+		futs = append(futs, fut)
 	}
 	wait, cancel := context.WithTimeout(ctx, e.o.publishTimeout)
 	defer cancel()
