@@ -90,7 +90,7 @@ func (c *Compiled) ApplyTo(s *Scratch, r *cof.Record) (*cof.Record, bool) {
 // Explain names). The engine keeps a Scratch per worker, encodes each
 // output before the next, and counts the rules; it does not allocate.
 func (c *Compiled) Decide(s *Scratch, r *cof.Record) (*cof.Record, Rule) {
-	if rule := c.decide(r); rule != Kept {
+	if rule := c.decide(s, r); rule != Kept {
 		return nil, rule
 	}
 	if len(c.transforms) == 0 {
@@ -100,18 +100,18 @@ func (c *Compiled) Decide(s *Scratch, r *cof.Record) (*cof.Record, Rule) {
 }
 
 // keeps runs the filters.
-func (c *Compiled) keeps(r *cof.Record) bool { return c.decide(r) == Kept }
+func (c *Compiled) keeps(r *cof.Record) bool { return c.decide(nil, r) == Kept }
 
 // decide runs the filters and returns the rule of the first that
 // withholds r, or Kept.
-func (c *Compiled) decide(r *cof.Record) Rule {
+func (c *Compiled) decide(s *Scratch, r *cof.Record) Rule {
 	for i := range c.include {
-		if !c.include[i].match(r) {
+		if !c.include[i].matches(s, r) {
 			return c.include[i].rule
 		}
 	}
 	for i := range c.exclude {
-		if c.exclude[i].match(r) {
+		if c.exclude[i].matches(s, r) {
 			return c.exclude[i].rule
 		}
 	}

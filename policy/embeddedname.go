@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -369,15 +370,53 @@ func embeddedWithholds(t *TransformSpec) []criterion {
 		return nil
 	}
 	return []criterion{{name: name + ".embedded_address", rule: ruleOf(name + ".embedded_address"), match: func(r *cof.Record) bool {
-		// A PTR owner is left to the transform only when the transform
-		// reads it (parseReverse): an RFC 2317 owner it cannot rewrite is
-		// judged like any other name.
-		ptrOwner := false
-		if r.RRType == cof.TypePTR {
-			_, ptrOwner = parseReverse(r.RRName)
-		}
-		return recordEmbeds(r, ptrOwner, leaks)
+		return recordEmbeds(r, ptrOwnerReadable(r), leaks)
+	}, scan: func(s *Scratch, r *cof.Record) bool {
+		return slices.ContainsFunc(s.embedded(r), leaks)
 	}}}
+}
+
+// ptrOwnerReadable: a PTR owner is left to the transform only when the
+// transform reads it (parseReverse): an RFC 2317 owner it cannot rewrite
+// is judged like any other name.
+func ptrOwnerReadable(r *cof.Record) bool {
+	if r.RRType != cof.TypePTR {
+		return false
+	}
+	_, ok := parseReverse(r.RRName)
+	return ok
+}
+
+// embeddedMemo is every prefix a record's names and text embed, read once
+// for all the policies that check them (two address transforms in one
+// exchange read the same names), with what it was read from.
+type embeddedMemo struct {
+	valid           bool
+	name, bailiwick string
+	typ             cof.Type
+	rdata           []string
+	prefixes        []netip.Prefix
+}
+
+// embedded is every prefix r embeds (as recordEmbeds yields them),
+// remembered in s for the next policy that asks of the same record. The
+// memo is checked against r's contents, not its address: a reader
+// reuses one Record for every line, and a caller need not say when the
+// record changes. Strings are immutable, so the memo's copies of them
+// stay what they were.
+func (s *Scratch) embedded(r *cof.Record) []netip.Prefix {
+	m := &s.emb
+	if m.valid && m.typ == r.RRType && m.name == r.RRName && m.bailiwick == r.Bailiwick && slices.Equal(m.rdata, r.RData) {
+		return m.prefixes
+	}
+	m.valid, m.typ, m.name, m.bailiwick = true, r.RRType, r.RRName, r.Bailiwick
+	m.rdata = append(m.rdata[:0], r.RData...)
+	m.prefixes = m.prefixes[:0]
+	recordEmbeds(r, ptrOwnerReadable(r), func(p netip.Prefix) bool {
+		m.prefixes = append(m.prefixes, p)
+		return false
+	})
+	return m.prefixes
 }
 
 // finerThan reports whether p tells more than v4 (IPv4) or v6 (IPv6) bits,

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/cofswitch/cofswitch/cof"
 )
 
 // TestEmbeddedCIDRs: exclude.embedded_cidrs [special-purpose] against the
@@ -218,4 +220,58 @@ func FuzzEmbeddedAddress(f *testing.F) {
 			t.Fatalf("parse6(%q) = %v %v, netip.ParseAddr: %v %v", s, got, ok, want, err)
 		}
 	})
+}
+
+// TestEmbeddedReadOnceForAllPolicies: the engine's path (Decide with one
+// Scratch for every policy, one Record reused for every line) reads a
+// record's embedded addresses once for all policies, and decides as each
+// policy alone does, whatever came before: the same owner with other
+// rdata, the same record again, another type.
+func TestEmbeddedReadOnceForAllPolicies(t *testing.T) {
+	env := testEnv()
+	var pols []*Compiled
+	for _, spec := range []*Spec{
+		{Transforms: TransformSpec{TruncateIP: &TruncateSpec{IPv4: 24, IPv6: 48}}},
+		{Transforms: TransformSpec{TruncateIP: &TruncateSpec{IPv6: 48}}},
+		{Transforms: TransformSpec{CryptoPAn: &KeySpec{KeyEnv: "KEY_A"}}},
+	} {
+		c, err := Compile("t", spec, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pols = append(pols, c)
+	}
+	lines := [][3]string{
+		{"a.example", "TXT", `"v=spf1 ip4:93.184.216.0/24 -all"`},
+		{"a.example", "TXT", `"v=spf1 ip4:93.184.216.34 -all"`},
+		{"a.example", "TXT", `"v=spf1 ip4:93.184.216.34 -all"`},
+		{"a.example", "TXT", `"gw 2002:5db8:d822::/48"`},
+		{"a.example", "TXT", `"nothing here"`},
+		{"host-93-184-216-34.example.com", "A", "93.184.216.34"},
+		{"www.example.com", "A", "93.184.216.34"},
+		{"34.216.184.93.in-addr.arpa", "PTR", "www.example.com."},
+		{"34.216.184.93.in-addr.arpa", "CNAME", "www.example.com."},
+		{"34.216.184.93.in-addr.arpa", "PTR", "host-93-184-216-34.isp.example."},
+		{"www.example.com", "CNAME", "93.184.216.34.nip.io."},
+		{"www.example.com", "CNAME", "edge-3.cdn1.example.net."},
+		{"2606-4700--1111.sslip.io", "A", "8.8.8.8"},
+	}
+	var s Scratch
+	var r cof.Record // reused, as a batch reader reuses its record
+	for pass := range 2 {
+		for i := range lines {
+			l := lines[i]
+			if pass == 1 {
+				l = lines[len(lines)-1-i]
+			}
+			r = *rec(t, record(l[0], l[1], l[2]))
+			for k, c := range pols {
+				_, rule := c.Decide(&s, &r)
+				want := c.Explain(rec(t, record(l[0], l[1], l[2])))
+				if (rule == Kept) != want.Kept || rule != Kept && rule.String() != want.Rule {
+					t.Errorf("pass %d, %v, policy %d: decided %v, alone %q (kept %v)", pass, l, k, rule, want.Rule, want.Kept)
+				}
+			}
+		}
+	}
 }

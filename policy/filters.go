@@ -20,6 +20,18 @@ type criterion struct {
 	rule  Rule
 	match func(r *cof.Record) bool
 	why   func(r *cof.Record) string
+	// scan, when set, is match reading what the policies share of the
+	// record in s (see Scratch.embedded): the engine's path.
+	scan func(s *Scratch, r *cof.Record) bool
+}
+
+// matches runs the criterion, through s when it has a shared reading
+// and s is given.
+func (cr *criterion) matches(s *Scratch, r *cof.Record) bool {
+	if s != nil && cr.scan != nil {
+		return cr.scan(s, r)
+	}
+	return cr.match(r)
 }
 
 // typeSet is a bitmap over all 65536 rrtypes.

@@ -27,6 +27,7 @@ type Scratch struct {
 	rec   cof.Record
 	rdata []string
 	addrs []netip.Addr
+	emb   embeddedMemo // what the policies share of the record in hand
 }
 
 // pseudonymizer replaces sensor_id with prefix + hex(HMAC-SHA256(key, id))
