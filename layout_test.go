@@ -56,7 +56,7 @@ var rules = map[string]rule{
 	"switch/exchange/exchangetest": {may: []string{"cof", "routing", "config", "bus/bustest", "switch/exchange"}},
 	"sensor/...":                   {may: []string{"cof", "routing", "accounts", "bus", "policy", "batchsig", "sensor/..."}},
 	"peers/...":                    {may: []string{"cof", "routing", "accounts", "bus", "secretfile", "batchsig", "peers/..."}},
-	"bench":                        {may: []string{"cof", "routing", "policy", "config", "gen", "bus", "switch/..."}},
+	"bench":                        {may: []string{"cof", "routing", "policy", "config", "gen", "bus", "ops", "switch/..."}},
 	"cmd/...":                      {may: []string{"..."}},
 	"cluster":                      {may: []string{"config", "routing", "accounts", "secretfile"}, mustNot: natsLibs},
 	"integration":                  {},

@@ -71,7 +71,7 @@ func TestBench(t *testing.T) {
 	if rawPer := byPhase[bench.PhaseRawPerRecord]; rawPer.Batch != 1 || rawPer.Deliveries != 4*rawPer.Records || rep.Ratios["per-record/raw-per-record"] <= 0 {
 		t.Errorf("raw-per-record: %+v, ratios %v", rawPer, rep.Ratios)
 	}
-	if rep.Ratios["switch/raw"] <= 0 || rep.Ratios["switch/per-record"] <= 0 || len(rep.Targets) != 6 || sw.Repeats() > 1.5 {
+	if rep.Ratios["switch/raw"] <= 0 || rep.Ratios["switch/per-record"] <= 0 || len(rep.Targets) != 8 || sw.Repeats() > 1.5 {
 		t.Errorf("ratios %v, %d targets", rep.Ratios, len(rep.Targets))
 	}
 }
