@@ -4,7 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/publicsuffix"
 
@@ -26,6 +28,10 @@ type labelHasher struct {
 	key   []byte
 	cache *memo[string, string] // name -> its first label hashed
 	names *memo[string, string] // name -> hashed name
+	// macs holds HMACs keyed with key, reset and reused: keying one
+	// costs two block hashes and its allocations, as much as hashing a
+	// short name.
+	macs sync.Pool
 }
 
 // hashedLabelLen is the length of a hashed label: "h" and 12 hex digits.
@@ -36,12 +42,20 @@ const hashedLabelLen = 13
 const opaqueContext = "\x00rdata\x00"
 
 func (h *labelHasher) mac(parts ...string) string {
-	m := hmac.New(sha256.New, h.key)
+	m, _ := h.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, h.key)
+	}
+	m.Reset()
 	for _, p := range parts {
 		m.Write([]byte(p))
 	}
 	var sum [sha256.Size]byte
-	return "h" + hex.EncodeToString(m.Sum(sum[:0]))[:12]
+	var out [hashedLabelLen]byte
+	out[0] = 'h'
+	hex.Encode(out[1:], m.Sum(sum[:0])[:6])
+	h.macs.Put(m)
+	return string(out[:])
 }
 
 // label hashes the first label of the canonical name n, with the rest of
