@@ -137,9 +137,6 @@ type call struct {
 // Group makes a group signer of s.
 func (s *Signer) Group() *Group { return &Group{s: s} }
 
-// PublicKey is the group's signer's public nkey.
-func (g *Group) PublicKey() string { return g.s.pub }
-
 // SetWait makes a caller that finds no signature under way wait d before
 // it signs, for others to queue, when the last one to lead began less
 // than 4d before: a group commit's delay (a linger), paid only while

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -162,14 +161,9 @@ func RunChild(ctx context.Context, o ChildOptions, out io.Writer, log *slog.Logg
 	nc, url := (*nats.Conn)(nil), o.URL
 	if o.DataDir != "" {
 		// The whole exchange, bounded as serve bounds it by default.
-		limit, source, err := ops.MemoryLimit(ops.MemoryAuto, "/sys/fs/cgroup")
-		if err != nil {
+		if err := ops.SetMemoryLimit(ops.MemoryAuto, log); err != nil {
 			return err
 		}
-		if limit > 0 {
-			debug.SetMemoryLimit(limit)
-		}
-		log.Info("memory limit", "limit", ops.FormatBytes(limit), "from", source)
 		b, err := StartEmbedded(ctx, cfg, o.DataDir)
 		if err != nil {
 			return err

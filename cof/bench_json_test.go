@@ -38,17 +38,7 @@ var stdCodecs = []stdCodec{{"encoding-json", json.Unmarshal, json.Marshal}}
 //	go test ./cof -run '^$' -bench AgainstStdlib
 //	GOEXPERIMENT=jsonv2 go test ./cof -run '^$' -bench AgainstStdlib
 func BenchmarkAgainstStdlib(b *testing.B) {
-	b.Run("parse/cof", func(b *testing.B) {
-		var p Parser
-		var r Record
-		b.ReportAllocs()
-		b.SetBytes(int64(len(benchRecord)))
-		for b.Loop() {
-			if err := p.Parse(benchRecord, &r); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	b.Run("parse/cof", benchParse)
 	for _, c := range stdCodecs {
 		b.Run("parse/"+c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -61,17 +51,7 @@ func BenchmarkAgainstStdlib(b *testing.B) {
 			}
 		})
 	}
-	r, err := Parse(benchRecord)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("encode/cof", func(b *testing.B) {
-		buf := make([]byte, 0, 512)
-		b.ReportAllocs()
-		for b.Loop() {
-			buf = r.AppendLine(buf[:0])
-		}
-	})
+	b.Run("encode/cof", benchEncode)
 	var sr stdRecord
 	if err := json.Unmarshal(benchRecord, &sr); err != nil {
 		b.Fatal(err)

@@ -3,8 +3,10 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,6 +67,23 @@ func MemoryLimit(value, cgroupRoot string) (int64, string, error) {
 		return 0, "", fmt.Errorf("--memory-limit %q: below 64MiB, the collector would run without end", value)
 	}
 	return n, "--memory-limit", nil
+}
+
+// SetMemoryLimit reads a --memory-limit value (see MemoryLimit, the
+// cgroups under /sys/fs/cgroup), gives the runtime the limit and logs it
+// with where it came from.
+func SetMemoryLimit(value string, log *slog.Logger) error {
+	limit, source, err := MemoryLimit(value, "/sys/fs/cgroup")
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		log.Info("memory limit", "limit", "none", "from", source)
+		return nil
+	}
+	debug.SetMemoryLimit(limit)
+	log.Info("memory limit", "limit", FormatBytes(limit), "from", source)
+	return nil
 }
 
 // cgroupMemory is the memory limit of the process's cgroup (v2:

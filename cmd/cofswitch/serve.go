@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -102,15 +101,8 @@ func serve(ctx context.Context, io stdio, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	limit, source, err := ops.MemoryLimit(f.memoryLimit, "/sys/fs/cgroup")
-	if err != nil {
+	if err := ops.SetMemoryLimit(f.memoryLimit, log); err != nil {
 		return usageErrorf("%v", err)
-	}
-	if limit > 0 {
-		debug.SetMemoryLimit(limit)
-		log.Info("memory limit", "limit", ops.FormatBytes(limit), "from", source)
-	} else {
-		log.Info("memory limit", "limit", "none", "from", source)
 	}
 	cfg, err := loadServeConfig(f.config)
 	if err != nil {
