@@ -18,7 +18,8 @@ type DryRun struct {
 	// Sensor is the sensor_id routed for records without one.
 	Sensor string
 
-	seen sightings // for thresholds: who saw which rrset so far
+	seen       sightings // for thresholds: who saw which rrset so far
+	thresholds int       // 0: not looked yet; 1: some policy has one; -1: none
 }
 
 // Verdict is a DryRun's answer for one record.
@@ -52,6 +53,12 @@ func (d *DryRun) Check(r *cof.Record) Verdict {
 		r.SensorID = d.Sensor
 	}
 	v := Verdict{Sensor: r.SensorID}
+	// Every record's sighting counts, as the switch counts them: whatever
+	// the routes and the filters.
+	var seen *seenBy
+	if d.counts() {
+		seen = d.see(r)
+	}
 	var route *routing.Route
 	for _, rt := range d.Table.Routes(r.SensorID) {
 		if rt.Peer == d.Peer {
@@ -72,15 +79,29 @@ func (d *DryRun) Check(r *cof.Record) Verdict {
 	v.Routed, v.Subscription, v.TLP, v.Release = true, route.Subscription.Index, route.Subscription.TLP, p.Release()
 	v.Explanation = p.Explain(r)
 	if v.Threshold = p.Threshold(); v.Threshold.Enabled() && v.Kept {
-		d.threshold(r, &v)
+		threshold(seen, &v)
 	}
 	return v
 }
 
-// threshold applies v's threshold to r as the switch would if the records
-// checked so far were all it had seen: the sensor is the record's
-// sensor_id, the organisation that of the sensor publishing it.
-func (d *DryRun) threshold(r *cof.Record, v *Verdict) {
+// counts says whether some policy of the set has a threshold, so that
+// sightings are worth keeping.
+func (d *DryRun) counts() bool {
+	if d.thresholds == 0 {
+		d.thresholds = -1
+		for _, name := range d.Set.Names() {
+			if p, ok := d.Set.Lookup(name); ok && p.Threshold().Enabled() {
+				d.thresholds = 1
+			}
+		}
+	}
+	return d.thresholds > 0
+}
+
+// see notes r's sighting as the switch would if the records checked so
+// far were all it had seen: the sensor is the record's sensor_id, the
+// organisation that of the sensor publishing it.
+func (d *DryRun) see(r *cof.Record) *seenBy {
 	if d.seen == nil {
 		d.seen = sightings{}
 	}
@@ -95,7 +116,12 @@ func (d *DryRun) threshold(r *cof.Record, v *Verdict) {
 	if s, ok := d.Table.Sensor(publisher); ok {
 		org = s.Organisation
 	}
-	b := d.seen.see(r, r.SensorID, org)
+	return d.seen.see(r, r.SensorID, org)
+}
+
+// threshold applies v's threshold to a kept record whose rrset b says who
+// saw.
+func threshold(b *seenBy, v *Verdict) {
 	switch {
 	case !v.Threshold.Reached(len(b.sensors), len(b.orgs)):
 		v.ThresholdHeld = v.Threshold.Held(len(b.sensors), len(b.orgs))

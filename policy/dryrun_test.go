@@ -68,3 +68,36 @@ func TestTally(t *testing.T) {
 		t.Fatalf("tally %v %v, want [b a c] [3 1 1]", got, counts)
 	}
 }
+
+// TestDryRunCountsEverySighting: as the switch, policy test counts the
+// sighting of a record routed to no one, and of a record the peer's
+// policy withheld, towards the threshold.
+func TestDryRunCountsEverySighting(t *testing.T) {
+	set, err := CompileSet("v1", map[string]*Spec{
+		"k2": {Threshold: &ThresholdSpec{MinSensors: 2}, TLP: "amber"},
+	}, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := routing.Build(
+		[]routing.Sensor{{ID: "s1"}, {ID: "s2"}},
+		[]routing.Peer{{ID: "p"}},
+		[]routing.Subscription{{Peer: "p", Index: 0, Sensors: []string{"s1"}, Policy: "k2", TLP: "TLP:AMBER"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &DryRun{Table: table, Set: set, Peer: "p"}
+	line := func(sensor string) string {
+		return `{"rrname":"x.example","rrtype":"A","rdata":"192.0.2.9","time_first":1,"time_last":2,"sensor_id":"` + sensor + `"}`
+	}
+	if v := d.Check(rec(t, line("s2"))); v.Routed {
+		t.Fatalf("s2 routed to p: %+v", v)
+	}
+	if v := d.Check(rec(t, line("s1"))); !v.Kept || v.ThresholdHeld != "" {
+		t.Fatalf("s1's record after s2's held (%q), want released: s2's sighting counts though routed to no one", v.ThresholdHeld)
+	}
+	other := `{"rrname":"y.example","rrtype":"A","rdata":"192.0.2.9","time_first":1,"time_last":2,"sensor_id":"s1"}`
+	if v := d.Check(rec(t, other)); v.ThresholdHeld == "" {
+		t.Fatalf("an rrset one sensor saw was not held: %+v", v)
+	}
+}

@@ -376,6 +376,14 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 			t.out.b = out.AppendLine(t.out.b)
 			w.same = append(w.same, decision{policy: t.policy, rule: rule, body: t.out, start: start, end: len(t.out.b)})
 		}
+		if key == nil && reg.maxWindow > 0 {
+			// What sensors saw decides a release, never what the peers
+			// subscribe to: a sensor routed to no threshold policy (or
+			// whose record its filters withheld) still counts, so that no
+			// peer's choice of subscriptions releases another's records.
+			w.thrKey = policy.RRsetKey(w.thrKey[:0], rec)
+			w.sight(w.e.thr.rrsetKey(w.thrKey), reg.maxWindow)
+		}
 	}
 	return in
 }
@@ -447,7 +455,7 @@ func (w *worker) resolve(sensorID string, reg *registry) {
 		w.targets = append(w.targets, target{count: c, policy: p, out: b, th: th})
 	}
 	w.thrSensor = ""
-	if slices.ContainsFunc(w.targets, func(t target) bool { return t.th.Enabled() }) {
+	if reg.maxWindow > 0 {
 		w.thrSensor = w.e.thr.hash("sensor:" + sensorID)
 	}
 }

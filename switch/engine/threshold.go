@@ -72,10 +72,12 @@ type heldOut struct {
 	Passed  inputSet `json:"d,omitempty"` // inputs whose observations were delivered at once
 }
 
-// obs is one observation of a batch under a threshold policy.
+// obs is one observation of a batch under a threshold policy, or a
+// sighting alone (out nil): a record no threshold policy kept, which
+// counts its sensor and organisation and goes nowhere.
 type obs struct {
 	key     [16]byte
-	out     *outBody
+	out     *outBody // nil: a sighting alone
 	th      policy.Threshold
 	line    []byte // transformed, NDJSON with its newline
 	sensor  string // keyed hash of sensor_id
@@ -190,7 +192,13 @@ func refreshEvery(window time.Duration) time.Duration {
 func (c *cachedSeen) fast(os []obs, now int64) bool {
 	for _, o := range os {
 		t, ok := c.sensors[o.sensor]
-		if !ok || now-t > int64(refreshEvery(o.th.Window)/time.Second) || c.holding[o.outKey()] {
+		if !ok || now-t > int64(refreshEvery(o.th.Window)/time.Second) {
+			return false
+		}
+		if o.out == nil {
+			continue
+		}
+		if c.holding[o.outKey()] {
 			return false
 		}
 		if !o.th.Reached(within(c.sensors, now, o.th.Window), within(c.orgs, now, o.th.Window)) {
@@ -457,17 +465,22 @@ func (e *seenEntry) apply(os []obs, inID inputRef, now int64, maxWindow time.Dur
 	}
 	keepRecent(e.Sensors, policy.MaxThresholdSensors)
 	keepRecent(e.Orgs, policy.MaxThresholdSensors)
-	if !applied {
-		e.Applied = e.Applied.add(inID)
-	}
 	byOut := map[string][]*obs{}
 	var outs []string
 	for i := range os {
+		if os[i].out == nil {
+			continue // a sighting alone: counted above, idempotent
+		}
 		k := os[i].outKey()
 		if _, ok := byOut[k]; !ok {
 			outs = append(outs, k)
 		}
 		byOut[k] = append(byOut[k], &os[i])
+	}
+	if len(outs) > 0 && !applied {
+		// Only observations need the input remembered: a sighting
+		// counted twice is the same sighting.
+		e.Applied = e.Applied.add(inID)
 	}
 	for _, k := range outs {
 		e.applyOut(k, byOut[k], inID, applied, now, &r)
@@ -728,6 +741,13 @@ func (w *worker) observe(key [16]byte, t target, out *cof.Record) {
 	w.thrLines = out.AppendLine(w.thrLines)
 	w.thr = append(w.thr, obs{key: key, out: t.out, th: t.th, sensor: w.thrSensor, org: w.thrOrg,
 		line: w.thrLines[from:len(w.thrLines):len(w.thrLines)]})
+}
+
+// sight notes that the record in hand's sensor saw rrset key, where no
+// threshold policy kept the record: it counts towards every threshold
+// (window: the longest) and is delivered nowhere.
+func (w *worker) sight(key [16]byte, window time.Duration) {
+	w.thr = append(w.thr, obs{key: key, th: policy.Threshold{Window: window}, sensor: w.thrSensor, org: w.thrOrg})
 }
 
 // thresholds settles the batch's observations under threshold policies:

@@ -279,3 +279,55 @@ func TestThresholdExactlyOnceUnderRivalsAndCrashes(t *testing.T) {
 		}
 	}
 }
+
+// sightingsYAML: k receives s1 under k2 and s3 under k2-aaaa, which
+// withholds A records; s2 is routed to no one.
+const sightingsYAML = `
+sensors:
+  - {id: s1, organisation: org-a}
+  - {id: s2, organisation: org-b}
+  - {id: s3, organisation: org-c}
+policies:
+  k2: {tlp: AMBER, threshold: {min_sensors: 2, window: 1h}}
+  k2-aaaa: {tlp: AMBER, include: {rrtypes: [AAAA]}, threshold: {min_sensors: 2, window: 1h}}
+peers:
+  - id: k
+    organisation: org-z
+    subscriptions:
+      - {sensors: [s1], policy: k2}
+      - {sensors: [s3], policy: k2-aaaa}
+`
+
+// TestThresholdCountsEverySensorsSighting: what sensors saw decides a
+// release, whatever the routes: a sensor routed to no one, and a record a
+// policy's filters withheld, count as sightings (else a peer's choice of
+// subscriptions, or another peer's, would change what it is released).
+// Held observations leave with the peer's next observation of the rrset.
+func TestThresholdCountsEverySensorsSighting(t *testing.T) {
+	x := newExchange(t, sightingsYAML)
+	tab, pols, err := x.cfg.Compile(policy.DefaultEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.startSwitchWith(tab, pols)
+	rec := func(name string) []byte {
+		return []byte(`{"rrname":"` + name + `","rrtype":"A","rdata":["192.0.2.7"],"time_first":1700000000,"time_last":1700000100}` + "\n")
+	}
+	step := func(sensor, name string, want int) {
+		t.Helper()
+		x.publish(sensor, rec(name), cof.Identity)
+		waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+		if got := len(x.read(routing.PeerStream("k"), true).records); got != want {
+			t.Fatalf("after %s sent %s: peer k has %d records in all, want %d", sensor, name, got, want)
+		}
+	}
+	step("s2", "unrouted.example", 0) // routed to no one: counted, delivered nowhere
+	step("s1", "unrouted.example", 1) // the second sensor: at once
+	step("s3", "filtered.example", 1) // withheld by k2-aaaa: counted
+	step("s1", "filtered.example", 2)
+	step("s1", "later.example", 2) // held: one sensor
+	step("s2", "later.example", 2) // the second sensor, routed to no one: k has nothing new yet
+	step("s1", "later.example", 4) // k's next observation: at once, with the one held
+	step("s1", "alone.example", 4)
+	step("s1", "alone.example", 4) // one sensor, however often
+}

@@ -86,7 +86,7 @@ func (s *selfService) forget(peer string, version uint64) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.store.Clear(ctx, peer, &version); err != nil && !errors.Is(err, selfservice.ErrConflict) {
+		if err := s.store.Forget(ctx, peer, version); err != nil && !errors.Is(err, selfservice.ErrConflict) {
 			s.log.Warn("self-service selection of a peer without a ceiling not deleted; it is ignored, and deleted at the next change", "peer", peer, "err", err)
 			return
 		}

@@ -4,7 +4,7 @@
 // only its own account can publish to (package accounts); the switch's
 // Responder answers in a queue group shared by every switch process of the
 // exchange, and keeps each peer's selection in the key-value bucket
-// COF_SUBSCRIPTIONS (Store), whose revision is the selection's version.
+// COF_SUBSCRIPTIONS (Store), with a version counting the peer's own changes.
 // Every switch process watches the bucket and runs Effective: the file's
 // configuration with each peer's stored selection that its current
 // ceiling still allows.
@@ -70,8 +70,9 @@ type Reply struct {
 	// Source says whose subscriptions are in force: SourceFile or
 	// SourceSelf.
 	Source string `json:"source"`
-	// Version is the revision of the peer's stored selection in the
-	// bucket; 0: none stored.
+	// Version is the peer's stored selection's: 1 for its first change,
+	// one more for each of its changes since (a clear counts); 0: none
+	// stored.
 	Version uint64 `json:"version"`
 	// Subscriptions are those in force: the stored selection (less what
 	// Dropped lists), or the file's.

@@ -399,22 +399,23 @@ func seenBy(t *testing.T, x *exchange.Exchange, peer, name string, sensors ...st
 	return false
 }
 
-// One peer's choice changes what another receives under a release
-// threshold: the sightings that count towards it (switch/engine,
-// threshold.go) are those of records some threshold subscription routes
-// and keeps, shared by every peer. hub-9 sees an rrset that acme-dns-1
-// sees too: by the file, q does not receive it (one sighting counted);
-// once p chooses hub-* under k2, hub-9's sightings count and q receives
-// the same kind of rrset. Nothing of q's changed: p's choice released
-// q's records.
+// One peer's choice never changes what another receives under a release
+// threshold: what sensors saw decides, whatever the routes. hub-9 sees an
+// rrset that acme-dns-1 sees too; hub-9 is routed to no one by the file,
+// yet its sighting counts, so q receives the rrset before p chooses hub-*
+// under k2 as after. (Sightings used to count only from records some
+// threshold subscription routed: by the file q received nothing, and p's
+// choice released q's records.)
 func TestReview20bThresholdSightingsFollowOthersChoices(t *testing.T) {
-	t.Skip(`DEFECT: a threshold's sightings are counted only from records that some threshold subscription routes and keeps, across all peers, so a peer's self-service choice (a sensor under a threshold policy of its ceiling) releases records held for other peers; fix: count every sensor's sightings whatever the routes (or key them per output), so that the release depends on what sensors saw, never on other peers' subscriptions`)
 	b := &bed{t: t, path: t.TempDir() + "/x.yaml", dataDir: t.TempDir()}
 	b.p, b.q = newKeys(t)
 	b.writeText(thresholdYAML)
 	b.x = b.start(loadFile(t, b.path))
-	if seenBy(t, b.x, "q", "before.example", "hub-9", "acme-dns-1") {
-		t.Fatal("by the file, q received an rrset only acme-dns-1's sighting counts for")
+	if !seenBy(t, b.x, "q", "before.example", "hub-9", "acme-dns-1") {
+		t.Fatal("by the file, q did not receive an rrset two sensors saw: hub-9's sighting, routed to no one, did not count")
+	}
+	if seenBy(t, b.x, "q", "alone.example", "acme-dns-1") {
+		t.Fatal("q received an rrset one sensor saw")
 	}
 	rep := b.ask(selfservice.Request{Op: selfservice.OpSet, Subscriptions: []selfservice.Subscription{
 		{Sensors: []string{"hub-*"}, Policy: "k2"}}})
@@ -422,8 +423,11 @@ func TestReview20bThresholdSightingsFollowOthersChoices(t *testing.T) {
 		t.Fatal(rep.Err())
 	}
 	applied(t, b.x, rep.Version)
-	if seenBy(t, b.x, "q", "after.example", "hub-9", "acme-dns-1") {
-		t.Fatal("p's choice released to q an rrset the file's routes held")
+	if !seenBy(t, b.x, "q", "after.example", "hub-9", "acme-dns-1") {
+		t.Fatal("after p's choice, q did not receive an rrset two sensors saw")
+	}
+	if seenBy(t, b.x, "q", "alone-after.example", "acme-dns-1") {
+		t.Fatal("after p's choice, q received an rrset one sensor saw")
 	}
 }
 
@@ -448,12 +452,12 @@ peers:
     ceiling: {sensors: ["acme-*"], policies: [strict]}
 `
 
-// A peer's versions say nothing of another's choices: the version is the
-// bucket's revision, a sequence shared by every peer's key, so p sees by
+// A peer's versions say nothing of another's choices. They were the
+// bucket's revision, a sequence shared by every peer's key, so p saw by
 // how much it moved between two of its own changes how many changes the
-// other peers made meanwhile (and when, by asking often).
+// other peers made meanwhile (and when, by asking often); they now count
+// the peer's own changes.
 func TestReview20bVersionsCountOthersChanges(t *testing.T) {
-	t.Skip(`DEFECT (low): the version a peer sees is the bucket's revision, shared by every peer's key, so the gap between two of its versions counts the other peers' changes in between; fix: a per-peer version (a counter kept in the value, the revision kept internal for compare-and-set)`)
 	b := &bed{t: t, path: t.TempDir() + "/x.yaml", dataDir: t.TempDir()}
 	b.p, b.q = newKeys(t)
 	b.writeText(twoCeilingsYAML)

@@ -414,3 +414,36 @@ func TestChangesLimited(t *testing.T) {
 		t.Fatalf("get after the limit: %+v", rep)
 	}
 }
+
+// TestVersionsCountThePeersChanges: a version counts the peer's own
+// changes, a clear among them, and is never given twice: an expectation
+// read before a clear and later sets cannot match what those sets stored.
+func TestVersionsCountThePeersChanges(t *testing.T) {
+	b := newBed(t)
+	set := func(expect *uint64) selfservice.Reply {
+		t.Helper()
+		return b.ask(selfservice.Request{Op: selfservice.OpSet, Subscriptions: acmeWeb, ExpectVersion: expect})
+	}
+	if r1, r2 := set(nil), set(nil); r1.Version != 1 || r2.Version != 2 {
+		t.Fatalf("versions %d, %d: want 1, 2", r1.Version, r2.Version)
+	}
+	if clr := b.ask(selfservice.Request{Op: selfservice.OpClear}); !clr.OK || clr.Version != 0 {
+		t.Fatalf("clear: %+v", clr)
+	}
+	if again := b.ask(selfservice.Request{Op: selfservice.OpClear}); !again.OK || again.Version != 0 {
+		t.Fatalf("clearing what is cleared: %+v", again)
+	}
+	zero := uint64(0)
+	r4 := set(&zero)
+	if !r4.OK || r4.Version != 4 {
+		t.Fatalf("set after a clear, expecting none stored: %+v, want version 4 (the clear was 3)", r4)
+	}
+	applied(t, b.x, 4)
+	stale := uint64(2)
+	if r := set(&stale); r.OK || r.Code != selfservice.CodeConflict || !strings.Contains(r.Error, "at version 4") {
+		t.Fatalf("a set expecting version 2 after the clear: %+v", r)
+	}
+	if r := b.ask(selfservice.Request{Op: selfservice.OpClear, ExpectVersion: &zero}); r.OK || r.Code != selfservice.CodeConflict {
+		t.Fatalf("a clear expecting none stored while version 4 is: %+v", r)
+	}
+}

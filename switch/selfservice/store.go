@@ -28,8 +28,15 @@ type Stored struct {
 	Subscriptions []Subscription `json:"subscriptions"`
 	// At is when the peer chose it.
 	At time.Time `json:"at"`
-	// Version is the key's revision (not stored in the value).
-	Version uint64 `json:"-"`
+	// Version counts the peer's own changes: 1 for its first choice, one
+	// more for each set or clear since. It is the peer's alone (the key's
+	// revision, kept internal for compare-and-set, counts every peer's
+	// changes: a peer would see how often the others change theirs), and
+	// a clear keeps the count, so that a version is never given twice.
+	Version uint64 `json:"version,omitempty"`
+	// Cleared marks the peer's clear: nothing is stored, and the file's
+	// subscriptions apply; Version goes on counting.
+	Cleared bool `json:"cleared,omitempty"`
 }
 
 // Store is the bucket of self-service selections, one key per peer (its
@@ -38,6 +45,10 @@ type Store struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
 }
+
+// maxWriteTries bounds the reads and conditional writes of one change
+// while other writers of the same peer win the race.
+const maxWriteTries = 8
 
 // OpenStore binds the bucket, which the exchange provisions
 // (exchange.SubscriptionsBucketConfig).
@@ -51,54 +62,110 @@ func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 
 // Get returns peer's stored selection; ok is false when none is stored.
 func (s *Store) Get(ctx context.Context, peer string) (st Stored, ok bool, err error) {
+	st, ok, _, err = s.read(ctx, peer)
+	return st, ok, err
+}
+
+// read returns peer's value: the selection (ok false when none is stored
+// or it was cleared; st.Version is then the last version given, 0 for
+// none), and the key's revision (0: no value, the next write creates).
+func (s *Store) read(ctx context.Context, peer string) (st Stored, ok bool, rev uint64, err error) {
 	e, err := s.kv.Get(ctx, peer)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Stored{}, false, nil
+		return Stored{}, false, 0, nil
 	}
 	if err != nil {
-		return Stored{}, false, fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
+		return Stored{}, false, 0, fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
 	}
 	st, err = decode(e)
 	if err != nil {
-		return Stored{}, false, fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
+		return Stored{}, false, 0, fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
 	}
-	return st, true, nil
+	return st, !st.Cleared, e.Revision(), nil
 }
 
 // Set stores peer's selection and returns its version. With expect, it
-// writes only if the stored version is *expect (0: none stored), else
+// writes only if the version in force is *expect (0: none stored), else
 // ErrConflict.
 func (s *Store) Set(ctx context.Context, peer string, subs []Subscription, expect *uint64) (uint64, error) {
-	val, err := json.Marshal(Stored{Subscriptions: subs, At: s.now().UTC()})
-	if err != nil {
-		return 0, err
-	}
-	var rev uint64
-	switch {
-	case expect == nil:
-		rev, err = s.kv.Put(ctx, peer, val)
-	case *expect == 0:
-		rev, err = s.kv.Create(ctx, peer, val)
-	default:
-		rev, err = s.kv.Update(ctx, peer, val, *expect)
-	}
-	return rev, s.writeErr(peer, err)
+	var version uint64
+	err := s.change(ctx, peer, expect, func(cur Stored, _ bool) *Stored {
+		version = cur.Version + 1
+		return &Stored{Subscriptions: subs, At: s.now().UTC(), Version: version}
+	})
+	return version, err
 }
 
 // Clear removes peer's selection (the file's subscriptions apply again);
-// with expect, only if the stored version is *expect, else ErrConflict.
+// with expect, only if the version in force is *expect, else ErrConflict.
 // Clearing what is not stored is no error, unless expect says otherwise.
 func (s *Store) Clear(ctx context.Context, peer string, expect *uint64) error {
-	if expect == nil {
-		return s.writeErr(peer, s.kv.Delete(ctx, peer))
-	}
-	if *expect == 0 {
-		if _, ok, err := s.Get(ctx, peer); err != nil || ok {
-			return errors.Join(err, s.conflict(peer, nil))
+	return s.change(ctx, peer, expect, func(cur Stored, ok bool) *Stored {
+		if !ok {
+			return nil
 		}
-		return nil
+		return &Stored{At: s.now().UTC(), Version: cur.Version + 1, Cleared: true}
+	})
+}
+
+// change writes what next makes of peer's value, conditional on the
+// revision read (and, with expect, on the version in force), reading
+// again while other writers win the race. next returning nil writes
+// nothing.
+func (s *Store) change(ctx context.Context, peer string, expect *uint64, next func(cur Stored, ok bool) *Stored) error {
+	for range maxWriteTries {
+		cur, ok, rev, err := s.read(ctx, peer)
+		if err != nil {
+			return err
+		}
+		if expect != nil && *expect != inForce(cur, ok) {
+			return conflict(peer, cur, ok)
+		}
+		st := next(cur, ok)
+		if st == nil {
+			return nil
+		}
+		val, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, peer, val)
+		} else {
+			_, err = s.kv.Update(ctx, peer, val, rev)
+		}
+		if err = s.writeErr(peer, err); !errors.Is(err, ErrConflict) {
+			return err
+		}
+		// Another process wrote this peer's key since the read: the
+		// expectation, if any, is checked again against what it wrote.
 	}
-	return s.writeErr(peer, s.kv.Delete(ctx, peer, jetstream.LastRevision(*expect)))
+	return fmt.Errorf("%w: peer %q: %d writers in a row won the race", ErrConflict, peer, maxWriteTries)
+}
+
+// Forget deletes peer's value, whatever it holds, if the version in force
+// is still version: a peer that left the file starts afresh if it comes
+// back, its versions from 1.
+func (s *Store) Forget(ctx context.Context, peer string, version uint64) error {
+	cur, ok, rev, err := s.read(ctx, peer)
+	switch {
+	case err != nil:
+		return err
+	case rev == 0:
+		return nil
+	case inForce(cur, ok) != version:
+		return conflict(peer, cur, ok)
+	}
+	return s.writeErr(peer, s.kv.Delete(ctx, peer, jetstream.LastRevision(rev)))
+}
+
+// inForce is the version a peer's expectation compares with: 0 when
+// nothing is stored.
+func inForce(cur Stored, ok bool) uint64 {
+	if !ok {
+		return 0
+	}
+	return cur.Version
 }
 
 // writeErr names a failed write: a conflict, or the bucket's error.
@@ -107,23 +174,17 @@ func (s *Store) writeErr(peer string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch), isWrongLastSeq(err):
-		return s.conflict(peer, err)
+		return fmt.Errorf("%w: peer %q: %w", ErrConflict, peer, err)
 	}
 	return fmt.Errorf("%w: peer %q: %w", ErrBucket, peer, err)
 }
 
-// conflict is ErrConflict with the version now stored.
-func (s *Store) conflict(peer string, cause error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	st, ok, err := s.Get(ctx, peer)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%w: peer %q (%w)", ErrConflict, peer, cause)
-	case !ok:
+// conflict is ErrConflict with the version in force.
+func conflict(peer string, cur Stored, ok bool) error {
+	if !ok {
 		return fmt.Errorf("%w: peer %q has no selection stored (version 0)", ErrConflict, peer)
 	}
-	return fmt.Errorf("%w: peer %q's selection is at version %d", ErrConflict, peer, st.Version)
+	return fmt.Errorf("%w: peer %q's selection is at version %d", ErrConflict, peer, cur.Version)
 }
 
 // isWrongLastSeq reports the server's "wrong last sequence" (a delete's
@@ -139,7 +200,10 @@ func decode(e jetstream.KeyValueEntry) (Stored, error) {
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		return Stored{}, fmt.Errorf("revision %d: %w", e.Revision(), err)
 	}
-	st.Version = e.Revision()
+	if st.Version == 0 {
+		// Written before versions were the peer's own: its revision.
+		st.Version = e.Revision()
+	}
 	return st, nil
 }
 
@@ -229,6 +293,10 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	st, err := decode(e)
 	if err != nil {
 		w.bad(e.Key(), err)
+		delete(w.cur, e.Key())
+		return
+	}
+	if st.Cleared {
 		delete(w.cur, e.Key())
 		return
 	}
