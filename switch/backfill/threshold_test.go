@@ -18,19 +18,19 @@ import (
 const thresholdBefore = `
 nats: {auth: none, listen: "127.0.0.1:0"}
 streams: {archive: {max_age: 1h}}
-sensors: [{id: s1}, {id: s2}]
+sensors: [{id: s1}, {id: s2}, {id: s3}]
 policies:
   k2:
     tlp: AMBER
     threshold: {min_sensors: 2}
 peers:
-  - {id: early, subscriptions: [{sensors: ["*"], policy: k2}]}
+  - {id: early, subscriptions: [{sensors: [s1, s2], policy: k2}]}
 `
 
 // TestBackfillThreshold: a backfill under a policy with a k-sensor
 // threshold delivers the archived records of the rrsets the switch found
 // released (seen by both sensors) and none of those only one sensor saw,
-// which it counts as held.
+// which it counts as held. s3, routed to no one, adds sightings alone.
 func TestBackfillThreshold(t *testing.T) {
 	w := start(t, thresholdBefore)
 	send := func(sensor string, body string) {
@@ -51,10 +51,11 @@ func TestBackfillThreshold(t *testing.T) {
 	}
 	send("s1", s1.String())
 	send("s2", s2.String())
-	w.waitArchived(2)
+	send("s3", line("s3-only.example")+line("shared-0.example"))
+	w.waitArchived(3)
 	waitFor(t, func() bool { return len(w.read("early").lines) == 20 }, "the released records of early")
 
-	cfg := w.reload(thresholdBefore + `  - {id: late, subscriptions: [{sensors: ["*"], policy: k2}]}` + "\n")
+	cfg := w.reload(thresholdBefore + `  - {id: late, subscriptions: [{sensors: [s1, s2], policy: k2}]}` + "\n")
 	signer, err := exchange.SigningKey(cfg.Switch, "", w.dir)
 	if err != nil {
 		t.Fatal(err)

@@ -109,8 +109,8 @@ func (v *Evaluator) Evaluate(ctx context.Context, sensor string, seq uint64, dat
 	in := v.w.route(sensor, seq, v.reg)
 	ev := Evaluation{Records: in.records, Invalid: in.invalid}
 	for _, o := range v.w.thr {
-		if o.out.peer != peer {
-			continue
+		if o.out == nil || o.out.peer != peer {
+			continue // a sighting alone, or another peer's
 		}
 		released, err := v.isReleased(ctx, o)
 		if err != nil {

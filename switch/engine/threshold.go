@@ -254,7 +254,9 @@ func (w *worker) applyThresholds(ctx context.Context, in Input, seq uint64, atte
 		// may have held what the cache would now deliver.
 		if c := t.cached(k); attempt == 1 && c != nil && c.fast(groups[k], now) {
 			for i := range groups[k] {
-				res.pass = append(res.pass, &groups[k][i])
+				if groups[k][i].out != nil { // a sighting alone goes nowhere
+					res.pass = append(res.pass, &groups[k][i])
+				}
 			}
 			continue
 		}

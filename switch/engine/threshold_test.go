@@ -330,4 +330,11 @@ func TestThresholdCountsEverySensorsSighting(t *testing.T) {
 	step("s1", "later.example", 4) // k's next observation: at once, with the one held
 	step("s1", "alone.example", 4)
 	step("s1", "alone.example", 4) // one sensor, however often
+	// Sightings alone of an rrset this process knows released, and of
+	// one it knows held, mixed in batches with observations.
+	x.publish("s2", append(rec("later.example"), rec("alone.example")...), cof.Identity)
+	x.publish("s2", append(rec("unrouted.example"), rec("later.example")...), cof.Identity)
+	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	step("s1", "later.example", 5)
+	step("s1", "alone.example", 7) // s2 saw it: at once, with the two held
 }
