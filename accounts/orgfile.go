@@ -107,3 +107,14 @@ func OrgCreds(signingKey, user nkeys.KeyPair, a OrgAccount, expires time.Time) (
 	seed, _ := user.Seed()
 	return jwt.FormatUserConfig(tok, seed)
 }
+
+// Signer says whether the account lists pub among its signing keys: a
+// user another key signs is refused by the server.
+func (a OrgAccount) Signer(pub string) (bool, error) {
+	ac, err := jwt.DecodeAccountClaims(a.JWT)
+	if err != nil {
+		return false, fmt.Errorf("accounts: the account of %s %s: %w", a.Kind, a.ID, err)
+	}
+	_, ok := ac.SigningKeys[pub]
+	return ok, nil
+}

@@ -42,7 +42,7 @@ it with 'cofswitch revoke'.`,
 			f := &credsFlags{}
 			fs.StringVar(&f.sensor, "sensor", "", "the sensor `id`")
 			fs.StringVar(&f.peer, "peer", "", "the peer `id`")
-			fs.StringVar(&f.out, "out", "", "seed `file` to write (default ID.nk)")
+			fs.StringVar(&f.out, "out", "", "`file` to write: the seed (default ID.nk), or with --org the credentials (default ID.creds)")
 			fs.BoolVar(&f.force, "force", false, "overwrite an existing seed file")
 			fs.StringVar(&f.org, "org", "", "operator mode: the `organisation` issuing the user")
 			fs.StringVar(&f.signingKey, "signing-key", "", "operator mode: the organisation's signing key seed `file`")

@@ -29,7 +29,7 @@ func orgCreds(io stdio, f *credsFlags, kind, id string) error {
 	if err != nil {
 		return err
 	}
-	sk, err := loadSeed(f.signingKey, "--signing-key", nkeys.PrefixByteAccount)
+	sk, err := signingKeyOf(f.signingKey, f.accounts, f.org, acct)
 	if err != nil {
 		return err
 	}
@@ -97,6 +97,27 @@ func orgAccount(path, org, kind, id string) (accounts.OrgFile, accounts.OrgAccou
 		return f, a, usageErrorf("organisation %q has no %s %q: the exchange's operator registers it, then gives you a new accounts file ('cofswitch nats-config --org %s')", org, kind, id, org)
 	}
 	return f, a, nil
+}
+
+// signingKeyOf reads the organisation's signing key and checks that the
+// identity's account (from the accounts file at accountsPath) lists it:
+// the server would refuse whatever another key signs, and saying so here
+// beats a creds file that cannot connect.
+func signingKeyOf(path, accountsPath, org string, acct accounts.OrgAccount) (nkeys.KeyPair, error) {
+	sk, err := loadSeed(path, "--signing-key", nkeys.PrefixByteAccount)
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := sk.PublicKey()
+	ok, err := acct.Signer(pub)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: accountsPath + ": " + err.Error()}
+	}
+	if !ok {
+		return nil, usageErrorf("--signing-key %s: key %s is not one of organisation %q's signing keys in %s "+
+			"(the exchange's operator lists it under organisations.%s.signing_keys, then gives you a new accounts file)", path, pub, org, accountsPath, org)
+	}
+	return sk, nil
 }
 
 // loadSeed reads a seed file of the given kind. The error never shows the

@@ -119,8 +119,14 @@ func genPublish(ctx context.Context, std stdio, f *genFlags, g *gen.Generator) e
 	f.pub.linger = 200 * time.Millisecond
 	genCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// Paced, the buffer holds about a linger's worth of records (some 200
+	// bytes each), so that they leave as they are made, not all at the end.
+	size := 1 << 20
+	if f.rate > 0 {
+		size = min(max(int(f.rate*40), 4<<10), 1<<20)
+	}
 	go func() {
-		bw := bufio.NewWriterSize(pw, 1<<20)
+		bw := bufio.NewWriterSize(pw, size)
 		_, err := gen.Write(genCtx, g, bw, genLimits(f))
 		if err == nil {
 			err = bw.Flush()

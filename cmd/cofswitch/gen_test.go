@@ -5,8 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
+	"github.com/cofswitch/cofswitch/routing"
 )
 
 func TestGen(t *testing.T) {
@@ -77,5 +82,37 @@ func TestGenErrors(t *testing.T) {
 		if got.code != exitUsage || !strings.Contains(got.stderr, tt.want) {
 			t.Errorf("%q = exit %d %q, want exit 2 and %q", tt.args, got.code, got.stderr, tt.want)
 		}
+	}
+}
+
+// TestGenPublishPacedSendsAsItGoes: paced, gen --publish sends records as
+// it makes them, not in one burst at the end (a 1 MiB buffer held 10 s of
+// 50 records a second: a revocation or crash meanwhile lost them all).
+func TestGenPublishPacedSendsAsItGoes(t *testing.T) {
+	srv, _, js := bustest.Server(t)
+	s, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "IN", Subjects: []string{routing.InSubject("s1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan result, 1)
+	go func() {
+		done <- runCLI(t, nil, "gen", "--publish", "s1", "--nats-url", srv.ClientURL(), "--rate", "50", "--duration", "5s")
+	}()
+	deadline := time.After(4 * time.Second)
+	for {
+		info, err := s.Info(t.Context())
+		if err == nil && info.State.Msgs > 0 {
+			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("gen ended (exit %d) before a batch was stored: %s", r.code, r.stderr)
+		case <-deadline:
+			t.Fatal("nothing stored within 4 s of a 5 s run at 50 records a second")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if r := <-done; r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cofswitch/cofswitch/accounts"
 	"github.com/cofswitch/cofswitch/config"
@@ -121,10 +122,28 @@ organisations:
 			t.Errorf("creds for %s: exit %d: %s", id, r.code, r.stderr)
 		}
 	}
-	// org-b's key signs a user for org-a's sensor: the credentials are
-	// written (nothing stops a key signing), but the server refuses them.
-	if r := orgCreds("org-b.sk", "sensor", "s1", "forged.creds"); r.code != exitOK {
+	// org-b's key for org-a's sensor: the tool refuses to write what the
+	// server would refuse; signed anyway (nothing stops a key signing),
+	// the server refuses it.
+	if r := orgCreds("org-b.sk", "sensor", "s1", "forged.creds"); r.code != exitUsage || !strings.Contains(r.stderr, `not one of organisation "org-a"'s signing keys`) {
 		t.Fatalf("creds with org-b's key: exit %d: %s", r.code, r.stderr)
+	}
+	orgFile, err := accounts.ReadOrgFile(in("org-a.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1Account, _ := orgFile.Find("sensor", "s1")
+	orgB, err := nkeys.FromSeed(readTrimmed(t, in("org-b.sk")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedUser, _ := nkeys.CreateUser()
+	forged, err := accounts.OrgCreds(orgB, forgedUser, s1Account, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in("forged.creds"), forged, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	if nc, err := nats.Connect(x.URL(), nats.UserCredentials(in("forged.creds")), nats.MaxReconnects(0)); err == nil {
 		nc.Close()
@@ -198,10 +217,22 @@ organisations:
 	if r := runCLI(t, nil, "revoke", "--org", "org-a", "--signing-key", in("org-a.sk"), "--accounts", in("org-a.json"), "--sensor", "s1", "--all", "--user-creds", in("s1.creds"), "--creds", in("pa.creds")); r.code != exitUsage {
 		t.Errorf("--all with --user-creds: exit %d", r.code)
 	}
-	// org-b cannot revoke org-a's peer user, even with org-a's file.
+	// org-b cannot revoke org-a's peer user, even with org-a's file: the
+	// tool says so (the exchange refuses such a revocation too:
+	// switch/exchange TestReviewOrgKeyForgeries).
 	r = runCLI(t, nil, "revoke", "--nats-url", x.URL(), "--creds", in("pa.creds"), "--org", "org-a", "--signing-key", in("org-b.sk"),
 		"--accounts", in("org-a.json"), "--peer", "pa", "--user-creds", in("pa.creds"))
-	if r.code == exitOK || !strings.Contains(r.stderr, "refused") {
+	if r.code != exitUsage || !strings.Contains(r.stderr, "not one of organisation") {
 		t.Fatalf("revoke signed by org-b: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// readTrimmed reads a seed file for a test.
+func readTrimmed(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.TrimSpace(string(b)))
 }

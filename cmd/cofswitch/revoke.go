@@ -86,7 +86,7 @@ func revoke(io stdio, f *revokeFlags) error {
 	if err != nil {
 		return err
 	}
-	sk, err := loadSeed(f.signingKey, "--signing-key", nkeys.PrefixByteAccount)
+	sk, err := signingKeyOf(f.signingKey, f.accounts, f.org, target)
 	if err != nil {
 		return err
 	}
