@@ -111,6 +111,9 @@ func operatorConfig(io stdio, cfg *config.Config, f *natsConfigFlags) error {
 		return usageErrorf("operator mode needs the operator's seed: nats.operator, --operator FILE or --data DIR")
 	}
 	op, err := accounts.LoadOperator(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &exitError{code: exitUsage, msg: err.Error() + ": serve makes it at its first start in operator mode (start it once), or give the operator's seed with nats.operator or --operator"}
+	}
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}

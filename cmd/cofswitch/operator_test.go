@@ -236,3 +236,15 @@ func readTrimmed(t *testing.T, path string) []byte {
 	}
 	return []byte(strings.TrimSpace(string(b)))
 }
+
+// nats-config --org before serve's first start names the missing
+// operator seed and what makes it.
+func TestNATSConfigWithoutOperatorSeed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("nats: {auth: jwt, listen: \"127.0.0.1:0\"}\nsensors: [{id: s1, organisation: org-a}]\n"), 0o600)
+	r := runCLI(t, nil, "nats-config", "--config", cfg, "--data", filepath.Join(dir, "data"), "--org", "org-a")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "operator.nk") || !strings.Contains(r.stderr, "first start") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
