@@ -285,6 +285,12 @@ type Engine struct {
 	sec   *secrets
 	thr   *thresholds
 	log   *slog.Logger
+	// sights holds the sightings alone, written by their own writers
+	// (sightings.go); sightErrs paces the warning when they fail.
+	sights    *sightQueue
+	sightErrs *every
+	sightStop context.CancelFunc
+	sightWG   sync.WaitGroup
 
 	parking *parking
 	// stored holds the internal ids of outputs stored by an attempt of a
@@ -374,7 +380,18 @@ func New(nc *nats.Conn, table *routing.Table, pols *policy.Set, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, thr: newThresholds(o.secret), parking: newParking(), stalls: &every{d: time.Minute}, hist: newHistograms(), hand: newInHand()}
+	// The threshold's writes (one per rrset of a batch, 10,000 at most)
+	// have a budget of asynchronous publishes of their own: a sensor's
+	// flood of new rrsets never takes the budget the outputs need.
+	thrJS, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending((o.workers+sightingWriters)*thresholdWindow+1),
+		jetstream.WithPublishAsyncTimeout(o.publishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("engine: jetstream: %w", err)
+	}
+	thr := newThresholds(o.secret)
+	thr.js = thrJS
+	e := &Engine{o: o, nc: nc, js: js, codec: codec, log: o.log, stats: newStats(), sec: sec, thr: thr, parking: newParking(), stalls: &every{d: time.Minute}, hist: newHistograms(), hand: newInHand(),
+		sights: newSightQueue(), sightErrs: &every{d: 10 * time.Second}}
 	e.drops = newDropLog(o.log, 10*time.Second)
 	e.reg.Store(newRegistry(table, pols))
 	return e, nil
@@ -420,7 +437,11 @@ func (e *Engine) SetRegistry(t *routing.Table, s *policy.Set) {
 func (e *Engine) PolicyVersion() string { return e.reg.Load().policies.Version() }
 
 // Stats returns a snapshot of the counters.
-func (e *Engine) Stats() Snapshot { return e.stats.snapshot() }
+func (e *Engine) Stats() Snapshot {
+	s := e.stats.snapshot()
+	s.SightingsPending = uint64(e.sights.queued())
+	return s
+}
 
 // Start starts the workers and a feeder for each registered sensor, which
 // creates (or binds to) the durable consumer on the sensor's input stream.
@@ -463,6 +484,15 @@ func (e *Engine) Start(_ context.Context) error {
 		defer close(e.kept)
 		e.hand.run(kctx, e.o.ackWait/3)
 	}()
+	sctx, scancel := context.WithCancel(context.Background())
+	e.sightStop = scancel
+	e.sightWG.Add(sightingWriters)
+	for range sightingWriters {
+		go func() {
+			defer e.sightWG.Done()
+			e.writeSightings(sctx)
+		}()
+	}
 	e.started = true
 	e.log.Info("switch started", "consumer", e.o.consumer, "workers", e.o.workers,
 		"sensors", e.inputs.Len(), "policies", e.PolicyVersion())
@@ -493,6 +523,13 @@ func (e *Engine) Stop() {
 	e.wg.Wait()
 	e.keep()
 	<-e.kept
+	// The last sightings are written if they can be in a moment; they
+	// are counts, never a reason to keep a process from stopping.
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	e.sights.drain(dctx)
+	dcancel()
+	e.sightStop()
+	e.sightWG.Wait()
 	e.codec.Close()
 	e.drops.flush()
 	e.log.Info("switch stopped", "stats", e.stats.snapshot().String())

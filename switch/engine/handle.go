@@ -59,6 +59,7 @@ type worker struct {
 	// lines, and the keyed hashes of the sensor_id and organisation of
 	// the routes resolved.
 	thr               []obs
+	sights            []obs // sightings alone, queued after route
 	thrLines          []byte
 	thrKey            []byte
 	thrSensor, thrOrg string
@@ -142,6 +143,9 @@ func (w *worker) handle(in Input) {
 		return
 	}
 	counted := w.route(sensor, seq, reg)
+	if dropped := e.sights.add(w.sights); dropped > 0 {
+		e.stats.addSightings(0, dropped)
+	}
 	if err := w.thresholds(ctx, in, seq, attempt, reg); err != nil {
 		w.e.log.Warn("threshold: the rrsets' state cannot be read or written; will retry", "seq", seq, "attempt", attempt, "err", err)
 		if !last {
@@ -301,7 +305,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 	w.dlq = w.dlq[:0]
 	clear(w.kinds)
 	w.routesOf, w.targets = "", w.targets[:0]
-	w.thr, w.thrLines = w.thr[:0], w.thrLines[:0]
+	w.thr, w.thrLines, w.sights = w.thr[:0], w.thrLines[:0], w.sights[:0]
 	w.thrOrg = ""
 	if s, ok := reg.table.Sensor(sensor); ok && s.Organisation != "" {
 		w.thrOrg = w.e.thr.hash("org:" + s.Organisation)

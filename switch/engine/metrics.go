@@ -14,7 +14,7 @@ import (
 type Collector struct {
 	e *Engine
 
-	batches, records, deliveries, filtered, withheld, dropped, retries, lostDead, policy, throttled, released, threshold, thresholdLost, thresholdRRsets, duplicates, parked, sensorRecords, deadLetters, lastInput *prometheus.Desc
+	batches, records, deliveries, filtered, withheld, dropped, retries, lostDead, policy, throttled, released, threshold, thresholdLost, thresholdRRsets, sightings, duplicates, parked, sensorRecords, deadLetters, lastInput *prometheus.Desc
 }
 
 // NewCollector returns the Collector of e. Metric names use the namespace
@@ -44,12 +44,13 @@ func NewCollector(e *Engine) *Collector {
 		threshold:       d("threshold_records_total", "Records of a peer under a k-sensor threshold, by stage: held (until enough sensors saw their rrset), released (merged, delivered when it did).", "peer", "stage"),
 		thresholdLost:   d("threshold_lost_records_total", "Held records never released, by reason: expired (nobody saw the rrset again within the window), overflow (an rrset held too many distinct observations).", "reason"),
 		thresholdRRsets: d("threshold_rrsets_created_total", "Rrsets this process added to the threshold bucket COF_SEEN: its growth (the bucket's size less what it evicted)."),
+		sightings:       d("threshold_sightings_total", "Sightings alone (records no threshold policy kept, which count towards every threshold), by outcome: written (rrsets whose entry got them), dropped (the queue full or the bucket failing: an rrset can only be held back longer).", "outcome"),
 	}
 }
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.withheld, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.threshold, c.thresholdLost, c.thresholdRRsets, c.duplicates, c.parked, c.sensorRecords, c.deadLetters, c.lastInput} {
+	for _, d := range []*prometheus.Desc{c.batches, c.records, c.deliveries, c.filtered, c.withheld, c.dropped, c.retries, c.lostDead, c.policy, c.throttled, c.released, c.threshold, c.thresholdLost, c.thresholdRRsets, c.sightings, c.duplicates, c.parked, c.sensorRecords, c.deadLetters, c.lastInput} {
 		ch <- d
 	}
 	c.e.hist.describe(ch)
@@ -120,5 +121,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.thresholdLost, s.ThresholdExpired, "expired")
 	counter(c.thresholdLost, s.ThresholdOverflow, "overflow")
 	counter(c.thresholdRRsets, s.ThresholdCreated)
+	counter(c.sightings, s.SightingsWritten, "written")
+	counter(c.sightings, s.SightingsDropped, "dropped")
 	ch <- prometheus.MustNewConstMetric(c.policy, prometheus.GaugeValue, 1, c.e.PolicyVersion())
 }

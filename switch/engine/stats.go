@@ -70,6 +70,12 @@ type Snapshot struct {
 	// distinct observations for an output than it may.
 	ThresholdHeld, ThresholdReleased                      map[string]uint64
 	ThresholdCreated, ThresholdExpired, ThresholdOverflow uint64
+	// SightingsWritten counts the rrsets whose entries got sightings
+	// alone (records no threshold policy kept) written, SightingsDropped
+	// the sightings dropped (the queue full, or the bucket failing), and
+	// SightingsPending those queued or being written when the snapshot
+	// was taken.
+	SightingsWritten, SightingsDropped, SightingsPending uint64
 }
 
 func newStats() *Stats {
@@ -111,6 +117,19 @@ func (st *Stats) addUnparked(peer string, records int) {
 	st.mu.Lock()
 	st.s.Unparked[peer] += uint64(records)
 	st.s.Delivered[peer] += uint64(records)
+	st.mu.Unlock()
+}
+
+func (st *Stats) addSightings(written, dropped int) {
+	st.mu.Lock()
+	st.s.SightingsWritten += uint64(written)
+	st.s.SightingsDropped += uint64(dropped)
+	st.mu.Unlock()
+}
+
+func (st *Stats) addThresholdCreated(n int) {
+	st.mu.Lock()
+	st.s.ThresholdCreated += uint64(n)
 	st.mu.Unlock()
 }
 

@@ -50,6 +50,7 @@ const (
 	maxInputRanges  = 32  // runs of input sequences remembered per input stream, per rrset
 	maxInputStreams = 64  // input streams remembered per rrset
 	thresholdJobs   = 16  // rrsets updated at once per batch
+	thresholdWindow = 256 // entries written at once per batch, awaited before the next ones
 	maxCASAttempts  = 50
 	seenCacheSize   = 1 << 15 // rrsets; about 1.5 KiB each with their maps
 )
@@ -97,6 +98,7 @@ type thrRelease struct {
 // of its hashes, a cache of what this process last wrote, and counters.
 type thresholds struct {
 	key []byte
+	js  jetstream.JetStream // the bucket's writes: a budget of asynchronous publishes of their own
 
 	mu    sync.Mutex
 	kv    jetstream.KeyValue
@@ -265,15 +267,20 @@ func (w *worker) applyThresholds(ctx context.Context, in Input, seq uint64, atte
 	if len(slow) == 0 {
 		return res, nil
 	}
-	kv, err := t.bucket(ctx, w.e.js)
+	kv, err := t.bucket(ctx, t.js)
 	if err != nil {
 		return res, err
 	}
 	inID := inputRef{stream: t.hash("in:" + in.Sensor + ":" + in.Epoch), seq: seq}
-	slow, err = t.writeAll(ctx, w.e.js, slow, groups, inID, now, reg.maxWindow, &res)
-	if err != nil {
-		return res, err
+	var lost [][16]byte
+	for from := 0; from < len(slow); from += thresholdWindow {
+		l, err := t.writeAll(ctx, t.js, slow[from:min(from+thresholdWindow, len(slow))], groups, inID, now, reg.maxWindow, &res)
+		if err != nil {
+			return res, err
+		}
+		lost = append(lost, l...)
 	}
+	slow = lost
 	var mu sync.Mutex
 	var errs []error
 	sem := make(chan struct{}, thresholdJobs)
@@ -710,7 +717,7 @@ func (w *worker) clearReleases(ctx context.Context, rels []thrRelease) error {
 	if len(rels) == 0 {
 		return nil
 	}
-	kv, err := w.e.thr.bucket(ctx, w.e.js)
+	kv, err := w.e.thr.bucket(ctx, w.e.thr.js)
 	if err != nil {
 		return err
 	}
@@ -747,9 +754,10 @@ func (w *worker) observe(key [16]byte, t target, out *cof.Record) {
 
 // sight notes that the record in hand's sensor saw rrset key, where no
 // threshold policy kept the record: it counts towards every threshold
-// (window: the longest) and is delivered nowhere.
+// (window: the longest), is delivered nowhere, and is written off the
+// batch's path (sightings.go).
 func (w *worker) sight(key [16]byte, window time.Duration) {
-	w.thr = append(w.thr, obs{key: key, th: policy.Threshold{Window: window}, sensor: w.thrSensor, org: w.thrOrg})
+	w.sights = append(w.sights, obs{key: key, th: policy.Threshold{Window: window}, sensor: w.thrSensor, org: w.thrOrg})
 }
 
 // thresholds settles the batch's observations under threshold policies:

@@ -309,14 +309,19 @@ func TestThresholdCountsEverySensorsSighting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x.startSwitchWith(tab, pols)
+	e := x.startSwitchWith(tab, pols)
+	written := func() {
+		t.Helper()
+		waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+		waitFor(t, "sightings written", 10*time.Second, func() bool { return e.Stats().SightingsPending == 0 })
+	}
 	rec := func(name string) []byte {
 		return []byte(`{"rrname":"` + name + `","rrtype":"A","rdata":["192.0.2.7"],"time_first":1700000000,"time_last":1700000100}` + "\n")
 	}
 	step := func(sensor, name string, want int) {
 		t.Helper()
 		x.publish(sensor, rec(name), cof.Identity)
-		waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+		written()
 		if got := len(x.read(routing.PeerStream("k"), true).records); got != want {
 			t.Fatalf("after %s sent %s: peer k has %d records in all, want %d", sensor, name, got, want)
 		}
@@ -334,7 +339,10 @@ func TestThresholdCountsEverySensorsSighting(t *testing.T) {
 	// one it knows held, mixed in batches with observations.
 	x.publish("s2", append(rec("later.example"), rec("alone.example")...), cof.Identity)
 	x.publish("s2", append(rec("unrouted.example"), rec("later.example")...), cof.Identity)
-	waitFor(t, "input drained", 10*time.Second, x.inputDrained)
+	written()
 	step("s1", "later.example", 5)
 	step("s1", "alone.example", 7) // s2 saw it: at once, with the two held
+	if st := e.Stats(); st.SightingsWritten == 0 || st.SightingsDropped != 0 {
+		t.Errorf("sightings written %d, dropped %d", st.SightingsWritten, st.SightingsDropped)
+	}
 }

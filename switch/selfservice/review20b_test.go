@@ -382,7 +382,7 @@ func seenBy(t *testing.T, x *exchange.Exchange, peer, name string, sensors ...st
 				return false
 			}
 			i, err := in.Info(ctx)
-			return err == nil && i.State.Msgs == 0
+			return err == nil && i.State.Msgs == 0 && x.Engine().Stats().SightingsPending == 0
 		})
 	}
 	time.Sleep(200 * time.Millisecond)
