@@ -36,10 +36,12 @@ another of the organisation's identities (--creds, the credentials it
 connects with: any of its sensors or peers, even the revoked user's own
 identity with another user). The exchange closes the revoked user's
 connections at once and admits it no more; it keeps the revocation
-across restarts. Users issued to the same key afterwards are admitted.
---all revokes every user of that sensor or peer issued until now (a lost
-signing key, or an account holding its maximum of 1,000 revocations,
-which it replaces); issue new users after it, a second later.`,
+across restarts. The user's key is out for good, whatever date its JWTs
+claim: issue the next user with a new key. --all revokes every user of
+that sensor or peer issued until now, and those dated up to a minute
+ahead (an account holding its maximum of 1,000 revocations, which it
+replaces); issue new users a minute after it. A lost signing key needs a
+rollover (the operator replaces it in signing_keys), not --all.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &revokeFlags{}
 			addNATSFlags(fs, &f.nats, defaultURL)
@@ -50,7 +52,7 @@ which it replaces); issue new users after it, a second later.`,
 			fs.StringVar(&f.peer, "peer", "", "the peer `id` whose user is revoked")
 			fs.StringVar(&f.user, "user", "", "the revoked user's public `key` (U...)")
 			fs.StringVar(&f.userCreds, "user-creds", "", "the revoked user's credentials `file`, instead of --user")
-			fs.BoolVar(&f.all, "all", false, "revoke every user of the sensor or peer issued until now, instead of --user")
+			fs.BoolVar(&f.all, "all", false, "revoke every user of the sensor or peer issued until now (and dated up to a minute ahead), instead of --user")
 			fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the exchange's answer")
 			return f
 		},
@@ -111,10 +113,10 @@ func revoke(io stdio, f *revokeFlags) error {
 		return &exitError{code: exitFailure, msg: "revocation refused: " + r.Error}
 	}
 	if user == jwt.All {
-		fmt.Fprintf(io.out, "revoked: every user of %s %s issued until now (account %s); their connections are closed\n", kind, id, r.Account)
+		fmt.Fprintf(io.out, "revoked: every user of %s %s issued until now (account %s); their connections are closed; issue new users a minute from now\n", kind, id, r.Account)
 		return nil
 	}
-	fmt.Fprintf(io.out, "revoked: user %s of %s %s (account %s); its connections are closed\n", user, kind, id, r.Account)
+	fmt.Fprintf(io.out, "revoked: user %s of %s %s (account %s); its connections are closed and its key is out for good\n", user, kind, id, r.Account)
 	return nil
 }
 

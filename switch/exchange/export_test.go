@@ -41,3 +41,11 @@ func SetRevocationPace(e *Embedded, every time.Duration, burst int) {
 	defer e.opm.mu.Unlock()
 	e.opm.revPace, e.opm.limits = &pace{every: every, burst: burst}, nil
 }
+
+// SetRevocationSkew sets how far ahead a JWT may be dated, and so how far
+// ahead 'revoke --all' reaches (a minute by default).
+func SetRevocationSkew(e *Embedded, d time.Duration) {
+	e.opm.mu.Lock()
+	defer e.opm.mu.Unlock()
+	e.opm.skew = d
+}

@@ -67,6 +67,9 @@ type operatorMode struct {
 	// limits pace each organisation's revocations (under mu).
 	limits  map[string]*rate.Limiter
 	revPace *pace // nil: revocationEvery and revocationBurst
+	// skew is how far ahead of the exchange's clock a JWT may be dated
+	// (revocationSkew; the tests shorten it).
+	skew time.Duration
 
 	refusalMu sync.Mutex
 	refusals  map[string]refusalLog // by revocation subject
@@ -89,7 +92,7 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 	if err != nil {
 		return nil, "", fmt.Errorf("exchange: %w", err)
 	}
-	m := &operatorMode{op: op, dir: filepath.Join(dataDir, accounts.ResolverDir), log: log, switchK: switchKey, revoked: accounts.Revocations{}}
+	m := &operatorMode{op: op, dir: filepath.Join(dataDir, accounts.ResolverDir), log: log, switchK: switchKey, revoked: accounts.Revocations{}, skew: revocationSkew}
 	stale := m.loadResolverDir()
 	if err := m.render(cfg); err != nil {
 		return nil, "", err
@@ -218,6 +221,9 @@ func (m *operatorMode) started(srv *server.Server) error {
 	if _, err := m.ctl.QueueSubscribe("cof.ctl.revoke.>", "cofswitch", m.onRevoke); err != nil {
 		return fmt.Errorf("exchange: answering revocations: %w", err)
 	}
+	if err := m.watchConnects(); err != nil {
+		return fmt.Errorf("exchange: watching connections: %w", err)
+	}
 	return nil
 }
 
@@ -328,7 +334,7 @@ func (m *operatorMode) revokeAll(name string) {
 	if m.revoked[name] == nil {
 		m.revoked[name] = map[string]int64{}
 	}
-	m.revoked[name][jwt.All] = time.Now().Unix()
+	m.revoked[name][jwt.All] = time.Now().Add(m.skew).Unix()
 }
 
 // push sends one account's JWT to the resolver.

@@ -279,6 +279,7 @@ func TestReviewFailedReloadLeavesNoLiveAccount(t *testing.T) {
 // stay out too, rather than come back to life with the account.
 func TestReviewReaddedIdentityKeepsItsUsersOut(t *testing.T) {
 	b := newOperatorBed(t)
+	exchange.SetRevocationSkew(b.x.Embedded(), time.Second)
 	s1acc := accounts.SensorAccount("org-a", "s1")
 	if _, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1")); err != nil {
 		t.Fatal(err)
@@ -297,8 +298,9 @@ func TestReviewReaddedIdentityKeepsItsUsersOut(t *testing.T) {
 		nc.Close()
 		t.Fatal("a user issued before its sensor left the registry was admitted once it came back")
 	}
-	// A user issued after it came back is admitted.
-	time.Sleep(1100 * time.Millisecond)
+	// A user issued after it came back (beyond the skew, 1 s here) is
+	// admitted.
+	time.Sleep(2100 * time.Millisecond)
 	if _, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"), nats.MaxReconnects(0)); err != nil {
 		t.Fatalf("a new user of the sensor back in the registry: %v", err)
 	}

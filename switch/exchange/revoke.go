@@ -34,9 +34,11 @@ const maxRevocationBytes = 4096
 // rolls its signing key over, which invalidates every user it signed.
 const maxRevocations = 1000
 
-// revocationSkew is how far in the future a revocation's time may be:
-// clocks differ, but a revocation dated ahead would also revoke the JWTs
-// an organisation issues to the same key afterwards.
+// revocationSkew is how far ahead of the exchange's clock a user's JWT or
+// a revocation may be dated: clocks differ. A user dated further ahead is
+// cut off as it connects (connwatch.go); 'revoke --all' reaches the users
+// dated up to that far ahead, so that an issuing host whose clock runs
+// ahead cannot keep a user out of its reach.
 const revocationSkew = time.Minute
 
 // Each organisation may have revocationBurst revocations answered at
@@ -166,14 +168,20 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	case m.leaving[r.Account]:
 		return "", "", fmt.Errorf("account %s is leaving the registry", r.Account)
 	}
-	at := r.At
-	if now := time.Now(); at.After(now.Add(revocationSkew)) {
-		return "", "", fmt.Errorf("signed at %s, in the future", at.UTC().Format(time.RFC3339))
-	} else if at.After(now) {
-		at = now
+	now := time.Now()
+	if r.At.After(now.Add(m.skew)) {
+		return "", "", fmt.Errorf("signed at %s, in the future", r.At.UTC().Format(time.RFC3339))
+	}
+	// One user's key is out for good, whatever date its JWTs claim; all
+	// users, up to a minute ahead of now (the skew a JWT's date may have:
+	// the exchange refuses users dated further ahead as they connect,
+	// connwatch.go).
+	at := revokedForGood
+	if r.User == jwt.All {
+		at = now.Add(m.skew).Unix()
 	}
 	revoked := m.revoked[target.Account]
-	if prev, ok := revoked[r.User]; ok && prev >= at.Unix() {
+	if prev, ok := revoked[r.User]; ok && prev >= at {
 		// Already in force (a replay, or no newer than what the account
 		// holds): nothing to re-sign or push.
 		return target.Account, r.User, nil
@@ -185,12 +193,13 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	if next == nil {
 		next = map[string]int64{}
 	}
-	next[r.User] = at.Unix()
+	next[r.User] = at
 	if r.User == jwt.All {
-		// Every user issued before at is out: the revocations of single
-		// users up to then say nothing more.
-		for u, t := range next {
-			if u != jwt.All && t <= at.Unix() {
+		// Every user issued before at is out, and the exchange refuses
+		// users dated further ahead: the revocations of single users say
+		// nothing more that an honest issuer's JWTs could need.
+		for u := range next {
+			if u != jwt.All {
 				delete(next, u)
 			}
 		}
