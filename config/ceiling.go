@@ -165,7 +165,6 @@ func (ck *SelectionCheck) WithinCeiling(peer string, subs []Subscription) (kept 
 type SelectionCheck struct {
 	c        *Config
 	pub      map[string][]Sensor
-	crossOrg []string // the file's cross-organisation policies; nil until needed
 }
 
 // NewSelectionCheck returns a check of selections against c, which must
@@ -229,8 +228,8 @@ func (ck *SelectionCheck) check(pe Peer, s Subscription) error {
 	if floor := ck.labelFloor(pe); floor != "" && tlpRank(eff) < tlpRank(floor) {
 		return fmt.Errorf("may receive another organisation's records (%s): its label %s is less restrictive than %s, the least this peer may give them", why, eff.Header(), floor.Header())
 	}
-	if !ck.crossOrgReady(s.Policy) {
-		return fmt.Errorf("may receive another organisation's records (%s), and policy %q is not set for that (no keep_fields of its own, and no subscription of the file uses it across organisations): ask the operator", why, s.Policy)
+	if !ck.crossOrgReady(s.Policy, pe) {
+		return fmt.Errorf("may receive another organisation's records (%s), and policy %q is not set for that (no keep_fields of its own, and none of this peer's subscriptions in the file uses it across organisations): ask the operator", why, s.Policy)
 	}
 	return nil
 }
@@ -283,22 +282,29 @@ func peerCrossReason(pub map[string][]Sensor, pe Peer, s Subscription) string {
 }
 
 // crossOrgReady reports whether a policy compiles the same whether or not
-// a self-service subscription uses it across organisations: pass, a
-// policy with keep_fields of its own, or one that a subscription of the
-// file uses across organisations already (so that it keeps the draft's
-// fields only). Otherwise one peer's choice would change what every other
-// user of the policy receives.
-func (ck *SelectionCheck) crossOrgReady(name string) bool {
+// a self-service subscription of pe uses it across organisations: pass, a
+// policy with keep_fields of its own, or one that a subscription of pe's
+// own in the file uses across organisations already (so that it keeps the
+// draft's fields only). Otherwise one peer's choice would change what
+// every other user of the policy receives. Other peers' subscriptions
+// are never asked: the answer would tell pe what another organisation's
+// peer receives, and change when that peer's entry does.
+func (ck *SelectionCheck) crossOrgReady(name string, pe Peer) bool {
 	if name == PassPolicy {
 		return true
 	}
 	if spec := ck.c.Policies[name]; spec != nil && spec.Transforms.KeepFields != nil {
 		return true
 	}
-	if ck.crossOrg == nil {
-		ck.crossOrg = append(ck.c.crossOrgPolicies(), "") // not nil once computed
+	for _, sub := range pe.Subscriptions {
+		if sub.Policy != name {
+			continue
+		}
+		if cross, _ := crossOrganisation(ck.pub, pe, sub); cross {
+			return true
+		}
 	}
-	return slices.Contains(ck.crossOrg, name)
+	return false
 }
 
 // tlpRank orders the TLP 2.0 labels from the least restrictive.

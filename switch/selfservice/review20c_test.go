@@ -140,7 +140,7 @@ peers:
 // says a refusal "names nothing of the registry beyond its request and
 // its ceiling".
 func TestReview20cReplyTellsOthersSubscriptions(t *testing.T) {
-	t.Skip("DEFECT: the answer to a self-service choice (its acceptance, or the refusal 'no subscription of the file uses it across organisations') tells a peer whether another organisation's peer receives other organisations' records under a policy of its ceiling, and changes when that peer's subscriptions change. Fix: decide a policy's fitness for cross-organisation choices from what the operator wrote for it or for this peer (its keep_fields, or a flag of the ceiling or the policy), never from other peers' subscriptions, and say only 'policy X is not set for choices across organisations: ask the operator'")
+	// Fixed: config.crossOrgReady asks only the policy and this peer's own subscriptions.
 	ask := func(qsubs string) selfservice.Reply {
 		b := &bed{t: t, path: t.TempDir() + "/x.yaml", dataDir: t.TempDir()}
 		b.p, b.q = newKeys(t)
