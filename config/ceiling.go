@@ -163,8 +163,8 @@ func (ck *SelectionCheck) WithinCeiling(peer string, subs []Subscription) (kept 
 // computing what the cross-organisation rule needs of the whole file once
 // for all the peers it checks.
 type SelectionCheck struct {
-	c        *Config
-	pub      map[string][]Sensor
+	c   *Config
+	pub map[string][]Sensor
 }
 
 // NewSelectionCheck returns a check of selections against c, which must

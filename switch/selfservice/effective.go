@@ -1,6 +1,8 @@
 package selfservice
 
 import (
+	"fmt"
+
 	"github.com/cofswitch/cofswitch/config"
 )
 
@@ -23,18 +25,34 @@ type Applied struct {
 // since drops what is now outside it, and never widens what remains), and
 // what was applied for each peer with a stored selection. A peer whose
 // every stored subscription was dropped receives nothing until it chooses
-// again or clears its selection; a peer without a ceiling any more gets
-// the file's subscriptions. file is not changed.
+// again or clears its selection; a peer without a ceiling any more, or
+// whose id another organisation holds since it chose, gets the file's
+// subscriptions (the selection is Ignored: the exchange deletes it, as it
+// does a cleared one whose peer left). file is not changed.
 func Effective(file *config.Config, stored map[string]Stored) (*config.Config, map[string]Applied) {
 	applied := make(map[string]Applied, len(stored))
 	over := map[string][]config.Subscription{}
 	ck := file.NewSelectionCheck()
 	for peer, st := range stored {
 		a := Applied{Version: st.Version}
-		kept, dropped, err := ck.WithinCeiling(peer, toConfig(st.Subscriptions))
-		if err != nil {
-			a.Ignored = err.Error()
-		} else {
+		pe, inFile := file.PeerByID(peer)
+		switch {
+		case st.Organisation != "" && inFile && pe.Organisation != st.Organisation:
+			// The id is another organisation's now: the choice was its
+			// previous holder's.
+			a.Ignored = fmt.Sprintf("peer %q was chosen for by its organisation's earlier holder of the id; it is organisation %q's now", peer, pe.Organisation)
+		case st.Cleared:
+			if !inFile || pe.Ceiling == nil {
+				a.Ignored = fmt.Sprintf("peer %q left the file or its ceiling after clearing its choice", peer)
+				break
+			}
+			continue // nothing chosen: the file's subscriptions apply
+		default:
+			kept, dropped, err := ck.WithinCeiling(peer, toConfig(st.Subscriptions))
+			if err != nil {
+				a.Ignored = err.Error()
+				break
+			}
 			a.Subscriptions, a.Dropped = kept, dropped
 			over[peer] = kept
 		}

@@ -140,7 +140,8 @@ func (r *Responder) set(ctx context.Context, file *config.Config, peer string, r
 		r.log.Info("self-service subscriptions refused", "peer", peer, "reason", err)
 		return r.refuse(ctx, file, peer, code, err.Error())
 	}
-	v, err := r.store.Set(ctx, peer, req.Subscriptions, req.ExpectVersion)
+	pe, _ := file.PeerByID(peer) // CheckSelection found it
+	v, err := r.store.Set(ctx, peer, pe.Organisation, req.Subscriptions, req.ExpectVersion)
 	if err != nil {
 		return r.refuse(ctx, file, peer, writeCode(err), err.Error())
 	}

@@ -53,7 +53,7 @@ var orgC = strings.Replace(pBlock, "organisation: org-b", "organisation: org-c",
 // made. Store.Forget says a returning peer starts "its versions from 1",
 // the README that it "starts from the file".
 func TestReview20cClearedChoiceOutlivesItsPeer(t *testing.T) {
-	t.Skip("DEFECT: a cleared selection is never forgotten when its peer leaves the file (the watcher drops cleared values, so Effective never marks the peer Ignored and forget never runs): a later peer under that id, of another organisation, continues the departed peer's version count. Fix: forget (delete) the key of every peer absent from the file or without a ceiling whatever its value holds, cleared included, e.g. keep cleared values in the watcher's map (with Cleared set) so that Effective sees them, or sweep the bucket's keys at each reload")
+	// Fixed: the watcher keeps cleared values, and Effective has them forgotten when their peer leaves.
 	b := newBed(t)
 	for range 3 {
 		if rep := b.ask(selfservice.Request{Op: selfservice.OpSet, Subscriptions: acmeWeb}); !rep.OK {
@@ -85,7 +85,7 @@ func TestReview20cClearedChoiceOutlivesItsPeer(t *testing.T) {
 // old one's choice, as its own self-service version, instead of the
 // file's subscriptions: what org-c's p receives is what org-b chose.
 func TestReview20cReplacedPeerInheritsTheChoice(t *testing.T) {
-	t.Skip("DEFECT: a peer id handed to another organisation (or key) in one reload keeps the stored self-service selection the previous holder chose: the new peer receives org-b's choice, not the file's. Fix: store the chooser's organisation in the value (its account in operator mode, which names the organisation), and have Effective ignore and forget a selection whose organisation is no longer the peer's in the file (a key rotation within the organisation keeps it)")
+	// Fixed: a choice stores its organisation; Effective ignores (and the exchange forgets) one of another.
 	b := newBed(t)
 	rep := b.ask(selfservice.Request{Op: selfservice.OpSet, Subscriptions: acmeWeb})
 	if !rep.OK {

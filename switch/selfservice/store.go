@@ -37,6 +37,9 @@ type Stored struct {
 	// Cleared marks the peer's clear: nothing is stored, and the file's
 	// subscriptions apply; Version goes on counting.
 	Cleared bool `json:"cleared,omitempty"`
+	// Organisation is the peer's organisation when it chose: a choice
+	// never follows its id to another organisation.
+	Organisation string `json:"organisation,omitempty"`
 }
 
 // Store is the bucket of self-service selections, one key per peer (its
@@ -84,14 +87,15 @@ func (s *Store) read(ctx context.Context, peer string) (st Stored, ok bool, rev 
 	return st, !st.Cleared, e.Revision(), nil
 }
 
-// Set stores peer's selection and returns its version. With expect, it
+// Set stores peer's selection, as organisation org's, and returns its
+// version. With expect, it
 // writes only if the version in force is *expect (0: none stored), else
 // ErrConflict.
-func (s *Store) Set(ctx context.Context, peer string, subs []Subscription, expect *uint64) (uint64, error) {
+func (s *Store) Set(ctx context.Context, peer, org string, subs []Subscription, expect *uint64) (uint64, error) {
 	var version uint64
 	err := s.change(ctx, peer, expect, func(cur Stored, _ bool) *Stored {
 		version = cur.Version + 1
-		return &Stored{Subscriptions: subs, At: s.now().UTC(), Version: version}
+		return &Stored{Subscriptions: subs, At: s.now().UTC(), Version: version, Organisation: org}
 	})
 	return version, err
 }
@@ -104,7 +108,7 @@ func (s *Store) Clear(ctx context.Context, peer string, expect *uint64) error {
 		if !ok {
 			return nil
 		}
-		return &Stored{At: s.now().UTC(), Version: cur.Version + 1, Cleared: true}
+		return &Stored{At: s.now().UTC(), Version: cur.Version + 1, Cleared: true, Organisation: cur.Organisation}
 	})
 }
 
@@ -143,9 +147,9 @@ func (s *Store) change(ctx context.Context, peer string, expect *uint64, next fu
 	return fmt.Errorf("%w: peer %q: %d writers in a row won the race", ErrConflict, peer, maxWriteTries)
 }
 
-// Forget deletes peer's value, whatever it holds, if the version in force
-// is still version: a peer that left the file starts afresh if it comes
-// back, its versions from 1.
+// Forget deletes peer's value, chosen or cleared, if its version is still
+// version: a peer that left the file starts afresh if it comes back, its
+// versions from 1.
 func (s *Store) Forget(ctx context.Context, peer string, version uint64) error {
 	cur, ok, rev, err := s.read(ctx, peer)
 	switch {
@@ -153,7 +157,7 @@ func (s *Store) Forget(ctx context.Context, peer string, version uint64) error {
 		return err
 	case rev == 0:
 		return nil
-	case inForce(cur, ok) != version:
+	case cur.Version != version:
 		return conflict(peer, cur, ok)
 	}
 	return s.writeErr(peer, s.kv.Delete(ctx, peer, jetstream.LastRevision(rev)))
@@ -296,11 +300,7 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 		delete(w.cur, e.Key())
 		return
 	}
-	if st.Cleared {
-		delete(w.cur, e.Key())
-		return
-	}
-	w.cur[e.Key()] = st
+	w.cur[e.Key()] = st // cleared ones too: Effective forgets them when their peer leaves
 }
 
 // Stop ends the watch and, if following, waits for the last call of
