@@ -55,28 +55,30 @@ organisations:
 // resolver meanwhile ("on a deployment of your own, revoke with nsc or
 // the nats CLI against your resolver"): the revoked user is back.
 func TestReview20cOwnDeploymentKeepsRemovedIdentities(t *testing.T) {
-	t.Skip("DEFECT: on an exchange's own NATS deployment, the documented procedure (nats-config after each registry change, push each account's JWT) never disables the account of an identity removed from the registry nor keeps revocations: its organisation's users stay admitted and the organisation can mint new ones for an unregistered id. Fix: have nats-config read the resolver directory (--resolver-dir, or the previous output) as serve's loadResolverDir does, print a disabled JWT (Operator.Disabled) for every account it no longer renders and carry each account's revocations into the new JWTs; or refuse operator mode without serve's embedded server until serve pushes to an external resolver")
+	// Fixed: nats-config --resolver-state renders with ClaimsAfter, as
+	// here (cmd/cofswitch TestNATSConfigResolverState runs the command).
 	orgA, _ := nkeys.CreateAccount()
 	orgB, _ := nkeys.CreateAccount()
 	op, err := accounts.NewOperator()
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := t.TempDir()
 	render := func(withS1 bool, revoked accounts.Revocations) *accounts.Claims {
 		t.Helper()
 		cfg, err := config.Parse("t.yaml", []byte(review20cYAML(orgA, orgB, withS1)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		// What 'cofswitch nats-config' renders (operatorConfig).
-		c, err := op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf, Revoked: revoked})
+		// What 'cofswitch nats-config --resolver-state' renders.
+		c, _, err := op.ClaimsAfter(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf, Revoked: revoked},
+			filepath.Join(store, accounts.ResolverDir))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
 	before := render(true, nil)
-	store := t.TempDir()
 	text := accounts.OperatorServerConfig(before, accounts.ServerOptions{StoreDir: store}, filepath.Join(store, accounts.ResolverDir))
 	srv, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: store, Config: text})
 	if err != nil {

@@ -3,6 +3,11 @@ package accounts
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -89,20 +94,102 @@ func RevocationsOf(token, op string) (name string, revoked map[string]int64, ok 
 	return ac.Name, revoked, true
 }
 
+// MaxDateSkew is how far ahead of the exchange's clock a user's JWT may be
+// dated: an issuing host's clock may run ahead. A revocation of every
+// user reaches those dated up to that far ahead, and the embedded server
+// cuts off users dated further ahead as they connect.
+const MaxDateSkew = time.Minute
+
 // Disabled renders the JWT of an account the registry no longer has: no
-// imports, no connections, every user revoked. The resolver keeps the
-// JWTs it was given (allow_delete is off), so a removed identity's
-// account is replaced by this one rather than left as it was.
+// imports, no connections, every user revoked (those dated up to
+// MaxDateSkew ahead too). The resolver keeps the JWTs it was given
+// (allow_delete is off), so a removed identity's account is replaced by
+// this one rather than left as it was.
 func (o *Operator) Disabled(pub, name string) (string, error) {
 	ac := jwt.NewAccountClaims(pub)
 	ac.Name = name
 	ac.Limits.Conn, ac.Limits.LeafNodeConn = 0, 0
-	ac.RevokeAt(jwt.All, time.Now())
+	ac.RevokeAt(jwt.All, time.Now().Add(MaxDateSkew))
 	return ac.Encode(o.kp)
+}
+
+// ReadResolverDir reads a full account resolver's directory (one
+// <public key>.jwt per account): the revocations each account of the
+// operator op holds, by account name, and the accounts of identities
+// (neither the system's nor EXCHANGE's) not disabled yet, public key to
+// name. A render of a later registry carries the revocations, and
+// disables those accounts it no longer has. A missing directory holds
+// nothing.
+func ReadResolverDir(dir, op string) (Revocations, map[string]string, error) {
+	revoked, live := Revocations{}, map[string]string{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.jwt"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("accounts: resolver directory: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		name, r, ok := RevocationsOf(tok, op)
+		if !ok {
+			continue
+		}
+		if len(r) > 0 {
+			if revoked[name] == nil {
+				revoked[name] = map[string]int64{}
+			}
+			maps.Copy(revoked[name], r)
+		}
+		if name != SystemAccount && name != ExchangeAccount && !IsDisabled(tok) {
+			live[strings.TrimSuffix(filepath.Base(f), ".jwt")] = name
+		}
+	}
+	return revoked, live, nil
 }
 
 // IsDisabled reports whether an account's JWT is one Disabled made.
 func IsDisabled(token string) bool {
 	ac, err := jwt.DecodeAccountClaims(token)
 	return err == nil && ac.Limits.Conn == 0 && len(ac.Imports) == 0
+}
+
+// ClaimsAfter renders ids as Claims does, after the state of a full
+// account resolver's directory dir (ReadResolverDir): the revocations its
+// accounts hold are carried into the new JWTs, and the account of every
+// identity it has that ids lack is rendered disabled. It returns the
+// names of the accounts it disabled. What a NATS deployment of the
+// exchange's own pushes after a registry change, so that a push neither
+// undoes a revocation nor leaves a removed identity's users admitted.
+func (o *Operator) ClaimsAfter(ids []Identity, opt ClaimsOptions, dir string) (*Claims, []string, error) {
+	revoked, live, err := ReadResolverDir(dir, o.PublicKey())
+	if err != nil {
+		return nil, nil, err
+	}
+	for name, r := range opt.Revoked {
+		if revoked[name] == nil {
+			revoked[name] = map[string]int64{}
+		}
+		maps.Copy(revoked[name], r)
+	}
+	opt.Revoked = revoked
+	c, err := o.Claims(ids, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	var disabled []string
+	for _, pub := range slices.Sorted(maps.Keys(live)) {
+		if _, ok := c.Accounts[pub]; ok {
+			continue
+		}
+		name := live[pub]
+		tok, err := o.Disabled(pub, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.Accounts[pub], c.Names[name+" (removed)"] = tok, pub
+		disabled = append(disabled, name)
+	}
+	return c, disabled, nil
 }

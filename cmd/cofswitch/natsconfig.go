@@ -22,6 +22,7 @@ type natsConfigFlags struct {
 	config, switchKey        string
 	operator, data, org, dir string
 	switchCreds, sysCreds    string
+	state, jwtDir            string
 }
 
 func natsConfigCommand() *command {
@@ -45,8 +46,14 @@ secret), which the organisation needs to issue its users ('cofswitch creds
 a new user of EXCHANGE, for serve's nats.creds on such a deployment, and
 --system-creds FILE those of a user of the system account, which may push
 account updates ($SYS.REQ.CLAIMS.UPDATE).
-Revocations are applied by serve's embedded server; on a deployment of
-your own, revoke with nsc or the nats CLI against your resolver.`,
+Revocations are applied by serve's embedded server. On a deployment of
+your own, give --resolver-state DIR, the resolver's directory as your
+server keeps it (or a copy): the revocations its accounts hold are
+carried into the new JWTs, and the account of every identity the
+registry no longer has is printed disabled (every user revoked, no
+connection); without it, neither is, and a push would undo revocations
+and leave removed identities' users admitted. --jwt-dir DIR writes each
+account's JWT (the disabled ones too) to DIR/<public key>.jwt, to push.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &natsConfigFlags{}
 			fs.StringVar(&f.config, "config", "", "configuration `file` (required)")
@@ -57,6 +64,8 @@ your own, revoke with nsc or the nats CLI against your resolver.`,
 			fs.StringVar(&f.dir, "resolver-dir", "./jwt", "operator mode: the account resolver's `directory` on the server")
 			fs.StringVar(&f.sysCreds, "system-creds", "", "operator mode: also write the credentials of a new user of the system account (to push account updates) to this `file`")
 			fs.StringVar(&f.switchCreds, "switch-creds", "", "operator mode: also write the switch's credentials (a new user of EXCHANGE) to this `file`")
+			fs.StringVar(&f.state, "resolver-state", "", "operator mode: the account resolver's `directory` as the server keeps it (or a copy): keep its revocations, disable the accounts of identities no longer registered")
+			fs.StringVar(&f.jwtDir, "jwt-dir", "", "operator mode: also write each account's JWT to `directory`/<public key>.jwt, to push")
 			return f
 		},
 		run: func(_ context.Context, io stdio, opts any, args []string) error {
@@ -117,7 +126,7 @@ func operatorConfig(io stdio, cfg *config.Config, f *natsConfigFlags) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
-	claims, err := op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf})
+	claims, err := operatorClaims(io, cfg, op, f)
 	if err != nil {
 		return err
 	}
@@ -140,7 +149,48 @@ func operatorConfig(io stdio, cfg *config.Config, f *natsConfigFlags) error {
 		fmt.Fprintf(io.out, "%s\n", b)
 		return nil
 	}
+	if f.jwtDir != "" {
+		if err := writeJWTs(f.jwtDir, claims); err != nil {
+			return err
+		}
+	}
 	fmt.Fprint(io.out, accounts.OperatorServerConfig(claims, accounts.ServerOptions{Version: cfg.Version}, f.dir))
+	return nil
+}
+
+// operatorClaims renders the registry's accounts, after the resolver
+// state of --resolver-state if given (accounts.ClaimsAfter).
+func operatorClaims(io stdio, cfg *config.Config, op *accounts.Operator, f *natsConfigFlags) (*accounts.Claims, error) {
+	opt := accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf}
+	if f.state == "" {
+		if f.org == "" {
+			fmt.Fprintln(io.err, "nats-config: without --resolver-state, revocations your resolver holds are not carried and the accounts of identities removed since are not disabled: give it before pushing to a deployment of your own")
+		}
+		return op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), opt)
+	}
+	if st, err := os.Stat(f.state); err != nil || !st.IsDir() {
+		return nil, usageErrorf("--resolver-state %s: not a directory (the resolver's, holding <public key>.jwt files)", f.state)
+	}
+	claims, disabled, err := op.ClaimsAfter(accounts.Plan(cfg.Sensors, cfg.Peers, true), opt, f.state)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: err.Error()}
+	}
+	for _, name := range disabled {
+		fmt.Fprintf(io.err, "nats-config: the account %s is no identity's any more: printed disabled (push it)\n", name)
+	}
+	return claims, nil
+}
+
+// writeJWTs writes each account's JWT (public) to dir/<public key>.jwt.
+func writeJWTs(dir string, c *accounts.Claims) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	for pub, tok := range c.Accounts {
+		if err := os.WriteFile(filepath.Join(dir, pub+".jwt"), []byte(tok+"\n"), 0o644); err != nil {
+			return &exitError{code: exitFailure, msg: err.Error()}
+		}
+	}
 	return nil
 }
 

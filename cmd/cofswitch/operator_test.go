@@ -248,3 +248,77 @@ func TestNATSConfigWithoutOperatorSeed(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// nats-config --resolver-state on a deployment of one's own: the account
+// of an identity since removed is written disabled, and a revocation the
+// resolver holds is carried into the new JWT.
+func TestNATSConfigResolverState(t *testing.T) {
+	dir := t.TempDir()
+	in := func(name string) string { return filepath.Join(dir, name) }
+	if r := runCLI(t, nil, "org-key", "--out", in("org-a.sk"), "--org", "org-a"); r.code != exitOK {
+		t.Fatalf("org-key: %s", r.stderr)
+	}
+	orgKey, err := nkeys.FromSeed(readTrimmed(t, in("org-a.sk")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgPub, _ := orgKey.PublicKey()
+	op, err := accounts.LoadOrCreateOperator(in("operator.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(sensors string) string {
+		path := in("c.yaml")
+		text := fmt.Sprintf("nats: {auth: jwt}\nsensors: [%s]\norganisations:\n  org-a: {signing_keys: [%s]}\n", sensors, orgPub)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	state := in("jwt")
+	r := runCLI(t, nil, "nats-config", "--config", write("{id: s1, organisation: org-a}, {id: s2, organisation: org-a}"),
+		"--operator", in("operator.nk"), "--jwt-dir", state)
+	if r.code != exitOK || !strings.Contains(r.stderr, "without --resolver-state") {
+		t.Fatalf("first render: exit %d: %s", r.code, r.stderr)
+	}
+	s1 := op.AccountKey(accounts.SensorAccount("org-a", "s1"))
+	s2 := op.AccountKey(accounts.SensorAccount("org-a", "s2"))
+	// The resolver then holds a revocation of one of s2's users.
+	revokedUser, _ := nkeys.CreateUser()
+	ru, _ := revokedUser.PublicKey()
+	cfg, err := config.Parse("c.yaml", []byte(fmt.Sprintf("nats: {auth: jwt}\nsensors: [{id: s1, organisation: org-a}, {id: s2, organisation: org-a}]\norganisations:\n  org-a: {signing_keys: [%s]}\n", orgPub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRevocation, err := op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf,
+		Revoked: accounts.Revocations{accounts.SensorAccount("org-a", "s2"): {ru: 12345}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(state, s2+".jwt"), []byte(withRevocation.Accounts[s2]), 0o644)
+
+	out := in("out")
+	r = runCLI(t, nil, "nats-config", "--config", write("{id: s2, organisation: org-a}"), "--operator", in("operator.nk"),
+		"--resolver-state", state, "--jwt-dir", out)
+	if r.code != exitOK || !strings.Contains(r.stderr, accounts.SensorAccount("org-a", "s1")) || strings.Contains(r.stderr, "without --resolver-state") {
+		t.Fatalf("render after s1 left: exit %d: %s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, s1+".jwt"))
+	if err != nil || !accounts.IsDisabled(strings.TrimSpace(string(b))) {
+		t.Fatalf("s1's account not written disabled: %v", err)
+	}
+	b, err = os.ReadFile(filepath.Join(out, s2+".jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, revs, ok := accounts.RevocationsOf(strings.TrimSpace(string(b)), op.PublicKey()); !ok || revs[ru] != 12345 {
+		t.Fatalf("s2's revocation not carried: %v", revs)
+	}
+	if !strings.Contains(r.stdout, s1) {
+		t.Error("the printed resolver does not preload s1's disabled account")
+	}
+	if r := runCLI(t, nil, "nats-config", "--config", write("{id: s2, organisation: org-a}"), "--operator", in("operator.nk"),
+		"--resolver-state", in("nowhere")); r.code != exitUsage {
+		t.Errorf("a missing resolver state: exit %d", r.code)
+	}
+}

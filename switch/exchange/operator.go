@@ -120,27 +120,16 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 // from an earlier run, and returns those accounts (public key to name)
 // that are not yet disabled.
 func (m *operatorMode) loadResolverDir() map[string]string {
-	stale := map[string]string{}
-	files, _ := filepath.Glob(filepath.Join(m.dir, "*.jwt"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
+	revoked, stale, err := accounts.ReadResolverDir(m.dir, m.op.PublicKey())
+	if err != nil {
+		m.log.Warn("the account resolver's directory is unreadable: its revocations are not kept", "dir", m.dir, "err", err)
+		return map[string]string{}
+	}
+	for name, r := range revoked {
+		if m.revoked[name] == nil {
+			m.revoked[name] = map[string]int64{}
 		}
-		tok := strings.TrimSpace(string(b))
-		name, revoked, ok := accounts.RevocationsOf(tok, m.op.PublicKey())
-		if !ok {
-			continue
-		}
-		if len(revoked) > 0 {
-			if m.revoked[name] == nil {
-				m.revoked[name] = map[string]int64{}
-			}
-			maps.Copy(m.revoked[name], revoked)
-		}
-		if name != accounts.SystemAccount && name != accounts.ExchangeAccount && !accounts.IsDisabled(tok) {
-			stale[strings.TrimSuffix(filepath.Base(f), ".jwt")] = name
-		}
+		maps.Copy(m.revoked[name], r)
 	}
 	return stale
 }

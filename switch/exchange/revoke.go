@@ -39,7 +39,7 @@ const maxRevocations = 1000
 // cut off as it connects (connwatch.go); 'revoke --all' reaches the users
 // dated up to that far ahead, so that an issuing host whose clock runs
 // ahead cannot keep a user out of its reach.
-const revocationSkew = time.Minute
+const revocationSkew = accounts.MaxDateSkew
 
 // Each organisation may have revocationBurst revocations answered at
 // once, then one every revocationEvery: each that changes an account
