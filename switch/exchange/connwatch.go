@@ -62,7 +62,7 @@ func (m *operatorMode) onConnect(msg *nats.Msg) {
 	if err := m.srv.DisconnectClientByID(ev.Client.ID); err != nil {
 		return // gone already
 	}
-	m.logRefusal("connect:"+name, &refusedUser{user: uc.Subject, why: why})
+	m.logRefusal("user cut off as it connected", "account "+name, &refusedUser{user: uc.Subject, why: why})
 }
 
 // refusedUser is a connection cut as it registered.

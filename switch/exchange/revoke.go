@@ -78,7 +78,7 @@ func (m *operatorMode) onRevoke(msg *nats.Msg) {
 	name, user, err := m.revoke(msg.Subject, msg.Data)
 	if err != nil {
 		reply.Error = err.Error()
-		m.logRefusal(msg.Subject, err)
+		m.logRefusal("revocation refused", msg.Subject, err)
 	} else {
 		reply = RevokeReply{OK: true, Account: name, User: user}
 		m.log.Info("user revoked by its organisation", "account", name, "user", user, "via", msg.Subject)
@@ -87,10 +87,11 @@ func (m *operatorMode) onRevoke(msg *nats.Msg) {
 	_ = msg.Respond(b)
 }
 
-// logRefusal logs a refused revocation, at most once every
-// refusalLogEvery for each identity: any identity may send garbage on its
-// revocation subject as fast as it can publish.
-func (m *operatorMode) logRefusal(subject string, err error) {
+// logRefusal logs a refused revocation (or a user cut off as it
+// connected), at most once every refusalLogEvery for each subject: any
+// identity may send garbage on its revocation subject, or reconnect, as
+// fast as it can.
+func (m *operatorMode) logRefusal(what, subject string, err error) {
 	m.refusalMu.Lock()
 	now := time.Now()
 	l, ok := m.refusals[subject]
@@ -105,7 +106,7 @@ func (m *operatorMode) logRefusal(subject string, err error) {
 	}
 	m.refusals[subject] = refusalLog{at: now}
 	m.refusalMu.Unlock()
-	m.log.Warn("revocation refused", "subject", subject, "err", err, "refused_since_last_logged", l.suppressed)
+	m.log.Warn(what, "subject", subject, "err", err, "refused_since_last_logged", l.suppressed)
 }
 
 // allow reports whether an organisation may have one more revocation
