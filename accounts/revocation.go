@@ -102,14 +102,24 @@ const MaxDateSkew = time.Minute
 
 // Disabled renders the JWT of an account the registry no longer has: no
 // imports, no connections, every user revoked (those dated up to
-// MaxDateSkew ahead too). The resolver keeps the JWTs it was given
+// MaxDateSkew ahead too), and the users of revoked, those revoked later
+// than that, kept revoked. The resolver keeps the JWTs it was given
 // (allow_delete is off), so a removed identity's account is replaced by
 // this one rather than left as it was.
-func (o *Operator) Disabled(pub, name string) (string, error) {
+func (o *Operator) Disabled(pub, name string, revoked map[string]int64) (string, error) {
 	ac := jwt.NewAccountClaims(pub)
 	ac.Name = name
 	ac.Limits.Conn, ac.Limits.LeafNodeConn = 0, 0
-	ac.RevokeAt(jwt.All, time.Now().Add(MaxDateSkew))
+	all := time.Now().Add(MaxDateSkew).Unix()
+	for user, at := range revoked {
+		// The revocations of single users that outlast the one of all
+		// (keys revoked for good) stay: should the identity come back,
+		// a restart reads them back from this JWT.
+		if user != jwt.All && at > all {
+			ac.RevokeAt(user, time.Unix(at, 0))
+		}
+	}
+	ac.RevokeAt(jwt.All, time.Unix(all, 0))
 	return ac.Encode(o.kp)
 }
 
@@ -184,7 +194,7 @@ func (o *Operator) ClaimsAfter(ids []Identity, opt ClaimsOptions, dir string) (*
 			continue
 		}
 		name := live[pub]
-		tok, err := o.Disabled(pub, name)
+		tok, err := o.Disabled(pub, name, revoked[name])
 		if err != nil {
 			return nil, nil, err
 		}

@@ -37,10 +37,10 @@ connects with: any of its sensors or peers, even the revoked user's own
 identity with another user). The exchange closes the revoked user's
 connections at once and admits it no more; it keeps the revocation
 across restarts. The user's key is out for good, whatever date its JWTs
-claim: issue the next user with a new key. --all revokes every user of
-that sensor or peer issued until now, and those dated up to a minute
-ahead (an account holding its maximum of 1,000 revocations, which it
-replaces); issue new users a minute after it. A lost signing key needs a
+claim: issue the next user with a new key (an account keeps at most
+1,000 keys revoked for good; beyond, use --all). --all revokes every user
+of that sensor or peer issued until now, and those dated up to a minute
+ahead; issue new users a minute after it. A lost signing key needs a
 rollover (the operator replaces it in signing_keys), not --all.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &revokeFlags{}

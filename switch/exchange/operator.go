@@ -102,7 +102,7 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 		if _, ok := preload.Accounts[pub]; ok {
 			continue
 		}
-		tok, err := op.Disabled(pub, name)
+		tok, err := op.Disabled(pub, name, m.revoked[name])
 		if err != nil {
 			return nil, "", err
 		}
@@ -282,7 +282,7 @@ func (m *operatorMode) apply(cfg *config.Config) error {
 		if _, ok := next.Accounts[pub]; ok {
 			continue
 		}
-		tok, err := m.op.Disabled(pub, name)
+		tok, err := m.op.Disabled(pub, name, m.revoked[name])
 		if err == nil {
 			err = m.push(tok)
 		}

@@ -79,9 +79,8 @@ func TestReviewRevocationReplayIsNotPushedAgain(t *testing.T) {
 
 // TestReviewRevocationCapAfterKeyRollover: an account that holds the
 // maximum of revocations refuses one more and says to revoke every user
-// at once; that revocation (user "*") replaces the single ones it covers,
-// so the account can revoke again, through a rollover of the
-// organisation's key as well.
+// at once; that revocation (user "*") works through a rollover of the
+// organisation's key, and again later.
 func TestReviewRevocationCapAfterKeyRollover(t *testing.T) {
 	b := &operatorBed{dir: t.TempDir(), t: t}
 	old, _ := nkeys.CreateAccount()
@@ -131,9 +130,22 @@ func TestReviewRevocationCapAfterKeyRollover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a user issued after revoking all: %v", err)
 	}
-	if r := b.revoke(t, pa, "peer", "pa", next, s1acc, lost); !r.OK {
-		t.Fatalf("a user of the new key cannot be revoked: %+v", r)
+	// Keys revoked for good stay revoked through --all (a JWT of one
+	// dated beyond it would come back), so the account still holds its
+	// 1,000: a single user is refused with the way out, and --all still
+	// cuts it off.
+	if r := b.revoke(t, pa, "peer", "pa", next, s1acc, lost); r.OK || !strings.Contains(r.Error, "revoke --all") {
+		t.Fatalf("a single revocation past the maximum: %+v", r)
 	}
+	cut.Store(false)
+	if _, _, err := b.user(t, next, s1acc, accounts.SensorInbox("s1"), nats.DisconnectErrHandler(func(*nats.Conn, error) { cut.Store(true) })); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // a revocation signed a second later
+	if r := b.revoke(t, pa, "peer", "pa", next, s1acc, jwt.All); !r.OK {
+		t.Fatalf("revoking every user again: %+v", r)
+	}
+	waitFor(t, "the user issued since cut off by --all again", func() bool { return cut.Load() })
 }
 
 // TestReviewRevocationAbuse: revocations dated ahead beyond the skew, one

@@ -37,7 +37,7 @@ func (b *operatorBed) upAfterConnect(sensor, tok, seed string) bool {
 // and a restart (TestReview20dDepartureForgetsForGoodRevocations).
 // Skew shortened to 1 s here.
 func TestReview20dAllLiftsAForGoodRevocation(t *testing.T) {
-	t.Skip("DEFECT: revoke --all deletes the year-3000 single revocations (revoke.go: 'for u := range next { delete }'), so a revoked user whose JWT is dated beyond --all's reach (now+skew) is admitted once its date comes; fix: keep single entries dated revokedForGood when --all is applied (they are what 'out for good' means; bound them as now), drop only singles dated <= the --all time")
+	// Fixed: see revoke.go (--all keeps keys revoked for good, dated by its signing time) and accounts.Disabled.
 	b := newOperatorBed(t)
 	exchange.SetRevocationSkew(b.x.Embedded(), time.Second)
 	s1acc := accounts.SensorAccount("org-a", "s1")
@@ -70,7 +70,7 @@ func TestReview20dAllLiftsAForGoodRevocation(t *testing.T) {
 // since, and keeps doing so each time it is replayed. Before, it was
 // dated by its own issued-at time and a replay was a no-op.
 func TestReview20dReplayedAllRevokesLaterUsers(t *testing.T) {
-	t.Skip("DEFECT: revoke.go dates a --all revocation now+skew whatever the revocation's own iat, so an old signed --all replayed later cuts every user issued since (a lasting DoS until a key rollover); fix: date it r.At+skew (r.At already bounded by now+skew), which makes a replay 'already in force', and optionally refuse revocations signed long ago")
+	// Fixed: see revoke.go (--all keeps keys revoked for good, dated by its signing time) and accounts.Disabled.
 	b := newOperatorBed(t)
 	exchange.SetRevocationSkew(b.x.Embedded(), time.Second)
 	s1bacc := accounts.SensorAccount("org-a", "s1b")
@@ -119,7 +119,7 @@ func TestReview20dReplayedAllRevokesLaterUsers(t *testing.T) {
 // back, a user revoked "for good" whose JWT is dated beyond the
 // departure's reach is admitted.
 func TestReview20dDepartureForgetsForGoodRevocations(t *testing.T) {
-	t.Skip("DEFECT: Operator.Disabled renders only '*' (now+MaxDateSkew), so a departed identity's for-good single revocations are lost at the next restart (loadResolverDir) or nats-config --resolver-state (ClaimsAfter), and a revoked user dated beyond the departure's reach is admitted when the identity returns; fix: carry the account's revocations (at least those dated revokedForGood) into the disabled JWT")
+	// Fixed: see revoke.go (--all keeps keys revoked for good, dated by its signing time) and accounts.Disabled.
 	b := newOperatorBed(t)
 	s1acc := accounts.SensorAccount("org-a", "s1")
 	pa, _, err := b.user(t, b.orgA, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))

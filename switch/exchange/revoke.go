@@ -179,7 +179,14 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	// connwatch.go).
 	at := revokedForGood
 	if r.User == jwt.All {
-		at = now.Add(m.skew).Unix()
+		// Dated by its own signing time, not by its arrival: sent again
+		// later, the same revocation is already in force and cuts no
+		// user issued since.
+		signed := r.At
+		if signed.After(now) {
+			signed = now
+		}
+		at = signed.Add(m.skew).Unix()
 	}
 	revoked := m.revoked[target.Account]
 	if prev, ok := revoked[r.User]; ok && prev >= at {
@@ -188,7 +195,7 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		return target.Account, r.User, nil
 	}
 	if _, ok := revoked[r.User]; !ok && r.User != jwt.All && len(revoked) >= maxRevocations {
-		return "", "", fmt.Errorf("account %s already holds %d revocations: revoke all its users at once ('cofswitch revoke --all'), which replaces them, then issue new ones", r.Account, maxRevocations)
+		return "", "", fmt.Errorf("account %s already holds %d revocations of single users: revoke all its users at once ('cofswitch revoke --all'), then issue new ones with new keys", r.Account, maxRevocations)
 	}
 	next := maps.Clone(revoked)
 	if next == nil {
@@ -196,11 +203,11 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	}
 	next[r.User] = at
 	if r.User == jwt.All {
-		// Every user issued before at is out, and the exchange refuses
-		// users dated further ahead: the revocations of single users say
-		// nothing more that an honest issuer's JWTs could need.
-		for u := range next {
-			if u != jwt.All {
+		// Every user issued before at is out: the revocations of single
+		// users up to then say nothing more. A key revoked for good
+		// stays so: a JWT of it dated beyond at would come back.
+		for u, t := range next {
+			if u != jwt.All && t <= at {
 				delete(next, u)
 			}
 		}
