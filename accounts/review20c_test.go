@@ -7,6 +7,7 @@ package accounts_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -70,9 +71,17 @@ func TestReview20cOwnDeploymentKeepsRemovedIdentities(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// What 'cofswitch nats-config --resolver-state' renders.
-		c, _, err := op.ClaimsAfter(accounts.Plan(cfg.Sensors, cfg.Peers, true), accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf, Revoked: revoked},
-			filepath.Join(store, accounts.ResolverDir))
+		// What 'cofswitch nats-config --resolver-state' renders once the
+		// server runs (before, there is no state: the first render).
+		opt := accounts.ClaimsOptions{SigningKeys: cfg.SigningKeysOf, Revoked: revoked}
+		if _, err := os.Stat(filepath.Join(store, accounts.ResolverDir)); err != nil {
+			c, err := op.Claims(accounts.Plan(cfg.Sensors, cfg.Peers, true), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		c, _, err := op.ClaimsAfter(accounts.Plan(cfg.Sensors, cfg.Peers, true), opt, filepath.Join(store, accounts.ResolverDir))
 		if err != nil {
 			t.Fatal(err)
 		}

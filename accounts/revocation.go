@@ -123,46 +123,57 @@ func (o *Operator) Disabled(pub, name string, revoked map[string]int64) (string,
 	return ac.Encode(o.kp)
 }
 
+// ResolverState is what a full account resolver's directory holds of an
+// operator's accounts (ReadResolverDir).
+type ResolverState struct {
+	// Revoked is the revocations each account holds, by account name.
+	Revoked Revocations
+	// Live is the accounts of identities (neither the system's nor
+	// EXCHANGE's) not disabled yet, public key to name.
+	Live map[string]string
+	// System says whether the operator's system account is there, as
+	// in every directory its server keeps.
+	System bool
+	// Skipped names the files that are no account of the operator's (of
+	// another operator, or not a JWT).
+	Skipped []string
+}
+
 // ReadResolverDir reads a full account resolver's directory (one
-// <public key>.jwt per account): the revocations each account of the
-// operator op holds, by account name, and the accounts of identities
-// (neither the system's nor EXCHANGE's) not disabled yet, public key to
-// name. A render of a later registry carries the revocations, and
-// disables those accounts it no longer has. A missing directory holds
-// nothing.
-func ReadResolverDir(dir, op string) (Revocations, map[string]string, error) {
-	revoked, live := Revocations{}, map[string]string{}
+// <public key>.jwt per account) for the operator op. A render of a later
+// registry carries the revocations, and disables the live accounts it no
+// longer has. A missing directory holds nothing.
+func ReadResolverDir(dir, op string) (ResolverState, error) {
+	st := ResolverState{Revoked: Revocations{}, Live: map[string]string{}}
 	files, err := filepath.Glob(filepath.Join(dir, "*.jwt"))
 	if err != nil {
-		return nil, nil, err
+		return st, err
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, nil, fmt.Errorf("accounts: resolver directory: %w", err)
+			return st, fmt.Errorf("accounts: resolver directory: %w", err)
 		}
 		tok := strings.TrimSpace(string(b))
 		name, r, ok := RevocationsOf(tok, op)
 		if !ok {
+			st.Skipped = append(st.Skipped, filepath.Base(f))
 			continue
 		}
 		if len(r) > 0 {
-			if revoked[name] == nil {
-				revoked[name] = map[string]int64{}
+			if st.Revoked[name] == nil {
+				st.Revoked[name] = map[string]int64{}
 			}
-			maps.Copy(revoked[name], r)
+			maps.Copy(st.Revoked[name], r)
 		}
-		if name != SystemAccount && name != ExchangeAccount && !IsDisabled(tok) {
-			live[strings.TrimSuffix(filepath.Base(f), ".jwt")] = name
+		switch {
+		case name == SystemAccount:
+			st.System = true
+		case name != ExchangeAccount && !IsDisabled(tok):
+			st.Live[strings.TrimSuffix(filepath.Base(f), ".jwt")] = name
 		}
 	}
-	return revoked, live, nil
-}
-
-// IsDisabled reports whether an account's JWT is one Disabled made.
-func IsDisabled(token string) bool {
-	ac, err := jwt.DecodeAccountClaims(token)
-	return err == nil && ac.Limits.Conn == 0 && len(ac.Imports) == 0
+	return st, nil
 }
 
 // ClaimsAfter renders ids as Claims does, after the state of a full
@@ -173,10 +184,14 @@ func IsDisabled(token string) bool {
 // exchange's own pushes after a registry change, so that a push neither
 // undoes a revocation nor leaves a removed identity's users admitted.
 func (o *Operator) ClaimsAfter(ids []Identity, opt ClaimsOptions, dir string) (*Claims, []string, error) {
-	revoked, live, err := ReadResolverDir(dir, o.PublicKey())
+	st, err := ReadResolverDir(dir, o.PublicKey())
 	if err != nil {
 		return nil, nil, err
 	}
+	if !st.System {
+		return nil, nil, fmt.Errorf("accounts: %s holds no system account of this operator (%d files of another operator, or not JWTs): not this deployment's resolver directory", dir, len(st.Skipped))
+	}
+	revoked, live := st.Revoked, st.Live
 	for name, r := range opt.Revoked {
 		if revoked[name] == nil {
 			revoked[name] = map[string]int64{}
@@ -202,4 +217,10 @@ func (o *Operator) ClaimsAfter(ids []Identity, opt ClaimsOptions, dir string) (*
 		disabled = append(disabled, name)
 	}
 	return c, disabled, nil
+}
+
+// IsDisabled reports whether an account's JWT is one Disabled made.
+func IsDisabled(token string) bool {
+	ac, err := jwt.DecodeAccountClaims(token)
+	return err == nil && ac.Limits.Conn == 0 && len(ac.Imports) == 0
 }

@@ -173,7 +173,7 @@ func operatorClaims(io stdio, cfg *config.Config, op *accounts.Operator, f *nats
 	}
 	claims, disabled, err := op.ClaimsAfter(accounts.Plan(cfg.Sensors, cfg.Peers, true), opt, f.state)
 	if err != nil {
-		return nil, &exitError{code: exitUsage, msg: err.Error()}
+		return nil, &exitError{code: exitUsage, msg: "--resolver-state: " + err.Error()}
 	}
 	for _, name := range disabled {
 		fmt.Fprintf(io.err, "nats-config: the account %s is no identity's any more: printed disabled (push it)\n", name)

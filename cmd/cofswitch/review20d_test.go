@@ -23,7 +23,7 @@ import (
 // without the flag, and without the warning: whatever the real resolver
 // holds is undone by the push.
 func TestReview20dResolverStateOfAnotherOperator(t *testing.T) {
-	t.Skip("DEFECT: ClaimsAfter/ReadResolverDir skip JWTs of another operator or that do not decode without a word, and nats-config accepts a state with none of this operator's accounts (a real resolver always holds at least SYS and EXCHANGE); fix: refuse (exit 2) a --resolver-state without this operator's system account, and report the files skipped")
+	// Fixed: ClaimsAfter refuses a directory without this operator's system account.
 	dir := t.TempDir()
 	in := func(name string) string { return filepath.Join(dir, name) }
 	org, _ := nkeys.CreateAccount()

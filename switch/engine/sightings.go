@@ -211,6 +211,6 @@ func (e *Engine) writeSightingRound(ctx context.Context, groups map[[16]byte][]o
 		res.add(r)
 	}
 	e.stats.addSightings(len(keys), 0)
-	e.stats.addThresholdCreated(res.created)
+	e.stats.addSightingWrites(res)
 	return errors.Join(errs...)
 }

@@ -127,9 +127,13 @@ func (st *Stats) addSightings(written, dropped int) {
 	st.mu.Unlock()
 }
 
-func (st *Stats) addThresholdCreated(n int) {
+// addSightingWrites counts what a round of sightings did to the bucket:
+// rrsets it created, and held records it found expired or overflowing.
+func (st *Stats) addSightingWrites(r thresholdResult) {
 	st.mu.Lock()
-	st.s.ThresholdCreated += uint64(n)
+	st.s.ThresholdCreated += uint64(r.created)
+	st.s.ThresholdExpired += uint64(r.expired)
+	st.s.ThresholdOverflow += uint64(r.overflow)
 	st.mu.Unlock()
 }
 

@@ -120,18 +120,21 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 // from an earlier run, and returns those accounts (public key to name)
 // that are not yet disabled.
 func (m *operatorMode) loadResolverDir() map[string]string {
-	revoked, stale, err := accounts.ReadResolverDir(m.dir, m.op.PublicKey())
+	st, err := accounts.ReadResolverDir(m.dir, m.op.PublicKey())
 	if err != nil {
 		m.log.Warn("the account resolver's directory is unreadable: its revocations are not kept", "dir", m.dir, "err", err)
 		return map[string]string{}
 	}
-	for name, r := range revoked {
+	if len(st.Skipped) > 0 {
+		m.log.Warn("the account resolver's directory holds files that are no account of this operator: ignored", "dir", m.dir, "files", len(st.Skipped))
+	}
+	for name, r := range st.Revoked {
 		if m.revoked[name] == nil {
 			m.revoked[name] = map[string]int64{}
 		}
 		maps.Copy(m.revoked[name], r)
 	}
-	return stale
+	return st.Live
 }
 
 // render makes the claims of cfg with the revocations kept, and makes
