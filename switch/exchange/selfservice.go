@@ -30,8 +30,12 @@ type selfService struct {
 	resp  *selfservice.Responder
 	log   *slog.Logger
 
-	mu      sync.Mutex // orders the swaps of the registry
-	stored  map[string]selfservice.Stored
+	mu     sync.Mutex // orders the swaps of the registry
+	stored map[string]selfservice.Stored
+	// fileAt is when the file in force was loaded: only a choice made
+	// before it may be deleted for what this file says (another process
+	// may run a newer file, under which the choice was made).
+	fileAt  time.Time
 	applied map[string]selfservice.Applied // in force, to log what changed
 	// The file's registry in force, compiled: what runs when the merged
 	// one does not compile.
@@ -59,6 +63,7 @@ func openSelfService(ctx context.Context, js jetstream.JetStream, log *slog.Logg
 // stored selections; it logs what changed since the last call. The
 // caller holds s.mu.
 func (s *selfService) effective(cfg *config.Config) *config.Config {
+	s.stampLegacy(cfg)
 	eff, applied := selfservice.Effective(cfg, s.stored)
 	for _, peer := range slices.Sorted(mapKeys(applied, s.applied)) {
 		now, had := applied[peer], s.applied[peer]
@@ -69,11 +74,36 @@ func (s *selfService) effective(cfg *config.Config) *config.Config {
 	}
 	s.applied = applied
 	for _, peer := range slices.Sorted(maps.Keys(applied)) {
-		if a := applied[peer]; a.Ignored != "" {
-			s.forget(peer, a.Version)
+		if st := s.stored[peer]; applied[peer].Ignored != "" && st.At.Before(s.fileAt) {
+			s.forget(peer, st.Version, st.Revision)
 		}
 	}
 	return eff
+}
+
+// stampLegacy records, in each stored choice that names no organisation
+// (written before choices recorded theirs), its peer's organisation in
+// the file in force, once: from then on the choice does not follow its
+// id to another organisation. The caller holds s.mu.
+func (s *selfService) stampLegacy(cfg *config.Config) {
+	for _, peer := range slices.Sorted(maps.Keys(s.stored)) {
+		st := s.stored[peer]
+		pe, ok := cfg.PeerByID(peer)
+		if st.Organisation != "" || !ok || pe.Organisation == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		cur, present, err := s.store.Stamp(ctx, peer, st.Revision, pe.Organisation)
+		cancel()
+		switch {
+		case err != nil:
+			s.log.Warn("self-service choice from before choices named their organisation: not stamped", "peer", peer, "err", err)
+		case present:
+			s.stored[peer] = cur
+		default:
+			delete(s.stored, peer)
+		}
+	}
 }
 
 // forget deletes the stored selection of a peer that left the file or
@@ -82,11 +112,11 @@ func (s *selfService) effective(cfg *config.Config) *config.Config {
 // choice someone else made. The delete is conditional on the version
 // read, and idempotent across switch processes; it runs apart, since its
 // change comes back through the watch, which needs s.mu.
-func (s *selfService) forget(peer string, version uint64) {
+func (s *selfService) forget(peer string, version, rev uint64) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.store.Forget(ctx, peer, version); err != nil && !errors.Is(err, selfservice.ErrConflict) {
+		if err := s.store.Forget(ctx, peer, rev); err != nil && !errors.Is(err, selfservice.ErrConflict) {
 			s.log.Warn("self-service selection of a peer without a ceiling not deleted; it is ignored, and deleted at the next change", "peer", peer, "err", err)
 			return
 		}
@@ -152,6 +182,7 @@ func (s *selfService) stop() {
 func (x *Exchange) install(cfg *config.Config, fileTable *routing.Table, filePols *policy.Set) {
 	x.ss.mu.Lock()
 	defer x.ss.mu.Unlock()
+	x.ss.fileAt = time.Now()
 	x.swap(cfg, fileTable, filePols)
 }
 

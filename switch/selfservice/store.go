@@ -40,6 +40,9 @@ type Stored struct {
 	// Organisation is the peer's organisation when it chose: a choice
 	// never follows its id to another organisation.
 	Organisation string `json:"organisation,omitempty"`
+	// Revision is the key's revision (not stored in the value): what a
+	// delete is conditional on, since revisions never repeat.
+	Revision uint64 `json:"-"`
 }
 
 // Store is the bucket of self-service selections, one key per peer (its
@@ -147,20 +150,51 @@ func (s *Store) change(ctx context.Context, peer string, expect *uint64, next fu
 	return fmt.Errorf("%w: peer %q: %d writers in a row won the race", ErrConflict, peer, maxWriteTries)
 }
 
-// Forget deletes peer's value, chosen or cleared, if its version is still
-// version: a peer that left the file starts afresh if it comes back, its
-// versions from 1.
-func (s *Store) Forget(ctx context.Context, peer string, version uint64) error {
-	cur, ok, rev, err := s.read(ctx, peer)
+// Forget deletes peer's value, chosen or cleared, if the key is still at
+// revision rev (Stored.Revision): a peer that left the file starts afresh
+// if it comes back, its versions from 1. Versions would not do: they
+// start from 1 again after a delete, so a late Forget could delete the
+// new choice of a peer come back.
+func (s *Store) Forget(ctx context.Context, peer string, rev uint64) error {
+	cur, ok, crev, err := s.read(ctx, peer)
 	switch {
 	case err != nil:
 		return err
-	case rev == 0:
+	case crev == 0:
 		return nil
-	case cur.Version != version:
+	case crev != rev:
 		return conflict(peer, cur, ok)
 	}
 	return s.writeErr(peer, s.kv.Delete(ctx, peer, jetstream.LastRevision(rev)))
+}
+
+// Stamp records org as the organisation of peer's value if it names none
+// (written before choices recorded theirs) and the key is still at
+// revision rev, so that the choice does not follow its id to another
+// organisation later. It returns the value as it then stands (present
+// false: none).
+func (s *Store) Stamp(ctx context.Context, peer string, rev uint64, org string) (st Stored, present bool, err error) {
+	cur, _, crev, err := s.read(ctx, peer)
+	if err != nil || crev == 0 {
+		return Stored{}, false, err
+	}
+	if crev != rev || cur.Organisation != "" {
+		return cur, true, nil // changed meanwhile: what stands
+	}
+	cur.Organisation = org
+	val, err := json.Marshal(cur) // its version, the old revision, written out
+	if err != nil {
+		return Stored{}, false, err
+	}
+	nrev, err := s.kv.Update(ctx, peer, val, rev)
+	if err = s.writeErr(peer, err); errors.Is(err, ErrConflict) {
+		cur, _, crev, err = s.read(ctx, peer)
+		return cur, crev != 0, err
+	} else if err != nil {
+		return Stored{}, false, err
+	}
+	cur.Revision = nrev
+	return cur, true, nil
 }
 
 // inForce is the version a peer's expectation compares with: 0 when
@@ -208,6 +242,7 @@ func decode(e jetstream.KeyValueEntry) (Stored, error) {
 		// Written before versions were the peer's own: its revision.
 		st.Version = e.Revision()
 	}
+	st.Revision = e.Revision()
 	return st, nil
 }
 
