@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/cofswitch/cofswitch/accounts"
@@ -39,30 +40,84 @@ type connectEvent struct {
 	} `json:"client"`
 }
 
+// sweepEvery is how often every connection is checked again as well: a
+// connect event can be lost (a slow consumer), and the check must not
+// rest on it alone.
+const sweepEvery = 30 * time.Second
+
 // watchConnects checks each connection to an identity's account as it
-// registers.
-func (m *operatorMode) watchConnects() error {
-	_, err := m.sys.Subscribe("$SYS.ACCOUNT.*.CONNECT", m.onConnect)
-	return err
+// registers, and all of them every sweepEvery and whenever events were
+// dropped, until stop is closed.
+func (m *operatorMode) watchConnects(stop <-chan struct{}) error {
+	sub, err := m.sys.Subscribe("$SYS.ACCOUNT.*.CONNECT", m.onConnect)
+	if err != nil {
+		return err
+	}
+	// A connect storm while a reload holds the lock queues events: room
+	// for them, and a sweep when even that was not enough.
+	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
+		return err
+	}
+	go func() {
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			case <-m.dropped:
+			}
+			m.sweep()
+		}
+	}()
+	return nil
+}
+
+// sweep checks every connection to the server against the claims in
+// force, as onConnect does one.
+func (m *operatorMode) sweep() {
+	const page = 1024
+	for offset := 0; ; offset += page {
+		cz, err := m.srv.Connz(&server.ConnzOptions{Username: true, Offset: offset, Limit: page})
+		if err != nil {
+			return
+		}
+		for _, ci := range cz.Conns {
+			m.check(ci.Cid, ci.Account, ci.JWT)
+		}
+		if len(cz.Conns) < page {
+			return
+		}
+	}
 }
 
 func (m *operatorMode) onConnect(msg *nats.Msg) {
 	var ev connectEvent
-	if json.Unmarshal(msg.Data, &ev) != nil || ev.Client.JWT == "" || ev.Client.ID == 0 {
+	if json.Unmarshal(msg.Data, &ev) != nil {
 		return
 	}
-	uc, err := jwt.DecodeUserClaims(ev.Client.JWT)
+	m.check(ev.Client.ID, ev.Client.Account, ev.Client.JWT)
+}
+
+// check cuts off connection cid, of the account with public key acc,
+// whose user's JWT is tok, if the claims in force refuse it.
+func (m *operatorMode) check(cid uint64, acc, tok string) {
+	if tok == "" || cid == 0 {
+		return
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
 	if err != nil {
 		return
 	}
-	name, why := m.refusal(ev.Client.Account, uc, time.Now())
+	name, why := m.refusal(acc, uc, time.Now())
 	if why == "" {
 		return
 	}
-	if err := m.srv.DisconnectClientByID(ev.Client.ID); err != nil {
+	if err := m.srv.DisconnectClientByID(cid); err != nil {
 		return // gone already
 	}
-	m.logRefusal("user cut off as it connected", "account "+name, &refusedUser{user: uc.Subject, why: why})
+	m.logRefusal("user cut off", "account "+name, &refusedUser{user: uc.Subject, why: why})
 }
 
 // refusedUser is a connection cut as it registered.

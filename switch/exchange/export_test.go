@@ -49,3 +49,18 @@ func SetRevocationSkew(e *Embedded, d time.Duration) {
 	defer e.opm.mu.Unlock()
 	e.opm.skew = d
 }
+
+// ForgetToPush revokes user of the account name in the exchange's own
+// list without pushing it to the server, as when the server missed it:
+// only the exchange's checks of connections (connwatch.go) then act.
+func ForgetToPush(e *Embedded, name, user string) {
+	e.opm.mu.Lock()
+	defer e.opm.mu.Unlock()
+	if e.opm.revoked[name] == nil {
+		e.opm.revoked[name] = map[string]int64{}
+	}
+	e.opm.revoked[name][user] = time.Now().Add(time.Hour).Unix()
+}
+
+// Sweep checks every connection at once (connwatch.go).
+func Sweep(e *Embedded) { e.opm.sweep() }

@@ -75,6 +75,10 @@ type operatorMode struct {
 	refusals  map[string]refusalLog // by revocation subject
 	srv       *server.Server
 	sys       *nats.Conn // the system account's user, pushing claims
+	// dropped says connect events were lost; stopWatch ends the sweeps
+	// (connwatch.go).
+	dropped   chan struct{}
+	stopWatch chan struct{}
 	ctl       *nats.Conn // the responder's connection, in EXCHANGE
 }
 
@@ -200,8 +204,17 @@ func (m *operatorMode) started(srv *server.Server) error {
 	if err != nil {
 		return err
 	}
+	m.dropped = make(chan struct{}, 1)
 	if m.sys, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("cofswitch-accounts"), nats.MaxReconnects(-1),
-		nats.UserJWT(func() (string, error) { return sysJWT, nil }, sysUser.Sign)); err != nil {
+		nats.UserJWT(func() (string, error) { return sysJWT, nil }, sysUser.Sign),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				select { // connect events were dropped: check every connection
+				case m.dropped <- struct{}{}:
+				default:
+				}
+			}
+		})); err != nil {
 		return fmt.Errorf("exchange: the system account's connection: %w", err)
 	}
 	if err := m.enforcePreload(); err != nil {
@@ -213,7 +226,8 @@ func (m *operatorMode) started(srv *server.Server) error {
 	if _, err := m.ctl.QueueSubscribe("cof.ctl.revoke.>", "cofswitch", m.onRevoke); err != nil {
 		return fmt.Errorf("exchange: answering revocations: %w", err)
 	}
-	if err := m.watchConnects(); err != nil {
+	m.stopWatch = make(chan struct{})
+	if err := m.watchConnects(m.stopWatch); err != nil {
 		return fmt.Errorf("exchange: watching connections: %w", err)
 	}
 	return nil
@@ -260,6 +274,10 @@ func (m *operatorMode) unchanged(tok string) bool {
 }
 
 func (m *operatorMode) close() {
+	if m.stopWatch != nil {
+		close(m.stopWatch)
+		m.stopWatch = nil
+	}
 	if m.ctl != nil {
 		m.ctl.Close()
 	}

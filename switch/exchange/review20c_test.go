@@ -206,3 +206,23 @@ func TestReview20cRevokedUserSlipsInDuringThePush(t *testing.T) {
 	}
 	t.Log("no revoked user slipped in within 60 revocations")
 }
+
+// TestSweepCutsWhatEventsMissed: the check of every connection (every 30
+// s, and when connect events were dropped) cuts off a user the claims in
+// force refuse, though no event told of it.
+func TestSweepCutsWhatEventsMissed(t *testing.T) {
+	b := newOperatorBed(t)
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	var gone atomic.Bool
+	_, pub, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"), nats.DisconnectErrHandler(func(*nats.Conn, error) { gone.Store(true) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange.ForgetToPush(b.x.Embedded(), s1acc, pub)
+	time.Sleep(200 * time.Millisecond)
+	if gone.Load() {
+		t.Fatal("cut off before any check")
+	}
+	exchange.Sweep(b.x.Embedded())
+	waitFor(t, "the sweep cuts the user off", func() bool { return gone.Load() })
+}
