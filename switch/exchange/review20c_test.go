@@ -218,6 +218,7 @@ func TestSweepCutsWhatEventsMissed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(500 * time.Millisecond) // its connect event checked (and passed) first
 	exchange.ForgetToPush(b.x.Embedded(), s1acc, pub)
 	time.Sleep(200 * time.Millisecond)
 	if gone.Load() {
