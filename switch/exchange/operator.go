@@ -70,6 +70,9 @@ type operatorMode struct {
 	// skew is how far ahead of the exchange's clock a JWT may be dated
 	// (revocationSkew; the tests shorten it).
 	skew time.Duration
+	// lastAll is, by account name, the signing time of the last
+	// revocation of every user applied: one no newer is a replay.
+	lastAll map[string]time.Time
 
 	refusalMu sync.Mutex
 	refusals  map[string]refusalLog // by revocation subject

@@ -4,6 +4,7 @@ package exchange_test
 
 import (
 	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ import (
 // admitted, while the exchange answers ok. Dated by its arrival (as
 // before 09dcaaf) it was cut off.
 func TestReview20eSlowClockAllSparesRecentUsers(t *testing.T) {
-	t.Skip("DEFECT: revoke --all is dated min(signed, now)+skew with no lower bound on signed, so a revoking host whose clock is behind leaves users issued (before the revocation) by the organisation's other hosts admitted, answered ok; fix: date --all by its arrival (now+skew) and refuse replays by remembering, per account, the signing time of the last --all applied (refuse or no-op an --all signed at or before it), and/or refuse revocations signed more than a few minutes before arrival")
+	// Fixed: --all is dated by its arrival; replays are refused (too old) or no-ops (no newer than the last applied).
 	b := newOperatorBed(t)
 	s1acc := accounts.SensorAccount("org-a", "s1")
 	pa, _, err := b.user(t, b.orgA, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))
@@ -63,5 +64,36 @@ func TestReview20eSlowClockAllSparesRecentUsers(t *testing.T) {
 	}
 	if b.upAfterConnect("s1", tok, seed) {
 		t.Error("revoke --all answered ok, and a user issued 30 s before it is admitted again")
+	}
+}
+
+// TestStaleAllRefused: a revocation of every user signed more than five
+// minutes before it arrives is refused (its replay would cut off the
+// users issued since), and cuts no one.
+func TestStaleAllRefused(t *testing.T) {
+	b := newOperatorBed(t)
+	s1acc := accounts.SensorAccount("org-a", "s1")
+	pa, _, err := b.user(t, b.orgA, accounts.PeerAccount("org-a", "pa"), accounts.PeerInbox("pa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone atomic.Bool
+	if _, _, err := b.user(t, b.orgA, s1acc, accounts.SensorInbox("s1"), nats.DisconnectErrHandler(func(*nats.Conn, error) { gone.Store(true) })); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := accounts.SignRevocation(b.orgA, b.op.AccountKey(s1acc), jwt.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := pa.Request(accounts.RevokeSubject("peer", "pa"), []byte(futureDated(t, tok, b.orgA, time.Now().Add(-10*time.Minute))), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg.Data), "more than 5m0s ago") {
+		t.Fatalf("a revocation of all signed 10 minutes ago: %s", msg.Data)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if gone.Load() {
+		t.Fatal("a refused revocation cut the user off")
 	}
 }

@@ -41,6 +41,11 @@ const maxRevocations = 1000
 // ahead cannot keep a user out of its reach.
 const revocationSkew = accounts.MaxDateSkew
 
+// maxRevocationAge is how long after its signing a revocation of every
+// user is accepted: a replay later is refused (a replay sooner, of one
+// already applied, is a no-op).
+const maxRevocationAge = 5 * time.Minute
+
 // Each organisation may have revocationBurst revocations answered at
 // once, then one every revocationEvery: each that changes an account
 // re-signs and pushes it, under the lock every other organisation's
@@ -179,14 +184,18 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	// connwatch.go).
 	at := revokedForGood
 	if r.User == jwt.All {
-		// Dated by its own signing time, not by its arrival: sent again
-		// later, the same revocation is already in force and cuts no
-		// user issued since.
-		signed := r.At
-		if signed.After(now) {
-			signed = now
+		// Dated by its arrival, whatever the signing host's clock says,
+		// so that it reaches every user issued until now. A replay must
+		// not cut the users issued since: one signed too long ago is
+		// refused, one no newer than the last applied is already in
+		// force.
+		if r.At.Before(now.Add(-maxRevocationAge)) {
+			return "", "", fmt.Errorf("signed at %s, more than %v ago: sign it again (is the signing host's clock right?)", r.At.UTC().Format(time.RFC3339), maxRevocationAge)
 		}
-		at = signed.Add(m.skew).Unix()
+		if last, ok := m.lastAll[target.Account]; ok && !r.At.After(last) {
+			return target.Account, r.User, nil
+		}
+		at = now.Add(m.skew).Unix()
 	}
 	revoked := m.revoked[target.Account]
 	if prev, ok := revoked[r.User]; ok && prev >= at {
@@ -224,6 +233,12 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	}
 	// Only once the server has it: a revocation it refused is not kept.
 	m.revoked[target.Account] = next
+	if r.User == jwt.All {
+		if m.lastAll == nil {
+			m.lastAll = map[string]time.Time{}
+		}
+		m.lastAll[target.Account] = r.At
+	}
 	m.claims.Accounts[r.Account] = tok
 	return target.Account, r.User, nil
 }
