@@ -115,7 +115,6 @@ func (x *Exchange) start(ctx context.Context, cfg *config.Config, o Options) (er
 	if x.ss, err = openSelfService(setup, x.js, log); err != nil {
 		return err
 	}
-	x.ss.fileAt = time.Now()
 	eff := x.ss.effective(cfg)
 	table, pols, err := eff.Compile(policy.DefaultEnv())
 	if err != nil {

@@ -32,11 +32,15 @@ type selfService struct {
 
 	mu     sync.Mutex // orders the swaps of the registry
 	stored map[string]selfservice.Stored
-	// fileAt is when the file in force was loaded: only a choice made
-	// before it may be deleted for what this file says (another process
-	// may run a newer file, under which the choice was made).
-	fileAt  time.Time
-	applied map[string]selfservice.Applied // in force, to log what changed
+	// prev is the file this process ran before the one in force, and
+	// reloaded says the next effective is the reload's: only a reload
+	// deletes choices, those the previous file accepted and the new one
+	// does not. A file met at start, or a choice that arrives later, may
+	// be older or newer than the file another process runs, under which
+	// the choice was made.
+	prev     *config.Config
+	reloaded bool
+	applied  map[string]selfservice.Applied // in force, to log what changed
 	// The file's registry in force, compiled: what runs when the merged
 	// one does not compile.
 	fileTable *routing.Table
@@ -73,12 +77,22 @@ func (s *selfService) effective(cfg *config.Config) *config.Config {
 		s.logChange(peer, now)
 	}
 	s.applied = applied
-	for _, peer := range slices.Sorted(maps.Keys(applied)) {
-		if st := s.stored[peer]; applied[peer].Ignored != "" && st.At.Before(s.fileAt) {
-			s.forget(peer, st.Version, st.Revision)
+	if s.reloaded && s.prev != nil {
+		for _, peer := range slices.Sorted(maps.Keys(applied)) {
+			if st := s.stored[peer]; applied[peer].Ignored != "" && acceptedUnder(s.prev, peer, st) {
+				s.forget(peer, st.Version, st.Revision)
+			}
 		}
 	}
+	s.reloaded = false
 	return eff
+}
+
+// acceptedUnder says whether the file c let peer's stored value apply:
+// the peer there, with a ceiling, of the organisation that chose.
+func acceptedUnder(c *config.Config, peer string, st selfservice.Stored) bool {
+	pe, ok := c.PeerByID(peer)
+	return ok && pe.Ceiling != nil && (st.Organisation == "" || st.Organisation == pe.Organisation)
 }
 
 // stampLegacy records, in each stored choice that names no organisation
@@ -182,7 +196,7 @@ func (s *selfService) stop() {
 func (x *Exchange) install(cfg *config.Config, fileTable *routing.Table, filePols *policy.Set) {
 	x.ss.mu.Lock()
 	defer x.ss.mu.Unlock()
-	x.ss.fileAt = time.Now()
+	x.ss.prev, x.ss.reloaded = x.cfg.Load(), true
 	x.swap(cfg, fileTable, filePols)
 }
 

@@ -22,7 +22,7 @@ import (
 // deletes the choice made under the newer file, as the lagging process
 // of TestReview20dLaggingProcessDeletesLiveChoice did before 16bf576.
 func TestReview20eRestartWithStaleFileDeletesLiveChoice(t *testing.T) {
-	t.Skip("DEFECT: selfService.effective forgets an Ignored choice when Stored.At is before fileAt, and fileAt is the time the process loaded its file (start or reload), not the file's age: a process that restarts or reloads with a stale copy after a choice made under a newer file deletes it; fix: compare against the age of the file's content (its mtime, or a generation/serial the operator's file carries, recorded in the choice), or only forget on a file change that itself removed the peer or its ceiling")
+	// Fixed: only a reload deletes choices, those the previous file accepted and the new one does not.
 	b := newBed(t)
 	stale, err := config.Load(b.path) // p is org-b's in this copy
 	if err != nil {
