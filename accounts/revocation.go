@@ -203,6 +203,17 @@ func (o *Operator) ClaimsAfter(ids []Identity, opt ClaimsOptions, dir string) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	disabled, err := o.DisableGone(c, live, revoked)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, disabled, nil
+}
+
+// DisableGone adds to c, disabled (Disabled, with what revoked holds for
+// them), the accounts of live (public key to name) that c lacks: those of
+// identities the registry no longer has. It returns their names.
+func (o *Operator) DisableGone(c *Claims, live map[string]string, revoked Revocations) ([]string, error) {
 	var disabled []string
 	for _, pub := range slices.Sorted(maps.Keys(live)) {
 		if _, ok := c.Accounts[pub]; ok {
@@ -211,12 +222,12 @@ func (o *Operator) ClaimsAfter(ids []Identity, opt ClaimsOptions, dir string) (*
 		name := live[pub]
 		tok, err := o.Disabled(pub, name, revoked[name])
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		c.Accounts[pub], c.Names[name+" (removed)"] = tok, pub
 		disabled = append(disabled, name)
 	}
-	return c, disabled, nil
+	return disabled, nil
 }
 
 // IsDisabled reports whether an account's JWT is one Disabled made.

@@ -105,15 +105,11 @@ func newOperatorMode(cfg *config.Config, dataDir string, switchKey nkeys.KeyPair
 		return nil, "", err
 	}
 	preload := &accounts.Claims{Operator: m.claims.Operator, System: m.claims.System, Accounts: maps.Clone(m.claims.Accounts), Names: maps.Clone(m.claims.Names)}
-	for pub, name := range stale {
-		if _, ok := preload.Accounts[pub]; ok {
-			continue
-		}
-		tok, err := op.Disabled(pub, name, m.revoked[name])
-		if err != nil {
-			return nil, "", err
-		}
-		preload.Accounts[pub], preload.Names[name+" (removed)"] = tok, pub
+	gone, err := op.DisableGone(preload, stale, m.revoked)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, name := range gone {
 		m.revokeAll(name)
 	}
 	m.preload = preload.Accounts
