@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -49,9 +48,16 @@ const (
 var DefaultPhases = []string{PhaseRaw, PhaseSwitch, PhaseHalf, PhasePerRecord, PhaseRawPerRecord}
 
 // profiled names the profiles of the phases that take them (with
-// Options.Profile): <name>.pprof of the child, and of this process the
-// same with "bus" for "switch".
-var profiled = map[string]string{PhaseSwitch: "switch", PhasePerRecord: "switch-per-record"}
+// Options.Profile): the child's and this process's (the server, the
+// sensors), <child>.pprof and <bus>.pprof. The raw phases are profiled
+// too: where the bus's own cost per message goes is what bounds the
+// switch's.
+var profiled = map[string]struct{ child, bus string }{
+	PhaseSwitch:       {"switch", "bus"},
+	PhasePerRecord:    {"switch-per-record", "bus-per-record"},
+	PhaseRaw:          {"raw", "bus-raw"},
+	PhaseRawPerRecord: {"raw-per-record", "bus-raw-per-record"},
+}
 
 // perRecordPool caps the per-record phase's pool: one message per record.
 const perRecordPool = 200_000
@@ -296,7 +302,7 @@ func (e *phaseEnv) startProcesses(ctx context.Context, o Options, spec phaseSpec
 		args = append(args, "--nats-url", e.url)
 	}
 	if name, ok := profiled[spec.name]; ok && o.Profile != "" {
-		args = append(args, "--cpuprofile", filepath.Join(o.Profile, name+".pprof"))
+		args = append(args, "--cpuprofile", filepath.Join(o.Profile, name.child+".pprof"))
 	}
 	cs, err := startChildren(ctx, spec.procs, o.Exe, args...)
 	if err != nil {
@@ -405,7 +411,7 @@ func measure(ctx context.Context, o Options, spec phaseSpec, e *phaseEnv, cs chi
 	g := &gate{high: int64(max(64, 2*spec.workers*spec.procs))}
 	go g.watch(gctx, e.js, sensorIDsOf(e.cfg))
 	if name, ok := profiled[spec.name]; ok && o.Profile != "" {
-		stop, err := profileSelf(filepath.Join(o.Profile, strings.Replace(name, "switch", "bus", 1)+".pprof"))
+		stop, err := profileSelf(filepath.Join(o.Profile, name.bus+".pprof"))
 		if err != nil {
 			return nil, err
 		}

@@ -42,7 +42,7 @@ func TestOptionsCheck(t *testing.T) {
 		{"pool below a batch", func(o *Options) { o.Pool = 10 }, "smaller than a batch"},
 		{"no phases", func(o *Options) { o.Phases = []string{} }, "no phases"},
 		{"rate without its phase", func(o *Options) { o.Rate = 1000 }, "a rate is for the rate phase"},
-		{"profile without the switch", func(o *Options) { o.Profile, o.Phases = "/tmp/p", []string{PhaseRaw} }, "profiles are taken in the switch and per-record phases"},
+		{"profile without a profiled phase", func(o *Options) { o.Profile, o.Phases = "/tmp/p", []string{PhaseHalf} }, "profiles are taken in the raw, switch, per-record and raw-per-record phases"},
 		{"rate phase without rate", func(o *Options) { o.Phases = []string{PhaseRate} }, "needs a rate"},
 		{"half alone", func(o *Options) { o.Phases = []string{PhaseHalf} }, "needs the switch phase before it"},
 		{"half first", func(o *Options) { o.Phases = []string{PhaseHalf, PhaseSwitch} }, "needs the switch phase before it"},

@@ -26,7 +26,7 @@ type Options struct {
 	Seed     uint64        // the generator's seed
 	Workers  int           // switch workers per process; 0 = the default
 	Phases   []string      // which phases run; nil = DefaultPhases
-	Profile  string        // if set, the switch and per-record phases write CPU profiles into this directory: switch.pprof, bus.pprof, switch-per-record.pprof, bus-per-record.pprof
+	Profile  string        // if set, the raw, switch, per-record and raw-per-record phases write CPU profiles into this directory: the child's (raw.pprof, switch.pprof, switch-per-record.pprof, raw-per-record.pprof) and this process's (the same with bus, bus-raw...)
 	Exchange bool          // the child is the whole exchange, server and switch, as 'cofswitch serve' runs; else the switch alone
 	// NATSURL, when set, is an external NATS cluster (comma-separated
 	// URLs, no authentication) that every phase runs on instead of a fresh
@@ -139,8 +139,8 @@ func (o *Options) checkPhases() error {
 	if o.Rate > 0 && !slices.Contains(o.Phases, PhaseRate) {
 		return fmt.Errorf("%w: a rate is for the rate phase, which is not among the phases %v", ErrOptions, o.Phases)
 	}
-	if o.Profile != "" && !slices.Contains(o.Phases, PhaseSwitch) && !slices.Contains(o.Phases, PhasePerRecord) {
-		return fmt.Errorf("%w: profiles are taken in the switch and per-record phases, neither of which is among the phases %v", ErrOptions, o.Phases)
+	if o.Profile != "" && !slices.ContainsFunc(o.Phases, func(p string) bool { _, ok := profiled[p]; return ok }) {
+		return fmt.Errorf("%w: profiles are taken in the raw, switch, per-record and raw-per-record phases, none of which is among the phases %v", ErrOptions, o.Phases)
 	}
 	for _, p := range o.Phases {
 		switch p {

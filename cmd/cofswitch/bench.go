@@ -104,7 +104,7 @@ func benchCommand() *command {
 			fs.StringVar(&f.phases, "phases", strings.Join(bench.DefaultPhases, ","), "phases to run, in order")
 			fs.StringVar(&f.jsonOut, "json", "", "write the report as JSON to this `file`")
 			fs.BoolVar(&f.exchange, "exchange", false, "the child is the whole exchange, server and switch (or forwarder) in one process, as 'serve' runs")
-			fs.StringVar(&f.profile, "profile", "", "write CPU profiles of the switch and per-record phases into this `directory`: switch.pprof and switch-per-record.pprof (the child), bus.pprof and bus-per-record.pprof (this process)")
+			fs.StringVar(&f.profile, "profile", "", "write CPU profiles of the raw, switch, per-record and raw-per-record phases into this `directory`: raw.pprof, switch.pprof, switch-per-record.pprof and raw-per-record.pprof (the child), bus-raw.pprof, bus.pprof, bus-per-record.pprof and bus-raw-per-record.pprof (this process)")
 			fs.StringVar(&f.dir, "dir", "", "scratch `directory` for the servers' stores (default: the system's temp)")
 			fs.StringVar(&f.natsURL, "nats-url", "", "run on this external NATS cluster, without authentication (`URLs`, comma-separated) instead of an embedded server")
 			fs.IntVar(&f.replicas, "replicas", 1, "stream replicas (streams.replicas); above 1 needs --nats-url")
