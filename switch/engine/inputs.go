@@ -32,12 +32,45 @@ const (
 	// once to that request, which nobody reads any more, and it would wait
 	// out the ack wait.
 	handBack = fetchWait + time.Second
-	// fetchAhead is how many batches one pull request may bring: a sensor
-	// with a backlog gets them at once, a quiet one as they come, each
-	// handed to the workers as it arrives, one at a time, each sensor
-	// taking its turn.
+	// fetchAhead is how many batches one pull request brings at least,
+	// and how many of the largest: a sensor with a backlog gets them at
+	// once, a quiet one as they come, each handed to the workers as it
+	// arrives, one at a time, each sensor taking its turn.
 	fetchAhead = 4
+	// fetchMost and fetchBudget: small batches come more to a request,
+	// up to fetchMost or about fetchBudget bytes (from the mean size of
+	// the last request's). One record per message, four a request cost a
+	// pull request and its subscription, and read syscalls and wake-ups,
+	// every four records: 64 cut the switch's CPU a message by a quarter
+	// and the raw forwarder's by a third (bench, per-record phases). In
+	// records held the bound is about four 500-record batches, as before.
+	fetchMost   = 64
+	fetchBudget = 64 << 10
+	// fetchOverhead is what a delivered message counts beyond its payload
+	// towards a request's byte limit: its subject and ack reply.
+	fetchOverhead = 4 << 10
 )
+
+// fetchCount is how many batches the next pull request asks for, from
+// the mean size of the last request's batches (0: none yet).
+func fetchCount(meanBytes int) int {
+	if meanBytes <= 0 {
+		return fetchAhead
+	}
+	return min(max(fetchBudget/meanBytes, fetchAhead), fetchMost)
+}
+
+// fetchMaxBytes caps a pull request at fetchAhead of the largest batches
+// the server lets through (its max_payload), so that a request asked
+// for many small batches never brings as many large ones: what one
+// sensor holds in hand stays as before. It is never below one message
+// of that size, which would otherwise never come.
+func fetchMaxBytes(maxPayload int64) int {
+	if maxPayload <= 0 {
+		maxPayload = 1 << 20 // nats-server's default
+	}
+	return fetchAhead * int(maxPayload+fetchOverhead)
+}
 
 // Input is one batch from a sensor's input stream.
 type Input struct {
@@ -286,19 +319,24 @@ func (f *feeder) bind() (jetstream.Consumer, string, error) {
 }
 
 // feed pulls batches and hands them over, until halted (nil) or pulling
-// fails. One pull request at a time asks for up to fetchAhead batches and
-// stays open up to fetchWait; each batch is handed over as it arrives. A
-// sensor's backlog thus stays in its stream, where the ack wait does not
-// run, but for the few batches of the request in hand.
+// fails. One pull request at a time asks for a few batches (fetchCount,
+// more when they are small) and stays open up to fetchWait; each batch
+// is handed over as it arrives. A sensor's backlog thus stays in its
+// stream, where the ack wait does not run, but for the few batches of
+// the request in hand.
 func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
+	mean := 0
 	for {
 		if f.ctx.Err() != nil {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(f.ctx, fetchWait)
-		batch, err := cons.Fetch(fetchAhead, jetstream.FetchContext(ctx))
+		batch, err := cons.Fetch(fetchCount(mean), jetstream.FetchContext(ctx),
+			jetstream.FetchMaxBytes(fetchMaxBytes(f.in.js.Conn().MaxPayload())))
 		if err == nil {
+			n, bytes := 0, 0
 			for msg := range batch.Messages() {
+				n, bytes = n+1, bytes+len(msg.Data())
 				if !f.hand(Input{Msg: msg, Sensor: f.sensor, Epoch: epoch}) {
 					// Halted: hand back what the request still brings.
 					cancel()
@@ -309,6 +347,9 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 				}
 			}
 			err = batch.Error()
+			if n > 0 {
+				mean = max(1, bytes/n)
+			}
 		}
 		cancel()
 		switch {
