@@ -243,6 +243,13 @@ func maxBurst(bytesPerSecond int64) int {
 	return int(max(bytesPerSecond, 1<<20+64<<10))
 }
 
+// limited reports whether the sensor has a rate quota.
+func (f *feeder) limited() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.limiter != nil
+}
+
 // halt stops the feeder: it pulls no more, and hands back a batch it holds.
 func (f *feeder) halt() {
 	f.mu.Lock()
@@ -330,8 +337,14 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 		if f.ctx.Err() != nil {
 			return nil
 		}
+		count := fetchCount(mean)
+		if f.limited() {
+			// Held to the quota, the batches of a request wait in hand
+			// with their ack wait running: no more than before.
+			count = fetchAhead
+		}
 		ctx, cancel := context.WithTimeout(f.ctx, fetchWait)
-		batch, err := cons.Fetch(fetchCount(mean), jetstream.FetchContext(ctx),
+		batch, err := cons.Fetch(count, jetstream.FetchContext(ctx),
 			jetstream.FetchMaxBytes(fetchMaxBytes(f.in.js.Conn().MaxPayload())))
 		if err == nil {
 			n, bytes := 0, 0

@@ -50,7 +50,8 @@ func settledAckPending(t *testing.T, x *testbed, sensor, consumer string) int {
 
 // TestInputsFetchFollowsBatchSize: a pull request asks for more batches
 // when they are small, as many as before when they are large, and never
-// brings more than four of the largest, whatever it asked for. What the
+// brings more than four of the largest, whatever it asked for; a sensor
+// under a quota, whose batches wait for it in hand, gets four. What the
 // feeder pulled is read from the server (the consumer's ack-pending
 // count) while it waits to hand a batch nobody takes.
 func TestInputsFetchFollowsBatchSize(t *testing.T) {
@@ -60,20 +61,26 @@ func TestInputsFetchFollowsBatchSize(t *testing.T) {
 	cases := []struct {
 		name      string
 		publish   func(x *testbed)
-		take      int // batches read before the count is looked at
-		want      int // delivered and not acked after that
-		otherwise int // what a request of fetchAhead, or one without the byte cap, would give
+		rate      int64 // the sensor's quota, bytes a second (0: none)
+		take      int   // batches read before the count is looked at
+		want      int   // delivered and not acked after that
+		otherwise int   // what a request of fetchAhead, or one without the byte cap, would give
 	}{
 		{"one record a batch: the second request asks for 64", func(x *testbed) {
 			for i := range 200 {
 				x.publish(sensor, records("s-"+string(rune('a'+i%26)), 1, ""), cof.Identity)
 			}
-		}, 5, 4 + 64, 8},
+		}, 0, 5, 4 + 64, 8},
+		{"one record a batch under a quota: four a request, as before", func(x *testbed) {
+			for i := range 200 {
+				x.publish(sensor, records("q-"+string(rune('a'+i%26)), 1, ""), cof.Identity)
+			}
+		}, 1 << 20, 5, 4 + 4, 4 + 64},
 		{"large batches: four a request, as before", func(x *testbed) {
 			for range 30 {
 				x.publish(sensor, bytes.Repeat([]byte("x"), 100<<10), cof.Identity)
 			}
-		}, 5, 4 + 4, 0},
+		}, 0, 5, 4 + 4, 0},
 		{"small then the largest: the byte cap stops the request at four of them", func(x *testbed) {
 			for i := range small {
 				x.publish(sensor, records("s-"+string(rune('a'+i)), 1, ""), cof.Identity)
@@ -81,14 +88,14 @@ func TestInputsFetchFollowsBatchSize(t *testing.T) {
 			for range big {
 				x.publish(sensor, bytes.Repeat([]byte("y"), 900<<10), cof.Identity)
 			}
-		}, 5, 4 + (small - 4) + 4, 4 + (small - 4) + big},
+		}, 0, 5, 4 + (small - 4) + 4, 4 + (small - 4) + big},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newExchange(t, fairYAML)
 			tc.publish(x)
 			in := engine.NewInputs(x.js, engine.InputOptions{Consumer: "fetch", AckWait: 30 * time.Second, MaxAckPending: 1000})
-			in.Reconcile([]routing.Sensor{{ID: sensor}})
+			in.Reconcile([]routing.Sensor{{ID: sensor, Rate: tc.rate}})
 			t.Cleanup(in.Stop)
 			var held []engine.Input
 			for range tc.take {
