@@ -132,6 +132,8 @@ func (m *operatorMode) allow(org string) bool {
 	return l.Allow()
 }
 
+// revoke applies one revocation sent on subject by a registered
+// identity: it returns the account and the user (or jwt.All) revoked.
 func (m *operatorMode) revoke(subject string, data []byte) (name, user string, err error) {
 	if len(data) > maxRevocationBytes {
 		return "", "", fmt.Errorf("a revocation of %d bytes: at most %d", len(data), maxRevocationBytes)
@@ -142,6 +144,28 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	target, r, err := m.revocationTarget(kind, id, data)
+	if err != nil {
+		return "", "", err
+	}
+	at, inForce, err := m.revocationDate(target, r, time.Now())
+	switch {
+	case err != nil:
+		return "", "", err
+	case inForce:
+		return target.Account, r.User, nil
+	}
+	if err := m.applyRevocation(target, r, at); err != nil {
+		return "", "", err
+	}
+	return target.Account, r.User, nil
+}
+
+// revocationTarget checks a revocation sent through identity kind/id:
+// the identity is registered and within its organisation's pace, the
+// revocation parses, and it names an account of that organisation,
+// signed by one of its signing keys. It returns the account's identity.
+func (m *operatorMode) revocationTarget(kind, id string, data []byte) (*accounts.Identity, accounts.Revocation, error) {
 	var via *accounts.Identity
 	for i := range m.claims.Identities {
 		if idn := &m.claims.Identities[i]; idn.Kind == kind && idn.ID == id {
@@ -149,14 +173,14 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		}
 	}
 	if via == nil {
-		return "", "", fmt.Errorf("%s %q is not registered", kind, id)
+		return nil, accounts.Revocation{}, fmt.Errorf("%s %q is not registered", kind, id)
 	}
 	if !m.allow(via.Organisation) {
-		return "", "", fmt.Errorf("organisation %q sends revocations too fast: at most %d at once, then one every %v; try again later", via.Organisation, revocationBurst, revocationEvery)
+		return nil, accounts.Revocation{}, fmt.Errorf("organisation %q sends revocations too fast: at most %d at once, then one every %v; try again later", via.Organisation, revocationBurst, revocationEvery)
 	}
 	r, err := accounts.ParseRevocation(strings.TrimSpace(string(data)))
 	if err != nil {
-		return "", "", err
+		return nil, r, err
 	}
 	var target *accounts.Identity
 	for i := range m.claims.Identities {
@@ -166,23 +190,28 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	}
 	switch {
 	case target == nil:
-		return "", "", fmt.Errorf("account %s is no sensor's or peer's", r.Account)
+		return nil, r, fmt.Errorf("account %s is no sensor's or peer's", r.Account)
 	case target.Organisation == "" || target.Organisation != via.Organisation:
-		return "", "", fmt.Errorf("account %s is not of organisation %q", r.Account, via.Organisation)
+		return nil, r, fmt.Errorf("account %s is not of organisation %q", r.Account, via.Organisation)
 	case !slices.Contains(m.cfg.SigningKeysOf(target.Organisation), r.Issuer):
-		return "", "", fmt.Errorf("not signed by a signing key of organisation %q", target.Organisation)
+		return nil, r, fmt.Errorf("not signed by a signing key of organisation %q", target.Organisation)
 	case m.leaving[r.Account]:
-		return "", "", fmt.Errorf("account %s is leaving the registry", r.Account)
+		return nil, r, fmt.Errorf("account %s is leaving the registry", r.Account)
 	}
-	now := time.Now()
+	return target, r, nil
+}
+
+// revocationDate is the date a revocation takes effect from, in the
+// account's revocations, or inForce when the account already holds it.
+func (m *operatorMode) revocationDate(target *accounts.Identity, r accounts.Revocation, now time.Time) (at int64, inForce bool, err error) {
 	if r.At.After(now.Add(m.skew)) {
-		return "", "", fmt.Errorf("signed at %s, in the future", r.At.UTC().Format(time.RFC3339))
+		return 0, false, fmt.Errorf("signed at %s, in the future", r.At.UTC().Format(time.RFC3339))
 	}
 	// One user's key is out for good, whatever date its JWTs claim; all
 	// users, up to a minute ahead of now (the skew a JWT's date may have:
 	// the exchange refuses users dated further ahead as they connect,
 	// connwatch.go).
-	at := revokedForGood
+	at = revokedForGood
 	if r.User == jwt.All {
 		// Dated by its arrival, whatever the signing host's clock says,
 		// so that it reaches every user issued until now. A replay must
@@ -190,10 +219,10 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		// refused, one no newer than the last applied is already in
 		// force.
 		if r.At.Before(now.Add(-maxRevocationAge)) {
-			return "", "", fmt.Errorf("signed at %s, more than %v ago: sign it again (is the signing host's clock right?)", r.At.UTC().Format(time.RFC3339), maxRevocationAge)
+			return 0, false, fmt.Errorf("signed at %s, more than %v ago: sign it again (is the signing host's clock right?)", r.At.UTC().Format(time.RFC3339), maxRevocationAge)
 		}
 		if last, ok := m.lastAll[target.Account]; ok && !r.At.After(last) {
-			return target.Account, r.User, nil
+			return 0, true, nil
 		}
 		at = now.Add(m.skew).Unix()
 	}
@@ -201,12 +230,18 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	if prev, ok := revoked[r.User]; ok && prev >= at {
 		// Already in force (a replay, or no newer than what the account
 		// holds): nothing to re-sign or push.
-		return target.Account, r.User, nil
+		return 0, true, nil
 	}
 	if _, ok := revoked[r.User]; !ok && r.User != jwt.All && len(revoked) >= maxRevocations {
-		return "", "", fmt.Errorf("account %s already holds %d revocations of single users: revoke all its users at once ('cofswitch revoke --all'), then issue new ones with new keys", r.Account, maxRevocations)
+		return 0, false, fmt.Errorf("account %s already holds %d revocations of single users: revoke all its users at once ('cofswitch revoke --all'), then issue new ones with new keys", r.Account, maxRevocations)
 	}
-	next := maps.Clone(revoked)
+	return at, false, nil
+}
+
+// applyRevocation re-signs the target's account with r in force from at
+// and pushes it to the server; only then is it kept.
+func (m *operatorMode) applyRevocation(target *accounts.Identity, r accounts.Revocation, at int64) error {
+	next := maps.Clone(m.revoked[target.Account])
 	if next == nil {
 		next = map[string]int64{}
 	}
@@ -226,10 +261,10 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 	opt.Revoked[target.Account] = next
 	tok, err := m.op.Account(*target, opt)
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	if err := m.push(tok); err != nil {
-		return "", "", fmt.Errorf("updating the account: %w", err)
+		return fmt.Errorf("updating the account: %w", err)
 	}
 	// Only once the server has it: a revocation it refused is not kept.
 	m.revoked[target.Account] = next
@@ -240,7 +275,7 @@ func (m *operatorMode) revoke(subject string, data []byte) (name, user string, e
 		m.lastAll[target.Account] = r.At
 	}
 	m.claims.Accounts[r.Account] = tok
-	return target.Account, r.User, nil
+	return nil
 }
 
 // parseRevokeSubject reads the identity a revocation came through.
