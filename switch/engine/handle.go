@@ -168,6 +168,14 @@ func (w *worker) handle(in Input) {
 		w.giveUp(msg, seq, counted, err)
 		return
 	}
+	w.settle(ctx, msg, meta, sensor, counted, pubs, started)
+}
+
+// settle waits for a batch's outputs to be stored, then acks it, or
+// parks what a peer could not take, or hands it back for another try.
+func (w *worker) settle(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, sensor string, counted inCount, pubs []pending, started time.Time) {
+	seq := meta.Sequence.Stream
+	last := int(meta.NumDelivered) >= w.e.o.maxAttempts
 	outcome := w.await(ctx, pubs)
 	if outcome.transient && !outcome.dlqFailed {
 		// A peer's trouble is its own: its outputs wait in its park, the
@@ -335,52 +343,7 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 		if rec.SensorID != w.routesOf { // never "" here
 			w.resolve(rec.SensorID, reg)
 		}
-		var key *[16]byte
-		w.same = w.same[:0]
-		for _, t := range w.targets {
-			if t.policy == nil {
-				// Config checks make this unreachable; withhold rather
-				// than leak if it ever happens.
-				t.count.filtered++
-				t.count.withheld[policy.NoPolicy]++
-				continue
-			}
-			if !t.th.Enabled() {
-				// Peers under one policy get the same line: decided
-				// and encoded once per record.
-				if d, ok := w.decided(t.policy); ok {
-					if d.rule != policy.Kept {
-						t.count.filtered++
-						t.count.withheld[d.rule]++
-						continue
-					}
-					t.count.records++
-					t.out.b = append(t.out.b, d.body.b[d.start:d.end]...)
-					continue
-				}
-			}
-			out, rule := t.policy.Decide(&w.policy, rec)
-			if rule != policy.Kept {
-				t.count.filtered++
-				t.count.withheld[rule]++
-				w.same = append(w.same, decision{policy: t.policy, rule: rule})
-				continue
-			}
-			t.count.records++
-			if t.th.Enabled() {
-				if key == nil {
-					w.thrKey = policy.RRsetKey(w.thrKey[:0], rec)
-					k := w.e.thr.rrsetKey(w.thrKey)
-					key = &k
-				}
-				w.observe(*key, t, out)
-				continue
-			}
-			start := len(t.out.b)
-			t.out.b = out.AppendLine(t.out.b)
-			w.same = append(w.same, decision{policy: t.policy, rule: rule, body: t.out, start: start, end: len(t.out.b)})
-		}
-		if key == nil && reg.maxWindow > 0 {
+		if observed := w.offer(rec); !observed && reg.maxWindow > 0 {
 			// What sensors saw decides a release, never what the peers
 			// subscribe to: a sensor routed to no threshold policy (or
 			// whose record its filters withheld) still counts, so that no
@@ -390,6 +353,58 @@ func (w *worker) route(sensor string, seq uint64, reg *registry) inCount {
 		}
 	}
 	return in
+}
+
+// offer puts one valid record before every route of its sensor_id: each
+// policy decides (once for the peers that share it), and what it keeps
+// goes to the route's output, or to its threshold. It reports whether a
+// threshold took it (an observation, which is also its sighting).
+func (w *worker) offer(rec *cof.Record) (observed bool) {
+	var key [16]byte // the record's rrset key, made once
+	w.same = w.same[:0]
+	for _, t := range w.targets {
+		if t.policy == nil {
+			// Config checks make this unreachable; withhold rather
+			// than leak if it ever happens.
+			t.count.filtered++
+			t.count.withheld[policy.NoPolicy]++
+			continue
+		}
+		if !t.th.Enabled() {
+			// Peers under one policy get the same line: decided
+			// and encoded once per record.
+			if d, ok := w.decided(t.policy); ok {
+				if d.rule != policy.Kept {
+					t.count.filtered++
+					t.count.withheld[d.rule]++
+					continue
+				}
+				t.count.records++
+				t.out.b = append(t.out.b, d.body.b[d.start:d.end]...)
+				continue
+			}
+		}
+		out, rule := t.policy.Decide(&w.policy, rec)
+		if rule != policy.Kept {
+			t.count.filtered++
+			t.count.withheld[rule]++
+			w.same = append(w.same, decision{policy: t.policy, rule: rule})
+			continue
+		}
+		t.count.records++
+		if t.th.Enabled() {
+			if !observed {
+				w.thrKey = policy.RRsetKey(w.thrKey[:0], rec)
+				key, observed = w.e.thr.rrsetKey(w.thrKey), true
+			}
+			w.observe(key, t, out)
+			continue
+		}
+		start := len(t.out.b)
+		t.out.b = out.AppendLine(t.out.b)
+		w.same = append(w.same, decision{policy: t.policy, rule: rule, body: t.out, start: start, end: len(t.out.b)})
+	}
+	return observed
 }
 
 // decision is what one policy made of the record in hand: withheld by
