@@ -21,6 +21,26 @@ func (c *Config) validate() []*Error {
 	bad := func(path, format string, a ...any) {
 		errs = append(errs, &Error{Path: path, Msg: fmt.Sprintf(format, a...)})
 	}
+	c.validateNATS(bad)
+	c.validateStreams(bad)
+	c.validateSwitch(bad)
+	c.validateSensors(bad)
+	c.validatePeers(bad)
+	c.validateOrganisations(bad)
+	c.validateCeilings(bad)
+	c.validateArchive(bad)
+	c.validateCrossOrg(bad)
+	for name, spec := range c.Policies {
+		if spec == nil {
+			bad("policies."+name, "empty policy (write {} for one that delivers everything)")
+			c.Policies[name] = &policy.Spec{}
+		}
+	}
+	return errs
+}
+
+// validateNATS checks the server's and the client's settings.
+func (c *Config) validateNATS(bad func(string, string, ...any)) {
 	if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
 		bad("nats.listen", "%q is not host:port", c.NATS.Listen)
 	}
@@ -49,6 +69,10 @@ func (c *Config) validate() []*Error {
 	default:
 		bad("nats.auth", "%q is not nkeys, jwt or none", c.NATS.Auth)
 	}
+}
+
+// validateStreams checks the streams' limits.
+func (c *Config) validateStreams(bad func(string, string, ...any)) {
 	if r := c.Streams.Replicas; r < 1 || r > 5 {
 		bad("streams.replicas", "%d is not in 1..5", r)
 	}
@@ -63,6 +87,11 @@ func (c *Config) validate() []*Error {
 	if s := c.Streams.Seen; s.Discard != "old" || s.MaxAge != 0 || s.MaxMsgsPerSubject != 0 {
 		bad("streams.seen", "must discard old, without max_age (the longest threshold window) or max_msgs_per_subject")
 	}
+}
+
+// validateSwitch checks the switch's settings, and that every attempt of
+// a batch falls inside the duplicate window.
+func (c *Config) validateSwitch(bad func(string, string, ...any)) {
 	if c.Switch.Workers < 1 || c.Switch.Workers > 1024 {
 		bad("switch.workers", "%d is not in 1..1024", c.Switch.Workers)
 	}
@@ -89,20 +118,6 @@ func (c *Config) validate() []*Error {
 	if w := time.Duration(c.Streams.DuplicateWindow); w < span {
 		bad("streams.duplicate_window", "%v is shorter than the %v a batch may be retried for (ack_wait + max_attempts x (publish_timeout + 30s)): retries could duplicate deliveries", w, span)
 	}
-
-	c.validateSensors(bad)
-	c.validatePeers(bad)
-	c.validateOrganisations(bad)
-	c.validateCeilings(bad)
-	c.validateArchive(bad)
-	c.validateCrossOrg(bad)
-	for name, spec := range c.Policies {
-		if spec == nil {
-			bad("policies."+name, "empty policy (write {} for one that delivers everything)")
-			c.Policies[name] = &policy.Spec{}
-		}
-	}
-	return errs
 }
 
 // checkOrg refuses organisation names that could share an account with
