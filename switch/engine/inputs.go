@@ -42,8 +42,9 @@ const (
 	// the last request's). One record per message, four a request cost a
 	// pull request and its subscription, and read syscalls and wake-ups,
 	// every four records: 64 cut the switch's CPU a message by a quarter
-	// and the raw forwarder's by a third (bench, per-record phases). In
-	// records held the bound is about four 500-record batches, as before.
+	// and the raw forwarder's by a third (bench, per-record phases). The
+	// count grows only while requests are handed over quickly (sizing),
+	// so that what waits in hand waits about as long as four did.
 	fetchMost   = 64
 	fetchBudget = 64 << 10
 	// fetchOverhead is what a delivered message counts beyond its payload
@@ -326,26 +327,25 @@ func (f *feeder) bind() (jetstream.Consumer, string, error) {
 }
 
 // feed pulls batches and hands them over, until halted (nil) or pulling
-// fails. One pull request at a time asks for a few batches (fetchCount,
-// more when they are small) and stays open up to fetchWait; each batch
-// is handed over as it arrives. A sensor's backlog thus stays in its
-// stream, where the ack wait does not run, but for the few batches of
-// the request in hand.
+// fails. One pull request at a time asks for a few batches (sizing.next:
+// more when they are small and handed over quickly) and stays open up
+// to fetchWait; each batch is handed over as it arrives. A sensor's
+// backlog thus stays in its stream, where the ack wait does not run, but
+// for the few batches of the request in hand.
 func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
-	mean := 0
+	var z sizing
 	for {
 		if f.ctx.Err() != nil {
 			return nil
 		}
-		count := fetchCount(mean)
-		if f.limited() {
-			// Held to the quota, the batches of a request wait in hand
-			// with their ack wait running: no more than before.
-			count = fetchAhead
+		count, capped := z.next(f.limited())
+		opts := []jetstream.FetchOpt{}
+		if capped {
+			opts = append(opts, jetstream.FetchMaxBytes(fetchMaxBytes(f.in.js.Conn().MaxPayload())))
 		}
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(f.ctx, fetchWait)
-		batch, err := cons.Fetch(count, jetstream.FetchContext(ctx),
-			jetstream.FetchMaxBytes(fetchMaxBytes(f.in.js.Conn().MaxPayload())))
+		batch, err := cons.Fetch(count, append(opts, jetstream.FetchContext(ctx))...)
 		if err == nil {
 			n, bytes := 0, 0
 			for msg := range batch.Messages() {
@@ -360,8 +360,12 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 				}
 			}
 			err = batch.Error()
-			if n > 0 {
-				mean = max(1, bytes/n)
+			if z.done(count, n, bytes, time.Since(start), f.ackWait()) && err == nil {
+				// Twice at once with nothing: do not spin on requests.
+				select {
+				case <-f.stop:
+				case <-time.After(idleRetry):
+				}
 			}
 		}
 		cancel()
@@ -374,6 +378,66 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 			return err
 		}
 	}
+}
+
+// ackWait is the input consumers' ack wait.
+func (f *feeder) ackWait() time.Duration {
+	if d := f.in.o.AckWait; d > 0 {
+		return d
+	}
+	return DefaultAckWait
+}
+
+// idleRetry is how long a feeder waits before pulling again after two
+// requests in a row ended at once with nothing.
+const idleRetry = 100 * time.Millisecond
+
+// sizing is how one feeder sizes its pull requests.
+type sizing struct {
+	mean int // payload bytes of the last request's batches, on average (0: none yet)
+	// paced is how many batches the pace of hand-over allows. The
+	// batches of a request wait in the feeder for their turn, their ack
+	// wait running with no keep-alive: paced doubles while a full request
+	// is handed over in a sixteenth of the ack wait, and falls back to
+	// fetchAhead when one takes more than an eighth, so that a slow turn
+	// (many sensors, busy workers) holds four, as before.
+	paced int
+	// uncapped: the last request ended at once with nothing, which is the
+	// server's answer to a first batch beyond the byte cap (one stored
+	// while the server allowed larger messages than it now tells the
+	// client): the next asks for fetchAhead without the cap, and gets it.
+	uncapped bool
+}
+
+// next is the next request's count, and whether it is capped in bytes.
+// A sensor under a rate quota (limited) gets fetchAhead: its batches
+// wait for the quota in hand.
+func (z *sizing) next(limited bool) (count int, capped bool) {
+	if limited || z.uncapped {
+		return fetchAhead, !z.uncapped
+	}
+	return min(fetchCount(z.mean), max(z.paced, fetchAhead)), true
+}
+
+// done records a request that asked for count and brought n batches of
+// bytes in all, handed over (or ended) after took. It reports true when
+// the request, asked without the cap, again ended at once with nothing.
+func (z *sizing) done(count, n, bytes int, took, ackWait time.Duration) (idle bool) {
+	if n == 0 {
+		if took >= fetchWait/2 {
+			return false // its time was up: the sensor is quiet
+		}
+		idle, z.uncapped = z.uncapped, true
+		return idle
+	}
+	z.mean, z.uncapped = max(1, bytes/n), false
+	switch {
+	case took > ackWait/8:
+		z.paced = fetchAhead
+	case n >= count && took < ackWait/16:
+		z.paced = min(2*max(z.paced, fetchAhead), fetchMost)
+	}
+	return false
 }
 
 // hand waits for the sensor's quota, then for a worker. It reports false,

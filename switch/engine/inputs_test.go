@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -48,62 +50,66 @@ func settledAckPending(t *testing.T, x *testbed, sensor, consumer string) int {
 	return 0
 }
 
-// TestInputsFetchFollowsBatchSize: a pull request asks for more batches
-// when they are small, as many as before when they are large, and never
-// brings more than four of the largest, whatever it asked for; a sensor
-// under a quota, whose batches wait for it in hand, gets four. What the
-// feeder pulled is read from the server (the consumer's ack-pending
-// count) while it waits to hand a batch nobody takes.
+// TestInputsFetchFollowsBatchSize: pull requests ask for more batches
+// when they are small and handed over quickly (4, 8, 16, 32, then 64),
+// for four when they are large, handed over slowly or held to a quota,
+// and never bring more than four of the largest, whatever they asked
+// for. What the feeder pulled is read from the server (the consumer's
+// ack-pending count) while it waits to hand a batch nobody takes.
 func TestInputsFetchFollowsBatchSize(t *testing.T) {
 	const sensor = "org-a-s1"
-	// 10 small batches, then 20 of 900 KB (under the 1 MiB max_payload).
-	small, big := 10, 20
+	smallBatches := func(n int) func(x *testbed) {
+		return func(x *testbed) {
+			for i := range n {
+				x.publish(sensor, records(fmt.Sprintf("s%d-", i), 1, ""), cof.Identity)
+			}
+		}
+	}
+	const grown = 4 + 8 + 16 + 32 // taken by the first four requests
 	cases := []struct {
 		name      string
 		publish   func(x *testbed)
-		rate      int64 // the sensor's quota, bytes a second (0: none)
-		take      int   // batches read before the count is looked at
-		want      int   // delivered and not acked after that
-		otherwise int   // what a request of fetchAhead, or one without the byte cap, would give
+		rate      int64         // the sensor's quota, bytes a second (0: none)
+		ackWait   time.Duration // 0: 30 s
+		take      int           // batches read before the count is looked at
+		pause     time.Duration // between two reads
+		want      int           // delivered and not acked after that
+		otherwise int           // what requests of four, or of 64 at once, or without the byte cap would give
 	}{
-		{"one record a batch: the second request asks for 64", func(x *testbed) {
-			for i := range 200 {
-				x.publish(sensor, records("s-"+string(rune('a'+i%26)), 1, ""), cof.Identity)
-			}
-		}, 0, 5, 4 + 64, 8},
-		{"one record a batch under a quota: four a request, as before", func(x *testbed) {
-			for i := range 200 {
-				x.publish(sensor, records("q-"+string(rune('a'+i%26)), 1, ""), cof.Identity)
-			}
-		}, 1 << 20, 5, 4 + 4, 4 + 64},
-		{"large batches: four a request, as before", func(x *testbed) {
+		{"one record a batch, handed over quickly: the fifth request asks for 64",
+			smallBatches(300), 0, 0, grown + 1, 0, grown + 64, grown + 4},
+		{"one record a batch, handed over slowly: four a request",
+			smallBatches(100), 0, time.Second, 9, 100 * time.Millisecond, 4 + 4 + 4, 4 + 64},
+		{"one record a batch under a quota: four a request",
+			smallBatches(100), 1 << 20, 0, 9, 0, 4 + 4 + 4, grown},
+		{"large batches: four a request", func(x *testbed) {
 			for range 30 {
 				x.publish(sensor, bytes.Repeat([]byte("x"), 100<<10), cof.Identity)
 			}
-		}, 0, 5, 4 + 4, 0},
-		{"small then the largest: the byte cap stops the request at four of them", func(x *testbed) {
-			for i := range small {
-				x.publish(sensor, records("s-"+string(rune('a'+i)), 1, ""), cof.Identity)
-			}
-			for range big {
+		}, 0, 0, 9, 0, 4 + 4 + 4, 4 + 8},
+		{"small ones then the largest: the byte cap stops the request at four of them", func(x *testbed) {
+			smallBatches(grown)(x)
+			for range 20 {
 				x.publish(sensor, bytes.Repeat([]byte("y"), 900<<10), cof.Identity)
 			}
-		}, 0, 5, 4 + (small - 4) + 4, 4 + (small - 4) + big},
+		}, 0, 0, grown + 1, 0, grown + 4, grown + 20},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newExchange(t, fairYAML)
 			tc.publish(x)
-			in := engine.NewInputs(x.js, engine.InputOptions{Consumer: "fetch", AckWait: 30 * time.Second, MaxAckPending: 1000})
+			wait := cmp.Or(tc.ackWait, 30*time.Second)
+			in := engine.NewInputs(x.js, engine.InputOptions{Consumer: "fetch", AckWait: wait, MaxAckPending: 1000})
 			in.Reconcile([]routing.Sensor{{ID: sensor, Rate: tc.rate}})
 			t.Cleanup(in.Stop)
 			var held []engine.Input
 			for range tc.take {
 				held = append(held, recv(t, in, 10*time.Second))
+				time.Sleep(tc.pause)
 			}
 			got := settledAckPending(t, x, sensor, "fetch")
 			if got != tc.want {
-				t.Errorf("delivered and not acked after %d batches taken: %d, want %d (without the change: %d)", tc.take, got, tc.want, tc.otherwise)
+				t.Errorf("delivered and not acked after %d batches taken: %d, want %d (otherwise: %d)", tc.take, got, tc.want, tc.otherwise)
 			}
 			for _, b := range held {
 				_ = b.Msg.Ack()
