@@ -188,6 +188,35 @@ func (f *sensorFlags) pipelineOptions() (pipeline.Options, error) {
 	return o, nil
 }
 
+// openSpool opens the sensor's spool (by default a directory named for
+// the sensor in the working directory) and returns it with its path.
+func (f *sensorFlags) openSpool() (*spool.Spool, string, error) {
+	dir := f.spoolDir
+	if dir == "" {
+		dir = "cofswitch-sensor-" + routing.SensorName(f.sensor)
+	}
+	sp, err := spool.Open(filepath.Clean(dir), spool.Options{MaxBytes: f.spoolMax, Owner: f.sensor})
+	if err != nil {
+		return nil, "", &exitError{code: exitUsage, msg: err.Error()}
+	}
+	return sp, dir, nil
+}
+
+// connect connects the sensor for good (it retries a first connection
+// that fails). The publisher's handler records refusals in refusals;
+// this one also logs what the server refused (an unknown seed, a
+// subject not the sensor's), which the spool's "exchange out of reach"
+// does not.
+func (f *sensorFlags) connect(log *slog.Logger, refusals *publish.Refusals) (*nats.Conn, error) {
+	extra := append(publish.ConnectOptions(f.sensor, refusals), nats.RetryOnFailedConnect(true),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			refusals.Handler(nc, sub, err)
+			logNATSError(log, err, f.nats.creds != "")
+		}),
+		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err, f.nats.creds != "") })))
+	return f.nats.connect("cofswitch-sensor", log, extra...)
+}
+
 func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	enc, err := f.check()
 	if err != nil {
@@ -206,31 +235,18 @@ func runSensor(ctx context.Context, std stdio, f *sensorFlags) error {
 	if err != nil {
 		return err
 	}
-	dir := f.spoolDir
-	if dir == "" {
-		dir = "cofswitch-sensor-" + routing.SensorName(f.sensor)
-	}
-	sp, err := spool.Open(filepath.Clean(dir), spool.Options{MaxBytes: f.spoolMax, Owner: f.sensor})
+	sp, dir, err := f.openSpool()
 	if err != nil {
-		return &exitError{code: exitUsage, msg: err.Error()}
+		return err
 	}
 	defer sp.Close()
 	po.StateDir, po.Log, po.Stdin = dir, log, std.in
-	refusals := &publish.Refusals{}
-	// The publisher's handler records refusals; this one also says what
-	// the server refused (an unknown seed, a subject not the sensor's),
-	// which the spool's "exchange out of reach" does not.
-	extra := append(publish.ConnectOptions(f.sensor, refusals), nats.RetryOnFailedConnect(true),
-		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
-			refusals.Handler(nc, sub, err)
-			logNATSError(log, err, f.nats.creds != "")
-		}),
-		nats.ReconnectErrHandler(onceEach(func(err error) { logNATSError(log, err, f.nats.creds != "") })))
 	key, err := f.nats.signingKey()
 	if err != nil {
 		return err
 	}
-	nc, err := f.nats.connect("cofswitch-sensor", log, extra...)
+	refusals := &publish.Refusals{}
+	nc, err := f.connect(log, refusals)
 	if err != nil {
 		return err
 	}
