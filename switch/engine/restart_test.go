@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -33,13 +32,7 @@ peers: [{id: p, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A fixed port, so that the client finds the server again.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t) // the same across restarts: the client finds the server again
 	store := t.TempDir()
 	start := func() func() {
 		srv, err := bus.StartServer(bus.ServerConfig{Listen: addr, StoreDir: store})

@@ -61,12 +61,7 @@ peers: [{id: p, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t) // the same across restarts: the client finds the server again
 	store := t.TempDir()
 
 	// The bus as it was: max_payload 8 MiB, a 5 MiB batch and a small one.
