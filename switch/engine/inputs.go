@@ -38,39 +38,26 @@ const (
 	// arrives, one at a time, each sensor taking its turn.
 	fetchAhead = 4
 	// fetchMost and fetchBudget: small batches come more to a request,
-	// up to fetchMost or about fetchBudget bytes (from the mean size of
-	// the last request's). One record per message, four a request cost a
-	// pull request and its subscription, and read syscalls and wake-ups,
-	// every four records: 64 cut the switch's CPU a message by a quarter
-	// and the raw forwarder's by a third (bench, per-record phases). The
-	// count grows only while requests are handed over quickly (sizing),
-	// so that what waits in hand waits about as long as four did.
+	// up to fetchMost or about fetchBudget bytes (from the largest batch
+	// of the last request). One record per message, four a request cost
+	// a pull request and its subscription, and read syscalls and
+	// wake-ups, every four records: 64 cut the switch's CPU a message by
+	// a third (bench, per-record phases). The count grows only while
+	// requests are handed over quickly (sizing), so that what waits in
+	// hand waits about as long as four did. There is no cap in bytes:
+	// nats-server 2.15.2 answers a pull request with max_bytes on an R3
+	// consumer with "409 Batch Completed" and none of its messages.
 	fetchMost   = 64
 	fetchBudget = 64 << 10
-	// fetchOverhead is what a delivered message counts beyond its payload
-	// towards a request's byte limit: its subject and ack reply.
-	fetchOverhead = 4 << 10
 )
 
-// fetchCount is how many batches the next pull request asks for, from
-// the mean size of the last request's batches (0: none yet).
-func fetchCount(meanBytes int) int {
-	if meanBytes <= 0 {
+// fetchCount is how many batches the next pull request may ask for, from
+// the size of the largest batch of the last request (0: none yet).
+func fetchCount(largest int) int {
+	if largest <= 0 {
 		return fetchAhead
 	}
-	return min(max(fetchBudget/meanBytes, fetchAhead), fetchMost)
-}
-
-// fetchMaxBytes caps a pull request at fetchAhead of the largest batches
-// the server lets through (its max_payload), so that a request asked
-// for many small batches never brings as many large ones: what one
-// sensor holds in hand stays as before. It is never below one message
-// of that size, which would otherwise never come.
-func fetchMaxBytes(maxPayload int64) int {
-	if maxPayload <= 0 {
-		maxPayload = 1 << 20 // nats-server's default
-	}
-	return fetchAhead * int(maxPayload+fetchOverhead)
+	return min(max(fetchBudget/largest, fetchAhead), fetchMost)
 }
 
 // Input is one batch from a sensor's input stream.
@@ -338,18 +325,14 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 		if f.ctx.Err() != nil {
 			return nil
 		}
-		count, capped := z.next(f.limited())
-		opts := []jetstream.FetchOpt{}
-		if capped {
-			opts = append(opts, jetstream.FetchMaxBytes(fetchMaxBytes(f.in.js.Conn().MaxPayload())))
-		}
+		count := z.next(f.limited())
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(f.ctx, fetchWait)
-		batch, err := cons.Fetch(count, append(opts, jetstream.FetchContext(ctx))...)
+		batch, err := cons.Fetch(count, jetstream.FetchContext(ctx))
 		if err == nil {
-			n, bytes := 0, 0
+			n, largest := 0, 0
 			for msg := range batch.Messages() {
-				n, bytes = n+1, bytes+len(msg.Data())
+				n, largest = n+1, max(largest, len(msg.Data()))
 				if !f.hand(Input{Msg: msg, Sensor: f.sensor, Epoch: epoch}) {
 					// Halted: hand back what the request still brings.
 					cancel()
@@ -360,13 +343,7 @@ func (f *feeder) feed(cons jetstream.Consumer, epoch string) error {
 				}
 			}
 			err = batch.Error()
-			if z.done(count, n, bytes, time.Since(start), f.ackWait()) && err == nil {
-				// Twice at once with nothing: do not spin on requests.
-				select {
-				case <-f.stop:
-				case <-time.After(idleRetry):
-				}
-			}
+			z.done(count, n, largest, time.Since(start), f.ackWait())
 		}
 		cancel()
 		switch {
@@ -388,13 +365,9 @@ func (f *feeder) ackWait() time.Duration {
 	return DefaultAckWait
 }
 
-// idleRetry is how long a feeder waits before pulling again after two
-// requests in a row ended at once with nothing.
-const idleRetry = 100 * time.Millisecond
-
 // sizing is how one feeder sizes its pull requests.
 type sizing struct {
-	mean int // payload bytes of the last request's batches, on average (0: none yet)
+	largest int // payload bytes of the largest batch of the last request (0: none yet)
 	// paced is how many batches the pace of hand-over allows. The
 	// batches of a request wait in the feeder for their turn, their ack
 	// wait running with no keep-alive: paced doubles while a full request
@@ -402,42 +375,30 @@ type sizing struct {
 	// fetchAhead when one takes more than an eighth, so that a slow turn
 	// (many sensors, busy workers) holds four, as before.
 	paced int
-	// uncapped: the last request ended at once with nothing, which is the
-	// server's answer to a first batch beyond the byte cap (one stored
-	// while the server allowed larger messages than it now tells the
-	// client): the next asks for fetchAhead without the cap, and gets it.
-	uncapped bool
 }
 
-// next is the next request's count, and whether it is capped in bytes.
-// A sensor under a rate quota (limited) gets fetchAhead: its batches
-// wait for the quota in hand.
-func (z *sizing) next(limited bool) (count int, capped bool) {
-	if limited || z.uncapped {
-		return fetchAhead, !z.uncapped
+// next is the next request's count. A sensor under a rate quota
+// (limited) gets fetchAhead: its batches wait for the quota in hand.
+func (z *sizing) next(limited bool) int {
+	if limited {
+		return fetchAhead
 	}
-	return min(fetchCount(z.mean), max(z.paced, fetchAhead)), true
+	return min(fetchCount(z.largest), max(z.paced, fetchAhead))
 }
 
-// done records a request that asked for count and brought n batches of
-// bytes in all, handed over (or ended) after took. It reports true when
-// the request, asked without the cap, again ended at once with nothing.
-func (z *sizing) done(count, n, bytes int, took, ackWait time.Duration) (idle bool) {
+// done records a request that asked for count and brought n batches, the
+// largest of largest bytes, handed over (or ended) after took.
+func (z *sizing) done(count, n, largest int, took, ackWait time.Duration) {
 	if n == 0 {
-		if took >= fetchWait/2 {
-			return false // its time was up: the sensor is quiet
-		}
-		idle, z.uncapped = z.uncapped, true
-		return idle
+		return
 	}
-	z.mean, z.uncapped = max(1, bytes/n), false
+	z.largest = largest
 	switch {
 	case took > ackWait/8:
 		z.paced = fetchAhead
 	case n >= count && took < ackWait/16:
 		z.paced = min(2*max(z.paced, fetchAhead), fetchMost)
 	}
-	return false
 }
 
 // hand waits for the sensor's quota, then for a worker. It reports false,

@@ -44,14 +44,14 @@ func startNATS(t *testing.T, addr, store string, maxPayload int32) *server.Serve
 
 // TestReviewFetchMessageAboveByteCap: a batch stored while the bus let
 // 5 MiB through (max_payload 8 MiB) is still in the sensor's stream when
-// the operator restarts the bus with the default 1 MiB. The feeder's cap,
-// 4 x (1 MiB + 4 KiB), is below that one message: the server ends every
-// pull request at once with "409 Message Size Exceeds MaxBytes", which
-// Fetch swallows (no error, no message), and the feeder pulls again at
-// once, forever: the sensor's input is stuck behind that batch and the
-// feeder spins on pull requests. Before the change (Fetch(4), no byte
-// cap) the batch was delivered (and the worker dead-lettered or switched
-// it).
+// the operator restarts the bus with the default 1 MiB. The first version
+// of the request sizing capped a request at 4 x (1 MiB + 4 KiB), below
+// that one message: the server ended every pull request at once with
+// "409 Message Size Exceeds MaxBytes", which Fetch swallows (no error, no
+// message), and the feeder pulled again at once, forever: the sensor's
+// input was stuck behind that batch and the feeder spun on pull
+// requests. Requests have no byte cap now (see fetchMost); this keeps
+// one from coming back with that flaw.
 func TestReviewFetchMessageAboveByteCap(t *testing.T) {
 	const sensor = "s1"
 	cfg, err := config.Parse("t.yaml", []byte(`
