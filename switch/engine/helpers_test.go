@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -90,18 +89,6 @@ func (x *testbed) startSwitchWith(tab *routing.Table, pols *policy.Set, opts ...
 	}
 	x.t.Cleanup(func() { e.Stop(); nc.Close() })
 	return e
-}
-
-// freeAddr is a loopback address with a port free now, for a server
-// that must restart on the same one.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // testSecret is the switch secret of every test engine.

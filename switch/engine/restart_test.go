@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofswitch/cofswitch/bus"
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/cof"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/policy"
@@ -32,7 +33,7 @@ peers: [{id: p, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t) // the same across restarts: the client finds the server again
+	addr := bustest.FreeAddr(t) // the same across restarts: the client finds the server again
 	store := t.TempDir()
 	start := func() func() {
 		srv, err := bus.StartServer(bus.ServerConfig{Listen: addr, StoreDir: store})

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cofswitch/cofswitch/bus/bustest"
 	"github.com/cofswitch/cofswitch/config"
 	"github.com/cofswitch/cofswitch/routing"
 	"github.com/cofswitch/cofswitch/switch/engine"
@@ -61,7 +62,7 @@ peers: [{id: p, subscriptions: [{sensors: ["*"], policy: pass, tlp: CLEAR}]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t) // the same across restarts: the client finds the server again
+	addr := bustest.FreeAddr(t) // the same across restarts: the client finds the server again
 	store := t.TempDir()
 
 	// The bus as it was: max_payload 8 MiB, a 5 MiB batch and a small one.
