@@ -137,8 +137,14 @@ func runPublish(ctx context.Context, std stdio, f *publishFlags, args []string) 
 		p.Flush() // a partial batch does not wait for the next input
 	}
 	// Interrupted, the acks in flight get 2 s; otherwise every ack is
-	// awaited (each batch has its own timeout and retries).
-	drain := 30 * time.Second
+	// awaited (each batch has its own timeout and retries): a batch sent
+	// again for --retry-for (a cluster electing a stream's leader) is
+	// awaited as long, and its last send's own timeout beyond.
+	retryFor := f.retryFor
+	if retryFor == 0 {
+		retryFor = publish.DefaultRetryFor
+	}
+	drain := retryFor + 30*time.Second
 	if ctx.Err() != nil {
 		drain = 1500 * time.Millisecond // within 2 s of the interrupt, with the report
 	}
