@@ -216,9 +216,15 @@ func TestPublishFailsWithoutServer(t *testing.T) {
 func TestPublishReportsUnstoredBatches(t *testing.T) {
 	srv, _, _ := startServer(t)
 	f := writeFile(t, "a.ndjson", `{"rrname":"a.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}`+"\n")
-	_, stderr, code := run(t, nil, "publish", "--sensor", "s1", "--nats-url", srv.ClientURL(), f)
+	// Unanswered sends are retried for --retry-for (a minute by default),
+	// and the last acks are awaited as long.
+	began := time.Now()
+	_, stderr, code := run(t, nil, "publish", "--sensor", "s1", "--retry-for", "2s", "--nats-url", srv.ClientURL(), f)
 	if code != 1 || !contains(stderr, "1 of 1 batches (1 records) were not stored") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if d := time.Since(began); d < 2*time.Second {
+		t.Errorf("gave up after %v, before --retry-for 2s", d)
 	}
 }
 
