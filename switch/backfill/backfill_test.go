@@ -137,8 +137,10 @@ func TestBackfillRate(t *testing.T) {
 	}
 	took := time.Since(began)
 	// The limiter lets a tenth of a second's records (100) go at once;
-	// the other 2,900 wait for it: 2.9 s at the least.
-	if p.Records != 3000 || p.Waits < 20 || p.Waited < 2500*time.Millisecond || took < 2800*time.Millisecond {
+	// the other 2,900 wait for it: 2.9 s at the least. How much of that
+	// is spent waiting depends on how long the batches take to switch
+	// (under -race, 2.45 s of 2.94 s): only the whole is bounded.
+	if p.Records != 3000 || p.Waits < 20 || p.Waited <= 0 || took < 2800*time.Millisecond {
 		t.Fatalf("%d records in %v, %d waits for %v: want 3000 paced at 1000/s", p.Records, took, p.Waits, p.Waited)
 	}
 	t.Logf("3000 records at --rate 1000: %v, %d waits", took, p.Waits)
